@@ -1,0 +1,61 @@
+# assetd — see README.md.  `make` builds build/assetd; `make run` serves;
+# `make test` installs what tests need, then runs every test (also under ASan+UBSan).
+CC      ?= cc
+PKGS    := libmicrohttpd jansson sqlite3 libcrypto
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wstrict-prototypes \
+           -Wno-unused-parameter -Isrc $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lmagic -lpthread
+VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+CFLAGS  += -DASSETD_VERSION='"$(VERSION)"'
+
+SRC      := $(sort $(wildcard src/*/*.c))
+MAIN     := src/main.c
+UNIT_SRC := $(sort $(wildcard tests/unit/*.c))
+
+ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+
+.PHONY: all run test deps test-deps unit e2e asan clean bench
+all: build/assetd
+
+build/assetd: $(MAIN) $(SRC) $(wildcard src/*/*.h) VERSION Makefile
+	@mkdir -p build
+	$(CC) $(CFLAGS) -o $@ $(MAIN) $(SRC) $(LDLIBS)
+
+build/assetd-asan: $(MAIN) $(SRC) $(wildcard src/*/*.h) VERSION Makefile
+	@mkdir -p build
+	$(CC) $(CFLAGS) $(ASAN_FLAGS) -o $@ $(MAIN) $(SRC) $(LDLIBS)
+
+build/unit: $(UNIT_SRC) $(SRC) $(wildcard src/*/*.h) Makefile
+	@mkdir -p build
+	$(CC) $(CFLAGS) -o $@ $(UNIT_SRC) $(SRC) $(LDLIBS)
+
+build/unit-asan: $(UNIT_SRC) $(SRC) $(wildcard src/*/*.h) Makefile
+	@mkdir -p build
+	$(CC) $(CFLAGS) $(ASAN_FLAGS) -o $@ $(UNIT_SRC) $(SRC) $(LDLIBS)
+
+deps:
+	@scripts/install-deps.sh
+
+test-deps:
+	@scripts/install-deps.sh --test
+
+run: deps
+	@$(MAKE) --no-print-directory build/assetd
+	build/assetd serve --listen $${ASSETD_LISTEN:-127.0.0.1:8080} --data $${ASSETD_DATA:-./data}
+
+unit: build/unit build/unit-asan
+	build/unit
+	build/unit-asan
+
+e2e: build/assetd build/assetd-asan
+	scripts/run-e2e.sh
+
+test: test-deps
+	@$(MAKE) --no-print-directory unit e2e
+
+bench: test-deps build/assetd
+	bench/run-all.sh
+
+clean:
+	rm -rf build

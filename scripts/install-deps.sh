@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the Debian packages assetd needs to build, run and test.
+# Idempotent: asks dpkg first and calls apt-get only for what is missing.
+#   scripts/install-deps.sh          build + run dependencies
+#   scripts/install-deps.sh --test   also what the test suite and benchmarks use
+set -euo pipefail
+
+build_pkgs=(
+  build-essential pkg-config
+  libmicrohttpd-dev libjansson-dev libsqlite3-dev libssl-dev libmagic-dev
+)
+test_pkgs=(curl wrk nginx-light procps python3)
+
+want=("${build_pkgs[@]}")
+if [ "${1:-}" = "--test" ]; then want+=("${test_pkgs[@]}"); fi
+
+missing=()
+for p in "${want[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "install-deps: installing ${missing[*]}" >&2
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,48 @@
+/* app.h — what every API handler shares: the services of one running server.
+ *
+ * The app is built once by `assetd serve` and lives until it exits; handlers
+ * get it through http_req_app().  Work-pool threads each own an app_thread
+ * (their libmagic handle), made by app_thread_init().
+ */
+#ifndef ASSETD_APP_H
+#define ASSETD_APP_H
+
+#include "core/ingest.h"
+#include "db/db.h"
+#include "http/server.h"
+#include "store/store.h"
+
+typedef struct app {
+    db *db;
+    store *store;
+    uint64_t max_upload;
+    http_server *server;   /* set once listening; for /metrics */
+} app;
+
+typedef struct app_thread {
+    sniffer *sniffer;
+} app_thread;
+
+void *app_thread_init(void *app);
+void app_thread_fini(void *thread_ctx);
+
+/* The route table of the whole API. */
+extern const http_route api_routes[];
+extern const int api_route_count;
+
+/* http_auth_fn for the server: bearer token -> owner. */
+bool api_authenticate(void *app, const char *token, char owner[OWNER_MAX + 1]);
+
+/* Handlers, one file per resource. */
+void assets_create_handle(http_req *r);
+bool assets_create_begin(http_req *r);
+bool assets_create_data(http_req *r, const char *data, size_t len);
+void assets_get(http_req *r);
+void assets_list(http_req *r);
+void assets_content(http_req *r);
+void assets_delete(http_req *r);
+void ops_healthz(http_req *r);
+void ops_readyz(http_req *r);
+void ops_metrics(http_req *r);
+
+#endif

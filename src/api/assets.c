@@ -1,0 +1,356 @@
+/* assets.c — /v1/assets: upload, read, list, download, delete.
+ *
+ * Uploads stream: body_begin() opens an ingest (a temp file), body_data()
+ * appends each chunk (through the multipart parser when the body is a form),
+ * and handle() defers the durable part — fsync, sniff, rename, INSERT — to
+ * the work pool so HTTP threads never wait on the disk.
+ *
+ * Every lookup is scoped by the caller's owner, so another owner's asset
+ * answers 404 exactly like a missing one.
+ */
+#include "api/app.h"
+#include "core/ingest.h"
+#include "http/multipart.h"
+#include "http/range.h"
+#include "util/parse.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#define LIST_DEFAULT 50
+#define LIST_MAX 1000
+
+/* ---------- upload ---------- */
+
+typedef struct upload {
+    ingest *in;
+    multipart *mp;
+    ingest_result failure;
+    char filename[FILENAME_MAX_BYTES + 1];
+} upload;
+
+static void upload_free(void *p)
+{
+    upload *u = p;
+    ingest_abort(u->in);
+    multipart_free(u->mp);
+    free(u);
+}
+
+static void reply_too_large(http_req *r)
+{
+    app *a = http_req_app(r);
+    http_reply_error(r, 413, "payload_too_large", "the upload limit is %" PRIu64 " bytes",
+                     a->max_upload);
+}
+
+static void reply_ingest_failure(http_req *r, ingest_result res)
+{
+    if (res == INGEST_TOO_LARGE) reply_too_large(r);
+    else if (res == INGEST_DB_ERROR)
+        http_reply_error(r, 503, "database_unavailable", "could not record the asset");
+    else
+        http_reply_error(r, 507, "storage_failed", "could not store the upload");
+}
+
+static bool upload_sink(void *arg, const char *data, size_t len)
+{
+    upload *u = arg;
+    u->failure = ingest_write(u->in, data, len);
+    return u->failure == INGEST_OK;
+}
+
+bool assets_create_begin(http_req *r)
+{
+    app *a = http_req_app(r);
+    const char *length = http_req_header(r, "Content-Length");
+    uint64_t declared;
+    if (length && parse_u64(length, &declared) && declared > a->max_upload) {
+        reply_too_large(r);
+        return false;
+    }
+    upload *u = calloc(1, sizeof *u);
+    if (!u || !(u->in = ingest_begin(a->store, a->max_upload))) {
+        free(u);
+        http_reply_error(r, 507, "storage_failed", "cannot create a temporary file");
+        return false;
+    }
+    http_req_set_data(r, u, upload_free);
+    const char *type = http_req_header(r, "Content-Type");
+    if (type && strncasecmp(type, "multipart/form-data", 19) == 0) {
+        u->mp = multipart_new(http_req_connection(r), upload_sink, u);
+        if (!u->mp) {
+            http_reply_error(r, 400, "invalid_multipart",
+                             "multipart/form-data needs a boundary parameter");
+            return false;
+        }
+    } else {
+        const char *name = http_req_query(r, "filename");
+        snprintf(u->filename, sizeof u->filename, "%s", name ? name : "");
+    }
+    return true;
+}
+
+static void reply_multipart_failure(http_req *r, upload *u, multipart_status st)
+{
+    switch (st) {
+    case MP_NO_FILE:
+        http_reply_error(r, 400, "missing_file", "the form has no part named 'file'");
+        break;
+    case MP_MULTIPLE_FILES:
+        http_reply_error(r, 400, "multiple_files", "send exactly one part named 'file'");
+        break;
+    case MP_SINK_FAILED:
+        reply_ingest_failure(r, u->failure);
+        break;
+    default:
+        http_reply_error(r, 400, "invalid_multipart", "the multipart body is malformed or "
+                                                      "truncated");
+    }
+}
+
+bool assets_create_data(http_req *r, const char *data, size_t len)
+{
+    upload *u = http_req_data(r);
+    if (u->mp) {
+        multipart_status st = multipart_feed(u->mp, data, len);
+        if (st != MP_OK) reply_multipart_failure(r, u, st);
+        return st == MP_OK;
+    }
+    if (!upload_sink(u, data, len)) {
+        reply_ingest_failure(r, u->failure);
+        return false;
+    }
+    return true;
+}
+
+static void upload_finish(http_req *r, void *thread_ctx)
+{
+    app *a = http_req_app(r);
+    app_thread *t = thread_ctx;
+    upload *u = http_req_data(r);
+    if (!t || !t->sniffer) {
+        http_reply_error(r, 500, "internal", "content sniffing is unavailable");
+        return;
+    }
+    db_conn *c = db_acquire(a->db);
+    if (!c) {
+        http_reply_error(r, 503, "database_unavailable", "cannot reach the database");
+        return;
+    }
+    asset as;
+    ingest *in = u->in;
+    u->in = NULL;   /* ingest_finish frees it */
+    ingest_result res = ingest_finish(in, t->sniffer, c, http_req_owner(r), u->filename, &as);
+    db_release(a->db, c);
+    if (res != INGEST_OK) {
+        reply_ingest_failure(r, res);
+        return;
+    }
+    char location[64];
+    snprintf(location, sizeof location, "/v1/assets/%s", as.id);
+    http_reply_json(r, 201, asset_to_json(&as));
+    http_reply_header(r, "Location", location);
+}
+
+void assets_create_handle(http_req *r)
+{
+    upload *u = http_req_data(r);
+    if (u->mp) {
+        multipart_status st = multipart_finish(u->mp, u->filename);
+        if (st != MP_OK) {
+            reply_multipart_failure(r, u, st);
+            return;
+        }
+    }
+    http_req_defer(r, upload_finish);
+}
+
+/* ---------- read ---------- */
+
+/* Loads the caller's asset named by the path, or replies 404/503. */
+static bool load_asset(http_req *r, asset *out)
+{
+    app *a = http_req_app(r);
+    const char *id = http_req_param(r, 0);
+    db_status st = DB_NOT_FOUND;
+    if (id_is_valid(id)) {
+        db_conn *c = db_acquire(a->db);
+        st = c ? db_asset_get(c, http_req_owner(r), id, out) : DB_ERROR;
+        db_release(a->db, c);
+    }
+    if (st == DB_NOT_FOUND) http_reply_error(r, 404, "not_found", "no such asset");
+    else if (st != DB_OK) http_reply_error(r, 503, "database_unavailable", "try again");
+    return st == DB_OK;
+}
+
+void assets_get(http_req *r)
+{
+    asset as;
+    if (load_asset(r, &as)) http_reply_json(r, 200, asset_to_json(&as));
+}
+
+static bool parse_list_query(http_req *r, asset_filter *f, int *limit)
+{
+    const char *v;
+    uint64_t n = LIST_DEFAULT;
+    if ((v = http_req_query(r, "limit")) && (!parse_u64(v, &n) || n < 1 || n > LIST_MAX)) {
+        http_reply_error(r, 400, "invalid_parameter", "limit must be 1..%d", LIST_MAX);
+        return false;
+    }
+    *limit = (int)n;
+    if ((v = http_req_query(r, "kind")) && !(f->by_kind = asset_kind_parse(v, &f->kind))) {
+        http_reply_error(r, 400, "invalid_parameter",
+                         "kind must be image, pdf, presentation, video or other");
+        return false;
+    }
+    if ((v = http_req_query(r, "status")) &&
+        !(f->by_status = asset_status_parse(v, &f->status))) {
+        http_reply_error(r, 400, "invalid_parameter",
+                         "status must be uploaded, processing, ready or failed");
+        return false;
+    }
+    if ((v = http_req_query(r, "cursor")) && *v && !cursor_decode(v, &f->before_seq)) {
+        http_reply_error(r, 400, "invalid_cursor", "the cursor is not one we issued");
+        return false;
+    }
+    return true;
+}
+
+void assets_list(http_req *r)
+{
+    app *a = http_req_app(r);
+    asset_filter f = {0};
+    int limit;
+    if (!parse_list_query(r, &f, &limit)) return;
+    /* One extra row tells us whether there is a next page. */
+    asset *rows = malloc(sizeof *rows * (size_t)(limit + 1));
+    db_conn *c = rows ? db_acquire(a->db) : NULL;
+    int n = 0;
+    db_status st = c ? db_asset_list(c, http_req_owner(r), &f, limit + 1, rows, &n) : DB_ERROR;
+    db_release(a->db, c);
+    if (st != DB_OK) {
+        free(rows);
+        http_reply_error(r, 503, "database_unavailable", "try again");
+        return;
+    }
+    json_t *items = json_array();
+    for (int i = 0; i < n && i < limit; i++) json_array_append_new(items, asset_to_json(&rows[i]));
+    json_t *next = json_null();
+    if (n > limit) {
+        char cursor[CURSOR_MAX + 1];
+        cursor_encode(rows[limit - 1].seq, cursor);
+        next = json_string(cursor);
+    }
+    free(rows);
+    http_reply_json(r, 200, json_pack("{s:o, s:o}", "items", items, "next_cursor", next));
+}
+
+/* If-None-Match: a list of entity tags, or "*".  Weak comparison (RFC 9110
+ * §13.1.2), so W/"x" matches "x". */
+static bool etag_matches(const char *header, const char *etag)
+{
+    const char *p = header;
+    size_t elen = strlen(etag);
+    while (*p) {
+        while (*p == ' ' || *p == ',') p++;
+        if (*p == '*') return true;
+        if (strncmp(p, "W/", 2) == 0) p += 2;
+        if (strncmp(p, etag, elen) == 0 && (p[elen] == '\0' || p[elen] == ',' || p[elen] == ' '))
+            return true;
+        while (*p && *p != ',') p++;
+    }
+    return false;
+}
+
+static void add_content_headers(http_req *r, const asset *as, const char *etag)
+{
+    char disposition[1200];
+    http_reply_header(r, "ETag", etag);
+    http_reply_header(r, "Accept-Ranges", "bytes");
+    http_reply_header(r, "Cache-Control", "private, max-age=31536000, immutable");
+    http_reply_header(r, "X-Content-Type-Options", "nosniff");
+    /* User content on our origin must never run script. */
+    http_reply_header(r, "Content-Security-Policy", "default-src 'none'; sandbox");
+    if (content_disposition(as->filename, !asset_inline_safe(as), disposition,
+                            sizeof disposition))
+        http_reply_header(r, "Content-Disposition", disposition);
+}
+
+void assets_content(http_req *r)
+{
+    app *a = http_req_app(r);
+    asset as;
+    if (!load_asset(r, &as)) return;
+    char etag[70];
+    snprintf(etag, sizeof etag, "\"%s\"", as.sha256);
+    const char *inm = http_req_header(r, "If-None-Match");
+    if (inm && etag_matches(inm, etag)) {
+        http_reply_empty(r, 304);
+        http_reply_header(r, "ETag", etag);
+        return;
+    }
+    int fd;
+    uint64_t size;
+    if (!store_open(a->store, as.id, &fd, &size)) {
+        http_reply_error(r, 500, "storage_failed", "the asset's bytes are unreadable");
+        return;
+    }
+    uint64_t start = 0, length = size;
+    const char *range = http_req_header(r, "Range");
+    const char *if_range = http_req_header(r, "If-Range");
+    range_result rr = RANGE_NONE;
+    if (range && (!if_range || strcmp(if_range, etag) == 0))
+        rr = range_parse(range, size, &start, &length);
+    char content_range[96];
+    if (rr == RANGE_UNSATISFIABLE) {
+        close(fd);
+        http_reply_error(r, 416, "range_not_satisfiable", "the asset has %" PRIu64 " bytes",
+                         size);
+        snprintf(content_range, sizeof content_range, "bytes */%" PRIu64, size);
+        http_reply_header(r, "Content-Range", content_range);
+        return;
+    }
+    http_reply_fd(r, rr == RANGE_PARTIAL ? 206 : 200, fd, start, length);
+    http_reply_header(r, "Content-Type", as.content_type);
+    add_content_headers(r, &as, etag);
+    if (rr == RANGE_PARTIAL) {
+        snprintf(content_range, sizeof content_range, "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64,
+                 start, start + length - 1, size);
+        http_reply_header(r, "Content-Range", content_range);
+    }
+}
+
+/* ---------- delete ---------- */
+
+/* Row first, then bytes: a crash in between leaves an unreferenced blob
+ * (swept at start-up), never a row without bytes. */
+static void delete_work(http_req *r, void *thread_ctx)
+{
+    app *a = http_req_app(r);
+    const char *id = http_req_param(r, 0);
+    db_conn *c = db_acquire(a->db);
+    db_status st = c ? db_asset_delete(c, http_req_owner(r), id) : DB_ERROR;
+    db_release(a->db, c);
+    if (st == DB_OK) {
+        store_remove(a->store, id);
+        http_reply_empty(r, 204);
+    } else if (st == DB_NOT_FOUND) {
+        http_reply_error(r, 404, "not_found", "no such asset");
+    } else {
+        http_reply_error(r, 503, "database_unavailable", "try again");
+    }
+}
+
+void assets_delete(http_req *r)
+{
+    if (!id_is_valid(http_req_param(r, 0))) {
+        http_reply_error(r, 404, "not_found", "no such asset");
+        return;
+    }
+    http_req_defer(r, delete_work);
+}

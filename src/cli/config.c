@@ -1,0 +1,152 @@
+/* config.c — see config.h. */
+#include "cli/config.h"
+#include "util/parse.h"
+
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef enum { OPT_STRING, OPT_SIZE, OPT_COUNT, OPT_LISTEN } opt_type;
+
+typedef struct option_def {
+    const char *flag;      /* without the leading dashes */
+    const char *env;
+    opt_type type;
+    size_t offset;         /* into config */
+    size_t cap;            /* for strings */
+    const char *fallback;  /* default, as text; NULL: computed */
+    const char *help;
+} option_def;
+
+#define STR(f) OPT_STRING, offsetof(config, f), sizeof(((config *)0)->f)
+#define NUM(t, f) t, offsetof(config, f), 0
+
+static const option_def options[] = {
+    {"listen", "ASSETD_LISTEN", OPT_LISTEN, offsetof(config, listen), sizeof(((config *)0)->listen),
+     "127.0.0.1:8080", "address to listen on, HOST:PORT (port 0: any free port)"},
+    {"data", "ASSETD_DATA", STR(data_dir), "./data", "data directory (database, blobs)"},
+    {"max-upload", "ASSETD_MAX_UPLOAD", NUM(OPT_SIZE, max_upload), "1G",
+     "largest accepted upload (K, M, G, T suffixes)"},
+    {"http-threads", "ASSETD_HTTP_THREADS", NUM(OPT_COUNT, http_threads), NULL,
+     "HTTP threads (default: number of cores)"},
+    {"io-threads", "ASSETD_IO_THREADS", NUM(OPT_COUNT, io_threads), "4",
+     "threads for blocking work (fsync, database writes)"},
+    {"max-connections", "ASSETD_MAX_CONNECTIONS", NUM(OPT_COUNT, max_connections), "4096",
+     "concurrent client connections"},
+    {"idle-timeout", "ASSETD_IDLE_TIMEOUT", NUM(OPT_COUNT, idle_timeout), "60",
+     "seconds a connection may stay silent (also bounds slow headers/bodies)"},
+    {"shutdown-timeout", "ASSETD_SHUTDOWN_TIMEOUT", NUM(OPT_COUNT, shutdown_timeout), "30",
+     "seconds in-flight requests get to finish after SIGTERM"},
+    {"connection-memory", "ASSETD_CONNECTION_MEMORY", NUM(OPT_SIZE, connection_memory), "128K",
+     "per-connection buffer; also the largest request header block"},
+    {"access-log", "ASSETD_ACCESS_LOG", STR(access_log), "stdout",
+     "access log: stdout, off, or a file path (JSON lines)"},
+    {"log-level", "ASSETD_LOG_LEVEL", STR(log_level), "info", "debug, info, warn or error"},
+};
+#define N_OPTIONS ((int)(sizeof options / sizeof *options))
+
+static bool allowed(const option_def *o, const char *only)
+{
+    if (!only) return true;
+    size_t n = strlen(o->flag);
+    for (const char *p = only; (p = strstr(p, o->flag)); p += n)
+        if ((p == only || p[-1] == ',') && (p[n] == ',' || p[n] == '\0')) return true;
+    return false;
+}
+
+static bool split_listen(config *c)
+{
+    const char *colon = strrchr(c->listen, ':');
+    uint64_t port;
+    if (!colon || colon == c->listen || (size_t)(colon - c->listen) >= sizeof c->host ||
+        !parse_u64(colon + 1, &port) || port > 65535)
+        return false;
+    memcpy(c->host, c->listen, (size_t)(colon - c->listen));
+    c->host[colon - c->listen] = '\0';
+    if (strcmp(c->host, "localhost") == 0) strcpy(c->host, "127.0.0.1");
+    struct in_addr probe;
+    if (inet_pton(AF_INET, c->host, &probe) != 1) return false;
+    c->port = (uint16_t)port;
+    return true;
+}
+
+static bool set_option(config *c, const option_def *o, const char *value)
+{
+    char *field = (char *)c + o->offset;
+    uint64_t n;
+    switch (o->type) {
+    case OPT_STRING:
+    case OPT_LISTEN:
+        if (strlen(value) >= o->cap) return false;
+        strcpy(field, value);
+        return o->type == OPT_STRING || split_listen(c);
+    case OPT_SIZE:
+        if (!parse_size(value, &n) || n == 0) return false;
+        memcpy(field, &n, sizeof n);
+        return true;
+    case OPT_COUNT:
+        if (!parse_u64(value, &n) || n == 0 || n > 1000000) return false;
+        memcpy(field, &n, sizeof n);
+        return true;
+    }
+    return false;
+}
+
+static bool apply(config *c, const option_def *o, const char *value, const char *source)
+{
+    if (set_option(c, o, value)) return true;
+    fprintf(stderr, "assetd: invalid value '%s' for %s\n", value, source);
+    return false;
+}
+
+void config_usage(FILE *out, const char *only)
+{
+    for (int i = 0; i < N_OPTIONS; i++) {
+        const option_def *o = &options[i];
+        if (!allowed(o, only)) continue;
+        fprintf(out, "  --%-18s %s\n  %-20s   env %s, default %s\n", o->flag, o->help, "",
+                o->env, o->fallback ? o->fallback : "see above");
+    }
+}
+
+int config_parse(config *c, int argc, char **argv, const char *only, const char **rest,
+                 int *nrest)
+{
+    memset(c, 0, sizeof *c);
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    c->http_threads = cores > 0 ? (uint64_t)cores : 2;
+    for (int i = 0; i < N_OPTIONS; i++) {
+        const option_def *o = &options[i];
+        const char *env = getenv(o->env);
+        if (o->fallback && !set_option(c, o, o->fallback)) return 2;
+        if (env && *env && allowed(o, only) && !apply(c, o, env, o->env)) return 2;
+    }
+    *nrest = 0;
+    for (int a = 0; a < argc; a++) {
+        const char *arg = argv[a];
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) return 1;
+        if (strncmp(arg, "--", 2) != 0) {
+            rest[(*nrest)++] = arg;
+            continue;
+        }
+        const char *name = arg + 2, *eq = strchr(name, '=');
+        size_t len = eq ? (size_t)(eq - name) : strlen(name);
+        const option_def *o = NULL;
+        for (int i = 0; i < N_OPTIONS; i++)
+            if (strlen(options[i].flag) == len && strncmp(options[i].flag, name, len) == 0 &&
+                allowed(&options[i], only))
+                o = &options[i];
+        if (!o) {
+            fprintf(stderr, "assetd: unknown option '%s'\n", arg);
+            return 2;
+        }
+        const char *value = eq ? eq + 1 : (a + 1 < argc ? argv[++a] : NULL);
+        if (!value) {
+            fprintf(stderr, "assetd: option '%s' needs a value\n", arg);
+            return 2;
+        }
+        if (!apply(c, o, value, arg)) return 2;
+    }
+    return 0;
+}

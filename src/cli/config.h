@@ -1,0 +1,42 @@
+/* config.h — settings of `assetd serve`, from flags and environment.
+ *
+ * Every setting has a flag and an ASSETD_* environment variable; a flag
+ * wins over the environment, which wins over the default.  The one table in
+ * config.c is the single source for parsing, --help and the README table.
+ *
+ * The config is filled once at start-up and read-only afterwards (one of
+ * the two globals assetd allows, with the logger; here passed explicitly).
+ */
+#ifndef ASSETD_CONFIG_H
+#define ASSETD_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+typedef struct config {
+    char listen[256];
+    char host[64];
+    uint16_t port;
+    char data_dir[1024];
+    uint64_t max_upload;
+    uint64_t http_threads;
+    uint64_t io_threads;
+    uint64_t max_connections;
+    uint64_t idle_timeout;
+    uint64_t shutdown_timeout;
+    uint64_t connection_memory;
+    char access_log[1024];
+    char log_level[16];
+} config;
+
+/* Parses argv (after the command name) over defaults and environment.
+ * `only` limits the accepted flags to a comma-separated list (NULL: all).
+ * Returns 0 on success, 2 on a usage error (message printed), 1 for --help
+ * (usage printed).  Positional arguments are returned in rest/nrest. */
+int config_parse(config *c, int argc, char **argv, const char *only, const char **rest,
+                 int *nrest);
+void config_usage(FILE *out, const char *only);
+
+#endif

@@ -1,0 +1,185 @@
+/* serve.c — `assetd serve`: the embedded server.
+ *
+ * Start-up order matters:
+ *   1. lock the data directory (one serve per directory: the start-up sweep
+ *      below would otherwise delete another server's uncommitted blobs);
+ *   2. open and migrate the database, open the store;
+ *   3. sweep: delete temp files and blobs without a row (crash leftovers);
+ *   4. create the bootstrap key if there is no key at all;
+ *   5. block SIGTERM/SIGINT in every thread (they are taken by sigwait in
+ *      the main thread), then start the work pool and the HTTP server.
+ *
+ * Shutdown on SIGTERM/SIGINT: stop accepting, give in-flight requests up to
+ * --shutdown-timeout seconds, drain the work pool, close connections, exit 0.
+ */
+#include "api/app.h"
+#include "cli/cli.h"
+#include "cli/config.h"
+#include "util/log.h"
+#include "util/timefmt.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char usage_head[] =
+    "usage: assetd serve [options]\n"
+    "\n"
+    "Serves the HTTP API on the embedded default: SQLite and local disk under\n"
+    "--data.  On first start with no API key, creates one and writes it to\n"
+    "DATA/admin.key.\n"
+    "\n"
+    "options (each also as an environment variable):\n";
+
+static int lock_data_dir(const char *dir)
+{
+    char path[1100];
+    snprintf(path, sizeof path, "%s/lock", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) return -1;
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        close(fd);
+        return -2;
+    }
+    return fd;
+}
+
+static bool blob_is_live(const char *key, void *arg)
+{
+    /* On a database error keep the blob: deleting data we cannot prove
+     * unreferenced is the one mistake a sweep must never make. */
+    return db_asset_id_exists(arg, key) != DB_NOT_FOUND;
+}
+
+static bool bootstrap_key(db_conn *c, const char *dir)
+{
+    int64_t count;
+    if (db_key_count(c, &count) != DB_OK) return false;
+    if (count > 0) return true;
+    char token[APIKEY_TOKEN_LEN + 1], path[1100];
+    apikey k;
+    if (!keys_create(c, "admin", "admin", token, &k)) return false;
+    snprintf(path, sizeof path, "%s/admin.key", dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    bool written = fd >= 0 && fchmod(fd, 0600) == 0 && dprintf(fd, "%s\n", token) > 0 &&
+                   fsync(fd) == 0;
+    if (fd >= 0) close(fd);
+    log_info("bootstrap key created", "token", token, "key_id", k.id, "file",
+             written ? path : "(could not write)", NULL);
+    return true;
+}
+
+static bool prepare(const config *cfg, app *a)
+{
+    const char *err;
+    if (!(a->db = db_open(cfg->data_dir, &err)) || !(a->store = store_fs_open(cfg->data_dir, &err))) {
+        log_error("cannot open data directory", "dir", cfg->data_dir, "error", err, NULL);
+        return false;
+    }
+    db_conn *c = db_acquire(a->db);
+    if (!c) return false;
+    char removed[24];
+    snprintf(removed, sizeof removed, "%d", store_sweep(a->store, blob_is_live, c));
+    log_info("recovery sweep done", "files_removed", removed, NULL);
+    bool ok = bootstrap_key(c, cfg->data_dir);
+    db_release(a->db, c);
+    return ok;
+}
+
+static void wait_for_drain(http_server *s, uint64_t timeout)
+{
+    double deadline = time_mono_seconds() + (double)timeout;
+    while (http_server_in_flight(s) > 0 && time_mono_seconds() < deadline) {
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static int run(const config *cfg, app *a)
+{
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    workpool *pool = workpool_new((int)cfg->io_threads, app_thread_init, app_thread_fini, a);
+    if (!pool) {
+        log_error("cannot start work pool", NULL);
+        return 1;
+    }
+    http_server_config hc = {
+        .host = cfg->host, .port = cfg->port, .threads = (int)cfg->http_threads,
+        .max_connections = (int)cfg->max_connections, .idle_timeout = (int)cfg->idle_timeout,
+        .connection_memory = (size_t)cfg->connection_memory, .access_log = cfg->access_log,
+    };
+    const char *err;
+    a->server = http_server_start(&hc, api_routes, api_route_count, a, api_authenticate, pool,
+                                  &err);
+    if (!a->server) {
+        log_error("cannot start HTTP server", "listen", cfg->listen, "error", err, NULL);
+        workpool_free(pool);
+        return 1;
+    }
+    char addr[96];
+    snprintf(addr, sizeof addr, "%s:%u", cfg->host, http_server_port(a->server));
+    log_info("listening", "addr", addr, "data", cfg->data_dir, "version", ASSETD_VERSION, NULL);
+
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    log_info("shutting down", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
+    http_server_quiesce(a->server);
+    wait_for_drain(a->server, cfg->shutdown_timeout);
+    workpool_free(pool);   /* finishes deferred work, which resumes its requests */
+    http_server_stop(a->server);
+    log_info("stopped", NULL);
+    return 0;
+}
+
+int cli_serve(int argc, char **argv)
+{
+    config cfg;
+    const char *rest[64];
+    int nrest;
+    int rc = argc < 64 ? config_parse(&cfg, argc, argv, NULL, rest, &nrest) : 2;
+    if (rc == 1) {
+        fputs(usage_head, stdout);
+        config_usage(stdout, NULL);
+        return 0;
+    }
+    if (rc) return rc;
+    if (nrest > 0) {
+        fprintf(stderr, "assetd: unexpected argument '%s'\n", rest[0]);
+        return 2;
+    }
+    log_set_level(strcmp(cfg.log_level, "debug") == 0   ? LOG_DEBUG
+                  : strcmp(cfg.log_level, "warn") == 0  ? LOG_WARN
+                  : strcmp(cfg.log_level, "error") == 0 ? LOG_ERROR
+                                                        : LOG_INFO);
+    if (mkdir(cfg.data_dir, 0700) != 0 && errno != EEXIST) {
+        log_error("cannot create data directory", "dir", cfg.data_dir, "error", strerror(errno),
+                  NULL);
+        return 1;
+    }
+    int lock = lock_data_dir(cfg.data_dir);
+    if (lock < 0) {
+        log_error(lock == -2 ? "another assetd serve is using this data directory"
+                             : "cannot lock the data directory",
+                  "dir", cfg.data_dir, NULL);
+        return 1;
+    }
+    app a = {.max_upload = cfg.max_upload};
+    rc = prepare(&cfg, &a) ? run(&cfg, &a) : 1;
+    store_close(a.store);
+    db_close(a.db);
+    close(lock);
+    return rc;
+}

@@ -1,0 +1,55 @@
+/* asset.h — the asset: one uploaded file and what assetd knows about it.
+ *
+ * An asset is plain data with fixed-size fields, so it can be copied, put on
+ * the stack and filled by any database back-end without ownership questions.
+ * Its JSON form (asset_to_json) is the one clients see everywhere.
+ *
+ * Invariant (see docs/architecture.md): a row exists only once its bytes are
+ * durable in the store, so every asset a client can see has content.
+ */
+#ifndef ASSETD_ASSET_H
+#define ASSETD_ASSET_H
+
+#include "util/encode.h"
+#include "util/filename.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define OWNER_MAX 128
+#define CONTENT_TYPE_MAX 128
+
+typedef enum { ASSET_IMAGE, ASSET_PDF, ASSET_PRESENTATION, ASSET_VIDEO, ASSET_OTHER } asset_kind;
+typedef enum { STATUS_UPLOADED, STATUS_PROCESSING, STATUS_READY, STATUS_FAILED } asset_status;
+
+typedef struct asset {
+    int64_t seq;                        /* creation order; the list cursor */
+    char id[ID_LEN + 1];
+    char owner[OWNER_MAX + 1];
+    asset_kind kind;
+    asset_status status;
+    char filename[FILENAME_MAX_BYTES + 1];
+    char content_type[CONTENT_TYPE_MAX + 1];
+    uint64_t size;
+    char sha256[65];
+    char created[32];
+    char updated[32];
+} asset;
+
+const char *asset_kind_name(asset_kind k);
+const char *asset_status_name(asset_status s);
+bool asset_kind_parse(const char *s, asset_kind *out);
+bool asset_status_parse(const char *s, asset_status *out);
+
+/* Maps a sniffed MIME type ("image/png", "application/pdf", ...) to a kind. */
+asset_kind asset_kind_from_mime(const char *mime);
+
+/* True when the type is safe to render inline in a browser from our origin
+ * (no script-capable types like HTML or SVG). */
+bool asset_inline_safe(const asset *a);
+
+/* New reference; the caller owns it. */
+json_t *asset_to_json(const asset *a);
+
+#endif

@@ -1,0 +1,117 @@
+/* ingest.c — see ingest.h. */
+#include "core/ingest.h"
+#include "util/log.h"
+#include "util/timefmt.h"
+
+#include <magic.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct ingest {
+    store *s;
+    store_upload *up;
+    EVP_MD_CTX *sha;
+    uint64_t size, max_size;
+};
+
+struct sniffer {
+    magic_t m;
+};
+
+ingest *ingest_begin(store *s, uint64_t max_size)
+{
+    ingest *in = calloc(1, sizeof *in);
+    if (!in) return NULL;
+    in->s = s;
+    in->max_size = max_size;
+    in->sha = EVP_MD_CTX_new();
+    in->up = store_upload_begin(s);
+    if (!in->sha || !in->up || EVP_DigestInit_ex(in->sha, EVP_sha256(), NULL) != 1) {
+        ingest_abort(in);
+        return NULL;
+    }
+    return in;
+}
+
+ingest_result ingest_write(ingest *in, const void *data, size_t len)
+{
+    if (len > in->max_size - in->size) return INGEST_TOO_LARGE;
+    in->size += len;
+    EVP_DigestUpdate(in->sha, data, len);
+    return store_upload_write(in->up, data, len) ? INGEST_OK : INGEST_IO_ERROR;
+}
+
+uint64_t ingest_size(const ingest *in) { return in->size; }
+
+void ingest_abort(ingest *in)
+{
+    if (!in) return;
+    store_upload_abort(in->up);
+    EVP_MD_CTX_free(in->sha);
+    free(in);
+}
+
+ingest_result ingest_finish(ingest *in, sniffer *sn, db_conn *c, const char *owner,
+                            const char *filename, asset *out)
+{
+    memset(out, 0, sizeof *out);
+    unsigned char digest[32];
+    unsigned int dlen = 0;
+    EVP_DigestFinal_ex(in->sha, digest, &dlen);
+    hex_encode(digest, sizeof digest, out->sha256);
+    sniffer_mime_fd(sn, store_upload_fd(in->up), out->content_type, sizeof out->content_type);
+
+    out->kind = asset_kind_from_mime(out->content_type);
+    out->status = STATUS_UPLOADED;
+    out->size = in->size;
+    snprintf(out->owner, sizeof out->owner, "%s", owner);
+    filename_sanitize(filename, out->filename);
+    time_format_now(out->created);
+    memcpy(out->updated, out->created, sizeof out->updated);
+
+    store *s = in->s;
+    store_upload *up = in->up;
+    in->up = NULL;
+    ingest_abort(in);  /* frees the hash; the upload is ours now */
+    if (!id_generate(out->id)) { store_upload_abort(up); return INGEST_IO_ERROR; }
+    if (!store_upload_commit(up, out->id)) return INGEST_IO_ERROR;
+    if (db_asset_insert(c, out) != DB_OK) {
+        store_remove(s, out->id);
+        return INGEST_DB_ERROR;
+    }
+    return INGEST_OK;
+}
+
+sniffer *sniffer_new(void)
+{
+    sniffer *sn = calloc(1, sizeof *sn);
+    if (!sn) return NULL;
+    /* MIME type only; never look inside compressed data (cost, attack
+     * surface); magic_load(NULL) uses the system database. */
+    sn->m = magic_open(MAGIC_MIME_TYPE | MAGIC_ERROR);
+    if (!sn->m || magic_load(sn->m, NULL) != 0) {
+        log_error("libmagic unavailable", "error", sn->m ? magic_error(sn->m) : "open", NULL);
+        sniffer_free(sn);
+        return NULL;
+    }
+    return sn;
+}
+
+void sniffer_free(sniffer *sn)
+{
+    if (!sn) return;
+    if (sn->m) magic_close(sn->m);
+    free(sn);
+}
+
+void sniffer_mime_fd(sniffer *sn, int fd, char *out, size_t cap)
+{
+    /* libmagic reads from the current offset; the upload left it at the end.
+     * magic_descriptor() reads at most its bytes_max, so memory is bounded. */
+    const char *mime = NULL;
+    if (lseek(fd, 0, SEEK_SET) == 0) mime = magic_descriptor(sn->m, fd);
+    snprintf(out, cap, "%s", mime ? mime : "application/octet-stream");
+}

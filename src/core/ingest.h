@@ -1,0 +1,55 @@
+/* ingest.h — turning a stream of bytes into a durable asset.
+ *
+ * An ingest is one upload in progress: bytes are appended as they arrive
+ * (never buffered whole), hashed with SHA-256 on the way, and counted
+ * against the size limit.  ingest_finish() then runs the durability
+ * protocol:
+ *
+ *     fsync + rename the blob (store_upload_commit)  ->  INSERT the row
+ *
+ * and only then reports success, so a row never exists without its bytes.
+ * If the insert fails the blob is removed again; if the process dies in
+ * between, the start-up sweep removes it.
+ *
+ * ingest_finish() blocks (fsync, libmagic, a database write): call it from a
+ * work-pool thread, never from an HTTP thread.
+ */
+#ifndef ASSETD_INGEST_H
+#define ASSETD_INGEST_H
+
+#include "core/asset.h"
+#include "db/db.h"
+#include "store/store.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct ingest ingest;
+typedef struct sniffer sniffer;
+
+typedef enum {
+    INGEST_OK = 0,
+    INGEST_TOO_LARGE,   /* the byte count passed max_size */
+    INGEST_IO_ERROR,    /* the store could not take the bytes */
+    INGEST_DB_ERROR,
+} ingest_result;
+
+/* NULL if the store cannot create a temporary file.  The caller owns the
+ * ingest and ends it with ingest_finish() or ingest_abort(). */
+ingest *ingest_begin(store *s, uint64_t max_size);
+ingest_result ingest_write(ingest *in, const void *data, size_t len);
+uint64_t ingest_size(const ingest *in);
+/* Makes the asset durable and fills *out.  Frees the ingest either way. */
+ingest_result ingest_finish(ingest *in, sniffer *sn, db_conn *c, const char *owner,
+                            const char *filename, asset *out);
+void ingest_abort(ingest *in);
+
+/* Content sniffing (libmagic).  A sniffer is not thread-safe: one per
+ * thread.  sniffer_new() returns NULL if the magic database is missing. */
+sniffer *sniffer_new(void);
+void sniffer_free(sniffer *sn);
+/* Writes the MIME type of the file behind fd into out. */
+void sniffer_mime_fd(sniffer *sn, int fd, char *out, size_t cap);
+
+#endif

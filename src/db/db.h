@@ -1,0 +1,70 @@
+/* db.h — the metadata store interface.
+ *
+ * One interface for every back-end: SQLite (sqlite.c, the embedded default)
+ * now, PostgreSQL later behind the same functions.  Callers never see SQL.
+ *
+ * Concurrency model: a `db` is a pool of connections.  A thread borrows a
+ * `db_conn` with db_acquire(), uses it alone, and gives it back with
+ * db_release(); connections are never shared between threads at once, so
+ * back-ends can open them without internal mutexes.  Prepared statements live
+ * on the connection and are reused across requests.
+ *
+ * Results are copied into caller-provided structs (asset, apikey): nothing
+ * returned points into back-end memory.  Functions return a db_status.
+ */
+#ifndef ASSETD_DB_H
+#define ASSETD_DB_H
+
+#include "core/apikey.h"
+#include "core/asset.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct db db;
+typedef struct db_conn db_conn;
+
+typedef enum { DB_OK = 0, DB_NOT_FOUND = 1, DB_ERROR = -1 } db_status;
+
+/* Opens (creating and migrating if needed) the database in dir.  On failure
+ * returns NULL and sets *err to a static message. */
+db *db_open(const char *dir, const char **err);
+void db_close(db *d);
+
+/* Never returns NULL while the database file is usable; NULL means the
+ * back-end could not open a connection (logged). */
+db_conn *db_acquire(db *d);
+void db_release(db *d, db_conn *c);
+
+/* Cheap round trip, for readiness checks. */
+db_status db_ping(db_conn *c);
+
+/* Assets.  Every read and delete is scoped by owner: another owner's asset
+ * is indistinguishable from a missing one. */
+db_status db_asset_insert(db_conn *c, asset *a);  /* sets a->seq */
+db_status db_asset_get(db_conn *c, const char *owner, const char *id, asset *out);
+db_status db_asset_delete(db_conn *c, const char *owner, const char *id);
+/* True if any owner has an asset with this id (start-up orphan sweep). */
+db_status db_asset_id_exists(db_conn *c, const char *id);
+
+typedef struct asset_filter {
+    bool by_kind;
+    asset_kind kind;
+    bool by_status;
+    asset_status status;
+    int64_t before_seq;   /* 0: from the newest */
+} asset_filter;
+
+/* Newest first.  Fills up to `limit` assets; *n gets the count. */
+db_status db_asset_list(db_conn *c, const char *owner, const asset_filter *f, int limit,
+                        asset *out, int *n);
+
+/* API keys. */
+db_status db_key_insert(db_conn *c, const apikey *k, const char *token_sha256);
+db_status db_key_find_active(db_conn *c, const char *token_sha256, apikey *out);
+db_status db_key_revoke(db_conn *c, const char *id);
+db_status db_key_count(db_conn *c, int64_t *n);
+/* Calls fn for each key, oldest first. */
+db_status db_key_each(db_conn *c, void (*fn)(const apikey *k, void *arg), void *arg);
+
+#endif

@@ -1,0 +1,398 @@
+/* sqlite.c — the embedded metadata store (db.h on SQLite).
+ *
+ * The database is DATA/assetd.db in WAL mode: readers never block the one
+ * writer, and many serve threads read in parallel.  synchronous=FULL makes a
+ * commit durable when it returns, which the upload protocol relies on (the
+ * client gets 201 only after the row is on disk).
+ *
+ * Schema changes are an append-only list of migrations compiled into the
+ * binary; PRAGMA user_version records how many have run.  Never edit a
+ * migration that has shipped: add a new one.
+ *
+ * Every connection prepares each statement once (SQLITE_PREPARE_PERSISTENT)
+ * and keeps it for its life; statement i of `sql_text` lives in stmts[i].
+ */
+#include "db/db.h"
+#include "util/log.h"
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const migrations[] = {
+    /* 1: keys and assets */
+    "CREATE TABLE api_keys ("
+    "  id TEXT PRIMARY KEY,"
+    "  name TEXT NOT NULL,"
+    "  owner TEXT NOT NULL,"
+    "  token_sha256 TEXT NOT NULL UNIQUE,"
+    "  created TEXT NOT NULL,"
+    "  revoked INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE assets ("
+    "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  id TEXT NOT NULL UNIQUE,"
+    "  owner TEXT NOT NULL,"
+    "  kind INTEGER NOT NULL,"
+    "  status INTEGER NOT NULL,"
+    "  filename TEXT NOT NULL,"
+    "  content_type TEXT NOT NULL,"
+    "  size INTEGER NOT NULL,"
+    "  sha256 TEXT NOT NULL,"
+    "  created TEXT NOT NULL,"
+    "  updated TEXT NOT NULL);"
+    "CREATE INDEX assets_by_owner ON assets(owner, seq);",
+};
+#define N_MIGRATIONS ((int)(sizeof migrations / sizeof *migrations))
+
+enum {
+    Q_PING,
+    Q_ASSET_INSERT,
+    Q_ASSET_GET,
+    Q_ASSET_DELETE,
+    Q_ASSET_EXISTS,
+    Q_ASSET_LIST,
+    Q_KEY_INSERT,
+    Q_KEY_FIND,
+    Q_KEY_REVOKE,
+    Q_KEY_COUNT,
+    Q_KEY_EACH,
+    Q_COUNT
+};
+
+#define ASSET_COLS "seq, id, owner, kind, status, filename, content_type, size, sha256, created, updated"
+#define KEY_COLS "id, name, owner, created, revoked"
+
+static const char *const sql_text[Q_COUNT] = {
+    [Q_PING] = "SELECT 1",
+    [Q_ASSET_INSERT] = "INSERT INTO assets (id, owner, kind, status, filename, content_type,"
+                       " size, sha256, created, updated) VALUES (?,?,?,?,?,?,?,?,?,?)",
+    [Q_ASSET_GET] = "SELECT " ASSET_COLS " FROM assets WHERE id = ? AND owner = ?",
+    [Q_ASSET_DELETE] = "DELETE FROM assets WHERE id = ? AND owner = ?",
+    [Q_ASSET_EXISTS] = "SELECT 1 FROM assets WHERE id = ?",
+    [Q_ASSET_LIST] = "SELECT " ASSET_COLS " FROM assets WHERE owner = ?1 AND seq < ?2"
+                     " AND (?3 IS NULL OR kind = ?3) AND (?4 IS NULL OR status = ?4)"
+                     " ORDER BY seq DESC LIMIT ?5",
+    [Q_KEY_INSERT] = "INSERT INTO api_keys (id, name, owner, token_sha256, created)"
+                     " VALUES (?,?,?,?,?)",
+    [Q_KEY_FIND] = "SELECT " KEY_COLS " FROM api_keys WHERE token_sha256 = ? AND revoked = 0",
+    [Q_KEY_REVOKE] = "UPDATE api_keys SET revoked = 1 WHERE id = ?",
+    [Q_KEY_COUNT] = "SELECT count(*) FROM api_keys",
+    [Q_KEY_EACH] = "SELECT " KEY_COLS " FROM api_keys ORDER BY created, id",
+};
+
+struct db_conn {
+    sqlite3 *h;
+    sqlite3_stmt *stmts[Q_COUNT];
+    db_conn *next_idle;
+};
+
+struct db {
+    char path[4096];
+    pthread_mutex_t lock;
+    db_conn *idle;     /* LIFO free list: the warmest connection first */
+};
+
+static void conn_free(db_conn *c)
+{
+    if (!c) return;
+    for (int i = 0; i < Q_COUNT; i++) sqlite3_finalize(c->stmts[i]);
+    sqlite3_close(c->h);
+    free(c);
+}
+
+static db_conn *conn_open(const char *path)
+{
+    db_conn *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    if (sqlite3_open_v2(path, &c->h, flags, NULL) != SQLITE_OK) {
+        log_error("sqlite open failed", "path", path, "error", sqlite3_errmsg(c->h), NULL);
+        conn_free(c);
+        return NULL;
+    }
+    sqlite3_busy_timeout(c->h, 10000);
+    char *err = NULL;
+    if (sqlite3_exec(c->h, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                           " PRAGMA foreign_keys=ON;", NULL, NULL, &err) != SQLITE_OK) {
+        log_error("sqlite pragma failed", "error", err, NULL);
+        sqlite3_free(err);
+        conn_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+/* Statements are prepared lazily so a connection opened before migrations
+ * (in db_open) never prepares against a missing table. */
+static sqlite3_stmt *stmt(db_conn *c, int q)
+{
+    if (!c->stmts[q] &&
+        sqlite3_prepare_v3(c->h, sql_text[q], -1, SQLITE_PREPARE_PERSISTENT, &c->stmts[q],
+                           NULL) != SQLITE_OK) {
+        log_error("sqlite prepare failed", "error", sqlite3_errmsg(c->h), "sql", sql_text[q],
+                  NULL);
+        return NULL;
+    }
+    sqlite3_reset(c->stmts[q]);
+    sqlite3_clear_bindings(c->stmts[q]);
+    return c->stmts[q];
+}
+
+static db_status fail(db_conn *c, const char *what)
+{
+    log_error("sqlite error", "op", what, "error", sqlite3_errmsg(c->h), NULL);
+    return DB_ERROR;
+}
+
+static bool migrate(db_conn *c)
+{
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(c->h, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK) return false;
+    int version = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : -1;
+    sqlite3_finalize(s);
+    if (version < 0) return false;
+    for (int v = version; v < N_MIGRATIONS; v++) {
+        char pragma[64];
+        snprintf(pragma, sizeof pragma, "PRAGMA user_version=%d;", v + 1);
+        char *err = NULL;
+        /* BEGIN IMMEDIATE: two processes starting at once migrate one at a time. */
+        if (sqlite3_exec(c->h, "BEGIN IMMEDIATE", NULL, NULL, &err) != SQLITE_OK) goto fail;
+        if (sqlite3_exec(c->h, migrations[v], NULL, NULL, &err) != SQLITE_OK ||
+            sqlite3_exec(c->h, pragma, NULL, NULL, &err) != SQLITE_OK ||
+            sqlite3_exec(c->h, "COMMIT", NULL, NULL, &err) != SQLITE_OK) {
+            sqlite3_exec(c->h, "ROLLBACK", NULL, NULL, NULL);
+            goto fail;
+        }
+        continue;
+    fail:
+        log_error("migration failed", "error", err, NULL);
+        sqlite3_free(err);
+        return false;
+    }
+    return true;
+}
+
+db *db_open(const char *dir, const char **err)
+{
+    db *d = calloc(1, sizeof *d);
+    if (!d) { *err = "out of memory"; return NULL; }
+    snprintf(d->path, sizeof d->path, "%s/assetd.db", dir);
+    pthread_mutex_init(&d->lock, NULL);
+    db_conn *c = conn_open(d->path);
+    if (!c) { *err = "cannot open database"; free(d); return NULL; }
+    /* Another process may be migrating the same file: its BEGIN IMMEDIATE
+     * makes ours wait, then we re-read user_version and find nothing to do. */
+    if (!migrate(c)) {
+        *err = "database migration failed";
+        conn_free(c);
+        free(d);
+        return NULL;
+    }
+    d->idle = c;
+    return d;
+}
+
+void db_close(db *d)
+{
+    if (!d) return;
+    while (d->idle) {
+        db_conn *c = d->idle;
+        d->idle = c->next_idle;
+        conn_free(c);
+    }
+    pthread_mutex_destroy(&d->lock);
+    free(d);
+}
+
+db_conn *db_acquire(db *d)
+{
+    pthread_mutex_lock(&d->lock);
+    db_conn *c = d->idle;
+    if (c) d->idle = c->next_idle;
+    pthread_mutex_unlock(&d->lock);
+    return c ? c : conn_open(d->path);
+}
+
+void db_release(db *d, db_conn *c)
+{
+    if (!c) return;
+    pthread_mutex_lock(&d->lock);
+    c->next_idle = d->idle;
+    d->idle = c;
+    pthread_mutex_unlock(&d->lock);
+}
+
+db_status db_ping(db_conn *c)
+{
+    sqlite3_stmt *s = stmt(c, Q_PING);
+    if (!s || sqlite3_step(s) != SQLITE_ROW) return fail(c, "ping");
+    sqlite3_reset(s);
+    return DB_OK;
+}
+
+static void copy_text(char *dst, size_t cap, sqlite3_stmt *s, int col)
+{
+    const char *t = (const char *)sqlite3_column_text(s, col);
+    snprintf(dst, cap, "%s", t ? t : "");
+}
+
+static void read_asset(sqlite3_stmt *s, asset *a)
+{
+    a->seq = sqlite3_column_int64(s, 0);
+    copy_text(a->id, sizeof a->id, s, 1);
+    copy_text(a->owner, sizeof a->owner, s, 2);
+    a->kind = (asset_kind)sqlite3_column_int(s, 3);
+    a->status = (asset_status)sqlite3_column_int(s, 4);
+    copy_text(a->filename, sizeof a->filename, s, 5);
+    copy_text(a->content_type, sizeof a->content_type, s, 6);
+    a->size = (uint64_t)sqlite3_column_int64(s, 7);
+    copy_text(a->sha256, sizeof a->sha256, s, 8);
+    copy_text(a->created, sizeof a->created, s, 9);
+    copy_text(a->updated, sizeof a->updated, s, 10);
+}
+
+db_status db_asset_insert(db_conn *c, asset *a)
+{
+    sqlite3_stmt *s = stmt(c, Q_ASSET_INSERT);
+    if (!s) return DB_ERROR;
+    sqlite3_bind_text(s, 1, a->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, a->owner, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 3, (int)a->kind);
+    sqlite3_bind_int(s, 4, (int)a->status);
+    sqlite3_bind_text(s, 5, a->filename, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 6, a->content_type, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 7, (sqlite3_int64)a->size);
+    sqlite3_bind_text(s, 8, a->sha256, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 9, a->created, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 10, a->updated, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) return fail(c, "asset insert");
+    a->seq = sqlite3_last_insert_rowid(c->h);
+    return DB_OK;
+}
+
+db_status db_asset_get(db_conn *c, const char *owner, const char *id, asset *out)
+{
+    sqlite3_stmt *s = stmt(c, Q_ASSET_GET);
+    if (!s) return DB_ERROR;
+    sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, owner, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) read_asset(s, out);
+    sqlite3_reset(s);
+    if (rc == SQLITE_ROW) return DB_OK;
+    return rc == SQLITE_DONE ? DB_NOT_FOUND : fail(c, "asset get");
+}
+
+db_status db_asset_delete(db_conn *c, const char *owner, const char *id)
+{
+    sqlite3_stmt *s = stmt(c, Q_ASSET_DELETE);
+    if (!s) return DB_ERROR;
+    sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, owner, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) return fail(c, "asset delete");
+    return sqlite3_changes(c->h) ? DB_OK : DB_NOT_FOUND;
+}
+
+db_status db_asset_id_exists(db_conn *c, const char *id)
+{
+    sqlite3_stmt *s = stmt(c, Q_ASSET_EXISTS);
+    if (!s) return DB_ERROR;
+    sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc == SQLITE_ROW) return DB_OK;
+    return rc == SQLITE_DONE ? DB_NOT_FOUND : fail(c, "asset exists");
+}
+
+db_status db_asset_list(db_conn *c, const char *owner, const asset_filter *f, int limit,
+                        asset *out, int *n)
+{
+    sqlite3_stmt *s = stmt(c, Q_ASSET_LIST);
+    if (!s) return DB_ERROR;
+    sqlite3_bind_text(s, 1, owner, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, f->before_seq > 0 ? f->before_seq : INT64_MAX);
+    if (f->by_kind) sqlite3_bind_int(s, 3, (int)f->kind);
+    if (f->by_status) sqlite3_bind_int(s, 4, (int)f->status);
+    sqlite3_bind_int(s, 5, limit);
+    int rc, count = 0;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW && count < limit) read_asset(s, &out[count++]);
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) return fail(c, "asset list");
+    *n = count;
+    return DB_OK;
+}
+
+db_status db_key_insert(db_conn *c, const apikey *k, const char *token_sha256)
+{
+    sqlite3_stmt *s = stmt(c, Q_KEY_INSERT);
+    if (!s) return DB_ERROR;
+    sqlite3_bind_text(s, 1, k->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, k->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, k->owner, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 4, token_sha256, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 5, k->created, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? DB_OK : fail(c, "key insert");
+}
+
+static void read_key(sqlite3_stmt *s, apikey *k)
+{
+    copy_text(k->id, sizeof k->id, s, 0);
+    copy_text(k->name, sizeof k->name, s, 1);
+    copy_text(k->owner, sizeof k->owner, s, 2);
+    copy_text(k->created, sizeof k->created, s, 3);
+    k->revoked = sqlite3_column_int(s, 4) != 0;
+}
+
+db_status db_key_find_active(db_conn *c, const char *token_sha256, apikey *out)
+{
+    sqlite3_stmt *s = stmt(c, Q_KEY_FIND);
+    if (!s) return DB_ERROR;
+    sqlite3_bind_text(s, 1, token_sha256, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) read_key(s, out);
+    sqlite3_reset(s);
+    if (rc == SQLITE_ROW) return DB_OK;
+    return rc == SQLITE_DONE ? DB_NOT_FOUND : fail(c, "key find");
+}
+
+db_status db_key_revoke(db_conn *c, const char *id)
+{
+    sqlite3_stmt *s = stmt(c, Q_KEY_REVOKE);
+    if (!s) return DB_ERROR;
+    sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) return fail(c, "key revoke");
+    return sqlite3_changes(c->h) ? DB_OK : DB_NOT_FOUND;
+}
+
+db_status db_key_count(db_conn *c, int64_t *n)
+{
+    sqlite3_stmt *s = stmt(c, Q_KEY_COUNT);
+    if (!s || sqlite3_step(s) != SQLITE_ROW) return fail(c, "key count");
+    *n = sqlite3_column_int64(s, 0);
+    sqlite3_reset(s);
+    return DB_OK;
+}
+
+db_status db_key_each(db_conn *c, void (*fn)(const apikey *k, void *arg), void *arg)
+{
+    sqlite3_stmt *s = stmt(c, Q_KEY_EACH);
+    if (!s) return DB_ERROR;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        apikey k;
+        read_key(s, &k);
+        fn(&k, arg);
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? DB_OK : fail(c, "key list");
+}

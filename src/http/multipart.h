@@ -1,0 +1,39 @@
+/* multipart.h — streaming multipart/form-data upload with exactly one file.
+ *
+ * Parsing is libmicrohttpd's post processor; this module adds the rules of
+ * our upload API on top: the file travels in the part named `file`, there
+ * must be exactly one such part, other fields are ignored, and a body that
+ * ends before the closing boundary is an error.  File bytes are passed to
+ * the sink as they are parsed; nothing is buffered beyond one chunk.
+ */
+#ifndef ASSETD_MULTIPART_H
+#define ASSETD_MULTIPART_H
+
+#include "util/filename.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct MHD_Connection;
+typedef struct multipart multipart;
+
+typedef enum {
+    MP_OK = 0,
+    MP_MALFORMED,       /* bad framing, or truncated */
+    MP_NO_FILE,         /* no part named `file` */
+    MP_MULTIPLE_FILES,  /* more than one */
+    MP_SINK_FAILED,     /* the sink refused bytes (it has set the reason) */
+} multipart_status;
+
+/* The sink gets each run of file bytes; false stops parsing. */
+typedef bool (*multipart_sink)(void *arg, const char *data, size_t len);
+
+/* NULL when the request has no usable multipart boundary. */
+multipart *multipart_new(struct MHD_Connection *conn, multipart_sink sink, void *arg);
+multipart_status multipart_feed(multipart *mp, const char *data, size_t len);
+/* Checks the body ended cleanly with exactly one file part; copies the
+ * part's client-side file name (unsanitised, possibly "") into filename. */
+multipart_status multipart_finish(multipart *mp, char filename[FILENAME_MAX_BYTES + 1]);
+void multipart_free(multipart *mp);
+
+#endif

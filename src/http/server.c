@@ -1,0 +1,480 @@
+/* server.c — see server.h.
+ *
+ * libmicrohttpd calls on_access() several times per request: once when the
+ * headers are complete, once per body chunk, and once at the end (again
+ * after a resume).  The http_req allocated on the first call carries the
+ * request across those calls and is freed in on_completed(), which is also
+ * where metrics and the access log are written — so every request is
+ * counted exactly once, whatever path it took.
+ *
+ * Replies are built as MHD_Response objects and kept on the request until
+ * libmicrohttpd will take them (it accepts a response only between calls
+ * with no pending body data); queue_reply() is the one place that sends.
+ */
+#include "http/server.h"
+#include "http/router.h"
+#include "util/log.h"
+#include "util/timefmt.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <openssl/rand.h>
+
+/* After a handler rejected a body (413 on a chunked upload, say) we still
+ * read and drop what the client keeps sending, so that it can see our
+ * answer; past this much we hang up instead. */
+#define DISCARD_LIMIT (16u << 20)
+
+struct http_server {
+    struct MHD_Daemon *daemon;
+    const http_route *routes;
+    int nroutes;
+    router *router;
+    metrics *metrics;
+    const char **labels;
+    void *app;
+    http_auth_fn auth;
+    workpool *pool;
+    FILE *access_log;
+    char id_prefix[9];
+    _Atomic uint64_t next_id;
+    _Atomic int in_flight;
+    int quiesced_fd;               /* the listen socket after quiesce, or -1 */
+};
+
+struct http_req {
+    http_server *srv;
+    struct MHD_Connection *conn;
+    const http_route *route;
+    route_match match;
+    const char *method;
+    char path[256];                /* for the access log, truncated */
+    char request_id[72];
+    char owner[OWNER_MAX + 1];
+    double started;
+    uint64_t bytes_in, bytes_out, discarded;
+    int status;
+    struct MHD_Response *reply;    /* built, not yet queued */
+    bool replied;                  /* a reply was set (queued or pending) */
+    bool body_rejected;
+    void (*deferred)(http_req *r, void *thread_ctx);
+    void *data;
+    void (*data_free)(void *);
+};
+
+/* ---------- replies ---------- */
+
+static void set_reply(http_req *r, int status, struct MHD_Response *resp, uint64_t body_len)
+{
+    if (r->replied || !resp) {
+        if (resp) MHD_destroy_response(resp);
+        return;
+    }
+    r->replied = true;
+    r->reply = resp;
+    r->status = status;
+    r->bytes_out = strcmp(r->method, "HEAD") == 0 ? 0 : body_len;
+}
+
+static void reply_buffer(http_req *r, int status, const char *type, char *body, size_t len)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    if (!resp) { free(body); return; }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    set_reply(r, status, resp, len);
+}
+
+void http_reply_json(http_req *r, int status, json_t *body)
+{
+    char *text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(body);
+    if (!text) return;
+    reply_buffer(r, status, "application/json", text, strlen(text));
+}
+
+void http_reply_error(http_req *r, int status, const char *code, const char *fmt, ...)
+{
+    char message[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof message, fmt, ap);
+    va_end(ap);
+    http_reply_json(r, status, json_pack("{s:{s:s, s:s}}", "error", "code", code, "message",
+                                         message));
+}
+
+void http_reply_text(http_req *r, int status, const char *content_type, const char *body)
+{
+    char *copy = strdup(body);
+    if (copy) reply_buffer(r, status, content_type, copy, strlen(copy));
+}
+
+void http_reply_empty(http_req *r, int status)
+{
+    set_reply(r, status, MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT), 0);
+}
+
+void http_reply_fd(http_req *r, int status, int fd, uint64_t offset, uint64_t length)
+{
+    struct MHD_Response *resp = MHD_create_response_from_fd_at_offset64(length, fd, offset);
+    if (!resp) { close(fd); return; }
+    set_reply(r, status, resp, length);
+}
+
+void http_reply_header(http_req *r, const char *name, const char *value)
+{
+    if (r->reply) MHD_add_response_header(r->reply, name, value);
+}
+
+static enum MHD_Result queue_reply(http_req *r)
+{
+    if (!r->reply) {  /* a handler forgot to reply, or ran out of memory */
+        r->replied = false;
+        http_reply_error(r, 500, "internal", "the server could not build a response");
+        if (!r->reply) return MHD_NO;
+    }
+    MHD_add_response_header(r->reply, "X-Request-Id", r->request_id);
+    enum MHD_Result ok = MHD_queue_response(r->conn, (unsigned)r->status, r->reply);
+    MHD_destroy_response(r->reply);
+    r->reply = NULL;
+    return ok;
+}
+
+/* ---------- request accessors ---------- */
+
+void *http_req_app(http_req *r) { return r->srv->app; }
+const char *http_req_method(http_req *r) { return r->method; }
+const char *http_req_owner(http_req *r) { return r->owner; }
+void *http_req_data(http_req *r) { return r->data; }
+struct MHD_Connection *http_req_connection(http_req *r) { return r->conn; }
+
+const char *http_req_header(http_req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+const char *http_req_query(http_req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *http_req_param(http_req *r, int i)
+{
+    return i < r->match.nparams ? r->match.params[i] : "";
+}
+
+void http_req_set_data(http_req *r, void *data, void (*free_fn)(void *))
+{
+    r->data = data;
+    r->data_free = free_fn;
+}
+
+/* ---------- deferred work ---------- */
+
+static void run_deferred(void *thread_ctx, void *arg)
+{
+    http_req *r = arg;
+    r->deferred(r, thread_ctx);
+    MHD_resume_connection(r->conn);
+}
+
+void http_req_defer(http_req *r, void (*fn)(http_req *r, void *thread_ctx))
+{
+    r->deferred = fn;
+    MHD_suspend_connection(r->conn);
+    if (!workpool_submit(r->srv->pool, run_deferred, r)) {
+        MHD_resume_connection(r->conn);
+        http_reply_error(r, 503, "overloaded", "the server is out of memory; retry later");
+    }
+}
+
+/* ---------- the request life cycle ---------- */
+
+static void assign_request_id(http_req *r)
+{
+    const char *given = http_req_header(r, "X-Request-Id");
+    size_t n = given ? strlen(given) : 0;
+    if (n > 0 && n <= 64 && strspn(given, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                          "0123456789-_.") == n) {
+        memcpy(r->request_id, given, n + 1);
+        return;
+    }
+    uint64_t seq = atomic_fetch_add_explicit(&r->srv->next_id, 1, memory_order_relaxed);
+    snprintf(r->request_id, sizeof r->request_id, "%s-%llx", r->srv->id_prefix,
+             (unsigned long long)seq);
+}
+
+static bool authenticate(http_req *r)
+{
+    const char *h = http_req_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (h && strncasecmp(h, "Bearer ", 7) == 0) {
+        const char *token = h + 7;
+        while (*token == ' ') token++;
+        if (r->srv->auth(r->srv->app, token, r->owner)) return true;
+    }
+    http_reply_error(r, 401, "unauthorized", "a valid API key is required: "
+                                             "send 'Authorization: Bearer <token>'");
+    http_reply_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    return false;
+}
+
+/* First call: headers are complete, no body has been read. */
+static void start_request(http_req *r, const char *url)
+{
+    router_match(r->srv->router, r->method, url, &r->match);
+    if (r->match.route < 0) {
+        if (r->match.allow[0]) {
+            http_reply_error(r, 405, "method_not_allowed", "%s is not allowed here", r->method);
+            http_reply_header(r, MHD_HTTP_HEADER_ALLOW, r->match.allow);
+        } else {
+            http_reply_error(r, 404, "not_found", "no such route");
+        }
+        return;
+    }
+    r->route = &r->srv->routes[r->match.route];
+    if (r->route->auth && !authenticate(r)) return;
+    if (r->route->body_begin && !r->route->body_begin(r)) return;
+    if (!r->route->body_data) r->route->handle(r);
+}
+
+static bool has_body(http_req *r)
+{
+    const char *length = http_req_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    return (length && strcmp(length, "0") != 0) ||
+           http_req_header(r, MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
+}
+
+static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
+                                 const char *method, const char *version,
+                                 const char *upload_data, size_t *upload_data_size,
+                                 void **con_cls)
+{
+    http_server *s = cls;
+    http_req *r = *con_cls;
+    if (!r) {
+        r = calloc(1, sizeof *r);
+        if (!r) return MHD_NO;
+        *con_cls = r;
+        r->srv = s;
+        r->conn = conn;
+        r->method = method;
+        r->started = time_mono_seconds();
+        snprintf(r->path, sizeof r->path, "%s", url);
+        atomic_fetch_add(&s->in_flight, 1);
+        assign_request_id(r);
+        start_request(r, url);
+        /* Replying now, before the body, makes libmicrohttpd close the
+         * connection afterwards.  That is what we want when refusing a body
+         * (no point reading a 2 GB upload to say 413), and what we must avoid
+         * otherwise: it would defeat keep-alive.  Bodiless requests get their
+         * reply on the next call, which follows at once. */
+        return r->replied && has_body(r) ? queue_reply(r) : MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        r->bytes_in += n;
+        if (r->body_rejected || !r->route || !r->route->body_data) {
+            r->discarded += n;
+            return r->discarded > DISCARD_LIMIT ? MHD_NO : MHD_YES;
+        }
+        if (!r->route->body_data(r, upload_data, n)) r->body_rejected = true;
+        return MHD_YES;
+    }
+    if (r->replied) return queue_reply(r);  /* a rejection, or deferred work done */
+    if (r->route && r->route->body_data) r->route->handle(r);
+    if (r->replied) return queue_reply(r);
+    if (r->deferred) return MHD_YES;        /* suspended; resumed with a reply */
+    return queue_reply(r);                  /* no reply: queue_reply sends a 500 */
+}
+
+static void write_access_log(http_server *s, http_req *r, double seconds)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    char remote[INET6_ADDRSTRLEN] = "-";
+    if (ci && ci->client_addr) {
+        const struct sockaddr *sa = ci->client_addr;
+        if (sa->sa_family == AF_INET)
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
+                      remote, sizeof remote);
+        else if (sa->sa_family == AF_INET6)
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+                      remote, sizeof remote);
+    }
+    char ts[32];
+    time_format_now(ts);
+    json_t *line = json_pack(
+        "{s:s, s:s, s:s, s:s, s:s, s:i, s:I, s:I, s:f, s:s}", "ts", ts, "request_id",
+        r->request_id, "method", r->method, "path", r->path, "route",
+        r->route ? r->route->pattern : "unmatched", "status", r->status, "bytes_in",
+        (json_int_t)r->bytes_in, "bytes_out", (json_int_t)r->bytes_out, "duration_ms",
+        seconds * 1000.0, "remote", remote);
+    char *text = line ? json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(line);
+    if (!text) return;
+    flockfile(s->access_log);
+    fputs(text, s->access_log);
+    fputc('\n', s->access_log);
+    funlockfile(s->access_log);
+    free(text);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    http_server *s = cls;
+    http_req *r = *con_cls;
+    if (!r) return;
+    *con_cls = NULL;
+    double seconds = time_mono_seconds() - r->started;
+    if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && r->status == 0) r->status = 499;
+    int route = r->route ? (int)(r->route - s->routes) : -1;
+    metrics_request(s->metrics, route, r->status, r->bytes_in, r->bytes_out);
+    if (r->route && r->route->body_data && r->status / 100 == 2)
+        metrics_upload_seconds(s->metrics, seconds);
+    if (s->access_log) write_access_log(s, r, seconds);
+    if (r->reply) MHD_destroy_response(r->reply);
+    if (r->data_free) r->data_free(r->data);
+    free(r);
+    atomic_fetch_sub(&s->in_flight, 1);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    http_server *s = cls;
+    metrics_connections(s->metrics, toe == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1);
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r')) msg[--n] = '\0';
+    log_debug("libmicrohttpd", "detail", msg, NULL);
+}
+
+/* ---------- start and stop ---------- */
+
+static bool open_access_log(http_server *s, const char *where)
+{
+    if (!where || strcmp(where, "off") == 0) return true;
+    if (strcmp(where, "stdout") == 0) {
+        s->access_log = stdout;
+        setvbuf(stdout, NULL, _IOLBF, 0);
+        return true;
+    }
+    s->access_log = fopen(where, "ae");
+    if (s->access_log) setvbuf(s->access_log, NULL, _IOLBF, 0);
+    return s->access_log != NULL;
+}
+
+static bool build_router(http_server *s)
+{
+    const char **methods = calloc((size_t)s->nroutes, sizeof *methods);
+    s->labels = calloc((size_t)s->nroutes, sizeof *s->labels);
+    if (!methods || !s->labels) { free(methods); return false; }
+    for (int i = 0; i < s->nroutes; i++) {
+        methods[i] = s->routes[i].method;
+        s->labels[i] = s->routes[i].pattern;
+    }
+    s->router = router_new(s->nroutes, methods, s->labels);
+    free(methods);
+    s->metrics = s->router ? metrics_new(s->nroutes, s->labels) : NULL;
+    return s->metrics != NULL;
+}
+
+static void server_free(http_server *s)
+{
+    if (s->access_log && s->access_log != stdout) fclose(s->access_log);
+    else if (s->access_log) fflush(stdout);
+    router_free(s->router);
+    metrics_free(s->metrics);
+    free(s->labels);
+    free(s);
+}
+
+http_server *http_server_start(const http_server_config *cfg, const http_route *routes,
+                               int nroutes, void *app, http_auth_fn auth, workpool *pool,
+                               const char **err)
+{
+    http_server *s = calloc(1, sizeof *s);
+    if (!s) { *err = "out of memory"; return NULL; }
+    s->routes = routes;
+    s->nroutes = nroutes;
+    s->app = app;
+    s->auth = auth;
+    s->pool = pool;
+    s->quiesced_fd = -1;
+    uint8_t rnd[4];
+    RAND_bytes(rnd, sizeof rnd);
+    snprintf(s->id_prefix, sizeof s->id_prefix, "%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2],
+             rnd[3]);
+    if (!build_router(s)) { *err = "out of memory"; server_free(s); return NULL; }
+    if (!open_access_log(s, cfg->access_log)) {
+        *err = "cannot open the access log";
+        server_free(s);
+        return NULL;
+    }
+
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons(cfg->port)};
+    if (inet_pton(AF_INET, cfg->host, &addr.sin_addr) != 1) {
+        *err = "listen address must be an IPv4 address such as 127.0.0.1 or 0.0.0.0";
+        server_free(s);
+        return NULL;
+    }
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
+                     MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_TURBO;
+    s->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_access, s,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->idle_timeout,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->connection_memory,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
+        MHD_OPTION_END);
+    if (!s->daemon) {
+        *err = "cannot listen (address in use, or bad options)";
+        server_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+uint16_t http_server_port(const http_server *s)
+{
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    return info ? info->port : 0;
+}
+
+metrics *http_server_metrics(http_server *s) { return s->metrics; }
+
+void http_server_quiesce(http_server *s)
+{
+    /* The listening socket comes back to us; libmicrohttpd wants it closed
+     * only after the daemon stops. */
+    MHD_socket fd = MHD_quiesce_daemon(s->daemon);
+    if (fd != MHD_INVALID_SOCKET) s->quiesced_fd = fd;
+}
+
+int http_server_in_flight(http_server *s) { return atomic_load(&s->in_flight); }
+
+void http_server_stop(http_server *s)
+{
+    MHD_stop_daemon(s->daemon);
+    if (s->quiesced_fd >= 0) close(s->quiesced_fd);
+    server_free(s);
+}

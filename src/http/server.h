@@ -1,0 +1,104 @@
+/* server.h — the HTTP server: libmicrohttpd underneath, routes on top.
+ *
+ * The server owns connections, routing, authentication hand-off, request ids,
+ * metrics and the access log.  Handlers (api/) see an opaque http_req and
+ * reply through http_reply_*(); they never touch libmicrohttpd directly.
+ *
+ * Request life cycle:
+ *   1. headers arrive: the route is matched, the bearer token checked (when
+ *      the route needs auth), then body_begin() runs if the route streams a
+ *      body.  Any of these may reply at once (401, 404, 413...).
+ *   2. each body chunk goes to body_data() as it arrives — never buffered
+ *      whole.  Returning false means "a reply is set; ignore the rest".
+ *   3. at the end, handle() runs.  It replies at once, or calls
+ *      http_req_defer() to move blocking work (fsync, database writes) onto
+ *      the work pool while the connection is suspended; the deferred function
+ *      must reply.
+ *
+ * Threads: libmicrohttpd's own thread pool runs steps 1-3; deferred work runs
+ * on the workpool given at start.  A request is only ever touched by one
+ * thread at a time.
+ */
+#ifndef ASSETD_HTTP_SERVER_H
+#define ASSETD_HTTP_SERVER_H
+
+#include "core/asset.h"
+#include "http/metrics.h"
+#include "util/workpool.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct http_server http_server;
+typedef struct http_req http_req;
+
+typedef struct http_route {
+    const char *method;    /* GET routes also answer HEAD */
+    const char *pattern;   /* "/v1/assets/{id}"; also the metrics label */
+    bool auth;             /* needs a valid API key */
+    void (*handle)(http_req *r);
+    /* Optional, for routes that take a request body. */
+    bool (*body_begin)(http_req *r);
+    bool (*body_data)(http_req *r, const char *data, size_t len);
+} http_route;
+
+typedef struct http_server_config {
+    const char *host;
+    uint16_t port;             /* 0: let the kernel choose; see http_server_port() */
+    int threads;               /* HTTP threads */
+    int max_connections;
+    int idle_timeout;          /* seconds without traffic before a connection is dropped */
+    size_t connection_memory;  /* per-connection buffer (headers + body chunks) */
+    const char *access_log;    /* "stdout", "off" or a file path */
+} http_server_config;
+
+/* Resolves a bearer token to its owner; false for unknown or revoked keys. */
+typedef bool (*http_auth_fn)(void *app, const char *token, char owner[OWNER_MAX + 1]);
+
+/* Starts listening.  routes, app and pool are borrowed and must outlive the
+ * server.  NULL with *err set on failure. */
+http_server *http_server_start(const http_server_config *cfg, const http_route *routes,
+                               int nroutes, void *app, http_auth_fn auth, workpool *pool,
+                               const char **err);
+uint16_t http_server_port(const http_server *s);
+metrics *http_server_metrics(http_server *s);
+/* Stops accepting new connections; in-flight requests go on. */
+void http_server_quiesce(http_server *s);
+/* Requests that have started and not yet completed. */
+int http_server_in_flight(http_server *s);
+/* Closes every connection and frees the server. */
+void http_server_stop(http_server *s);
+
+/* --- for handlers --- */
+void *http_req_app(http_req *r);
+const char *http_req_method(http_req *r);
+const char *http_req_header(http_req *r, const char *name);
+const char *http_req_query(http_req *r, const char *name);
+/* The i-th {param} of the matched pattern. */
+const char *http_req_param(http_req *r, int i);
+/* The authenticated owner ("" on routes without auth). */
+const char *http_req_owner(http_req *r);
+/* Per-request handler state, freed with free_fn when the request ends. */
+void http_req_set_data(http_req *r, void *data, void (*free_fn)(void *));
+void *http_req_data(http_req *r);
+/* The libmicrohttpd connection, for http/ modules only (multipart). */
+struct MHD_Connection *http_req_connection(http_req *r);
+
+/* Replies.  Exactly one per request; later calls are ignored. */
+void http_reply_json(http_req *r, int status, json_t *body);   /* steals body */
+void http_reply_error(http_req *r, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void http_reply_text(http_req *r, int status, const char *content_type, const char *body);
+void http_reply_empty(http_req *r, int status);
+/* Sends length bytes of fd from offset; the reply takes ownership of fd. */
+void http_reply_fd(http_req *r, int status, int fd, uint64_t offset, uint64_t length);
+/* Adds a header to the reply set by the last http_reply_*() call. */
+void http_reply_header(http_req *r, const char *name, const char *value);
+
+/* Suspends the request and runs fn on the work pool; fn must reply.
+ * thread_ctx is the pool thread's context. */
+void http_req_defer(http_req *r, void (*fn)(http_req *r, void *thread_ctx));
+
+#endif

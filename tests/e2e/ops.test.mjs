@@ -1,0 +1,275 @@
+// Operations: health/readiness, metrics, X-Request-Id, 404/405, graceful SIGTERM.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import net from 'node:net';
+import { randomBytes, createHash } from 'node:crypto';
+import {
+  startServer, serverFor, api, upload, request, assertError, scrape, metricSum, parseMetrics,
+  sleep, waitFor, healthy, SLOW,
+} from './lib.mjs';
+
+let srv;
+before(async () => { srv = await startServer(); });
+after(() => srv?.cleanup());
+
+test('/healthz and /readyz answer 200 without auth', async () => {
+  for (const p of ['/healthz', '/readyz']) {
+    const r = await api(srv, 'GET', p, { token: null });
+    assert.equal(r.status, 200, `${p}: ${r.text}`);
+    assert.ok(r.headers['x-request-id']);
+    const h = await api(srv, 'HEAD', p, { token: null });
+    assert.ok([200, 405].includes(h.status), `HEAD ${p}: ${h.status}`);
+  }
+});
+
+test('every response carries a distinct X-Request-Id', async () => {
+  const up = await upload(srv, { data: randomBytes(100) });
+  const id = up.json.id;
+  const reqs = [
+    ['GET', '/healthz', {}],
+    ['GET', '/readyz', {}],
+    ['GET', '/metrics', {}],
+    ['GET', '/nope', {}],
+    ['PUT', '/v1/assets', {}],
+    ['GET', '/v1/assets', { token: null }],
+    ['GET', '/v1/assets', {}],
+    ['GET', `/v1/assets/${id}`, {}],
+    ['GET', `/v1/assets/${id}/content`, {}],
+    ['HEAD', `/v1/assets/${id}/content`, {}],
+    ['GET', `/v1/assets/${id}/content`, { headers: [`If-None-Match: "${up.json.sha256}"`] }],
+    ['GET', `/v1/assets/${id}/content`, { headers: ['Range: bytes=0-1'] }],
+    ['GET', `/v1/assets/${id}/content`, { headers: ['Range: bytes=5000-'] }],
+    ['GET', '/v1/assets?limit=0', {}],
+    ['GET', '/v1/assets/AAAAAAAAAAAAAAAAAAAAAA', {}],
+    ['DELETE', `/v1/assets/${id}`, {}],
+  ];
+  const seen = new Set();
+  for (const [m, p, o] of reqs) {
+    const r = await api(srv, m, p, o);
+    const rid = r.headers['x-request-id'];
+    assert.ok(rid && rid.length >= 8, `${m} ${p} (${r.status}): X-Request-Id missing or short: ${rid}`);
+    assert.ok(!seen.has(rid), `duplicate X-Request-Id ${rid}`);
+    seen.add(rid);
+  }
+  assertError(up.status === 201 ? await upload(srv, { data: Buffer.from('x'), token: 'bad' }) : up, 401, 'unauthorized');
+});
+
+test('X-Request-Id on the 413 and multipart 400 responses', async (t) => {
+  const s = await serverFor(t, { args: ['--max-upload', '1K'] });
+  const r = await upload(s, { data: randomBytes(5000), raw: true });
+  assert.equal(r.status, 413);
+  assert.ok(r.headers['x-request-id']);
+  const r2 = await api(s, 'POST', '/v1/assets', { headers: ['Content-Type: multipart/form-data'], input: Buffer.from('x'), args: ['--data-binary', '@-'] });
+  assert.equal(r2.status, 400);
+  assert.ok(r2.headers['x-request-id']);
+});
+
+test('unknown routes -> 404 JSON', async () => {
+  for (const p of ['/', '/nope', '/v1', '/v1/nope', '/v2/assets', '/v1/assets/x/y', '/v1/assets/x/content/y', '/healthz/x', '/v1/assetsx']) {
+    assertError(await api(srv, 'GET', p), 404);
+  }
+  assertError(await api(srv, 'GET', '/nope', { token: null }), 404);
+});
+
+test('wrong method on a known route -> 405 JSON', async () => {
+  const up = await upload(srv, { data: randomBytes(10) });
+  const id = up.json.id;
+  const cases = [
+    ['PUT', '/v1/assets'], ['DELETE', '/v1/assets'], ['PATCH', '/v1/assets'],
+    ['POST', `/v1/assets/${id}`], ['PUT', `/v1/assets/${id}`], ['PATCH', `/v1/assets/${id}`],
+    ['POST', `/v1/assets/${id}/content`], ['DELETE', `/v1/assets/${id}/content`], ['PUT', `/v1/assets/${id}/content`],
+    ['POST', '/healthz'], ['DELETE', '/readyz'], ['POST', '/metrics'],
+  ];
+  for (const [m, p] of cases) assertError(await api(srv, m, p), 405);
+  // nothing happened to the asset
+  assert.equal((await api(srv, 'GET', `/v1/assets/${id}/content`)).status, 200);
+});
+
+test('metrics: exposition contains the documented series', async () => {
+  await api(srv, 'GET', '/healthz');
+  await upload(srv, { data: randomBytes(1000) });
+  const { res, metrics } = await scrape(srv);
+  assert.match(res.headers['content-type'] || '', /^text\/plain/);
+  const text = res.text;
+  assert.match(text, /^assetd_http_requests_total\{[^}]*route="[^"]+"[^}]*status="\d{3}"[^}]*\} \d/m);
+  for (const name of ['assetd_http_requests_total', 'assetd_http_request_bytes_total', 'assetd_http_response_bytes_total',
+    'assetd_upload_seconds_bucket', 'assetd_http_open_connections']) {
+    assert.ok(metrics.some((m) => m.name === name), `missing ${name}`);
+  }
+  assert.ok(metrics.some((m) => m.name === 'assetd_upload_seconds_bucket' && m.labels.le === '+Inf'), 'histogram needs le="+Inf"');
+  assert.ok(metrics.some((m) => m.name === 'assetd_upload_seconds_count'), 'histogram needs _count');
+  assert.ok(metrics.some((m) => m.name === 'assetd_upload_seconds_sum'), 'histogram needs _sum');
+  // TYPE lines
+  assert.match(text, /^# TYPE assetd_http_requests_total counter$/m);
+  assert.match(text, /^# TYPE assetd_upload_seconds histogram$/m);
+  assert.match(text, /^# TYPE assetd_http_open_connections gauge$/m);
+  // buckets are cumulative
+  const buckets = metrics.filter((m) => m.name === 'assetd_upload_seconds_bucket')
+    .map((m) => [m.labels.le === '+Inf' ? Infinity : Number(m.labels.le), m.value]).sort((a, b) => a[0] - b[0]);
+  for (let i = 1; i < buckets.length; i++) assert.ok(buckets[i][1] >= buckets[i - 1][1], 'buckets must be cumulative');
+  assert.equal(buckets[buckets.length - 1][1], metricSum(metrics, 'assetd_upload_seconds_count'));
+});
+
+test('metrics: counters move', async () => {
+  const m0 = (await scrape(srv)).metrics;
+  const N = 7;
+  for (let i = 0; i < N; i++) assert.equal((await api(srv, 'GET', '/healthz')).status, 200);
+  const body = randomBytes(20000);
+  for (let i = 0; i < 3; i++) assert.equal((await upload(srv, { data: body, raw: true })).status, 201);
+  const dl = await upload(srv, { data: body, raw: true });
+  for (let i = 0; i < 2; i++) assert.equal((await api(srv, 'GET', dl.json.url)).status, 200);
+  const m1 = (await scrape(srv)).metrics;
+
+  const health = (l) => /healthz/.test(l.route) && l.status === '200';
+  const dHealth = metricSum(m1, 'assetd_http_requests_total', health) - metricSum(m0, 'assetd_http_requests_total', health);
+  assert.ok(dHealth >= N, `healthz 200 count grew by ${dHealth}, expected >= ${N}`);
+  const created = (l) => l.status === '201';
+  const d201 = metricSum(m1, 'assetd_http_requests_total', created) - metricSum(m0, 'assetd_http_requests_total', created);
+  assert.equal(d201, 4, `201 count grew by ${d201}, expected 4`);
+  const dIn = metricSum(m1, 'assetd_http_request_bytes_total') - metricSum(m0, 'assetd_http_request_bytes_total');
+  assert.ok(dIn >= 4 * body.length, `request bytes grew by ${dIn}, expected >= ${4 * body.length}`);
+  const dOut = metricSum(m1, 'assetd_http_response_bytes_total') - metricSum(m0, 'assetd_http_response_bytes_total');
+  assert.ok(dOut >= 2 * body.length, `response bytes grew by ${dOut}, expected >= ${2 * body.length}`);
+  const dUp = metricSum(m1, 'assetd_upload_seconds_count') - metricSum(m0, 'assetd_upload_seconds_count');
+  assert.equal(dUp, 4, `upload histogram count grew by ${dUp}`);
+  const inf = (l) => l.le === '+Inf';
+  assert.equal(metricSum(m1, 'assetd_upload_seconds_bucket', inf) - metricSum(m0, 'assetd_upload_seconds_bucket', inf), 4);
+  // 404 and 401 are counted too, by status
+  const s404 = (l) => l.status === '404';
+  const b404 = metricSum(m1, 'assetd_http_requests_total', s404);
+  await api(srv, 'GET', '/nope');
+  await api(srv, 'GET', '/v1/assets/AAAAAAAAAAAAAAAAAAAAAA');
+  const m2 = (await scrape(srv)).metrics;
+  assert.equal(metricSum(m2, 'assetd_http_requests_total', s404) - b404, 2);
+});
+
+test('metrics: route labels are bounded (ids are not labels)', async () => {
+  for (let i = 0; i < 5; i++) await api(srv, 'GET', `/v1/assets/${randomBytes(16).toString('base64url')}`);
+  for (let i = 0; i < 5; i++) await api(srv, 'GET', `/random-path-${i}-${randomBytes(4).toString('hex')}`);
+  const { metrics } = await scrape(srv);
+  const routes = new Set(metrics.filter((m) => m.name === 'assetd_http_requests_total').map((m) => m.labels.route));
+  for (const r of routes) {
+    assert.ok(!/random-path/.test(r), `unknown paths must not become route labels: ${r}`);
+    assert.ok(!/[A-Za-z0-9_-]{22}/.test(r), `asset ids must not be in route labels: ${r}`);
+  }
+});
+
+test('metrics: open connections gauge tracks idle keep-alive connections', async () => {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 10 });
+  const get = () => new Promise((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port: srv.port, path: '/healthz', agent }, (res) => { res.resume(); res.on('end', () => resolve(res.statusCode)); }).on('error', reject);
+  });
+  try {
+    await Promise.all(Array.from({ length: 5 }, get));
+    const base = (await scrape(srv)).metrics;
+    const open = metricSum(base, 'assetd_http_open_connections');
+    assert.ok(open >= 5, `open connections ${open} with 5 idle keep-alive connections + the scrape`);
+  } finally {
+    agent.destroy();
+  }
+  await waitFor(async () => metricSum((await scrape(srv)).metrics, 'assetd_http_open_connections') <= 2,
+    { what: 'open connections to drop after closing them', timeoutMs: 5000 });
+});
+
+test('access log route matches the metrics route label', async () => {
+  const r = await api(srv, 'GET', '/healthz');
+  const line = await srv.waitUntil((s) => s.accessLog.find((j) => j.request_id === r.headers['x-request-id']), 5000, 'access line');
+  const { metrics } = await scrape(srv);
+  assert.ok(metrics.some((m) => m.name === 'assetd_http_requests_total' && m.labels.route === line.route && m.labels.status === '200'),
+    `no assetd_http_requests_total{route="${line.route}",status="200"}`);
+});
+
+// ---------------------------------------------------------------- SIGTERM
+
+/** Starts a streamed raw upload; returns {sendRest(), result} */
+function slowUpload(s, total, firstPart) {
+  const hash = createHash('sha256');
+  let resolveRes;
+  const result = new Promise((r) => { resolveRes = r; });
+  const req = http.request({
+    host: '127.0.0.1', port: s.port, method: 'POST', path: '/v1/assets?filename=slow.bin', agent: false,
+    headers: { authorization: `Bearer ${s.token}`, 'content-type': 'application/octet-stream', 'content-length': total },
+  }, (res) => {
+    let body = '';
+    res.setEncoding('utf8');
+    res.on('data', (d) => { body += d; });
+    res.on('end', () => resolveRes({ status: res.statusCode, body }));
+    res.on('error', (e) => resolveRes({ status: 0, error: e.message, body }));
+  });
+  req.on('error', (e) => resolveRes({ status: 0, error: e.message }));
+  req.setTimeout(30000 * SLOW, () => req.destroy(new Error('client timeout')));
+  const first = randomBytes(firstPart);
+  hash.update(first);
+  req.write(first);
+  return {
+    result,
+    async sendRest(chunks = 8) {
+      const rest = total - firstPart;
+      for (let i = 0; i < chunks; i++) {
+        const n = i === chunks - 1 ? rest - Math.floor(rest / chunks) * (chunks - 1) : Math.floor(rest / chunks);
+        const b = randomBytes(n);
+        hash.update(b);
+        req.write(b);
+        await sleep(20);
+      }
+      req.end();
+      return hash.digest('hex');
+    },
+  };
+}
+
+test('SIGTERM during an in-flight upload: upload completes (201), new connections refused, exit 0', async (t) => {
+  const s = await serverFor(t);
+  const total = 4 * 1024 * 1024;
+  const up = slowUpload(s, total, 256 * 1024);
+  // make sure the server is actually receiving this request
+  await sleep(300);
+  process.kill(s.pid, 'SIGTERM');
+  await sleep(300);
+  assert.ok(s.alive(), 'server exited while a request was in flight');
+  // stops accepting: a new request must not be served
+  const probe = await request(s, { path: '/healthz', token: null, timeoutMs: 1000 }).then((r) => r.status, (e) => e.code || e.message);
+  assert.notEqual(probe, 200, 'server still accepts new requests after SIGTERM');
+  const sha = await up.sendRest();
+  const res = await up.result;
+  assert.equal(res.status, 201, `in-flight upload after SIGTERM: ${JSON.stringify(res)}`);
+  const asset = JSON.parse(res.body);
+  assert.equal(asset.size, total);
+  assert.equal(asset.sha256, sha);
+  const ex = await Promise.race([s.exited, sleep(15000 * SLOW).then(() => null)]);
+  assert.ok(ex, 'server did not exit within 15 s after the in-flight request finished');
+  assert.equal(ex.code, 0, `exit ${JSON.stringify(ex)}`);
+  // and the upload is really there after a restart
+  const s2 = await serverFor(t, { dataDir: s.dataDir });
+  const g = await api(s2, 'GET', `/v1/assets/${asset.id}/content`, { token: s.token });
+  assert.equal(g.status, 200);
+  assert.equal(createHash('sha256').update(g.body).digest('hex'), sha);
+});
+
+test('SIGTERM with an idle keep-alive connection open still exits 0 promptly', async (t) => {
+  const s = await serverFor(t);
+  const sock = net.connect({ host: '127.0.0.1', port: s.port });
+  t.after(() => sock.destroy());
+  await new Promise((r) => sock.once('connect', r));
+  sock.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+  await new Promise((r) => sock.once('data', r));
+  const t0 = Date.now();
+  const ex = await s.stop('SIGTERM', 15000);
+  assert.equal(ex.timedOut, undefined, 'did not exit within 15 s');
+  assert.equal(ex.code, 0, JSON.stringify(ex));
+  assert.ok(Date.now() - t0 < 12000 * SLOW, `took ${Date.now() - t0} ms`);
+});
+
+test('readyz is 503 when the data dir becomes unusable', { skip: process.getuid?.() === 0 ? 'running as root: permissions do not apply' : false }, async (t) => {
+  const s = await serverFor(t);
+  const fs = await import('node:fs');
+  const path = await import('node:path');
+  const blobs = path.join(s.dataDir, 'blobs');
+  const tmp = path.join(s.dataDir, 'tmp');
+  const saved = [];
+  for (const d of [blobs, tmp]) if (fs.existsSync(d)) { saved.push([d, fs.statSync(d).mode]); fs.chmodSync(d, 0o500); }
+  t.after(() => { for (const [d, m] of saved) fs.chmodSync(d, m); });
+  const r = await api(s, 'GET', '/readyz', { token: null });
+  assert.equal(r.status, 503);
+});
