@@ -26,7 +26,7 @@ build/assetd-asan: $(MAIN) $(SRC) $(wildcard src/*/*.h) VERSION Makefile
 	@mkdir -p build
 	$(CC) $(CFLAGS) $(ASAN_FLAGS) -o $@ $(MAIN) $(SRC) $(LDLIBS)
 
-build/unit: $(UNIT_SRC) $(SRC) $(wildcard src/*/*.h) Makefile
+build/unit: tests/unit/test.h $(UNIT_SRC) $(SRC) $(wildcard src/*/*.h) Makefile
 	@mkdir -p build
 	$(CC) $(CFLAGS) -o $@ $(UNIT_SRC) $(SRC) $(LDLIBS)
 

@@ -9,10 +9,14 @@ build_pkgs=(
   build-essential pkg-config
   libmicrohttpd-dev libjansson-dev libsqlite3-dev libssl-dev libmagic-dev
 )
-test_pkgs=(curl wrk nginx-light procps python3)
+test_pkgs=(curl wrk nginx-light procps)
 
 want=("${build_pkgs[@]}")
-if [ "${1:-}" = "--test" ]; then want+=("${test_pkgs[@]}"); fi
+if [ "${1:-}" = "--test" ]; then
+  want+=("${test_pkgs[@]}")
+  # The end-to-end suite runs on Node's built-in test runner (Node >= 18).
+  command -v node >/dev/null 2>&1 || want+=(nodejs npm)
+fi
 
 missing=()
 for p in "${want[@]}"; do

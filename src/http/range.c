@@ -17,6 +17,7 @@ static bool take_u64(const char **p, uint64_t *out)
         v = v * 10 + d;
     }
     *p = s;
+    *out = v;
     return true;
 }
 

@@ -16,7 +16,7 @@ import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const BIN = process.env.ASSETD_BIN || path.join(REPO, 'build', 'assetd');
+export const BIN = process.env.ASSETD_BIN ? path.resolve(process.env.ASSETD_BIN) : path.join(REPO, 'build', 'assetd');
 export const SANITIZED = process.env.ASSETD_SANITIZED === '1';
 export const CORPUS = path.resolve(REPO, '..', 'shared', 'corpus');
 /* ASan builds are slower; scale every deadline. */
@@ -240,20 +240,41 @@ export async function startServer({ dataDir, env = {}, args = [], listen = '127.
     check();
   });
 
+  srv.signalsSent = [];
   srv.stop = async (signal = 'SIGTERM', ms = 10000) => {
     if (srv.exitInfo) return srv.exitInfo;
+    srv.signalsSent.push(signal);
     try { proc.kill(signal); } catch { /* gone */ }
     const t = sleep(ms * SLOW).then(() => null);
     const r = await Promise.race([srv.exited, t]);
     if (r) return r;
+    srv.signalsSent.push('SIGKILL');
     try { proc.kill('SIGKILL'); } catch { /* gone */ }
     const r2 = await srv.exited;
+    srv.timedOut = true;
     return { ...r2, timedOut: true };
   };
-  srv.kill9 = async () => { try { proc.kill('SIGKILL'); } catch { /* */ } return srv.exited; };
+  srv.kill9 = async () => {
+    if (!srv.exitInfo) { srv.signalsSent.push('SIGKILL'); try { proc.kill('SIGKILL'); } catch { /* */ } }
+    return srv.exited;
+  };
+  /** Throws unless the server exited 0 (or was SIGKILLed on purpose). Catches
+   *  crashes and sanitizer reports (ASan/UBSan make the exit code non-zero). */
+  srv.checkExit = () => {
+    const e = srv.exitInfo;
+    if (!e || srv.signalsSent.includes('SIGKILL')) return;
+    const tail = srv.stderrLines.slice(-40).join('\n');
+    if (srv.signalsSent.length === 0) throw new Error(`assetd exited on its own (${JSON.stringify(e)}); stderr tail:\n${tail}`);
+    if (e.code !== 0) throw new Error(`assetd exited ${JSON.stringify(e)} after ${srv.signalsSent.join(',')}; stderr tail:\n${tail}`);
+  };
   srv.cleanup = async () => {
-    await srv.stop('SIGTERM', 5000);
-    if (ownsDir) removeDir(dataDir);
+    try {
+      const r = await srv.stop('SIGTERM', 10000);
+      if (r.timedOut) throw new Error(`assetd did not exit within ${10 * SLOW} s of SIGTERM; stderr tail:\n${srv.stderrLines.slice(-20).join('\n')}`);
+      srv.checkExit();
+    } finally {
+      if (ownsDir) removeDir(dataDir);
+    }
   };
   srv.alive = () => !srv.exitInfo && isAlive(proc.pid);
 
@@ -261,12 +282,12 @@ export async function startServer({ dataDir, env = {}, args = [], listen = '127.
   try {
     listening = await srv.waitUntil((s) => s.logs.find((j) => j.msg === 'listening'), timeoutMs, '"listening" log line');
   } catch (e) {
-    await srv.cleanup();
+    await srv.cleanup().catch(() => {});
     throw e;
   }
   const m = /:(\d+)$/.exec(String(listening.addr || ''));
   if (!m || Number(m[1]) === 0) {
-    await srv.cleanup();
+    await srv.cleanup().catch(() => {});
     throw new Error(`cannot parse port from listening line: ${JSON.stringify(listening)}`);
   }
   srv.port = Number(m[1]);

@@ -18,8 +18,6 @@ test('/healthz and /readyz answer 200 without auth', async () => {
     const r = await api(srv, 'GET', p, { token: null });
     assert.equal(r.status, 200, `${p}: ${r.text}`);
     assert.ok(r.headers['x-request-id']);
-    const h = await api(srv, 'HEAD', p, { token: null });
-    assert.ok([200, 405].includes(h.status), `HEAD ${p}: ${h.status}`);
   }
 });
 
@@ -52,7 +50,9 @@ test('every response carries a distinct X-Request-Id', async () => {
     assert.ok(!seen.has(rid), `duplicate X-Request-Id ${rid}`);
     seen.add(rid);
   }
-  assertError(up.status === 201 ? await upload(srv, { data: Buffer.from('x'), token: 'bad' }) : up, 401, 'unauthorized');
+  const bad = await upload(srv, { data: Buffer.from('x'), token: 'bad' });
+  assertError(bad, 401, 'unauthorized');
+  assert.ok(bad.headers['x-request-id'] && !seen.has(bad.headers['x-request-id']));
 });
 
 test('X-Request-Id on the 413 and multipart 400 responses', async (t) => {
@@ -259,17 +259,4 @@ test('SIGTERM with an idle keep-alive connection open still exits 0 promptly', a
   assert.equal(ex.timedOut, undefined, 'did not exit within 15 s');
   assert.equal(ex.code, 0, JSON.stringify(ex));
   assert.ok(Date.now() - t0 < 12000 * SLOW, `took ${Date.now() - t0} ms`);
-});
-
-test('readyz is 503 when the data dir becomes unusable', { skip: process.getuid?.() === 0 ? 'running as root: permissions do not apply' : false }, async (t) => {
-  const s = await serverFor(t);
-  const fs = await import('node:fs');
-  const path = await import('node:path');
-  const blobs = path.join(s.dataDir, 'blobs');
-  const tmp = path.join(s.dataDir, 'tmp');
-  const saved = [];
-  for (const d of [blobs, tmp]) if (fs.existsSync(d)) { saved.push([d, fs.statSync(d).mode]); fs.chmodSync(d, 0o500); }
-  t.after(() => { for (const [d, m] of saved) fs.chmodSync(d, m); });
-  const r = await api(s, 'GET', '/readyz', { token: null });
-  assert.equal(r.status, 503);
 });
