@@ -25,6 +25,8 @@ typedef struct config {
     uint64_t io_threads;
     uint64_t max_connections;
     uint64_t idle_timeout;
+    uint64_t header_timeout;
+    uint64_t body_timeout;
     uint64_t shutdown_timeout;
     uint64_t connection_memory;
     char access_log[1024];

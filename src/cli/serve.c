@@ -119,6 +119,7 @@ static int run(const config *cfg, app *a)
     http_server_config hc = {
         .host = cfg->host, .port = cfg->port, .threads = (int)cfg->http_threads,
         .max_connections = (int)cfg->max_connections, .idle_timeout = (int)cfg->idle_timeout,
+        .header_timeout = (unsigned)cfg->header_timeout, .body_timeout = (unsigned)cfg->body_timeout,
         .connection_memory = (size_t)cfg->connection_memory, .access_log = cfg->access_log,
     };
     const char *err;

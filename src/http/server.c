@@ -13,6 +13,7 @@
  */
 #include "http/server.h"
 #include "http/router.h"
+#include "http/timeouts.h"
 #include "util/log.h"
 #include "util/timefmt.h"
 
@@ -44,6 +45,7 @@ struct http_server {
     void *app;
     http_auth_fn auth;
     workpool *pool;
+    conn_timeouts *timeouts;
     FILE *access_log;
     char id_prefix[9];
     _Atomic uint64_t next_id;
@@ -54,6 +56,7 @@ struct http_server {
 struct http_req {
     http_server *srv;
     struct MHD_Connection *conn;
+    conn_clock *clock;             /* the connection's deadlines */
     const http_route *route;
     route_match match;
     const char *method;
@@ -271,6 +274,10 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         r->started = time_mono_seconds();
         snprintf(r->path, sizeof r->path, "%s", url);
         atomic_fetch_add(&s->in_flight, 1);
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        r->clock = ci ? ci->socket_context : NULL;
+        timeouts_enter(r->clock, has_body(r) ? PHASE_BODY : PHASE_BUSY);
         assign_request_id(r);
         start_request(r, url);
         /* Replying now, before the body, makes libmicrohttpd close the
@@ -291,6 +298,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         if (!r->route->body_data(r, upload_data, n)) r->body_rejected = true;
         return MHD_YES;
     }
+    timeouts_enter(r->clock, PHASE_BUSY);   /* the body, if any, is complete */
     if (r->replied) return queue_reply(r);  /* a rejection, or deferred work done */
     if (r->route && r->route->body_data) r->route->handle(r);
     if (r->replied) return queue_reply(r);
@@ -344,6 +352,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (r->route && r->route->body_data && r->status / 100 == 2)
         metrics_upload_seconds(s->metrics, seconds);
     if (s->access_log) write_access_log(s, r, seconds);
+    timeouts_enter(r->clock, PHASE_HEADERS);  /* waiting for the next request */
     if (r->reply) MHD_destroy_response(r->reply);
     if (r->data_free) r->data_free(r->data);
     free(r);
@@ -354,7 +363,16 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
                           enum MHD_ConnectionNotificationCode toe)
 {
     http_server *s = cls;
-    metrics_connections(s->metrics, toe == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1);
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        metrics_connections(s->metrics, 1);
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        *socket_context = ci ? timeouts_track(s->timeouts, ci->connect_fd) : NULL;
+    } else {
+        metrics_connections(s->metrics, -1);
+        timeouts_untrack(s->timeouts, *socket_context);
+        *socket_context = NULL;
+    }
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -400,6 +418,7 @@ static void server_free(http_server *s)
 {
     if (s->access_log && s->access_log != stdout) fclose(s->access_log);
     else if (s->access_log) fflush(stdout);
+    timeouts_stop(s->timeouts);   /* after the daemon: it untracks every connection */
     router_free(s->router);
     metrics_free(s->metrics);
     free(s->labels);
@@ -423,6 +442,11 @@ http_server *http_server_start(const http_server_config *cfg, const http_route *
     snprintf(s->id_prefix, sizeof s->id_prefix, "%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2],
              rnd[3]);
     if (!build_router(s)) { *err = "out of memory"; server_free(s); return NULL; }
+    if (!(s->timeouts = timeouts_start(cfg->header_timeout, cfg->body_timeout))) {
+        *err = "cannot start the connection watchdog";
+        server_free(s);
+        return NULL;
+    }
     if (!open_access_log(s, cfg->access_log)) {
         *err = "cannot open the access log";
         server_free(s);

@@ -50,6 +50,8 @@ typedef struct http_server_config {
     int threads;               /* HTTP threads */
     int max_connections;
     int idle_timeout;          /* seconds without traffic before a connection is dropped */
+    unsigned header_timeout;   /* seconds to send a request's headers (see timeouts.h) */
+    unsigned body_timeout;     /* seconds to send a request's body */
     size_t connection_memory;  /* per-connection buffer (headers + body chunks) */
     const char *access_log;    /* "stdout", "off" or a file path */
 } http_server_config;
