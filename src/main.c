@@ -26,6 +26,10 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "serve") == 0) return cli_serve(argc - 2, argv + 2);
     if (strcmp(cmd, "keys") == 0) return cli_keys(argc - 2, argv + 2);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        if (argc > 2 && strcmp(argv[2], "--help") != 0) {
+            fprintf(stderr, "assetd: version takes no arguments\n");
+            return 2;
+        }
         printf("assetd %s\n", ASSETD_VERSION);
         return 0;
     }

@@ -21,20 +21,22 @@ struct router {
     compiled_route *routes;
 };
 
+/* Splits "/a/b/c" into its segments.  Empty segments are kept ("/a//b",
+ * "/a/"): they match nothing, so a decoded "%2F" in an id can never turn
+ * "/v1/assets/{id}" into the listing "/v1/assets". */
 static int split(char *s, const char **seg, size_t *len, int max)
 {
+    if (*s++ != '/') return -1;
     int n = 0;
-    while (*s == '/') s++;
-    while (*s) {
+    for (;;) {
         if (n == max) return -1;
         char *end = strchr(s, '/');
         size_t l = end ? (size_t)(end - s) : strlen(s);
         seg[n] = s;
         len[n++] = l;
-        s += l;
-        while (*s == '/') s++;
+        if (!end) return n;
+        s = end + 1;
     }
-    return n;
 }
 
 router *router_new(int n, const char *const *methods, const char *const *patterns)
@@ -73,7 +75,7 @@ static bool path_matches(const compiled_route *c, int nseg, const char **seg,
         if (c->seg[s]) {
             if (c->seglen[s] != len[s] || memcmp(c->seg[s], seg[s], len[s]) != 0) return false;
         } else {
-            if (len[s] > ROUTER_PARAM_MAX || np == ROUTER_MAX_PARAMS) return false;
+            if (len[s] == 0 || len[s] > ROUTER_PARAM_MAX || np == ROUTER_MAX_PARAMS) return false;
             memcpy(out->params[np], seg[s], len[s]);
             out->params[np++][len[s]] = '\0';
         }

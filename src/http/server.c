@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 #include <openssl/rand.h>
 
@@ -231,9 +232,32 @@ static bool authenticate(http_req *r)
     return false;
 }
 
+static enum MHD_Result count_lengths(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    const char **first = cls;
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) != 0) return MHD_YES;
+    if (!*first) *first = value;
+    else if (strcmp(*first, value) != 0) *first = "";   /* conflict marker */
+    return MHD_YES;
+}
+
+/* Two different Content-Length headers are a request-smuggling vector; RFC
+ * 9112 §6.3 says reject.  libmicrohttpd would silently use one of them. */
+static bool lengths_conflict(http_req *r)
+{
+    const char *first = NULL;
+    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, count_lengths, &first);
+    return first && !*first;
+}
+
 /* First call: headers are complete, no body has been read. */
 static void start_request(http_req *r, const char *url)
 {
+    if (lengths_conflict(r)) {
+        http_reply_error(r, 400, "bad_request", "conflicting Content-Length headers");
+        return;
+    }
     router_match(r->srv->router, r->method, url, &r->match);
     if (r->match.route < 0) {
         if (r->match.allow[0]) {
@@ -250,6 +274,27 @@ static void start_request(http_req *r, const char *url)
     if (!r->route->body_data) r->route->handle(r);
 }
 
+/* Guard against query strings that libmicrohttpd 0.9.75 cannot handle: it
+ * stores every query argument in the connection's fixed memory pool, and
+ * when the pool runs out mid-parse the connection stalls without an answer.
+ * libmicrohttpd shows us the raw request URI before parsing its arguments;
+ * for an abusive one we cut the query at the '?' (so nothing is parsed) and
+ * mark the request, which then gets a 414. */
+#define URI_MAX 8192
+#define QUERY_ARGS_MAX 256
+static char uri_too_long;   /* its address marks such requests; never written */
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    char *query = strchr(uri, '?');
+    if (!query) return NULL;
+    size_t args = 1;
+    for (const char *p = query; *p; p++) args += *p == '&';
+    if (strlen(uri) <= URI_MAX && args <= QUERY_ARGS_MAX) return NULL;
+    query[1] = '\0';   /* the URI lives in the connection's writable read buffer */
+    return &uri_too_long;
+}
+
 static bool has_body(http_req *r)
 {
     const char *length = http_req_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -264,7 +309,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 {
     http_server *s = cls;
     http_req *r = *con_cls;
-    if (!r) {
+    bool refuse_uri = r == (void *)&uri_too_long;
+    if (!r || refuse_uri) {
         r = calloc(1, sizeof *r);
         if (!r) return MHD_NO;
         *con_cls = r;
@@ -279,7 +325,11 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         r->clock = ci ? ci->socket_context : NULL;
         timeouts_enter(r->clock, has_body(r) ? PHASE_BODY : PHASE_BUSY);
         assign_request_id(r);
-        start_request(r, url);
+        if (refuse_uri)
+            http_reply_error(r, 414, "uri_too_long", "at most %d bytes and %d query parameters",
+                             URI_MAX, QUERY_ARGS_MAX);
+        else
+            start_request(r, url);
         /* Replying now, before the body, makes libmicrohttpd close the
          * connection afterwards.  That is what we want when refusing a body
          * (no point reading a 2 GB upload to say 413), and what we must avoid
@@ -343,8 +393,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
     http_server *s = cls;
     http_req *r = *con_cls;
-    if (!r) return;
     *con_cls = NULL;
+    if (!r || r == (void *)&uri_too_long) return;
     double seconds = time_mono_seconds() - r->started;
     if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && r->status == 0) r->status = 499;
     int route = r->route ? (int)(r->route - s->routes) : -1;
@@ -373,6 +423,17 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
         timeouts_untrack(s->timeouts, *socket_context);
         *socket_context = NULL;
     }
+}
+
+/* libmicrohttpd decodes %XX in the path and query for us.  A decoded NUL
+ * would silently cut the string short ("/v1/assets/%00" would read as
+ * "/v1/assets/"), so a component containing %00 is left undecoded: it then
+ * fails validation like any other junk instead of aliasing another route. */
+static size_t on_unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+    for (const char *p = s; (p = strchr(p, '%')); p++)
+        if (p[1] == '0' && p[2] == '0') return strlen(s);
+    return MHD_http_unescape(s);
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -472,6 +533,8 @@ http_server *http_server_start(const http_server_config *cfg, const http_route *
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
+        MHD_OPTION_UNESCAPE_CALLBACK, on_unescape, s,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
         MHD_OPTION_END);
     if (!s->daemon) {
         *err = "cannot listen (address in use, or bad options)";

@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import {
   startServer, createKey, api, upload, request, assertError, sha256, TOKEN_RE,
 } from './lib.mjs';
+import { TEST_TIMEOUT as T } from './lib.mjs';
 
 let srv, alice, alice2, bob, assetA, assetB;
 const dataA = randomBytes(5000);
@@ -49,7 +50,7 @@ test('bootstrap and created tokens have the documented format', () => {
   for (const t of [srv.token, alice, alice2, bob]) assert.match(t, TOKEN_RE);
 });
 
-test('every /v1 route rejects missing or bad credentials with 401 unauthorized', async () => {
+test('every /v1 route rejects missing or bad credentials with 401 unauthorized', { timeout: T }, async () => {
   for (const [label, hdr] of badAuth()) {
     for (const [method, p] of routes()) {
       const headers = hdr === null ? {} : { authorization: hdr };
@@ -71,20 +72,20 @@ test('every /v1 route rejects missing or bad credentials with 401 unauthorized',
   assert.deepEqual(l.json.items.map((i) => i.id), [assetA.id], 'rejected POSTs must not create assets');
 });
 
-test('401 also via curl, with X-Request-Id', async () => {
+test('401 also via curl, with X-Request-Id', { timeout: T }, async () => {
   const r = await api(srv, 'GET', '/v1/assets', { token: null });
   assertError(r, 401, 'unauthorized');
   assert.ok(r.headers['x-request-id']);
 });
 
-test('health, readiness and metrics need no auth', async () => {
+test('health, readiness and metrics need no auth', { timeout: T }, async () => {
   for (const p of ['/healthz', '/readyz', '/metrics']) {
     const r = await api(srv, 'GET', p, { token: null });
     assert.equal(r.status, 200, `${p}: ${r.status} ${r.text.slice(0, 200)}`);
   }
 });
 
-test('another owner gets 404 not_found on every route', async () => {
+test('another owner gets 404 not_found on every route', { timeout: T }, async () => {
   const id = assetA.id;
   assertError(await api(srv, 'GET', `/v1/assets/${id}`, { token: bob }), 404, 'not_found');
   assertError(await api(srv, 'GET', `/v1/assets/${id}/content`, { token: bob }), 404, 'not_found');
@@ -100,14 +101,14 @@ test('another owner gets 404 not_found on every route', async () => {
   assert.equal(sha256(c.body), sha256(dataA));
 });
 
-test('the 404 for a foreign asset is indistinguishable from an unknown id', async () => {
+test('the 404 for a foreign asset is indistinguishable from an unknown id', { timeout: T }, async () => {
   const foreign = await api(srv, 'GET', `/v1/assets/${assetA.id}`, { token: bob });
   const unknown = await api(srv, 'GET', '/v1/assets/AAAAAAAAAAAAAAAAAAAAAA', { token: bob });
   assert.equal(foreign.status, unknown.status);
   assert.equal(foreign.json.error.code, unknown.json.error.code);
 });
 
-test('listings are per owner; keys of the same owner share assets', async () => {
+test('listings are per owner; keys of the same owner share assets', { timeout: T }, async () => {
   const la = await api(srv, 'GET', '/v1/assets', { token: alice });
   const la2 = await api(srv, 'GET', '/v1/assets', { token: alice2 });
   const lb = await api(srv, 'GET', '/v1/assets', { token: bob });
@@ -126,7 +127,7 @@ test('listings are per owner; keys of the same owner share assets', async () => 
   assert.ok(c.body.equals(dataA));
 });
 
-test('a foreign cursor does not reveal other owners\' assets', async () => {
+test('a foreign cursor does not reveal other owners\' assets', { timeout: T }, async () => {
   // upload a few for alice, take a cursor, and use it with bob's key
   for (let i = 0; i < 3; i++) assert.equal((await upload(srv, { data: randomBytes(100), token: alice })).status, 201);
   const p1 = await api(srv, 'GET', '/v1/assets?limit=1', { token: alice });
@@ -141,7 +142,7 @@ test('a foreign cursor does not reveal other owners\' assets', async () => {
   }
 });
 
-test('delete by the owner\'s other key works; then both keys get 404', async () => {
+test('delete by the owner\'s other key works; then both keys get 404', { timeout: T }, async () => {
   const up = await upload(srv, { data: randomBytes(200), token: alice });
   assert.equal(up.status, 201);
   const d = await api(srv, 'DELETE', `/v1/assets/${up.json.id}`, { token: alice2 });

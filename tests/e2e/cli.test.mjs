@@ -8,8 +8,9 @@ import {
   REPO, SANITIZED, TOKEN_RE, TS_RE, runCli, startServer, serverFor, makeTempDir, removeDir,
   createKey, listKeys, api, upload, request, assertError, waitFor, sleep,
 } from './lib.mjs';
+import { TEST_TIMEOUT as T } from './lib.mjs';
 
-test('version prints "assetd <VERSION>"', async () => {
+test('version prints "assetd <VERSION>"', { timeout: T }, async () => {
   const r = await runCli(['version']);
   assert.equal(r.code, 0, r.stderr);
   const want = fs.readFileSync(path.join(REPO, 'VERSION'), 'utf8').trim();
@@ -19,21 +20,21 @@ test('version prints "assetd <VERSION>"', async () => {
 
 for (const argv of [['--help'], ['serve', '--help'], ['keys', '--help'],
   ['keys', 'create', '--help'], ['keys', 'list', '--help'], ['keys', 'revoke', '--help']]) {
-  test(`assetd ${argv.join(' ')} exits 0 and prints usage on stdout`, async () => {
+  test(`assetd ${argv.join(' ')} exits 0 and prints usage on stdout`, { timeout: T }, async () => {
     const r = await runCli(argv);
     assert.equal(r.code, 0, `exit ${r.code}; stderr: ${r.stderr}`);
     assert.match(r.stdout, /usage/i, `stdout should contain usage, got stdout=${JSON.stringify(r.stdout)} stderr=${JSON.stringify(r.stderr)}`);
   });
 }
 
-test('serve --help documents its flags', async () => {
+test('serve --help documents its flags', { timeout: T }, async () => {
   const r = await runCli(['serve', '--help']);
   for (const f of ['--listen', '--data', '--max-upload', '--access-log']) assert.ok(r.stdout.includes(f), `serve --help lacks ${f}`);
 });
 
 for (const argv of [['frobnicate'], ['serve', '--bogus-flag'], ['keys', 'frobnicate'],
   ['keys', 'create', '--bogus-flag', 'x'], ['keys', 'list', '--bogus-flag'], ['version', '--bogus-flag'], ['--bogus-flag']]) {
-  test(`assetd ${argv.join(' ')} exits 2`, async () => {
+  test(`assetd ${argv.join(' ')} exits 2`, { timeout: T }, async () => {
     const d = makeTempDir();
     try {
       // keep any command that might start doing work pointed at a temp dir
@@ -44,7 +45,7 @@ for (const argv of [['frobnicate'], ['serve', '--bogus-flag'], ['keys', 'frobnic
   });
 }
 
-test('serve with an invalid --max-upload fails instead of serving', async () => {
+test('serve with an invalid --max-upload fails instead of serving', { timeout: T }, async () => {
   const d = makeTempDir();
   try {
     for (const bad of ['10Q', 'abc', '-5', '']) {
@@ -55,7 +56,7 @@ test('serve with an invalid --max-upload fails instead of serving', async () => 
   } finally { removeDir(d); }
 });
 
-test('first start creates a bootstrap key; later starts do not', async (t) => {
+test('first start creates a bootstrap key; later starts do not', { timeout: T }, async (t) => {
   const dir = makeTempDir();
   t.after(() => removeDir(dir));
   const s1 = await startServer({ dataDir: dir });
@@ -84,7 +85,7 @@ test('first start creates a bootstrap key; later starts do not', async (t) => {
   assert.equal(keys.length, 1, `expected exactly one key, got:\n${keys.map((k) => k.line).join('\n')}`);
 });
 
-test('no bootstrap key when keys already exist', async (t) => {
+test('no bootstrap key when keys already exist', { timeout: T }, async (t) => {
   const dir = makeTempDir();
   t.after(() => removeDir(dir));
   const tok = await createKey(dir, 'first');
@@ -96,7 +97,7 @@ test('no bootstrap key when keys already exist', async (t) => {
   } finally { await s.stop(); }
 });
 
-test('keys create prints only the token; keys list shows it; owner defaults to name', async (t) => {
+test('keys create prints only the token; keys list shows it; owner defaults to name', { timeout: T }, async (t) => {
   const dir = makeTempDir();
   t.after(() => removeDir(dir));
   const r = await runCli(['keys', 'create', '--data', dir, '--name', 'alice']);
@@ -122,7 +123,7 @@ test('keys create prints only the token; keys list shows it; owner defaults to n
   assert.equal(b.owner, 'bob');
 });
 
-test('keys revoke takes effect on a running server (401) and shows as revoked', async (t) => {
+test('keys revoke takes effect on a running server (401) and shows as revoked', { timeout: T }, async (t) => {
   const srv = await serverFor(t);
   const tok = await createKey(srv.dataDir, 'temp', 'carol');
   const other = await createKey(srv.dataDir, 'keep', 'carol');
@@ -146,7 +147,7 @@ test('keys revoke takes effect on a running server (401) and shows as revoked', 
   assertError(await api(s2, 'GET', '/v1/assets', { token: tok }), 401, 'unauthorized');
 });
 
-test('keys revoke of an unknown id fails', async (t) => {
+test('keys revoke of an unknown id fails', { timeout: T }, async (t) => {
   const dir = makeTempDir();
   t.after(() => removeDir(dir));
   await createKey(dir, 'x');
@@ -155,7 +156,7 @@ test('keys revoke of an unknown id fails', async (t) => {
   assert.equal((await listKeys(dir))[0].state, 'active');
 });
 
-test('raw tokens never appear in the SQLite files', async (t) => {
+test('raw tokens never appear in the SQLite files', { timeout: T }, async (t) => {
   const srv = await serverFor(t);
   const t1 = await createKey(srv.dataDir, 'n1');
   const t2 = await createKey(srv.dataDir, 'n2', 'o2');
@@ -178,7 +179,7 @@ test('raw tokens never appear in the SQLite files', async (t) => {
   check();              // after checkpoint on shutdown
 });
 
-test('env equivalents: ASSETD_LISTEN, ASSETD_DATA, ASSETD_MAX_UPLOAD', async (t) => {
+test('env equivalents: ASSETD_LISTEN, ASSETD_DATA, ASSETD_MAX_UPLOAD', { timeout: T }, async (t) => {
   const dir = makeTempDir();
   t.after(() => removeDir(dir));
   const srv = await startServer({ dataDir: dir, useFlags: false, env: { ASSETD_MAX_UPLOAD: '1K' } });
@@ -189,7 +190,7 @@ test('env equivalents: ASSETD_LISTEN, ASSETD_DATA, ASSETD_MAX_UPLOAD', async (t)
   assertError(await upload(srv, { data: Buffer.alloc(1025, 1), raw: true }), 413, 'payload_too_large');
 });
 
-test('flags win over env', async (t) => {
+test('flags win over env', { timeout: T }, async (t) => {
   const dir = makeTempDir();
   const decoy = makeTempDir();
   t.after(() => { removeDir(dir); removeDir(decoy); });
@@ -201,7 +202,7 @@ test('flags win over env', async (t) => {
   assertError(await upload(srv, { data: Buffer.alloc(4097, 1), raw: true }), 413, 'payload_too_large');
 });
 
-test('stderr logs are JSON lines with ts, level, msg', async (t) => {
+test('stderr logs are JSON lines with ts, level, msg', { timeout: T }, async (t) => {
   const srv = await serverFor(t);
   await api(srv, 'GET', '/healthz');
   await srv.stop();
@@ -218,7 +219,7 @@ test('stderr logs are JSON lines with ts, level, msg', async (t) => {
   assert.equal(listening.addr, `127.0.0.1:${srv.port}`);
 });
 
-test('access log on stdout: one JSON line per request with all fields', async (t) => {
+test('access log on stdout: one JSON line per request with all fields', { timeout: T }, async (t) => {
   const srv = await serverFor(t);
   const data = Buffer.alloc(3000, 7);
   const up = await upload(srv, { data, raw: true, filename: 'a.bin' });
@@ -246,7 +247,7 @@ test('access log on stdout: one JSON line per request with all fields', async (t
   for (const l of srv.stdoutLines) assert.doesNotThrow(() => JSON.parse(l), `stdout line is not JSON: ${l}`);
 });
 
-test('--access-log off writes nothing to stdout; --access-log PATH writes the file', async (t) => {
+test('--access-log off writes nothing to stdout; --access-log PATH writes the file', { timeout: T }, async (t) => {
   const off = await serverFor(t, { args: ['--access-log', 'off'] });
   await api(off, 'GET', '/healthz');
   await api(off, 'GET', '/v1/assets');
@@ -274,7 +275,7 @@ test('--access-log off writes nothing to stdout; --access-log PATH writes the fi
   assert.deepEqual(envOff.stdoutLines, [], 'ASSETD_ACCESS_LOG=off ignored');
 });
 
-test('SIGTERM on an idle server exits 0 promptly', async (t) => {
+test('SIGTERM on an idle server exits 0 promptly', { timeout: T }, async (t) => {
   const srv = await serverFor(t);
   await api(srv, 'GET', '/healthz');
   const t0 = Date.now();

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import {
   startServer, api, upload, request, rawExchange, assertError, sha256, blobFiles, waitFor, TINY_JPEG,
 } from './lib.mjs';
+import { TEST_TIMEOUT as T } from './lib.mjs';
 
 let srv, data, asset;
 const SIZE = 100000;
@@ -21,7 +22,7 @@ after(() => srv?.cleanup());
 
 const contentPath = () => `/v1/assets/${asset.id}/content`;
 
-test('GET content: exact bytes and the documented headers', async () => {
+test('GET content: exact bytes and the documented headers', { timeout: T }, async () => {
   const r = await api(srv, 'GET', contentPath());
   assert.equal(r.status, 200);
   assert.ok(r.body.equals(data), 'body differs from upload');
@@ -35,7 +36,7 @@ test('GET content: exact bytes and the documented headers', async () => {
   assert.ok(r.headers['x-request-id']);
 });
 
-test('HEAD content: same headers as GET, Content-Length, no body', async () => {
+test('HEAD content: same headers as GET, Content-Length, no body', { timeout: T }, async () => {
   const g = await api(srv, 'GET', contentPath());
   const h = await api(srv, 'HEAD', contentPath());
   assert.equal(h.status, 200);
@@ -54,7 +55,7 @@ test('HEAD content: same headers as GET, Content-Length, no body', async () => {
   assert.match(rest, /^HTTP\/1\.1 200/, `bytes after the HEAD response headers are not the next response: ${JSON.stringify(rest.slice(0, 80))}`);
 });
 
-test('If-None-Match: matching ETag -> 304 without body; other ETag -> 200', async () => {
+test('If-None-Match: matching ETag -> 304 without body; other ETag -> 200', { timeout: T }, async () => {
   const etag = `"${asset.sha256}"`;
   const r = await api(srv, 'GET', contentPath(), { headers: [`If-None-Match: ${etag}`] });
   assert.equal(r.status, 304);
@@ -68,7 +69,7 @@ test('If-None-Match: matching ETag -> 304 without body; other ETag -> 200', asyn
   assert.equal(h.status, 304);
 });
 
-test('If-None-Match: list, weak and * forms (RFC 9110 weak comparison)', async () => {
+test('If-None-Match: list, weak and * forms (RFC 9110 weak comparison)', { timeout: T }, async () => {
   const etag = `"${asset.sha256}"`;
   for (const v of [`"abc", ${etag}`, `W/${etag}`, '*']) {
     const r = await api(srv, 'GET', contentPath(), { headers: [`If-None-Match: ${v}`] });
@@ -78,7 +79,7 @@ test('If-None-Match: list, weak and * forms (RFC 9110 weak comparison)', async (
   assert.equal(r.status, 200, 'prefix of the ETag must not match');
 });
 
-test('Range: a-b, a-, -n -> 206 with Content-Range and the exact slice', async () => {
+test('Range: a-b, a-, -n -> 206 with Content-Range and the exact slice', { timeout: T }, async () => {
   const cases = [
     ['bytes=0-99', 0, 99],
     ['bytes=0-0', 0, 0],
@@ -99,7 +100,7 @@ test('Range: a-b, a-, -n -> 206 with Content-Range and the exact slice', async (
   }
 });
 
-test('Range past the end -> 416 with Content-Range: bytes */size', async () => {
+test('Range past the end -> 416 with Content-Range: bytes */size', { timeout: T }, async () => {
   for (const range of [`bytes=${SIZE}-`, `bytes=${SIZE}-${SIZE + 10}`, 'bytes=999999999-']) {
     const r = await api(srv, 'GET', contentPath(), { headers: [`Range: ${range}`] });
     assert.equal(r.status, 416, `${range}: ${r.status}`);
@@ -107,7 +108,7 @@ test('Range past the end -> 416 with Content-Range: bytes */size', async () => {
   }
 });
 
-test('Range that is not understood is ignored (200, full body), never a crash', async () => {
+test('Range that is not understood is ignored (200, full body), never a crash', { timeout: T }, async () => {
   for (const range of ['items=0-5', 'bytes=abc', 'bytes=5-1', 'bytes=0-1,5-6', 'bytes=', 'bytes=--5', 'bytes=18446744073709551616-']) {
     const r = await api(srv, 'GET', contentPath(), { headers: [`Range: ${range}`] });
     assert.ok([200, 206, 416].includes(r.status), `${range}: ${r.status}`);
@@ -116,14 +117,14 @@ test('Range that is not understood is ignored (200, full body), never a crash', 
   assert.equal((await api(srv, 'GET', '/healthz')).status, 200);
 });
 
-test('HEAD with Range mirrors GET', async () => {
+test('HEAD with Range mirrors GET', { timeout: T }, async () => {
   const r = await api(srv, 'HEAD', contentPath(), { headers: ['Range: bytes=10-19'] });
   assert.equal(r.status, 206);
   assert.equal(r.headers['content-range'], `bytes 10-19/${SIZE}`);
   assert.equal(Number(r.headers['content-length']), 10);
 });
 
-test('Content-Type of content is the sniffed one', async () => {
+test('Content-Type of content is the sniffed one', { timeout: T }, async () => {
   const up = await upload(srv, { data: TINY_JPEG, filename: 'pic.txt', contentType: 'text/plain' });
   const r = await api(srv, 'GET', up.json.url);
   assert.equal(r.headers['content-type'], 'image/jpeg');
@@ -138,7 +139,7 @@ function dispositionParts(v) {
   return { ascii: ascii ? ascii[1] : null, ext: ext ? decodeURIComponent(ext[1]) : null };
 }
 
-test('Content-Disposition: safe ASCII fallback, filename* for non-ASCII', async () => {
+test('Content-Disposition: safe ASCII fallback, filename* for non-ASCII', { timeout: T }, async () => {
   const cases = [
     ['résumé 履歴書.pdf', true],
     ['quote"in"name.txt', false],
@@ -170,18 +171,27 @@ test('Content-Disposition: safe ASCII fallback, filename* for non-ASCII', async 
   }
 });
 
-test('GET /v1/assets/{id} for unknown and malformed ids -> 404 not_found', async () => {
-  for (const id of ['AAAAAAAAAAAAAAAAAAAAAA', 'short', 'x'.repeat(200), '..%2F..%2Fadmin.key', '%00', 'a%20b']) {
-    assertError(await api(srv, 'GET', `/v1/assets/${id}`), 404, 'not_found');
-    assertError(await api(srv, 'GET', `/v1/assets/${id}/content`), 404, 'not_found');
-    assertError(await api(srv, 'DELETE', `/v1/assets/${id}`), 404, 'not_found');
-    assert.equal((await api(srv, 'HEAD', `/v1/assets/${id}/content`)).status, 404);
+test('GET /v1/assets/{id} for unknown and malformed ids -> 404 not_found', { timeout: T }, async () => {
+  for (const id of ['AAAAAAAAAAAAAAAAAAAAAA', 'short', 'x'.repeat(200), '..%2F..%2Fadmin.key', 'a%20b', 'AAAAAAAAAAAAAAAAAAAAAA%2F']) {
+    assertError(await api(srv, 'GET', `/v1/assets/${id}`), 404, 'not_found', `GET /v1/assets/${id}`);
+    assertError(await api(srv, 'GET', `/v1/assets/${id}/content`), 404, 'not_found', `GET /v1/assets/${id}/content`);
+    assertError(await api(srv, 'DELETE', `/v1/assets/${id}`), 404, 'not_found', `DELETE /v1/assets/${id}`);
+    assert.equal((await api(srv, 'HEAD', `/v1/assets/${id}/content`)).status, 404, `HEAD /v1/assets/${id}/content`);
   }
   // the real asset is untouched by all that
   assert.equal((await api(srv, 'GET', `/v1/assets/${asset.id}`)).status, 200);
 });
 
-test('DELETE: 204, then 404 everywhere, blob gone, second delete 404', async () => {
+test('an id with an encoded NUL or slash is not found, not re-routed to the listing', { timeout: T }, async () => {
+  for (const id of ['%00', '%2F', `${asset.id}%00`, `%00${asset.id}`]) {
+    assertError(await api(srv, 'GET', `/v1/assets/${id}`), 404, 'not_found', `GET /v1/assets/${id}`);
+    assertError(await api(srv, 'GET', `/v1/assets/${id}/content`), 404, 'not_found', `GET /v1/assets/${id}/content`);
+  }
+  assertError(await api(srv, 'DELETE', `/v1/assets/${asset.id}%00`), 404, 'not_found', `DELETE /v1/assets/${asset.id}%00`);
+  assert.equal((await api(srv, 'GET', `/v1/assets/${asset.id}`)).status, 200, 'asset must survive');
+});
+
+test('DELETE: 204, then 404 everywhere, blob gone, second delete 404', { timeout: T }, async () => {
   const keep = await upload(srv, { data: randomBytes(1000) });
   const gone = await upload(srv, { data: randomBytes(2000) });
   assert.equal(gone.status, 201);
@@ -201,7 +211,7 @@ test('DELETE: 204, then 404 everywhere, blob gone, second delete 404', async () 
   assert.equal((await api(srv, 'GET', keep.json.url)).status, 200);
 });
 
-test('deleting while a download is streaming does not break the download or the server', async () => {
+test('deleting while a download is streaming does not break the download or the server', { timeout: T }, async () => {
   const big = randomBytes(8 * 1024 * 1024);
   const up = await upload(srv, { data: big, raw: true });
   assert.equal(up.status, 201);
@@ -215,7 +225,7 @@ test('deleting while a download is streaming does not break the download or the 
   assert.ok(srv.alive());
 });
 
-test('same content uploaded twice: deleting one keeps the other readable', async () => {
+test('same content uploaded twice: deleting one keeps the other readable', { timeout: T }, async () => {
   const same = randomBytes(4096);
   const a = await upload(srv, { data: same });
   const b = await upload(srv, { data: same });

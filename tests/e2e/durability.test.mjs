@@ -8,6 +8,7 @@ import {
   startServer, serverFor, makeTempDir, removeDir, api, upload, uploadRaw, request, sha256,
   tmpFiles, blobFiles, waitFor, sleep, TINY_JPEG, TINY_PDF, SLOW,
 } from './lib.mjs';
+import { TEST_TIMEOUT as T } from './lib.mjs';
 
 /** Begins a streamed upload that sends `sent` bytes and then stalls. */
 function stalledUpload(s, { mode, declared = 10 * 1024 * 1024, sent = 1024 * 1024 }) {
@@ -53,7 +54,7 @@ async function assertCleanAfterRestart(dir, token, expectIds) {
   }
 }
 
-test('restart keeps everything: listing, metadata, content, keys', async (t) => {
+test('restart keeps everything: listing, metadata, content, keys', { timeout: T }, async (t) => {
   const dir = makeTempDir();
   t.after(() => removeDir(dir));
   const s1 = await startServer({ dataDir: dir });
@@ -81,7 +82,7 @@ test('restart keeps everything: listing, metadata, content, keys', async (t) => 
   }
 });
 
-test('SIGKILL right after 201 loses nothing', async (t) => {
+test('SIGKILL right after 201 loses nothing', { timeout: T }, async (t) => {
   const dir = makeTempDir();
   t.after(() => removeDir(dir));
   const s1 = await startServer({ dataDir: dir });
@@ -96,7 +97,7 @@ test('SIGKILL right after 201 loses nothing', async (t) => {
 });
 
 for (const mode of ['raw', 'chunked', 'multipart']) {
-  test(`SIGKILL during a ${mode} upload leaves no asset, no temp file, no orphan blob`, async (t) => {
+  test(`SIGKILL during a ${mode} upload leaves no asset, no temp file, no orphan blob`, { timeout: T }, async (t) => {
     const dir = makeTempDir();
     t.after(() => removeDir(dir));
     const s1 = await startServer({ dataDir: dir });
@@ -116,7 +117,7 @@ for (const mode of ['raw', 'chunked', 'multipart']) {
   });
 }
 
-test('SIGKILL during an upload into an empty store: listing empty after restart', async (t) => {
+test('SIGKILL during an upload into an empty store: listing empty after restart', { timeout: T }, async (t) => {
   const dir = makeTempDir();
   t.after(() => removeDir(dir));
   const s1 = await startServer({ dataDir: dir });
@@ -128,7 +129,7 @@ test('SIGKILL during an upload into an empty store: listing empty after restart'
   await assertCleanAfterRestart(dir, s1.token, []);
 });
 
-test('client aborting mid-upload: server stays up and cleans the temp file', async (t) => {
+test('client aborting mid-upload: server stays up and cleans the temp file', { timeout: T }, async (t) => {
   const s = await serverFor(t);
   for (const mode of ['raw', 'chunked', 'multipart']) {
     const { req, outcome } = stalledUpload(s, { mode });
@@ -145,7 +146,7 @@ test('client aborting mid-upload: server stays up and cleans the temp file', asy
   assert.equal(r.status, 201);
 });
 
-test('content is durable across many restarts (WAL + checkpoint)', async (t) => {
+test('content is durable across many restarts (WAL + checkpoint)', { timeout: T }, async (t) => {
   const dir = makeTempDir();
   t.after(() => removeDir(dir));
   const ids = [];

@@ -21,6 +21,8 @@ export const SANITIZED = process.env.ASSETD_SANITIZED === '1';
 export const CORPUS = path.resolve(REPO, '..', 'shared', 'corpus');
 /* ASan builds are slower; scale every deadline. */
 export const SLOW = SANITIZED ? 4 : 1;
+/** Per-test deadline: a hung server must fail a test, not stall the suite. */
+export const TEST_TIMEOUT = 90000 * SLOW;
 
 export const TOKEN_RE = /^ak_[A-Za-z0-9_-]{43}$/;
 export const ID_RE = /^[A-Za-z0-9_-]{22}$/;
@@ -43,6 +45,13 @@ export const TEXT = Buffer.from('hello, this is just plain text.\nnothing to see
 // ---------------------------------------------------------------- utilities
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Resolves to the promise's value, or null after ms (the timer is cleared either way). */
+export function within(promise, ms) {
+  let timer;
+  const t = new Promise((r) => { timer = setTimeout(() => r(null), ms); });
+  return Promise.race([promise, t]).finally(() => clearTimeout(timer));
+}
 export const sha256 = (buf) => createHash('sha256').update(buf).digest('hex');
 
 export function sha256File(p) {
@@ -245,8 +254,7 @@ export async function startServer({ dataDir, env = {}, args = [], listen = '127.
     if (srv.exitInfo) return srv.exitInfo;
     srv.signalsSent.push(signal);
     try { proc.kill(signal); } catch { /* gone */ }
-    const t = sleep(ms * SLOW).then(() => null);
-    const r = await Promise.race([srv.exited, t]);
+    const r = await within(srv.exited, ms * SLOW);
     if (r) return r;
     srv.signalsSent.push('SIGKILL');
     try { proc.kill('SIGKILL'); } catch { /* gone */ }
@@ -254,6 +262,8 @@ export async function startServer({ dataDir, env = {}, args = [], listen = '127.
     srv.timedOut = true;
     return { ...r2, timedOut: true };
   };
+  /** Sends a signal without waiting (recorded for checkExit). */
+  srv.signal = (sig) => { srv.signalsSent.push(sig); process.kill(proc.pid, sig); };
   srv.kill9 = async () => {
     if (!srv.exitInfo) { srv.signalsSent.push('SIGKILL'); try { proc.kill('SIGKILL'); } catch { /* */ } }
     return srv.exited;
@@ -418,7 +428,7 @@ export function multipartBody(parts, boundary = '----assetdE2E' + randomBytes(8)
       if (p.contentType) h += `Content-Type: ${p.contentType}\r\n`;
     }
     h += '\r\n';
-    chunks.push(Buffer.from(h, 'latin1'), Buffer.from(p.data ?? ''), Buffer.from('\r\n'));
+    chunks.push(Buffer.from(h, 'utf8'), Buffer.from(p.data ?? ''), Buffer.from('\r\n'));
   }
   if (close) chunks.push(Buffer.from(`--${boundary}--\r\n`));
   return { body: Buffer.concat(chunks), boundary, contentType: `multipart/form-data; boundary=${boundary}` };
@@ -507,8 +517,8 @@ export async function healthy(srv) {
 
 
 /** Asserts a JSON error response {"error":{"code","message"}}. `code` may be a string or array of accepted codes. */
-export function assertError(res, status, code) {
-  const ctx = `${res.status} ${res.body.toString('utf8').slice(0, 300)}`;
+export function assertError(res, status, code, label = '') {
+  const ctx = `${label ? label + ': ' : ''}${res.status} ${res.body.toString('utf8').slice(0, 300)}`;
   assert.equal(res.status, status, `expected HTTP ${status}, got ${ctx}`);
   const ct = res.headers['content-type'] || '';
   assert.match(ct, /^application\/json\b/i, `error Content-Type must be application/json, got ${JSON.stringify(ct)}`);
@@ -518,7 +528,7 @@ export function assertError(res, status, code) {
   assert.match(j.error.code, /^[a-z][a-z0-9_]*$/, 'error code must be snake_case');
   if (code !== undefined) {
     const ok = Array.isArray(code) ? code.includes(j.error.code) : j.error.code === code;
-    assert.ok(ok, `expected error code ${JSON.stringify(code)}, got ${JSON.stringify(j.error.code)}`);
+    assert.ok(ok, `${label ? label + ': ' : ''}expected error code ${JSON.stringify(code)}, got ${JSON.stringify(j.error.code)}`);
   }
   assert.equal(typeof j.error.message, 'string');
   assert.ok(j.error.message.length > 0, 'error message must not be empty');
@@ -555,7 +565,8 @@ export function parseMetrics(text) {
   const out = [];
   for (const line of text.split('\n')) {
     if (!line || line.startsWith('#')) continue;
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([^}]*)\})?\s+(\S+)/.exec(line);
+    // label values may contain '}' (route="/v1/assets/{id}"): match quoted strings as units
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{((?:[^"}]|"(?:[^"\\]|\\.)*")*)\})?\s+(\S+)/.exec(line);
     if (!m) continue;
     const labels = {};
     if (m[3]) for (const lm of m[3].matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[lm[1]] = lm[2];

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import {
   serverFor, api, upload, uploadRaw, request, assertError, assertAsset, TINY_JPEG, TINY_PDF, TEXT,
 } from './lib.mjs';
+import { TEST_TIMEOUT as T } from './lib.mjs';
 
 async function uploadN(srv, n, token = srv.token) {
   const ids = [];
@@ -37,7 +38,7 @@ async function allPages(srv, query, { maxPages = 200, between } = {}) {
   throw new Error(`more than ${maxPages} pages`);
 }
 
-test('empty listing', async (t) => {
+test('empty listing', { timeout: T }, async (t) => {
   const srv = await serverFor(t);
   const r = await api(srv, 'GET', '/v1/assets');
   assert.equal(r.status, 200);
@@ -45,7 +46,7 @@ test('empty listing', async (t) => {
   assert.deepEqual(r.json, { items: [], next_cursor: null });
 });
 
-test('newest first, items are full asset JSON equal to GET', async (t) => {
+test('newest first, items are full asset JSON equal to GET', { timeout: T }, async (t) => {
   const srv = await serverFor(t);
   const ids = await uploadN(srv, 5);
   const r = await api(srv, 'GET', '/v1/assets');
@@ -61,7 +62,7 @@ test('newest first, items are full asset JSON equal to GET', async (t) => {
   assert.deepEqual(created, [...created].sort().reverse(), 'created must be non-increasing');
 });
 
-test('paging with limit follows next_cursor to the end, no gaps or duplicates', async (t) => {
+test('paging with limit follows next_cursor to the end, no gaps or duplicates', { timeout: T }, async (t) => {
   const srv = await serverFor(t);
   const ids = await uploadN(srv, 11);
   for (const limit of [1, 2, 5, 10, 11, 12]) {
@@ -72,7 +73,7 @@ test('paging with limit follows next_cursor to the end, no gaps or duplicates', 
   }
 });
 
-test('default limit is 50, max 1000', async (t) => {
+test('default limit is 50, max 1000', { timeout: T }, async (t) => {
   const srv = await serverFor(t);
   const ids = await uploadN(srv, 53);
   const r = await api(srv, 'GET', '/v1/assets');
@@ -86,15 +87,15 @@ test('default limit is 50, max 1000', async (t) => {
   assert.equal(big.json.next_cursor, null);
 });
 
-test('bad parameters -> 400 invalid_parameter / invalid_cursor', async (t) => {
+test('bad parameters -> 400 invalid_parameter / invalid_cursor', { timeout: T }, async (t) => {
   const srv = await serverFor(t);
   await uploadN(srv, 2);
   for (const q of ['limit=0', 'limit=1001', 'limit=abc', 'limit=-1', 'limit=', 'limit=10abc', 'limit=1.5',
     'limit=99999999999999999999', 'kind=bogus', 'kind=', 'kind=IMAGE', 'status=bogus', 'status=']) {
-    assertError(await api(srv, 'GET', `/v1/assets?${q}`), 400, 'invalid_parameter');
+    assertError(await api(srv, 'GET', `/v1/assets?${q}`), 400, 'invalid_parameter', q);
   }
-  for (const c of ['garbage', 'AAAA', '%00%01', 'x'.repeat(5000), '!!!!']) {
-    assertError(await api(srv, 'GET', `/v1/assets?cursor=${c}`), 400, 'invalid_cursor');
+  for (const c of ['garbage', 'AAAA', 'x'.repeat(5000), '!!!!', '%ff%fe']) {
+    assertError(await api(srv, 'GET', `/v1/assets?cursor=${c}`), 400, 'invalid_cursor', `cursor=${c.slice(0, 40)}`);
   }
   // a valid cursor, tampered with
   const p = await api(srv, 'GET', '/v1/assets?limit=1');
@@ -107,7 +108,18 @@ test('bad parameters -> 400 invalid_parameter / invalid_cursor', async (t) => {
   assert.ok(srv.alive());
 });
 
-test('kind and status filters', async (t) => {
+test('parameters with an encoded NUL are rejected, not truncated', { timeout: T }, async (t) => {
+  const srv = await serverFor(t);
+  await uploadN(srv, 3);
+  const p = await api(srv, 'GET', '/v1/assets?limit=1');
+  const cur = p.json.next_cursor;
+  assertError(await api(srv, 'GET', '/v1/assets?cursor=%00%01'), 400, 'invalid_cursor', 'cursor=%00%01');
+  assertError(await api(srv, 'GET', `/v1/assets?cursor=${encodeURIComponent(cur)}%00junk`), 400, 'invalid_cursor', 'valid cursor + %00junk');
+  assertError(await api(srv, 'GET', '/v1/assets?limit=5%00abc'), 400, 'invalid_parameter', 'limit=5%00abc');
+  assertError(await api(srv, 'GET', '/v1/assets?kind=image%00junk'), 400, 'invalid_parameter', 'kind=image%00junk');
+});
+
+test('kind and status filters', { timeout: T }, async (t) => {
   const srv = await serverFor(t);
   const jpg = await upload(srv, { data: TINY_JPEG, raw: true, filename: 'a.jpg' });
   const pdf = await upload(srv, { data: TINY_PDF, raw: true, filename: 'a.pdf' });
@@ -129,7 +141,7 @@ test('kind and status filters', async (t) => {
   assert.ok(p2.json.next_cursor === null || ids(await api(srv, 'GET', `/v1/assets?kind=other&limit=1&cursor=${encodeURIComponent(p2.json.next_cursor)}`)).length === 0);
 });
 
-test('paging is stable under concurrent inserts (25 originals, limit 7)', async (t) => {
+test('paging is stable under concurrent inserts (25 originals, limit 7)', { timeout: T }, async (t) => {
   const srv = await serverFor(t);
   const originals = await uploadN(srv, 25);
   const expected = [...originals].reverse();
@@ -168,7 +180,7 @@ test('paging is stable under concurrent inserts (25 originals, limit 7)', async 
   assert.ok(extra.length >= 9, 'concurrent inserts actually happened');
 });
 
-test('paging survives deleting the item a cursor points at', async (t) => {
+test('paging survives deleting the item a cursor points at', { timeout: T }, async (t) => {
   const srv = await serverFor(t);
   const ids = await uploadN(srv, 6);
   const p1 = await api(srv, 'GET', '/v1/assets?limit=2');

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { createHash } from 'node:crypto';
 import http from 'node:http';
 import { CORPUS, startServer, upload, api, sha256File, assertAsset } from './lib.mjs';
+import { TEST_TIMEOUT as T } from './lib.mjs';
 
 const CASES = [
   ['photos/01_Path_6000x4000.jpg', 'image', 'image/jpeg'],
@@ -37,7 +38,7 @@ function downloadSha(s, p) {
 
 for (const [rel, kind, ct] of CASES) {
   for (const mode of ['multipart', 'raw']) {
-    test(`${rel} (${mode}) -> kind ${kind}, ${ct}`, async () => {
+    test(`${rel} (${mode}) -> kind ${kind}, ${ct}`, { timeout: T }, async () => {
       const file = path.join(CORPUS, rel);
       const want = await sha256File(file);
       const size = fs.statSync(file).size;
@@ -56,7 +57,7 @@ for (const [rel, kind, ct] of CASES) {
   }
 }
 
-test('kind filter over the corpus uploads', async () => {
+test('kind filter over the corpus uploads', { timeout: T }, async () => {
   const l = await api(srv, 'GET', '/v1/assets?kind=video');
   assert.equal(l.status, 200);
   assert.ok(l.json.items.length >= 1 && l.json.items.every((i) => i.kind === 'video' && i.content_type === 'video/mp4'));
@@ -64,7 +65,7 @@ test('kind filter over the corpus uploads', async () => {
   assert.ok(img.json.items.length >= 4 && img.json.items.every((i) => i.kind === 'image'));
 });
 
-test('range request into the video', async () => {
+test('range request into the video', { timeout: T }, async () => {
   const l = await api(srv, 'GET', '/v1/assets?kind=video&limit=1');
   const a = l.json.items[0];
   const r = await api(srv, 'GET', a.url, { headers: ['Range: bytes=-1024'] });

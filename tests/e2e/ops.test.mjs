@@ -6,14 +6,15 @@ import net from 'node:net';
 import { randomBytes, createHash } from 'node:crypto';
 import {
   startServer, serverFor, api, upload, request, assertError, scrape, metricSum, parseMetrics,
-  sleep, waitFor, healthy, SLOW,
+  sleep, waitFor, healthy, SLOW, within,
 } from './lib.mjs';
+import { TEST_TIMEOUT as T } from './lib.mjs';
 
 let srv;
 before(async () => { srv = await startServer(); });
 after(() => srv?.cleanup());
 
-test('/healthz and /readyz answer 200 without auth', async () => {
+test('/healthz and /readyz answer 200 without auth', { timeout: T }, async () => {
   for (const p of ['/healthz', '/readyz']) {
     const r = await api(srv, 'GET', p, { token: null });
     assert.equal(r.status, 200, `${p}: ${r.text}`);
@@ -21,7 +22,7 @@ test('/healthz and /readyz answer 200 without auth', async () => {
   }
 });
 
-test('every response carries a distinct X-Request-Id', async () => {
+test('every response carries a distinct X-Request-Id', { timeout: T }, async () => {
   const up = await upload(srv, { data: randomBytes(100) });
   const id = up.json.id;
   const reqs = [
@@ -55,7 +56,7 @@ test('every response carries a distinct X-Request-Id', async () => {
   assert.ok(bad.headers['x-request-id'] && !seen.has(bad.headers['x-request-id']));
 });
 
-test('X-Request-Id on the 413 and multipart 400 responses', async (t) => {
+test('X-Request-Id on the 413 and multipart 400 responses', { timeout: T }, async (t) => {
   const s = await serverFor(t, { args: ['--max-upload', '1K'] });
   const r = await upload(s, { data: randomBytes(5000), raw: true });
   assert.equal(r.status, 413);
@@ -65,14 +66,14 @@ test('X-Request-Id on the 413 and multipart 400 responses', async (t) => {
   assert.ok(r2.headers['x-request-id']);
 });
 
-test('unknown routes -> 404 JSON', async () => {
+test('unknown routes -> 404 JSON', { timeout: T }, async () => {
   for (const p of ['/', '/nope', '/v1', '/v1/nope', '/v2/assets', '/v1/assets/x/y', '/v1/assets/x/content/y', '/healthz/x', '/v1/assetsx']) {
     assertError(await api(srv, 'GET', p), 404);
   }
   assertError(await api(srv, 'GET', '/nope', { token: null }), 404);
 });
 
-test('wrong method on a known route -> 405 JSON', async () => {
+test('wrong method on a known route -> 405 JSON', { timeout: T }, async () => {
   const up = await upload(srv, { data: randomBytes(10) });
   const id = up.json.id;
   const cases = [
@@ -86,7 +87,7 @@ test('wrong method on a known route -> 405 JSON', async () => {
   assert.equal((await api(srv, 'GET', `/v1/assets/${id}/content`)).status, 200);
 });
 
-test('metrics: exposition contains the documented series', async () => {
+test('metrics: exposition contains the documented series', { timeout: T }, async () => {
   await api(srv, 'GET', '/healthz');
   await upload(srv, { data: randomBytes(1000) });
   const { res, metrics } = await scrape(srv);
@@ -111,7 +112,7 @@ test('metrics: exposition contains the documented series', async () => {
   assert.equal(buckets[buckets.length - 1][1], metricSum(metrics, 'assetd_upload_seconds_count'));
 });
 
-test('metrics: counters move', async () => {
+test('metrics: counters move', { timeout: T }, async () => {
   const m0 = (await scrape(srv)).metrics;
   const N = 7;
   for (let i = 0; i < N; i++) assert.equal((await api(srv, 'GET', '/healthz')).status, 200);
@@ -119,32 +120,45 @@ test('metrics: counters move', async () => {
   for (let i = 0; i < 3; i++) assert.equal((await upload(srv, { data: body, raw: true })).status, 201);
   const dl = await upload(srv, { data: body, raw: true });
   for (let i = 0; i < 2; i++) assert.equal((await api(srv, 'GET', dl.json.url)).status, 200);
-  const m1 = (await scrape(srv)).metrics;
 
   const health = (l) => /healthz/.test(l.route) && l.status === '200';
-  const dHealth = metricSum(m1, 'assetd_http_requests_total', health) - metricSum(m0, 'assetd_http_requests_total', health);
-  assert.ok(dHealth >= N, `healthz 200 count grew by ${dHealth}, expected >= ${N}`);
   const created = (l) => l.status === '201';
-  const d201 = metricSum(m1, 'assetd_http_requests_total', created) - metricSum(m0, 'assetd_http_requests_total', created);
-  assert.equal(d201, 4, `201 count grew by ${d201}, expected 4`);
-  const dIn = metricSum(m1, 'assetd_http_request_bytes_total') - metricSum(m0, 'assetd_http_request_bytes_total');
-  assert.ok(dIn >= 4 * body.length, `request bytes grew by ${dIn}, expected >= ${4 * body.length}`);
-  const dOut = metricSum(m1, 'assetd_http_response_bytes_total') - metricSum(m0, 'assetd_http_response_bytes_total');
-  assert.ok(dOut >= 2 * body.length, `response bytes grew by ${dOut}, expected >= ${2 * body.length}`);
-  const dUp = metricSum(m1, 'assetd_upload_seconds_count') - metricSum(m0, 'assetd_upload_seconds_count');
-  assert.equal(dUp, 4, `upload histogram count grew by ${dUp}`);
   const inf = (l) => l.le === '+Inf';
-  assert.equal(metricSum(m1, 'assetd_upload_seconds_bucket', inf) - metricSum(m0, 'assetd_upload_seconds_bucket', inf), 4);
-  // 404 and 401 are counted too, by status
+  const deltas = (m1) => ({
+    health: metricSum(m1, 'assetd_http_requests_total', health) - metricSum(m0, 'assetd_http_requests_total', health),
+    created: metricSum(m1, 'assetd_http_requests_total', created) - metricSum(m0, 'assetd_http_requests_total', created),
+    bytesIn: metricSum(m1, 'assetd_http_request_bytes_total') - metricSum(m0, 'assetd_http_request_bytes_total'),
+    bytesOut: metricSum(m1, 'assetd_http_response_bytes_total') - metricSum(m0, 'assetd_http_response_bytes_total'),
+    uploads: metricSum(m1, 'assetd_upload_seconds_count') - metricSum(m0, 'assetd_upload_seconds_count'),
+    infBucket: metricSum(m1, 'assetd_upload_seconds_bucket', inf) - metricSum(m0, 'assetd_upload_seconds_bucket', inf),
+  });
+  // counters may be bumped when the request completes, just after the
+  // client saw the response: poll briefly
+  let d;
+  await waitFor(async () => {
+    d = deltas((await scrape(srv)).metrics);
+    return d.health >= N && d.created >= 4 && d.bytesIn >= 4 * body.length && d.bytesOut >= 2 * body.length && d.uploads >= 4 && d.infBucket >= 4;
+  }, { timeoutMs: 3000, what: 'counters to move' }).catch(() => {});
+  assert.ok(d.health >= N, `healthz 200 count grew by ${d.health}, expected >= ${N}`);
+  assert.equal(d.created, 4, `201 count grew by ${d.created}, expected 4`);
+  assert.ok(d.bytesIn >= 4 * body.length, `request bytes grew by ${d.bytesIn}, expected >= ${4 * body.length}`);
+  assert.ok(d.bytesOut >= 2 * body.length, `response bytes grew by ${d.bytesOut}, expected >= ${2 * body.length}`);
+  assert.equal(d.uploads, 4, `upload histogram count grew by ${d.uploads}`);
+  assert.equal(d.infBucket, 4);
+  // 404s are counted too, by status, including unknown routes
   const s404 = (l) => l.status === '404';
-  const b404 = metricSum(m1, 'assetd_http_requests_total', s404);
+  const b404 = metricSum((await scrape(srv)).metrics, 'assetd_http_requests_total', s404);
   await api(srv, 'GET', '/nope');
   await api(srv, 'GET', '/v1/assets/AAAAAAAAAAAAAAAAAAAAAA');
-  const m2 = (await scrape(srv)).metrics;
-  assert.equal(metricSum(m2, 'assetd_http_requests_total', s404) - b404, 2);
+  let d404 = 0;
+  await waitFor(async () => {
+    d404 = metricSum((await scrape(srv)).metrics, 'assetd_http_requests_total', s404) - b404;
+    return d404 >= 2;
+  }, { timeoutMs: 3000, what: '404 count' }).catch(() => {});
+  assert.equal(d404, 2);
 });
 
-test('metrics: route labels are bounded (ids are not labels)', async () => {
+test('metrics: route labels are bounded (ids are not labels)', { timeout: T }, async () => {
   for (let i = 0; i < 5; i++) await api(srv, 'GET', `/v1/assets/${randomBytes(16).toString('base64url')}`);
   for (let i = 0; i < 5; i++) await api(srv, 'GET', `/random-path-${i}-${randomBytes(4).toString('hex')}`);
   const { metrics } = await scrape(srv);
@@ -155,7 +169,7 @@ test('metrics: route labels are bounded (ids are not labels)', async () => {
   }
 });
 
-test('metrics: open connections gauge tracks idle keep-alive connections', async () => {
+test('metrics: open connections gauge tracks idle keep-alive connections', { timeout: T }, async () => {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 10 });
   const get = () => new Promise((resolve, reject) => {
     http.get({ host: '127.0.0.1', port: srv.port, path: '/healthz', agent }, (res) => { res.resume(); res.on('end', () => resolve(res.statusCode)); }).on('error', reject);
@@ -172,7 +186,7 @@ test('metrics: open connections gauge tracks idle keep-alive connections', async
     { what: 'open connections to drop after closing them', timeoutMs: 5000 });
 });
 
-test('access log route matches the metrics route label', async () => {
+test('access log route matches the metrics route label', { timeout: T }, async () => {
   const r = await api(srv, 'GET', '/healthz');
   const line = await srv.waitUntil((s) => s.accessLog.find((j) => j.request_id === r.headers['x-request-id']), 5000, 'access line');
   const { metrics } = await scrape(srv);
@@ -219,13 +233,13 @@ function slowUpload(s, total, firstPart) {
   };
 }
 
-test('SIGTERM during an in-flight upload: upload completes (201), new connections refused, exit 0', async (t) => {
+test('SIGTERM during an in-flight upload: upload completes (201), new connections refused, exit 0', { timeout: T }, async (t) => {
   const s = await serverFor(t);
   const total = 4 * 1024 * 1024;
   const up = slowUpload(s, total, 256 * 1024);
   // make sure the server is actually receiving this request
   await sleep(300);
-  process.kill(s.pid, 'SIGTERM');
+  s.signal('SIGTERM');
   await sleep(300);
   assert.ok(s.alive(), 'server exited while a request was in flight');
   // stops accepting: a new request must not be served
@@ -237,7 +251,7 @@ test('SIGTERM during an in-flight upload: upload completes (201), new connection
   const asset = JSON.parse(res.body);
   assert.equal(asset.size, total);
   assert.equal(asset.sha256, sha);
-  const ex = await Promise.race([s.exited, sleep(15000 * SLOW).then(() => null)]);
+  const ex = await within(s.exited, 15000 * SLOW);
   assert.ok(ex, 'server did not exit within 15 s after the in-flight request finished');
   assert.equal(ex.code, 0, `exit ${JSON.stringify(ex)}`);
   // and the upload is really there after a restart
@@ -247,7 +261,7 @@ test('SIGTERM during an in-flight upload: upload completes (201), new connection
   assert.equal(createHash('sha256').update(g.body).digest('hex'), sha);
 });
 
-test('SIGTERM with an idle keep-alive connection open still exits 0 promptly', async (t) => {
+test('SIGTERM with an idle keep-alive connection open still exits 0 promptly', { timeout: T }, async (t) => {
   const s = await serverFor(t);
   const sock = net.connect({ host: '127.0.0.1', port: s.port });
   t.after(() => sock.destroy());

@@ -9,12 +9,13 @@ import {
   assertError, assertAsset, sha256, tmpFiles, blobFiles, waitFor, prng,
   TINY_JPEG, TINY_PNG, TINY_PDF, TEXT, TINY_ODP, ID_RE,
 } from './lib.mjs';
+import { TEST_TIMEOUT as T } from './lib.mjs';
 
 let srv;
 before(async () => { srv = await startServer(); });
 after(() => srv?.cleanup());
 
-test('multipart upload: 201, Location, full asset JSON, readable back', async () => {
+test('multipart upload: 201, Location, full asset JSON, readable back', { timeout: T }, async () => {
   const data = randomBytes(10000);
   const before = Date.now();
   const r = await upload(srv, { data, filename: 'blob.bin', contentType: 'application/octet-stream' });
@@ -35,7 +36,7 @@ test('multipart upload: 201, Location, full asset JSON, readable back', async ()
   assert.ok(c.body.equals(data), 'content differs');
 });
 
-test('raw upload: name from ?filename=, default "upload"', async () => {
+test('raw upload: name from ?filename=, default "upload"', { timeout: T }, async () => {
   const data = randomBytes(777);
   const r = await upload(srv, { data, raw: true, filename: 'raw name.dat', contentType: 'application/x-whatever' });
   assert.equal(r.status, 201, r.text);
@@ -48,7 +49,7 @@ test('raw upload: name from ?filename=, default "upload"', async () => {
   assert.equal(r2.json.sha256, r.json.sha256);
 });
 
-test('ids are 128-bit, unique and unpredictable-looking', async () => {
+test('ids are 128-bit, unique and unpredictable-looking', { timeout: T }, async () => {
   const ids = new Set();
   for (let i = 0; i < 20; i++) {
     const r = await request(srv, { method: 'POST', path: '/v1/assets?filename=x', headers: { 'content-type': 'application/octet-stream' }, body: Buffer.from('same') });
@@ -69,7 +70,7 @@ test('ids are 128-bit, unique and unpredictable-looking', async () => {
   assert.ok(maxPrefix < 8, `ids share a ${maxPrefix}-char prefix: ${arr.join(' ')}`);
 });
 
-test('type is sniffed from bytes: JPEG sent as text/plain x.txt is an image', async () => {
+test('type is sniffed from bytes: JPEG sent as text/plain x.txt is an image', { timeout: T }, async () => {
   for (const raw of [false, true]) {
     const r = await upload(srv, { data: TINY_JPEG, filename: 'x.txt', contentType: 'text/plain', raw });
     assert.equal(r.status, 201, r.text);
@@ -79,7 +80,7 @@ test('type is sniffed from bytes: JPEG sent as text/plain x.txt is an image', as
   }
 });
 
-test('type is sniffed from bytes: text named evil.jpg sent as image/jpeg is other', async () => {
+test('type is sniffed from bytes: text named evil.jpg sent as image/jpeg is other', { timeout: T }, async () => {
   for (const raw of [false, true]) {
     const r = await upload(srv, { data: TEXT, filename: 'evil.jpg', contentType: 'image/jpeg', raw });
     assert.equal(r.status, 201, r.text);
@@ -91,7 +92,7 @@ test('type is sniffed from bytes: text named evil.jpg sent as image/jpeg is othe
   }
 });
 
-test('HTML disguised as a PNG is not typed image/png, and is served with nosniff', async () => {
+test('HTML disguised as a PNG is not typed image/png, and is served with nosniff', { timeout: T }, async () => {
   const html = Buffer.from('<!DOCTYPE html><html><head><script>alert(1)</script></head><body>x</body></html>\n');
   const r = await upload(srv, { data: html, filename: 'a.png', contentType: 'image/png', raw: true });
   assert.equal(r.status, 201);
@@ -101,7 +102,7 @@ test('HTML disguised as a PNG is not typed image/png, and is served with nosniff
   assert.equal(c.headers['x-content-type-options'], 'nosniff');
 });
 
-test('kinds: png image, pdf, presentation (ODP), octet-stream other', async () => {
+test('kinds: png image, pdf, presentation (ODP), octet-stream other', { timeout: T }, async () => {
   const cases = [
     [TINY_PNG, 'image', 'image/png'],
     [TINY_PDF, 'pdf', 'application/pdf'],
@@ -116,7 +117,7 @@ test('kinds: png image, pdf, presentation (ODP), octet-stream other', async () =
   }
 });
 
-test('filenames are sanitised', async () => {
+test('filenames are sanitised', { timeout: T }, async () => {
   const cases = [
     ['../../etc/passwd', 'passwd'],
     ['/abs/path/file.txt', 'file.txt'],
@@ -147,7 +148,7 @@ test('filenames are sanitised', async () => {
   assert.ok(!r.json.filename.includes('\ufffd'), 'cut in the middle of a UTF-8 sequence');
 });
 
-test('multipart: other fields are ignored, file part found among them', async () => {
+test('multipart: other fields are ignored, file part found among them', { timeout: T }, async () => {
   const data = randomBytes(3000);
   const mp = multipartBody([
     { name: 'title', data: 'my title' },
@@ -168,7 +169,7 @@ async function curlForm(data) {
   return curl(['-X', 'POST', '-H', `Authorization: Bearer ${srv.token}`, '-F', 'note=hello', '-F', 'file=@-;filename=f.bin', '-F', 'other=1', `${srv.url}/v1/assets`], { input: data });
 }
 
-test('multipart: file bytes that look like CRLF and dashes survive', async () => {
+test('multipart: file bytes that look like CRLF and dashes survive', { timeout: T }, async () => {
   const data = Buffer.concat([Buffer.from('\r\n--\r\n--x\r\n\r\n'), randomBytes(1000), Buffer.from('\r\n--')]);
   const mp = multipartBody([{ name: 'file', filename: 'tricky.bin', data }]);
   const r = await postBody(srv, mp.body, mp.contentType);
@@ -177,7 +178,7 @@ test('multipart: file bytes that look like CRLF and dashes survive', async () =>
   assert.equal(r.json.sha256, sha256(data));
 });
 
-test('multipart errors: no boundary, no file part, two file parts, truncated', async () => {
+test('multipart errors: no boundary, no file part, two file parts, truncated', { timeout: T }, async () => {
   const mp = multipartBody([{ name: 'file', filename: 'a.txt', data: 'hello' }]);
   assertError(await postBody(srv, mp.body, 'multipart/form-data'), 400, 'invalid_multipart');
 
@@ -203,7 +204,7 @@ test('multipart errors: no boundary, no file part, two file parts, truncated', a
   assertError(r, 400, ['invalid_multipart', 'missing_file']);
 });
 
-test('failed uploads leave no asset, no blob and no temp file', async (t) => {
+test('failed uploads leave no asset, no blob and no temp file', { timeout: T }, async (t) => {
   const s = await serverFor(t, { args: ['--max-upload', '64K'] });
   const two = multipartBody([
     { name: 'file', filename: 'a.txt', data: randomBytes(20000) },
@@ -219,7 +220,7 @@ test('failed uploads leave no asset, no blob and no temp file', async (t) => {
   await waitFor(() => tmpFiles(s.dataDir).length === 0 && blobFiles(s.dataDir).length === 0, { what: 'tmp/ and blobs/ empty' });
 });
 
-test('--max-upload: exact limit accepted, one byte more is 413 payload_too_large', async (t) => {
+test('--max-upload: exact limit accepted, one byte more is 413 payload_too_large', { timeout: T }, async (t) => {
   const s = await serverFor(t, { args: ['--max-upload', '512K'] });
   const ok = await upload(s, { data: randomBytes(512 * 1024), raw: true });
   assert.equal(ok.status, 201, ok.text);
@@ -233,7 +234,7 @@ test('--max-upload: exact limit accepted, one byte more is 413 payload_too_large
   assertError(await upload(s2, { data: randomBytes(1001), raw: true }), 413, 'payload_too_large');
 });
 
-test('413 is decided from Content-Length before the body is read', async (t) => {
+test('413 is decided from Content-Length before the body is read', { timeout: T }, async (t) => {
   const s = await serverFor(t, { args: ['--max-upload', '1M'] });
   // Declare 10 GiB, send nothing: the answer must come without the body.
   const req = `POST /v1/assets?filename=big HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${s.token}\r\n` +
@@ -252,7 +253,7 @@ test('413 is decided from Content-Length before the body is read', async (t) => 
   assert.ok(s.alive());
 });
 
-test('chunked uploads are counted and cut off at --max-upload', async (t) => {
+test('chunked uploads are counted and cut off at --max-upload', { timeout: T }, async (t) => {
   const s = await serverFor(t, { args: ['--max-upload', '1M'] });
   // small chunked upload is fine
   const small = randomBytes(100000);

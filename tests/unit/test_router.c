@@ -11,7 +11,7 @@ TEST(router_matches_and_extracts)
     route_match m;
     router_match(r, "GET", "/v1/assets", &m);
     CHECK(m.route == 1);
-    router_match(r, "POST", "/v1/assets/", &m);
+    router_match(r, "POST", "/v1/assets", &m);
     CHECK(m.route == 0);
     router_match(r, "GET", "/v1/assets/abc", &m);
     CHECK(m.route == 2 && m.nparams == 1);
@@ -32,6 +32,13 @@ TEST(router_404_and_405)
     CHECK(m.route == -1 && m.allow[0] == '\0');
     router_match(r, "GET", "/v1/assets/a/b/c", &m);
     CHECK(m.route == -1 && m.allow[0] == '\0');
+    /* Empty segments match nothing: "/v1/assets/" + a decoded "/" id. */
+    router_match(r, "GET", "/v1/assets//", &m);
+    CHECK(m.route == -1);
+    router_match(r, "GET", "/v1/assets/", &m);
+    CHECK(m.route == -1);
+    router_match(r, "GET", "//v1/assets", &m);
+    CHECK(m.route == -1);
     router_match(r, "PUT", "/v1/assets/abc", &m);
     CHECK(m.route == -1);
     CHECK_STR(m.allow, "GET, HEAD, DELETE");
