@@ -146,6 +146,20 @@ static db_status fail(db_conn *c, const char *what)
     return DB_ERROR;
 }
 
+/* The step result of a lookup that returns at most one row. */
+static db_status lookup_result(db_conn *c, int rc, const char *what)
+{
+    if (rc == SQLITE_ROW) return DB_OK;
+    return rc == SQLITE_DONE ? DB_NOT_FOUND : fail(c, what);
+}
+
+/* The step result of an UPDATE or DELETE aimed at one row. */
+static db_status change_result(db_conn *c, int rc, const char *what)
+{
+    if (rc != SQLITE_DONE) return fail(c, what);
+    return sqlite3_changes(c->h) ? DB_OK : DB_NOT_FOUND;
+}
+
 static bool migrate(db_conn *c)
 {
     sqlite3_stmt *s;
@@ -283,8 +297,7 @@ db_status db_asset_get(db_conn *c, const char *owner, const char *id, asset *out
     int rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) read_asset(s, out);
     sqlite3_reset(s);
-    if (rc == SQLITE_ROW) return DB_OK;
-    return rc == SQLITE_DONE ? DB_NOT_FOUND : fail(c, "asset get");
+    return lookup_result(c, rc, "asset get");
 }
 
 db_status db_asset_delete(db_conn *c, const char *owner, const char *id)
@@ -295,8 +308,7 @@ db_status db_asset_delete(db_conn *c, const char *owner, const char *id)
     sqlite3_bind_text(s, 2, owner, -1, SQLITE_STATIC);
     int rc = sqlite3_step(s);
     sqlite3_reset(s);
-    if (rc != SQLITE_DONE) return fail(c, "asset delete");
-    return sqlite3_changes(c->h) ? DB_OK : DB_NOT_FOUND;
+    return change_result(c, rc, "asset delete");
 }
 
 db_status db_asset_id_exists(db_conn *c, const char *id)
@@ -306,8 +318,7 @@ db_status db_asset_id_exists(db_conn *c, const char *id)
     sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
     int rc = sqlite3_step(s);
     sqlite3_reset(s);
-    if (rc == SQLITE_ROW) return DB_OK;
-    return rc == SQLITE_DONE ? DB_NOT_FOUND : fail(c, "asset exists");
+    return lookup_result(c, rc, "asset exists");
 }
 
 db_status db_asset_list(db_conn *c, const char *owner, const asset_filter *f, int limit,
@@ -359,8 +370,7 @@ db_status db_key_find_active(db_conn *c, const char *token_sha256, apikey *out)
     int rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) read_key(s, out);
     sqlite3_reset(s);
-    if (rc == SQLITE_ROW) return DB_OK;
-    return rc == SQLITE_DONE ? DB_NOT_FOUND : fail(c, "key find");
+    return lookup_result(c, rc, "key find");
 }
 
 db_status db_key_revoke(db_conn *c, const char *id)
@@ -370,8 +380,7 @@ db_status db_key_revoke(db_conn *c, const char *id)
     sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
     int rc = sqlite3_step(s);
     sqlite3_reset(s);
-    if (rc != SQLITE_DONE) return fail(c, "key revoke");
-    return sqlite3_changes(c->h) ? DB_OK : DB_NOT_FOUND;
+    return change_result(c, rc, "key revoke");
 }
 
 db_status db_key_count(db_conn *c, int64_t *n)

@@ -150,3 +150,11 @@ test('delete by the owner\'s other key works; then both keys get 404', { timeout
   assertError(await api(srv, 'GET', `/v1/assets/${up.json.id}`, { token: alice }), 404, 'not_found');
   assertError(await api(srv, 'GET', `/v1/assets/${up.json.id}`, { token: alice2 }), 404, 'not_found');
 });
+
+test('a key created without --owner shares assets with keys given that name as owner', { timeout: T }, async () => {
+  const bob2 = await createKey(srv.dataDir, 'bob-ci', 'bob');
+  const l = await api(srv, 'GET', '/v1/assets', { token: bob2 });
+  assert.ok(l.json.items.some((i) => i.id === assetB.id), 'bob-ci (owner bob) must see the asset of key "bob" (owner defaulted to bob)');
+  const c = await api(srv, 'GET', `/v1/assets/${assetB.id}/content`, { token: bob2 });
+  assert.ok(c.body.equals(dataB));
+});

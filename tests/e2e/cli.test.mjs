@@ -19,7 +19,7 @@ test('version prints "assetd <VERSION>"', { timeout: T }, async () => {
 });
 
 for (const argv of [['--help'], ['serve', '--help'], ['keys', '--help'],
-  ['keys', 'create', '--help'], ['keys', 'list', '--help'], ['keys', 'revoke', '--help']]) {
+  ['keys', 'create', '--help'], ['keys', 'list', '--help'], ['keys', 'revoke', '--help'], ['version', '--help']]) {
   test(`assetd ${argv.join(' ')} exits 0 and prints usage on stdout`, { timeout: T }, async () => {
     const r = await runCli(argv);
     assert.equal(r.code, 0, `exit ${r.code}; stderr: ${r.stderr}`);

@@ -3,6 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import fs from 'node:fs';
+import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import {
   startServer, serverFor, makeTempDir, removeDir, api, upload, uploadRaw, request, sha256,
@@ -160,4 +162,25 @@ test('content is durable across many restarts (WAL + checkpoint)', { timeout: T 
     if (round === 1) await s.kill9(); else assert.equal((await s.stop()).code, 0);
   }
   await assertCleanAfterRestart(dir, token, ids);
+});
+
+test('start-up sweep removes stray temp files and blobs without a row', { timeout: T }, async (t) => {
+  const dir = makeTempDir();
+  t.after(() => removeDir(dir));
+  const s1 = await startServer({ dataDir: dir });
+  const keep = await uploadRaw(s1, randomBytes(3000));
+  assert.equal(keep.status, 201);
+  assert.equal((await s1.stop()).code, 0);
+  const [blob] = blobFiles(dir);
+  assert.ok(blob && path.basename(blob) === keep.json.id, `blob layout: ${blobFiles(dir)}`);
+  // an orphan in the same fan-out directory, one in a new one, and a stray temp file
+  const orphan1 = path.join(path.dirname(blob), keep.json.id.slice(0, 2) + randomBytes(15).toString('base64url').slice(0, 20));
+  const id2 = randomBytes(16).toString('base64url');
+  fs.mkdirSync(path.join(dir, 'blobs', id2.slice(0, 2)), { recursive: true });
+  const orphan2 = path.join(dir, 'blobs', id2.slice(0, 2), id2);
+  const stray = path.join(dir, 'tmp', 'stray' + randomBytes(4).toString('hex') + '.part');
+  fs.mkdirSync(path.join(dir, 'tmp'), { recursive: true });
+  for (const f of [orphan1, orphan2, stray]) fs.writeFileSync(f, randomBytes(100));
+  await assertCleanAfterRestart(dir, s1.token, [keep.json.id]);
+  for (const f of [orphan1, orphan2, stray]) assert.equal(fs.existsSync(f), false, `${f} survived the sweep`);
 });

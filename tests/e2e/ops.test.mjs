@@ -6,7 +6,7 @@ import net from 'node:net';
 import { randomBytes, createHash } from 'node:crypto';
 import {
   startServer, serverFor, api, upload, request, assertError, scrape, metricSum, parseMetrics,
-  sleep, waitFor, healthy, SLOW, within,
+  sleep, waitFor, healthy, SLOW, within, rawExchange, tmpFiles,
 } from './lib.mjs';
 import { TEST_TIMEOUT as T } from './lib.mjs';
 
@@ -273,4 +273,67 @@ test('SIGTERM with an idle keep-alive connection open still exits 0 promptly', {
   assert.equal(ex.timedOut, undefined, 'did not exit within 15 s');
   assert.equal(ex.code, 0, JSON.stringify(ex));
   assert.ok(Date.now() - t0 < 12000 * SLOW, `took ${Date.now() - t0} ms`);
+});
+
+
+test('X-Request-Id: a sane client id is echoed and logged; an insane one is replaced', { timeout: T }, async () => {
+  const mine = 'client-req-' + randomBytes(6).toString('hex');
+  const r = await api(srv, 'GET', '/healthz', { headers: [`X-Request-Id: ${mine}`] });
+  assert.equal(r.headers['x-request-id'], mine);
+  const line = await srv.waitUntil((s) => s.accessLog.find((j) => j.request_id === mine), 5000, 'access line with the client id');
+  assert.equal(line.path, '/healthz');
+  for (const bad of ['x'.repeat(1000)]) {
+    const r2 = await api(srv, 'GET', '/healthz', { headers: [`X-Request-Id: ${bad}`] });
+    assert.ok(r2.headers['x-request-id'] && r2.headers['x-request-id'] !== bad, 'a 1000-char request id must be replaced');
+  }
+  const raw = await rawExchange(srv.port, Buffer.concat([Buffer.from('GET /healthz HTTP/1.1\r\nHost: x\r\nX-Request-Id: a\xff\xfe"b\r\nConnection: close\r\n\r\n', 'latin1')]), { timeoutMs: 3000 });
+  assert.equal(raw.status, 200);
+  const echoed = /\r\nX-Request-Id: ([^\r]*)\r\n/i.exec(raw.text)?.[1];
+  assert.ok(echoed && /^[\x21-\x7e]+$/.test(echoed) && !echoed.includes('"'), `non-ASCII request id must be replaced, got ${JSON.stringify(echoed)}`);
+});
+
+test('--shutdown-timeout bounds the drain: a stalled upload does not keep the server alive', { timeout: T }, async (t) => {
+  const s = await serverFor(t, { args: ['--shutdown-timeout', '2'] });
+  const req = http.request({
+    host: '127.0.0.1', port: s.port, method: 'POST', path: '/v1/assets?filename=stalled', agent: false,
+    headers: { authorization: `Bearer ${s.token}`, 'content-type': 'application/octet-stream', 'content-length': 10 * 1024 * 1024 },
+  });
+  req.on('error', () => {});
+  req.on('response', (res) => res.resume());
+  t.after(() => req.destroy());
+  req.write(randomBytes(256 * 1024));
+  await sleep(300);
+  const t0 = Date.now();
+  s.signal('SIGTERM');
+  const ex = await within(s.exited, 15000 * SLOW);
+  assert.ok(ex, 'server still running 15 s after SIGTERM with --shutdown-timeout 2');
+  const took = Date.now() - t0;
+  assert.ok(took >= 1500, `exited after ${took} ms: did not wait for the in-flight request`);
+  assert.ok(took < 8000 * SLOW, `exited after ${took} ms, expected about 2 s`);
+  assert.equal(ex.code, 0, JSON.stringify(ex));
+  req.destroy();
+  const s2 = await serverFor(t, { dataDir: s.dataDir });
+  assert.deepEqual((await api(s2, 'GET', '/v1/assets', { token: s.token })).json.items, []);
+  await waitFor(() => tmpFiles(s.dataDir).length === 0, { what: 'tmp/ empty' });
+});
+
+test('--header-timeout closes connections that never finish their headers', { timeout: T }, async (t) => {
+  const s = await serverFor(t, { args: ['--header-timeout', '1'] });
+  const t0 = Date.now();
+  const r = await rawExchange(s.port, 'GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ', { timeoutMs: 8000 });
+  const took = Date.now() - t0;
+  assert.equal(r.timedOut, false, 'slow client not cut off within 8 s');
+  assert.ok(r.closed || r.reset);
+  assert.ok(took >= 700, `closed after ${took} ms, before the 1 s deadline`);
+  assert.ok(await healthy(s));
+});
+
+test('one serve per data directory: a second one fails fast, the first keeps serving', { timeout: T }, async (t) => {
+  const s = await serverFor(t);
+  const { runCli } = await import('./lib.mjs');
+  const r = await runCli(['serve', '--listen', '127.0.0.1:0', '--data', s.dataDir], { timeoutMs: 10000 });
+  assert.equal(r.signal, null, 'second serve kept running (it was killed by the timeout)');
+  assert.notEqual(r.code, 0);
+  assert.ok(await healthy(s));
+  assert.equal((await upload(s, { data: randomBytes(10) })).status, 201);
 });
