@@ -26,7 +26,11 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "serve") == 0) return cli_serve(argc - 2, argv + 2);
     if (strcmp(cmd, "keys") == 0) return cli_keys(argc - 2, argv + 2);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
-        if (argc > 2 && strcmp(argv[2], "--help") != 0) {
+        if (argc > 2 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) {
+            puts("usage: assetd version\n\nPrints the version of this binary.");
+            return 0;
+        }
+        if (argc > 2) {
             fprintf(stderr, "assetd: version takes no arguments\n");
             return 2;
         }

@@ -137,10 +137,15 @@ export function prng(seed = randomBytes(16)) {
 // ---------------------------------------------------------------- processes
 
 const liveProcs = new Set();
-process.on('exit', () => {
+function reapAll() {
   for (const p of liveProcs) { try { p.kill('SIGKILL'); } catch { /* gone */ } }
   for (const d of tempDirs) { try { fs.rmSync(d, { recursive: true, force: true }); } catch { /* */ } }
-});
+}
+process.on('exit', reapAll);
+// the test runner (or a user's ^C) may stop a file with a signal: clean up then too
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.once(sig, () => { reapAll(); process.exit(128 + (sig === 'SIGINT' ? 2 : sig === 'SIGTERM' ? 15 : 1)); });
+}
 
 /** Environment for a child: ours, minus any ASSETD_* server settings that
  *  would leak from the caller's shell into the test. */
@@ -320,7 +325,8 @@ export async function serverFor(t, opts) {
 // ---------------------------------------------------------------- curl
 
 let curlSeq = 0;
-const curlTmp = makeTempDir('assetd-e2e-curl-');
+let curlTmpDir = null;
+const curlTmp = () => (curlTmpDir ??= makeTempDir('assetd-e2e-curl-'));
 
 function parseHeaderBlocks(raw) {
   // Each response (100 Continue, redirects, final) is a block ending in an empty line.
@@ -361,7 +367,7 @@ function decorate(res) {
  * -> {status, headers (lower-case keys), headerList, body, text, json, exitCode, stderr}
  */
 export function curl(args, { input, timeoutMs = 60000 } = {}) {
-  const hdr = path.join(curlTmp, `h${process.pid}-${++curlSeq}`);
+  const hdr = path.join(curlTmp(), `h${process.pid}-${++curlSeq}`);
   const argv = ['-q', '-sS', '--noproxy', '*', '--max-time', String(Math.ceil(timeoutMs * SLOW / 1000)), '-D', hdr, ...args];
   return new Promise((resolve, reject) => {
     const p = spawn('curl', argv, { stdio: ['pipe', 'pipe', 'pipe'] });

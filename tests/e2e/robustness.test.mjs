@@ -136,6 +136,7 @@ test('multipart with broken boundaries and headers -> 400, never 201/5xx', { tim
     assert.equal(r.status, 400, `${label}: got ${r.status} ${r.text.slice(0, 200)}`);
     assertError(r, 400);
     await stillFine(label);
+    await waitFor(() => tmpFiles(srv.dataDir).length === 0, { what: `tmp/ empty after "${label}" (in flight on the server?)` });
   }
   // unusual but arguably valid: 201 or 400/413 are fine, crashing is not
   const lenient = [
@@ -149,6 +150,7 @@ test('multipart with broken boundaries and headers -> 400, never 201/5xx', { tim
     if (r.status === 201) assert.ok(Buffer.byteLength(r.json.filename) <= 255);
     else assertError(r, r.status);
     await stillFine(label);
+    await waitFor(() => tmpFiles(srv.dataDir).length === 0, { what: `tmp/ empty after "${label}" (in flight on the server?)` });
   }
   // the 'multipart' media type spelled differently is still multipart
   const r = await postBody(srv, good.body, 'Multipart/Form-Data; boundary=GOODBOUNDARY');
