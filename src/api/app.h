@@ -8,6 +8,7 @@
 #define ASSETD_APP_H
 
 #include "core/ingest.h"
+#include "core/keycache.h"
 #include "db/db.h"
 #include "http/server.h"
 #include "store/store.h"
@@ -16,6 +17,7 @@ typedef struct app {
     db *db;
     store *store;
     uint64_t max_upload;
+    keycache *keys;        /* recently verified tokens; may be NULL */
     http_server *server;   /* set once listening; for /metrics */
 } app;
 

@@ -24,13 +24,16 @@ bool api_authenticate(void *ctx, const char *token, char owner[OWNER_MAX + 1])
     if (!apikey_token_well_formed(token)) return false;
     char hash[65];
     apikey_hash(token, hash);
+    if (keycache_get(a->keys, hash, owner)) return true;
     db_conn *c = db_acquire(a->db);
     if (!c) return false;
     apikey k;
     bool ok = db_key_find_active(c, hash, &k) == DB_OK;
     db_release(a->db, c);
-    if (ok) memcpy(owner, k.owner, sizeof k.owner);
-    return ok;
+    if (!ok) return false;
+    memcpy(owner, k.owner, sizeof k.owner);
+    keycache_put(a->keys, hash, k.owner);
+    return true;
 }
 
 void *app_thread_init(void *ctx)

@@ -29,6 +29,7 @@ typedef struct config {
     uint64_t body_timeout;
     uint64_t shutdown_timeout;
     uint64_t connection_memory;
+    uint64_t key_cache_ms;
     char access_log[1024];
     char log_level[16];
 } config;

@@ -177,10 +177,11 @@ int cli_serve(int argc, char **argv)
                   "dir", cfg.data_dir, NULL);
         return 1;
     }
-    app a = {.max_upload = cfg.max_upload};
+    app a = {.max_upload = cfg.max_upload, .keys = keycache_new((unsigned)cfg.key_cache_ms)};
     rc = prepare(&cfg, &a) ? run(&cfg, &a) : 1;
     store_close(a.store);
     db_close(a.db);
+    keycache_free(a.keys);
     close(lock);
     return rc;
 }

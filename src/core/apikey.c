@@ -1,7 +1,9 @@
 /* apikey.c — see apikey.h. */
 #include "core/apikey.h"
 
+#include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <openssl/sha.h>
 #include <string.h>
 
@@ -17,10 +19,21 @@ bool apikey_generate(char token[APIKEY_TOKEN_LEN + 1], char id[APIKEY_ID_LEN + 1
     return true;
 }
 
+/* OpenSSL 3 looks the algorithm up (under a lock) on every one-shot
+ * SHA256() call; every authenticated request hashes a token, so we fetch the
+ * implementation once and keep it (immutable after the first call). */
+static EVP_MD *sha256_md;
+
+static void fetch_sha256(void) { sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL); }
+
 void apikey_hash(const char *token, char out[65])
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, fetch_sha256);
     uint8_t digest[SHA256_DIGEST_LENGTH];
-    SHA256((const unsigned char *)token, strlen(token), digest);
+    unsigned int len = 0;
+    if (!sha256_md || !EVP_Digest(token, strlen(token), digest, &len, sha256_md, NULL))
+        SHA256((const unsigned char *)token, strlen(token), digest);
     hex_encode(digest, sizeof digest, out);
 }
 

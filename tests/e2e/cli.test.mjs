@@ -8,7 +8,7 @@ import {
   REPO, SANITIZED, TOKEN_RE, TS_RE, runCli, startServer, serverFor, makeTempDir, removeDir,
   createKey, listKeys, api, upload, request, assertError, waitFor, sleep,
 } from './lib.mjs';
-import { TEST_TIMEOUT as T } from './lib.mjs';
+import { TEST_TIMEOUT as T, SLOW } from './lib.mjs';
 
 test('version prints "assetd <VERSION>"', { timeout: T }, async () => {
   const r = await runCli(['version']);
@@ -135,6 +135,14 @@ test('keys revoke takes effect on a running server (401) and shows as revoked', 
   assert.equal(r.code, 0, r.stderr);
   const after = (await listKeys(srv.dataDir)).find((x) => x.id === k.id);
   assert.equal(after.state, 'revoked');
+  // The server trusts a verified key for --key-cache-ms (default 1000 ms), so
+  // a revocation must bite within that window (plus scheduling slack).
+  const deadline = Date.now() + 1000 + 2000 * SLOW;
+  let status;
+  while ((status = (await api(srv, 'GET', '/v1/assets', { token: tok })).status) === 200 && Date.now() < deadline) {
+    await sleep(50);
+  }
+  assert.equal(status, 401, 'revoked key still accepted after the key cache window');
   assertError(await api(srv, 'GET', '/v1/assets', { token: tok }), 401, 'unauthorized');
   assertError(await api(srv, 'GET', `/v1/assets/${up.json.id}`, { token: tok }), 401, 'unauthorized');
   assertError(await upload(srv, { data: Buffer.from('x'), token: tok }), 401, 'unauthorized');
