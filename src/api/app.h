@@ -1,8 +1,7 @@
 /* app.h — what every API handler shares: the services of one running server.
  *
  * The app is built once by `assetd serve` and lives until it exits; handlers
- * get it through http_req_app().  Work-pool threads each own an app_thread
- * (their libmagic handle), made by app_thread_init().
+ * get it through http_req_app().
  */
 #ifndef ASSETD_APP_H
 #define ASSETD_APP_H
@@ -18,15 +17,9 @@ typedef struct app {
     store *store;
     uint64_t max_upload;
     keycache *keys;        /* recently verified tokens; may be NULL */
+    sniffer *sniffer;      /* content-type detection, shared by all threads */
     http_server *server;   /* set once listening; for /metrics */
 } app;
-
-typedef struct app_thread {
-    sniffer *sniffer;
-} app_thread;
-
-void *app_thread_init(void *app);
-void app_thread_fini(void *thread_ctx);
 
 /* The route table of the whole API. */
 extern const http_route api_routes[];

@@ -128,15 +128,10 @@ bool assets_create_data(http_req *r, const char *data, size_t len)
     return true;
 }
 
-static void upload_finish(http_req *r, void *thread_ctx)
+static void upload_finish(http_req *r)
 {
     app *a = http_req_app(r);
-    app_thread *t = thread_ctx;
     upload *u = http_req_data(r);
-    if (!t || !t->sniffer) {
-        http_reply_error(r, 500, "internal", "content sniffing is unavailable");
-        return;
-    }
     db_conn *c = db_acquire(a->db);
     if (!c) {
         http_reply_error(r, 503, "database_unavailable", "cannot reach the database");
@@ -145,7 +140,7 @@ static void upload_finish(http_req *r, void *thread_ctx)
     asset as;
     ingest *in = u->in;
     u->in = NULL;   /* ingest_finish frees it */
-    ingest_result res = ingest_finish(in, t->sniffer, c, http_req_owner(r), u->filename, &as);
+    ingest_result res = ingest_finish(in, a->sniffer, c, http_req_owner(r), u->filename, &as);
     db_release(a->db, c);
     if (res != INGEST_OK) {
         reply_ingest_failure(r, res);
@@ -329,7 +324,7 @@ void assets_content(http_req *r)
 
 /* Row first, then bytes: a crash in between leaves an unreferenced blob
  * (swept at start-up), never a row without bytes. */
-static void delete_work(http_req *r, void *thread_ctx)
+static void delete_work(http_req *r)
 {
     app *a = http_req_app(r);
     const char *id = http_req_param(r, 0);

@@ -1,9 +1,8 @@
 /* routes.c — the API surface in one table, and the glue every handler needs
- * (authentication, pool-thread contexts).  docs/openapi.yaml documents the
+ * (authentication).  docs/openapi.yaml documents the
  * same routes; keep them in step. */
 #include "api/app.h"
 
-#include <stdlib.h>
 #include <string.h>
 
 const http_route api_routes[] = {
@@ -34,19 +33,4 @@ bool api_authenticate(void *ctx, const char *token, char owner[OWNER_MAX + 1])
     memcpy(owner, k.owner, sizeof k.owner);
     keycache_put(a->keys, hash, k.owner);
     return true;
-}
-
-void *app_thread_init(void *ctx)
-{
-    app_thread *t = calloc(1, sizeof *t);
-    if (t) t->sniffer = sniffer_new();
-    return t;
-}
-
-void app_thread_fini(void *thread_ctx)
-{
-    app_thread *t = thread_ctx;
-    if (!t) return;
-    sniffer_free(t->sniffer);
-    free(t);
 }

@@ -29,7 +29,7 @@ static const option_def options[] = {
     {"max-upload", "ASSETD_MAX_UPLOAD", NUM(OPT_SIZE, max_upload), "1G",
      "largest accepted upload (K, M, G, T suffixes)"},
     {"http-threads", "ASSETD_HTTP_THREADS", NUM(OPT_COUNT, http_threads), NULL,
-     "HTTP threads (default: number of cores)"},
+     "HTTP threads (default: twice the number of cores)"},
     {"io-threads", "ASSETD_IO_THREADS", NUM(OPT_COUNT, io_threads), "4",
      "threads for blocking work (fsync, database writes)"},
     {"max-connections", "ASSETD_MAX_CONNECTIONS", NUM(OPT_COUNT, max_connections), "4096",
@@ -42,8 +42,11 @@ static const option_def options[] = {
      "seconds to receive a whole request body"},
     {"shutdown-timeout", "ASSETD_SHUTDOWN_TIMEOUT", NUM(OPT_COUNT, shutdown_timeout), "30",
      "seconds in-flight requests get to finish after SIGTERM"},
-    {"connection-memory", "ASSETD_CONNECTION_MEMORY", NUM(OPT_SIZE, connection_memory), "32K",
+    {"connection-memory", "ASSETD_CONNECTION_MEMORY", NUM(OPT_SIZE, connection_memory), "64K",
      "per-connection buffer; also the largest request header block"},
+    /* 64K: libmicrohttpd zeroes the whole buffer on every request (GET cost
+     * grows with it) while bodies arrive in chunks of a fraction of it
+     * (upload speed grows with it); see docs/benchmarks.md. */
     {"key-cache-ms", "ASSETD_KEY_CACHE_MS", NUM(OPT_COUNT, key_cache_ms), "1000",
      "how long a verified API key is trusted without a database check (revocation delay)"},
     {"access-log", "ASSETD_ACCESS_LOG", STR(access_log), "stdout",
@@ -121,7 +124,9 @@ int config_parse(config *c, int argc, char **argv, const char *only, const char 
 {
     memset(c, 0, sizeof *c);
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    c->http_threads = cores > 0 ? (uint64_t)cores : 2;
+    /* Twice the cores: a thread blocked in a page-cache write or a SQLite
+     * lock leaves a core to another (bench: 4 threads beat 2 on 2 cores). */
+    c->http_threads = cores > 0 ? 2 * (uint64_t)cores : 4;
     for (int i = 0; i < N_OPTIONS; i++) {
         const option_def *o = &options[i];
         const char *env = getenv(o->env);

@@ -83,6 +83,7 @@ static bool prepare(const config *cfg, app *a)
         log_error("cannot open data directory", "dir", cfg->data_dir, "error", err, NULL);
         return false;
     }
+    if (!(a->sniffer = sniffer_new())) return false;   /* logged */
     db_conn *c = db_acquire(a->db);
     if (!c) return false;
     char removed[24];
@@ -111,7 +112,7 @@ static int run(const config *cfg, app *a)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    workpool *pool = workpool_new((int)cfg->io_threads, app_thread_init, app_thread_fini, a);
+    workpool *pool = workpool_new((int)cfg->io_threads);
     if (!pool) {
         log_error("cannot start work pool", NULL);
         return 1;
@@ -182,6 +183,7 @@ int cli_serve(int argc, char **argv)
     store_close(a.store);
     db_close(a.db);
     keycache_free(a.keys);
+    sniffer_free(a.sniffer);
     close(lock);
     return rc;
 }

@@ -5,6 +5,7 @@
 
 #include <magic.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,8 +18,14 @@ struct ingest {
     uint64_t size, max_size;
 };
 
+/* How much of a file libmagic may read.  Its own default (7 MiB in 5.44)
+ * leaves that much heap behind per sniff; every format we classify is
+ * recognisable in its first megabyte. */
+#define SNIFF_BYTES_MAX ((size_t)1 << 20)
+
 struct sniffer {
     magic_t m;
+    pthread_mutex_t lock;
 };
 
 ingest *ingest_begin(store *s, uint64_t max_size)
@@ -91,8 +98,11 @@ sniffer *sniffer_new(void)
     if (!sn) return NULL;
     /* MIME type only; never look inside compressed data (cost, attack
      * surface); magic_load(NULL) uses the system database. */
+    pthread_mutex_init(&sn->lock, NULL);
     sn->m = magic_open(MAGIC_MIME_TYPE | MAGIC_ERROR);
-    if (!sn->m || magic_load(sn->m, NULL) != 0) {
+    size_t bytes_max = SNIFF_BYTES_MAX;
+    if (!sn->m || magic_load(sn->m, NULL) != 0 ||
+        magic_setparam(sn->m, MAGIC_PARAM_BYTES_MAX, &bytes_max) != 0) {
         log_error("libmagic unavailable", "error", sn->m ? magic_error(sn->m) : "open", NULL);
         sniffer_free(sn);
         return NULL;
@@ -104,6 +114,7 @@ void sniffer_free(sniffer *sn)
 {
     if (!sn) return;
     if (sn->m) magic_close(sn->m);
+    pthread_mutex_destroy(&sn->lock);
     free(sn);
 }
 
@@ -111,7 +122,9 @@ void sniffer_mime_fd(sniffer *sn, int fd, char *out, size_t cap)
 {
     /* libmagic reads from the current offset; the upload left it at the end.
      * magic_descriptor() reads at most its bytes_max, so memory is bounded. */
+    pthread_mutex_lock(&sn->lock);
     const char *mime = NULL;
     if (lseek(fd, 0, SEEK_SET) == 0) mime = magic_descriptor(sn->m, fd);
     snprintf(out, cap, "%s", mime ? mime : "application/octet-stream");
+    pthread_mutex_unlock(&sn->lock);
 }

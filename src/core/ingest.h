@@ -45,8 +45,10 @@ ingest_result ingest_finish(ingest *in, sniffer *sn, db_conn *c, const char *own
                             const char *filename, asset *out);
 void ingest_abort(ingest *in);
 
-/* Content sniffing (libmagic).  A sniffer is not thread-safe: one per
- * thread.  sniffer_new() returns NULL if the magic database is missing. */
+/* Content sniffing (libmagic).  One sniffer serves every thread: libmagic
+ * handles are not thread-safe, so calls are serialised by a mutex (a sniff
+ * reads at most 1 MiB and takes well under a millisecond), and the magic
+ * database is loaded once.  sniffer_new() returns NULL if it is missing. */
 sniffer *sniffer_new(void);
 void sniffer_free(sniffer *sn);
 /* Writes the MIME type of the file behind fd into out. */

@@ -70,7 +70,7 @@ struct http_req {
     struct MHD_Response *reply;    /* built, not yet queued */
     bool replied;                  /* a reply was set (queued or pending) */
     bool body_rejected;
-    void (*deferred)(http_req *r, void *thread_ctx);
+    void (*deferred)(http_req *r);
     void *data;
     void (*data_free)(void *);
 };
@@ -185,14 +185,14 @@ void http_req_set_data(http_req *r, void *data, void (*free_fn)(void *))
 
 /* ---------- deferred work ---------- */
 
-static void run_deferred(void *thread_ctx, void *arg)
+static void run_deferred(void *arg)
 {
     http_req *r = arg;
-    r->deferred(r, thread_ctx);
+    r->deferred(r);
     MHD_resume_connection(r->conn);
 }
 
-void http_req_defer(http_req *r, void (*fn)(http_req *r, void *thread_ctx))
+void http_req_defer(http_req *r, void (*fn)(http_req *r))
 {
     r->deferred = fn;
     MHD_suspend_connection(r->conn);
@@ -529,6 +529,9 @@ http_server *http_server_start(const http_server_config *cfg, const http_route *
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->idle_timeout,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->connection_memory,
+        /* Grow the read buffer in big steps (libmicrohttpd's default is 1 KiB)
+         * so request bodies arrive in large chunks: fewer calls per byte. */
+        MHD_OPTION_CONNECTION_MEMORY_INCREMENT, cfg->connection_memory / 4,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,

@@ -99,8 +99,7 @@ void http_reply_fd(http_req *r, int status, int fd, uint64_t offset, uint64_t le
 /* Adds a header to the reply set by the last http_reply_*() call. */
 void http_reply_header(http_req *r, const char *name, const char *value);
 
-/* Suspends the request and runs fn on the work pool; fn must reply.
- * thread_ctx is the pool thread's context. */
-void http_req_defer(http_req *r, void (*fn)(http_req *r, void *thread_ctx));
+/* Suspends the request and runs fn on the work pool; fn must reply. */
+void http_req_defer(http_req *r, void (*fn)(http_req *r));
 
 #endif

@@ -17,15 +17,11 @@ struct workpool {
     bool stopping;
     int nthreads;
     pthread_t *threads;
-    void *(*thread_init)(void *arg);
-    void (*thread_fini)(void *ctx);
-    void *init_arg;
 };
 
 static void *worker_main(void *arg)
 {
     workpool *p = arg;
-    void *ctx = p->thread_init ? p->thread_init(p->init_arg) : NULL;
     pthread_mutex_lock(&p->lock);
     for (;;) {
         while (!p->head && !p->stopping) pthread_cond_wait(&p->wake, &p->lock);
@@ -34,17 +30,15 @@ static void *worker_main(void *arg)
         p->head = it->next;
         if (!p->head) p->tail = NULL;
         pthread_mutex_unlock(&p->lock);
-        it->fn(ctx, it->arg);
+        it->fn(it->arg);
         free(it);
         pthread_mutex_lock(&p->lock);
     }
     pthread_mutex_unlock(&p->lock);
-    if (p->thread_fini) p->thread_fini(ctx);
     return NULL;
 }
 
-workpool *workpool_new(int threads, void *(*thread_init)(void *arg),
-                       void (*thread_fini)(void *ctx), void *arg)
+workpool *workpool_new(int threads)
 {
     workpool *p = calloc(1, sizeof *p);
     if (!p) return NULL;
@@ -52,9 +46,6 @@ workpool *workpool_new(int threads, void *(*thread_init)(void *arg),
     if (!p->threads) { free(p); return NULL; }
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->wake, NULL);
-    p->thread_init = thread_init;
-    p->thread_fini = thread_fini;
-    p->init_arg = arg;
     for (int i = 0; i < threads; i++) {
         if (pthread_create(&p->threads[i], NULL, worker_main, p) != 0) break;
         p->nthreads++;
