@@ -189,6 +189,8 @@ static void run_deferred(void *arg)
 {
     http_req *r = arg;
     r->deferred(r);
+    /* Resuming without a reply would run the route's handler again. */
+    if (!r->replied) http_reply_error(r, 500, "internal", "the server could not finish");
     MHD_resume_connection(r->conn);
 }
 
@@ -302,34 +304,40 @@ static bool has_body(http_req *r)
            http_req_header(r, MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
 }
 
+/* The first call for a request: headers are complete, no body was read. */
+static http_req *begin_request(http_server *s, struct MHD_Connection *conn, const char *url,
+                               const char *method, bool refuse_uri)
+{
+    http_req *r = calloc(1, sizeof *r);
+    if (!r) return NULL;
+    r->srv = s;
+    r->conn = conn;
+    r->method = method;
+    r->started = time_mono_seconds();
+    snprintf(r->path, sizeof r->path, "%s", url);
+    atomic_fetch_add(&s->in_flight, 1);
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    r->clock = ci ? ci->socket_context : NULL;
+    timeouts_enter(r->clock, has_body(r) ? PHASE_BODY : PHASE_BUSY);
+    assign_request_id(r);
+    if (refuse_uri)
+        http_reply_error(r, 414, "uri_too_long", "at most %d bytes and %d query parameters",
+                         URI_MAX, QUERY_ARGS_MAX);
+    else
+        start_request(r, url);
+    return r;
+}
+
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
                                  const char *method, const char *version,
                                  const char *upload_data, size_t *upload_data_size,
                                  void **con_cls)
 {
-    http_server *s = cls;
     http_req *r = *con_cls;
-    bool refuse_uri = r == (void *)&uri_too_long;
-    if (!r || refuse_uri) {
-        r = calloc(1, sizeof *r);
+    if (!r || r == (void *)&uri_too_long) {
+        *con_cls = r = begin_request(cls, conn, url, method, r != NULL);
         if (!r) return MHD_NO;
-        *con_cls = r;
-        r->srv = s;
-        r->conn = conn;
-        r->method = method;
-        r->started = time_mono_seconds();
-        snprintf(r->path, sizeof r->path, "%s", url);
-        atomic_fetch_add(&s->in_flight, 1);
-        const union MHD_ConnectionInfo *ci =
-            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-        r->clock = ci ? ci->socket_context : NULL;
-        timeouts_enter(r->clock, has_body(r) ? PHASE_BODY : PHASE_BUSY);
-        assign_request_id(r);
-        if (refuse_uri)
-            http_reply_error(r, 414, "uri_too_long", "at most %d bytes and %d query parameters",
-                             URI_MAX, QUERY_ARGS_MAX);
-        else
-            start_request(r, url);
         /* Replying now, before the body, makes libmicrohttpd close the
          * connection afterwards.  That is what we want when refusing a body
          * (no point reading a 2 GB upload to say 413), and what we must avoid
