@@ -14,6 +14,7 @@
  * leaves at worst an unreferenced blob, which store_sweep() removes.
  */
 #include "store/store.h"
+#include "store/writer.h"
 #include "util/encode.h"
 #include "util/log.h"
 
@@ -26,20 +27,24 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* An upload that grows past this gets a writer thread (writer.h), if one
+ * of the store's slots is free; smaller ones are written inline. */
+#define OFFLOAD_AFTER ((off_t)4 << 20)
+
 struct store {
     char root[1024];
     char tmp_dir[1100];
     char blob_dir[1100];
+    _Atomic int writer_slots;   /* writer threads still allowed */
 };
-
-/* Writeback is started every this many bytes, so the disk works while the
- * body is still arriving and the final fsync finds little left to flush. */
-#define WRITEBACK_CHUNK ((off_t)8 << 20)
 
 struct store_upload {
     store *s;
     int fd;
-    off_t written, flushed;   /* bytes written; bytes handed to writeback */
+    file_pos pos;
+    file_writer *writer;        /* NULL: writing inline */
+    bool offload_tried;
+    bool failed;                /* a write failed: the upload cannot commit */
     char tmp_path[1200];
 };
 
@@ -69,6 +74,8 @@ store *store_fs_open(const char *dir, const char **err)
         free(s);
         return NULL;
     }
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    atomic_init(&s->writer_slots, cores > 0 ? (int)cores : 2);
     return s;
 }
 
@@ -103,31 +110,34 @@ store_upload *store_upload_begin(store *s)
 
 bool store_upload_write(store_upload *u, const void *data, size_t len)
 {
-    const char *p = data;
-    while (len > 0) {
-        ssize_t w = write(u->fd, p, len);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return false;
-        }
-        p += w;
-        len -= (size_t)w;
-        u->written += w;
+    if (!u->offload_tried && u->pos.written >= OFFLOAD_AFTER) {
+        u->offload_tried = true;
+        u->writer = file_writer_start(u->fd, &u->pos, &u->s->writer_slots);
     }
-    if (u->written - u->flushed >= WRITEBACK_CHUNK) {
-        /* Asynchronous: queues the range for writeback and returns. */
-        sync_file_range(u->fd, u->flushed, u->written - u->flushed, SYNC_FILE_RANGE_WRITE);
-        u->flushed = u->written;
-    }
-    return true;
+    bool ok = u->writer ? file_writer_append(u->writer, data, len)
+                        : file_append(u->fd, &u->pos, data, len);
+    if (!ok) u->failed = true;
+    return ok;
 }
 
-int store_upload_fd(store_upload *u) { return u->fd; }
+/* Waits until every byte is in the file and the writer thread is gone. */
+static void finish_writes(store_upload *u)
+{
+    if (u->writer && !file_writer_finish(u->writer)) u->failed = true;
+    u->writer = NULL;
+}
+
+int store_upload_fd(store_upload *u)
+{
+    finish_writes(u);
+    return u->failed ? -1 : u->fd;
+}
 
 bool store_upload_commit(store_upload *u, const char *key)
 {
     char dir[1200], path[1300];
-    bool ok = blob_path(u->s, key, dir, sizeof dir, true) &&
+    finish_writes(u);
+    bool ok = !u->failed && blob_path(u->s, key, dir, sizeof dir, true) &&
               blob_path(u->s, key, path, sizeof path, false) &&
               fsync(u->fd) == 0 && ensure_dir(dir) && rename(u->tmp_path, path) == 0 &&
               fsync_path(dir);
@@ -144,6 +154,7 @@ bool store_upload_commit(store_upload *u, const char *key)
 void store_upload_abort(store_upload *u)
 {
     if (!u) return;
+    finish_writes(u);
     close(u->fd);
     unlink(u->tmp_path);
     free(u);

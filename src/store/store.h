@@ -28,8 +28,9 @@ void store_close(store *s);
 store_upload *store_upload_begin(store *s);
 /* Appends bytes; false on an I/O error (errno set). */
 bool store_upload_write(store_upload *u, const void *data, size_t len);
-/* A read-only view of what was written so far, for content sniffing. The
- * descriptor stays owned by the upload. */
+/* A read-only view of the upload once every byte written so far is in the
+ * file (waits for a writer thread to drain), for content sniffing; -1 if a
+ * write failed.  The descriptor stays owned by the upload. */
 int store_upload_fd(store_upload *u);
 /* fsync the data, rename it to its key, fsync the directory: after this
  * returns true the blob survives a crash.  Frees u either way. */
