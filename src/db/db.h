@@ -17,6 +17,7 @@
 
 #include "core/apikey.h"
 #include "core/asset.h"
+#include "queue/job.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -66,5 +67,35 @@ db_status db_key_revoke(db_conn *c, const char *id);
 db_status db_key_count(db_conn *c, int64_t *n);
 /* Calls fn for each key, oldest first. */
 db_status db_key_each(db_conn *c, void (*fn)(const apikey *k, void *arg), void *arg);
+
+/* Transactions, to commit a state change together with the job it needs.
+ * db_begin() takes the write lock at once (no upgrade deadlocks). */
+db_status db_begin(db_conn *c);
+db_status db_commit(db_conn *c);
+void db_rollback(db_conn *c);
+
+/* The job queue (queue/job.h).  Times are milliseconds since the epoch,
+ * passed in so tests can drive the clock. */
+/* Queues a job unless a live one exists for (asset_id, type); either way
+ * *out is the live job. */
+db_status db_job_enqueue(db_conn *c, const char *asset_id, const char *owner, const char *type,
+                         int max_attempts, int64_t now_ms, job *out);
+/* Claims the runnable job queued longest (or one whose lease expired),
+ * taking a lease and a new fencing token.  DB_NOT_FOUND when none.  Running
+ * jobs whose lease expired with no attempts left become dead first. */
+db_status db_job_claim(db_conn *c, int64_t now_ms, int64_t lease_ms, job *out);
+/* These act only while j->fence is current; DB_NOT_FOUND means the lease
+ * was lost and the caller must drop its work. */
+db_status db_job_heartbeat(db_conn *c, const job *j, int64_t now_ms, int64_t lease_ms,
+                           double progress);
+db_status db_job_complete(db_conn *c, const job *j, int64_t now_ms);
+/* Retryable with attempts left: queued again at retry_at_ms.  Retryable
+ * without: dead.  Not retryable: failed.  The error is kept. */
+db_status db_job_fail(db_conn *c, const job *j, const char *code, const char *message,
+                      bool retryable, int64_t now_ms, int64_t retry_at_ms);
+db_status db_job_get(db_conn *c, const char *owner, const char *id, job *out);
+/* A failed or dead job goes back to queued with its attempts reset.
+ * DB_NOT_FOUND for other states, or when another live job exists. */
+db_status db_job_retry(db_conn *c, const char *owner, const char *id, int64_t now_ms, job *out);
 
 #endif

@@ -14,6 +14,7 @@
  */
 #include "db/db.h"
 #include "util/log.h"
+#include "util/timefmt.h"
 
 #include <pthread.h>
 #include <sqlite3.h>
@@ -43,6 +44,28 @@ static const char *const migrations[] = {
     "  created TEXT NOT NULL,"
     "  updated TEXT NOT NULL);"
     "CREATE INDEX assets_by_owner ON assets(owner, seq);",
+    /* 2: the job queue (queue/job.h) */
+    "CREATE TABLE jobs ("
+    "  id TEXT PRIMARY KEY,"
+    "  asset_id TEXT NOT NULL,"
+    "  owner TEXT NOT NULL,"
+    "  type TEXT NOT NULL,"
+    "  state INTEGER NOT NULL,"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  max_attempts INTEGER NOT NULL,"
+    "  fence INTEGER NOT NULL DEFAULT 0,"
+    "  run_at INTEGER NOT NULL,"
+    "  lease_until INTEGER NOT NULL DEFAULT 0,"
+    "  progress REAL NOT NULL DEFAULT 0,"
+    "  error_code TEXT NOT NULL DEFAULT '',"
+    "  error_message TEXT NOT NULL DEFAULT '',"
+    "  created TEXT NOT NULL,"
+    "  started TEXT NOT NULL DEFAULT '',"
+    "  finished TEXT NOT NULL DEFAULT '');"
+    /* One live (queued/running) job per asset and type. */
+    "CREATE UNIQUE INDEX jobs_live ON jobs(asset_id, type) WHERE state IN (0, 1);"
+    "CREATE INDEX jobs_runnable ON jobs(state, run_at);"
+    "CREATE INDEX jobs_by_asset ON jobs(asset_id);",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof *migrations))
 
@@ -58,11 +81,25 @@ enum {
     Q_KEY_REVOKE,
     Q_KEY_COUNT,
     Q_KEY_EACH,
+    Q_BEGIN,
+    Q_COMMIT,
+    Q_ROLLBACK,
+    Q_JOB_INSERT,
+    Q_JOB_LIVE,
+    Q_JOB_BURY_EXPIRED,
+    Q_JOB_CLAIM,
+    Q_JOB_HEARTBEAT,
+    Q_JOB_COMPLETE,
+    Q_JOB_FAIL,
+    Q_JOB_GET,
+    Q_JOB_RETRY,
     Q_COUNT
 };
 
 #define ASSET_COLS "seq, id, owner, kind, status, filename, content_type, size, sha256, created, updated"
 #define KEY_COLS "id, name, owner, created, revoked"
+#define JOB_COLS "id, asset_id, owner, type, state, attempts, max_attempts, fence, run_at," \
+                 " lease_until, progress, error_code, error_message, created, started, finished"
 
 static const char *const sql_text[Q_COUNT] = {
     [Q_PING] = "SELECT 1",
@@ -80,6 +117,33 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_KEY_REVOKE] = "UPDATE api_keys SET revoked = 1 WHERE id = ?",
     [Q_KEY_COUNT] = "SELECT count(*) FROM api_keys",
     [Q_KEY_EACH] = "SELECT " KEY_COLS " FROM api_keys ORDER BY created, id",
+    [Q_BEGIN] = "BEGIN IMMEDIATE",
+    [Q_COMMIT] = "COMMIT",
+    [Q_ROLLBACK] = "ROLLBACK",
+    [Q_JOB_INSERT] = "INSERT OR IGNORE INTO jobs (id, asset_id, owner, type, state, max_attempts,"
+                     " run_at, created) VALUES (?, ?, ?, ?, 0, ?, ?, ?)",
+    [Q_JOB_LIVE] = "SELECT " JOB_COLS " FROM jobs WHERE asset_id = ? AND type = ?"
+                   " AND state IN (0, 1)",
+    [Q_JOB_BURY_EXPIRED] = "UPDATE jobs SET state = 4, error_code = 'worker_lost',"
+                           " error_message = 'the worker stopped answering on every attempt',"
+                           " finished = ?2 WHERE state = 1 AND lease_until < ?1"
+                           " AND attempts >= max_attempts",
+    [Q_JOB_CLAIM] = "UPDATE jobs SET state = 1, attempts = attempts + 1, fence = fence + 1,"
+                    " lease_until = ?1 + ?2, started = ?3 WHERE id = (SELECT id FROM jobs"
+                    " WHERE (state = 0 AND run_at <= ?1) OR (state = 1 AND lease_until < ?1)"
+                    " ORDER BY run_at, id LIMIT 1) RETURNING " JOB_COLS,
+    [Q_JOB_HEARTBEAT] = "UPDATE jobs SET lease_until = ?3, progress = ?4"
+                        " WHERE id = ?1 AND fence = ?2 AND state = 1",
+    [Q_JOB_COMPLETE] = "UPDATE jobs SET state = 2, progress = 1, finished = ?3"
+                       " WHERE id = ?1 AND fence = ?2 AND state = 1",
+    [Q_JOB_FAIL] = "UPDATE jobs SET state = ?3, run_at = ?4, error_code = ?5,"
+                   " error_message = ?6, finished = CASE WHEN ?3 = 0 THEN '' ELSE ?7 END"
+                   " WHERE id = ?1 AND fence = ?2 AND state = 1",
+    [Q_JOB_GET] = "SELECT " JOB_COLS " FROM jobs WHERE id = ? AND owner = ?",
+    [Q_JOB_RETRY] = "UPDATE OR IGNORE jobs SET state = 0, attempts = 0, run_at = ?3,"
+                    " error_code = '', error_message = '', started = '', finished = '',"
+                    " progress = 0 WHERE id = ?1 AND owner = ?2 AND state IN (3, 4)"
+                    " RETURNING " JOB_COLS,
 };
 
 struct db_conn {
@@ -414,4 +478,180 @@ db_status db_key_each(db_conn *c, void (*fn)(const apikey *k, void *arg), void *
     }
     sqlite3_reset(s);
     return rc == SQLITE_DONE ? DB_OK : fail(c, "key list");
+}
+
+/* ---------- transactions ---------- */
+
+static db_status exec_one(db_conn *c, int q, const char *what)
+{
+    sqlite3_stmt *s = stmt(c, q);
+    if (!s) return DB_ERROR;
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? DB_OK : fail(c, what);
+}
+
+db_status db_begin(db_conn *c) { return exec_one(c, Q_BEGIN, "begin"); }
+db_status db_commit(db_conn *c) { return exec_one(c, Q_COMMIT, "commit"); }
+void db_rollback(db_conn *c)
+{
+    if (!sqlite3_get_autocommit(c->h)) exec_one(c, Q_ROLLBACK, "rollback");
+}
+
+/* ---------- jobs ---------- */
+
+static void read_job(sqlite3_stmt *s, job *j)
+{
+    copy_text(j->id, sizeof j->id, s, 0);
+    copy_text(j->asset_id, sizeof j->asset_id, s, 1);
+    copy_text(j->owner, sizeof j->owner, s, 2);
+    copy_text(j->type, sizeof j->type, s, 3);
+    j->state = (job_state)sqlite3_column_int(s, 4);
+    j->attempts = sqlite3_column_int(s, 5);
+    j->max_attempts = sqlite3_column_int(s, 6);
+    j->fence = sqlite3_column_int64(s, 7);
+    j->run_at_ms = sqlite3_column_int64(s, 8);
+    j->lease_until_ms = sqlite3_column_int64(s, 9);
+    j->progress = sqlite3_column_double(s, 10);
+    copy_text(j->error_code, sizeof j->error_code, s, 11);
+    copy_text(j->error_message, sizeof j->error_message, s, 12);
+    copy_text(j->created, sizeof j->created, s, 13);
+    copy_text(j->started, sizeof j->started, s, 14);
+    copy_text(j->finished, sizeof j->finished, s, 15);
+}
+
+/* Steps a statement that yields at most one job row. */
+static db_status step_job(db_conn *c, sqlite3_stmt *s, job *out, const char *what)
+{
+    int rc = sqlite3_step(s);
+    bool found = rc == SQLITE_ROW;
+    if (found) read_job(s, out);
+    /* Drain: an UPDATE ... RETURNING finishes its writes on the last step. */
+    while (rc == SQLITE_ROW) rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) return fail(c, what);
+    return found ? DB_OK : DB_NOT_FOUND;
+}
+
+static db_status live_job(db_conn *c, const char *asset_id, const char *type, job *out)
+{
+    sqlite3_stmt *s = stmt(c, Q_JOB_LIVE);
+    if (!s) return DB_ERROR;
+    sqlite3_bind_text(s, 1, asset_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, type, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) read_job(s, out);
+    sqlite3_reset(s);
+    return lookup_result(c, rc, "job live");
+}
+
+db_status db_job_enqueue(db_conn *c, const char *asset_id, const char *owner, const char *type,
+                         int max_attempts, int64_t now_ms, job *out)
+{
+    char id[ID_LEN + 1], created[32];
+    sqlite3_stmt *s = stmt(c, Q_JOB_INSERT);
+    if (!s || !id_generate(id)) return DB_ERROR;
+    time_format_ms(now_ms, created);
+    sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, asset_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, owner, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 4, type, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 5, max_attempts);
+    sqlite3_bind_int64(s, 6, now_ms);
+    sqlite3_bind_text(s, 7, created, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) return fail(c, "job enqueue");
+    /* Inserted or ignored (a live job exists): report the live one. */
+    return live_job(c, asset_id, type, out);
+}
+
+db_status db_job_claim(db_conn *c, int64_t now_ms, int64_t lease_ms, job *out)
+{
+    char now_text[32];
+    time_format_ms(now_ms, now_text);
+    sqlite3_stmt *s = stmt(c, Q_JOB_BURY_EXPIRED);
+    if (!s) return DB_ERROR;
+    sqlite3_bind_int64(s, 1, now_ms);
+    sqlite3_bind_text(s, 2, now_text, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) return fail(c, "job bury");
+    if (!(s = stmt(c, Q_JOB_CLAIM))) return DB_ERROR;
+    sqlite3_bind_int64(s, 1, now_ms);
+    sqlite3_bind_int64(s, 2, lease_ms);
+    sqlite3_bind_text(s, 3, now_text, -1, SQLITE_STATIC);
+    return step_job(c, s, out, "job claim");
+}
+
+db_status db_job_heartbeat(db_conn *c, const job *j, int64_t now_ms, int64_t lease_ms,
+                           double progress)
+{
+    sqlite3_stmt *s = stmt(c, Q_JOB_HEARTBEAT);
+    if (!s) return DB_ERROR;
+    sqlite3_bind_text(s, 1, j->id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, j->fence);
+    sqlite3_bind_int64(s, 3, now_ms + lease_ms);
+    sqlite3_bind_double(s, 4, progress);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    return change_result(c, rc, "job heartbeat");
+}
+
+db_status db_job_complete(db_conn *c, const job *j, int64_t now_ms)
+{
+    char now_text[32];
+    time_format_ms(now_ms, now_text);
+    sqlite3_stmt *s = stmt(c, Q_JOB_COMPLETE);
+    if (!s) return DB_ERROR;
+    sqlite3_bind_text(s, 1, j->id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, j->fence);
+    sqlite3_bind_text(s, 3, now_text, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    return change_result(c, rc, "job complete");
+}
+
+db_status db_job_fail(db_conn *c, const job *j, const char *code, const char *message,
+                      bool retryable, int64_t now_ms, int64_t retry_at_ms)
+{
+    job_state next = !retryable ? JOB_FAILED
+                     : j->attempts < j->max_attempts ? JOB_QUEUED
+                                                     : JOB_DEAD;
+    char now_text[32];
+    time_format_ms(now_ms, now_text);
+    sqlite3_stmt *s = stmt(c, Q_JOB_FAIL);
+    if (!s) return DB_ERROR;
+    sqlite3_bind_text(s, 1, j->id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, j->fence);
+    sqlite3_bind_int(s, 3, (int)next);
+    sqlite3_bind_int64(s, 4, retry_at_ms);
+    sqlite3_bind_text(s, 5, code, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 6, message, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 7, now_text, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    return change_result(c, rc, "job fail");
+}
+
+db_status db_job_get(db_conn *c, const char *owner, const char *id, job *out)
+{
+    sqlite3_stmt *s = stmt(c, Q_JOB_GET);
+    if (!s) return DB_ERROR;
+    sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, owner, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) read_job(s, out);
+    sqlite3_reset(s);
+    return lookup_result(c, rc, "job get");
+}
+
+db_status db_job_retry(db_conn *c, const char *owner, const char *id, int64_t now_ms, job *out)
+{
+    sqlite3_stmt *s = stmt(c, Q_JOB_RETRY);
+    if (!s) return DB_ERROR;
+    sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, owner, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, now_ms);
+    return step_job(c, s, out, "job retry");
 }

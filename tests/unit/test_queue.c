@@ -1,0 +1,173 @@
+/* The job queue against a real SQLite database, with a test-driven clock. */
+#include "test.h"
+#include "db/db.h"
+#include "queue/job.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+#define LEASE 30000
+
+static db *open_tmp(char dir[64])
+{
+    snprintf(dir, 64, "/tmp/assetd-queue-XXXXXX");
+    const char *err;
+    return mkdtemp(dir) ? db_open(dir, &err) : NULL;
+}
+
+static void close_tmp(db *d, db_conn *c, const char *dir)
+{
+    db_release(d, c);
+    db_close(d);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", dir);
+}
+
+TEST(queue_enqueue_is_idempotent_per_asset_and_type)
+{
+    char dir[64];
+    db *d = open_tmp(dir);
+    db_conn *c = db_acquire(d);
+    job a, b, other;
+    CHECK(db_job_enqueue(c, "asset1", "alice", "image", 3, 1000, &a) == DB_OK);
+    CHECK(db_job_enqueue(c, "asset1", "alice", "image", 3, 2000, &b) == DB_OK);
+    CHECK_STR(a.id, b.id);                        /* the same live job */
+    CHECK(db_job_enqueue(c, "asset1", "alice", "pdf", 3, 2000, &other) == DB_OK);
+    CHECK(strcmp(other.id, a.id) != 0);           /* another pipeline */
+    CHECK(a.state == JOB_QUEUED && a.attempts == 0 && a.max_attempts == 3);
+    close_tmp(d, c, dir);
+}
+
+TEST(queue_claim_lease_expiry_and_fencing)
+{
+    char dir[64];
+    db *d = open_tmp(dir);
+    db_conn *c = db_acquire(d);
+    job q, first, second, none;
+    db_job_enqueue(c, "asset1", "alice", "image", 3, 1000, &q);
+    CHECK(db_job_claim(c, 1000, LEASE, &first) == DB_OK);
+    CHECK(first.state == JOB_RUNNING && first.attempts == 1);
+    CHECK(db_job_claim(c, 1001, LEASE, &none) == DB_NOT_FOUND);   /* leased */
+    CHECK(db_job_heartbeat(c, &first, 20000, LEASE, 0.5) == DB_OK);
+    CHECK(db_job_claim(c, 40000, LEASE, &none) == DB_NOT_FOUND);  /* renewed to 50000 */
+
+    /* The worker goes silent: after the lease, another worker takes over. */
+    CHECK(db_job_claim(c, 50001, LEASE, &second) == DB_OK);
+    CHECK_STR(second.id, first.id);
+    CHECK(second.attempts == 2 && second.fence > first.fence);
+    /* The first worker wakes up: fenced out of everything. */
+    CHECK(db_job_heartbeat(c, &first, 50002, LEASE, 0.9) == DB_NOT_FOUND);
+    CHECK(db_job_complete(c, &first, 50002) == DB_NOT_FOUND);
+    CHECK(db_job_fail(c, &first, "x", "y", true, 50002, 50002) == DB_NOT_FOUND);
+    CHECK(db_job_complete(c, &second, 50003) == DB_OK);
+    job got;
+    CHECK(db_job_get(c, "alice", first.id, &got) == DB_OK);
+    CHECK(got.state == JOB_SUCCEEDED && got.progress == 1.0 && got.finished[0]);
+    CHECK(db_job_get(c, "bob", first.id, &got) == DB_NOT_FOUND);   /* owner-scoped */
+    close_tmp(d, c, dir);
+}
+
+TEST(queue_retries_with_backoff_then_dead)
+{
+    char dir[64];
+    db *d = open_tmp(dir);
+    db_conn *c = db_acquire(d);
+    job q, j, got;
+    db_job_enqueue(c, "asset1", "alice", "image", 2, 0, &q);
+    CHECK(db_job_claim(c, 0, LEASE, &j) == DB_OK);
+    CHECK(db_job_fail(c, &j, "timeout", "took too long", true, 10, 5000) == DB_OK);
+    CHECK(db_job_get(c, "alice", j.id, &got) == DB_OK && got.state == JOB_QUEUED);
+    CHECK_STR(got.error_code, "timeout");                          /* kept */
+    CHECK(db_job_claim(c, 4999, LEASE, &j) == DB_NOT_FOUND);      /* backing off */
+    CHECK(db_job_claim(c, 5000, LEASE, &j) == DB_OK && j.attempts == 2);
+    CHECK(db_job_fail(c, &j, "timeout", "again", true, 5010, 9000) == DB_OK);
+    CHECK(db_job_get(c, "alice", j.id, &got) == DB_OK && got.state == JOB_DEAD);
+    CHECK(db_job_claim(c, 100000, LEASE, &j) == DB_NOT_FOUND);
+
+    /* A dead job can be retried by hand, once, with attempts reset. */
+    CHECK(db_job_retry(c, "bob", got.id, 200000, &j) == DB_NOT_FOUND);
+    CHECK(db_job_retry(c, "alice", got.id, 200000, &j) == DB_OK);
+    CHECK(j.state == JOB_QUEUED && j.attempts == 0 && j.error_code[0] == '\0');
+    CHECK(db_job_retry(c, "alice", got.id, 200000, &j) == DB_NOT_FOUND);  /* not failed now */
+    close_tmp(d, c, dir);
+}
+
+TEST(queue_non_retryable_failure_and_crash_on_every_attempt)
+{
+    char dir[64];
+    db *d = open_tmp(dir);
+    db_conn *c = db_acquire(d);
+    job q, j, got;
+    db_job_enqueue(c, "bomb", "alice", "image", 3, 0, &q);
+    CHECK(db_job_claim(c, 0, LEASE, &j) == DB_OK);
+    CHECK(db_job_fail(c, &j, "image_too_large", "50000x50000", false, 1, 1) == DB_OK);
+    CHECK(db_job_get(c, "alice", j.id, &got) == DB_OK && got.state == JOB_FAILED);
+    CHECK(got.attempts == 1);                                      /* no retry */
+
+    /* A worker that dies on every attempt: the lease expires three times,
+     * then the job is dead instead of claimable a fourth time. */
+    db_job_enqueue(c, "crasher", "alice", "image", 3, 0, &q);
+    int64_t now = 0;
+    for (int attempt = 1; attempt <= 3; attempt++) {
+        CHECK(db_job_claim(c, now, LEASE, &j) == DB_OK && j.attempts == attempt);
+        now += LEASE + 1;
+    }
+    CHECK(db_job_claim(c, now, LEASE, &j) == DB_NOT_FOUND);
+    CHECK(db_job_get(c, "alice", q.id, &got) == DB_OK && got.state == JOB_DEAD);
+    CHECK_STR(got.error_code, "worker_lost");
+    close_tmp(d, c, dir);
+}
+
+TEST(queue_enqueue_rolls_back_with_its_transaction)
+{
+    char dir[64];
+    db *d = open_tmp(dir);
+    db_conn *c = db_acquire(d);
+    job q, j;
+    CHECK(db_begin(c) == DB_OK);
+    CHECK(db_job_enqueue(c, "asset1", "alice", "image", 3, 0, &q) == DB_OK);
+    db_rollback(c);                                   /* the state change failed */
+    CHECK(db_job_claim(c, 0, LEASE, &j) == DB_NOT_FOUND);   /* no phantom job */
+    CHECK(db_begin(c) == DB_OK);
+    CHECK(db_job_enqueue(c, "asset1", "alice", "image", 3, 0, &q) == DB_OK);
+    CHECK(db_commit(c) == DB_OK);
+    CHECK(db_job_claim(c, 0, LEASE, &j) == DB_OK);
+    close_tmp(d, c, dir);
+}
+
+TEST(backoff_schedule_is_exponential_capped_and_jittered)
+{
+    CHECK(job_backoff_ms(1, 1000, 60000, 0.0) == 500);
+    CHECK(job_backoff_ms(1, 1000, 60000, 0.999999) == 999);
+    CHECK(job_backoff_ms(2, 1000, 60000, 0.0) == 1000);
+    CHECK(job_backoff_ms(3, 1000, 60000, 0.0) == 2000);
+    CHECK(job_backoff_ms(7, 1000, 60000, 0.0) == 30000);   /* 64 s capped at 60 */
+    CHECK(job_backoff_ms(50, 1000, 60000, 0.5) == 45000);  /* no overflow */
+    for (int a = 1; a < 10; a++) {
+        int64_t lo = job_backoff_ms(a, 1000, 60000, 0.0), hi = job_backoff_ms(a, 1000, 60000, 0.99);
+        CHECK(lo < hi && hi <= 60000 && lo >= 500);
+    }
+}
+
+TEST(job_json_has_the_api_fields)
+{
+    job j = {0};
+    strcpy(j.id, "jjjjjjjjjjjjjjjjjjjjjj");
+    strcpy(j.asset_id, "aaaaaaaaaaaaaaaaaaaaaa");
+    strcpy(j.type, "image");
+    strcpy(j.created, "2026-01-01T00:00:00.000Z");
+    j.state = JOB_RUNNING;
+    j.attempts = 1;
+    j.max_attempts = 3;
+    json_t *o = job_to_json(&j);
+    CHECK_STR(json_string_value(json_object_get(o, "state")), "running");
+    CHECK(json_is_null(json_object_get(o, "error")) && json_is_null(json_object_get(o, "started")));
+    CHECK(json_integer_value(json_object_get(o, "max_attempts")) == 3);
+    json_decref(o);
+    strcpy(j.error_code, "timeout");
+    strcpy(j.error_message, "over 60 s");
+    o = job_to_json(&j);
+    CHECK_STR(json_string_value(json_object_get(json_object_get(o, "error"), "code")), "timeout");
+    json_decref(o);
+}
