@@ -77,7 +77,16 @@ json_t *asset_to_json(const asset *a)
     json_object_set_new_nocheck(o, "sha256", json_string_nocheck(a->sha256));
     json_object_set_new_nocheck(o, "created", json_string_nocheck(a->created));
     json_object_set_new_nocheck(o, "updated", json_string_nocheck(a->updated));
-    json_object_set_new_nocheck(o, "renditions", json_array());
+    json_t *renditions = json_loads(a->renditions, 0, NULL);
+    json_object_set_new_nocheck(o, "renditions", renditions ? renditions : json_array());
+    json_t *meta = json_loads(a->meta, 0, NULL);
+    json_object_set_new_nocheck(o, "meta", meta ? meta : json_object());
+    json_object_set_new_nocheck(o, "error", a->error_code[0]
+                                                ? json_pack("{s:s, s:s}", "code", a->error_code,
+                                                            "message", a->error_message)
+                                                : json_null());
     json_object_set_new_nocheck(o, "url", json_string_nocheck(url));
     return o;
 }
+
+const char *asset_pipeline(asset_kind k) { return k == ASSET_IMAGE ? "image" : NULL; }

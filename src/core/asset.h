@@ -19,6 +19,8 @@
 
 #define OWNER_MAX 128
 #define CONTENT_TYPE_MAX 128
+#define ASSET_RENDITIONS_JSON_MAX 2047
+#define ASSET_META_JSON_MAX 255
 
 typedef enum { ASSET_IMAGE, ASSET_PDF, ASSET_PRESENTATION, ASSET_VIDEO, ASSET_OTHER } asset_kind;
 typedef enum { STATUS_UPLOADED, STATUS_PROCESSING, STATUS_READY, STATUS_FAILED } asset_status;
@@ -35,6 +37,13 @@ typedef struct asset {
     char sha256[65];
     char created[32];
     char updated[32];
+    /* Filled by processing (queue/worker.c).  JSON texts, as the API shows
+     * them: renditions is an array of {name, content_type, width, height,
+     * size, url}, meta an object (source width/height). */
+    char renditions[ASSET_RENDITIONS_JSON_MAX + 1];
+    char meta[ASSET_META_JSON_MAX + 1];
+    char error_code[64];       /* "" unless status is failed */
+    char error_message[256];
 } asset;
 
 const char *asset_kind_name(asset_kind k);
@@ -51,5 +60,9 @@ bool asset_inline_safe(const asset *a);
 
 /* New reference; the caller owns it. */
 json_t *asset_to_json(const asset *a);
+
+/* The processing pipeline for a kind ("image"), or NULL when assets of that
+ * kind are stored as they are. */
+const char *asset_pipeline(asset_kind k);
 
 #endif

@@ -85,7 +85,16 @@ ingest_result ingest_finish(ingest *in, sniffer *sn, db_conn *c, const char *own
     ingest_abort(in);  /* frees the hash; the upload is ours now */
     if (!id_generate(out->id)) { store_upload_abort(up); return INGEST_IO_ERROR; }
     if (!store_upload_commit(up, out->id)) return INGEST_IO_ERROR;
-    if (db_asset_insert(c, out) != DB_OK) {
+    /* The row and the job that processes it commit together: no asset
+     * waits for a job that was never queued, no job runs for a missing row. */
+    const char *pipeline = asset_pipeline(out->kind);
+    job j;
+    bool ok = db_begin(c) == DB_OK && db_asset_insert(c, out) == DB_OK &&
+              (!pipeline || db_job_enqueue(c, out->id, owner, pipeline, INGEST_JOB_ATTEMPTS,
+                                           time_now_ms(), &j) == DB_OK) &&
+              db_commit(c) == DB_OK;
+    if (!ok) {
+        db_rollback(c);
         store_remove(s, out->id);
         return INGEST_DB_ERROR;
     }

@@ -25,6 +25,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Attempts a processing job gets before it is dead. */
+#define INGEST_JOB_ATTEMPTS 3
+
 typedef struct ingest ingest;
 typedef struct sniffer sniffer;
 

@@ -45,6 +45,14 @@ db_status db_ping(db_conn *c);
 db_status db_asset_insert(db_conn *c, asset *a);  /* sets a->seq */
 db_status db_asset_get(db_conn *c, const char *owner, const char *id, asset *out);
 db_status db_asset_delete(db_conn *c, const char *owner, const char *id);
+/* Processing results, written by workers (no owner scope: they act for the
+ * system, on jobs that carry the owner). */
+db_status db_asset_get_any(db_conn *c, const char *id, asset *out);
+db_status db_asset_set_processing(db_conn *c, const char *id, int64_t now_ms);
+db_status db_asset_set_ready(db_conn *c, const char *id, const char *renditions_json,
+                             const char *meta_json, int64_t now_ms);
+db_status db_asset_set_failed(db_conn *c, const char *id, const char *code,
+                              const char *message, int64_t now_ms);
 /* True if any owner has an asset with this id (start-up orphan sweep). */
 db_status db_asset_id_exists(db_conn *c, const char *id);
 
@@ -94,6 +102,9 @@ db_status db_job_complete(db_conn *c, const job *j, int64_t now_ms);
 db_status db_job_fail(db_conn *c, const job *j, const char *code, const char *message,
                       bool retryable, int64_t now_ms, int64_t retry_at_ms);
 db_status db_job_get(db_conn *c, const char *owner, const char *id, job *out);
+/* The owner's jobs, newest first; asset_id may be NULL, state < 0 for any. */
+db_status db_job_list(db_conn *c, const char *owner, const char *asset_id, int state, int limit,
+                      job *out, int *n);
 /* A failed or dead job goes back to queued with its attempts reset.
  * DB_NOT_FOUND for other states, or when another live job exists. */
 db_status db_job_retry(db_conn *c, const char *owner, const char *id, int64_t now_ms, job *out);

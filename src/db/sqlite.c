@@ -66,6 +66,11 @@ static const char *const migrations[] = {
     "CREATE UNIQUE INDEX jobs_live ON jobs(asset_id, type) WHERE state IN (0, 1);"
     "CREATE INDEX jobs_runnable ON jobs(state, run_at);"
     "CREATE INDEX jobs_by_asset ON jobs(asset_id);",
+    /* 3: processing results on the asset */
+    "ALTER TABLE assets ADD COLUMN renditions TEXT NOT NULL DEFAULT '[]';"
+    "ALTER TABLE assets ADD COLUMN meta TEXT NOT NULL DEFAULT '{}';"
+    "ALTER TABLE assets ADD COLUMN error_code TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE assets ADD COLUMN error_message TEXT NOT NULL DEFAULT '';",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof *migrations))
 
@@ -93,10 +98,16 @@ enum {
     Q_JOB_FAIL,
     Q_JOB_GET,
     Q_JOB_RETRY,
+    Q_JOB_LIST,
+    Q_ASSET_GET_ANY,
+    Q_ASSET_SET_PROCESSING,
+    Q_ASSET_SET_READY,
+    Q_ASSET_SET_FAILED,
     Q_COUNT
 };
 
-#define ASSET_COLS "seq, id, owner, kind, status, filename, content_type, size, sha256, created, updated"
+#define ASSET_COLS "seq, id, owner, kind, status, filename, content_type, size, sha256, created," \
+                   " updated, renditions, meta, error_code, error_message"
 #define KEY_COLS "id, name, owner, created, revoked"
 #define JOB_COLS "id, asset_id, owner, type, state, attempts, max_attempts, fence, run_at," \
                  " lease_until, progress, error_code, error_message, created, started, finished"
@@ -144,6 +155,14 @@ static const char *const sql_text[Q_COUNT] = {
                     " error_code = '', error_message = '', started = '', finished = '',"
                     " progress = 0 WHERE id = ?1 AND owner = ?2 AND state IN (3, 4)"
                     " RETURNING " JOB_COLS,
+    [Q_JOB_LIST] = "SELECT " JOB_COLS " FROM jobs WHERE owner = ?1 AND (?2 IS NULL OR asset_id = ?2)"
+                   " AND (?3 < 0 OR state = ?3) ORDER BY created DESC, id LIMIT ?4",
+    [Q_ASSET_GET_ANY] = "SELECT " ASSET_COLS " FROM assets WHERE id = ?",
+    [Q_ASSET_SET_PROCESSING] = "UPDATE assets SET status = 1, updated = ?2 WHERE id = ?1",
+    [Q_ASSET_SET_READY] = "UPDATE assets SET status = 2, renditions = ?2, meta = ?3,"
+                          " error_code = '', error_message = '', updated = ?4 WHERE id = ?1",
+    [Q_ASSET_SET_FAILED] = "UPDATE assets SET status = 3, error_code = ?2, error_message = ?3,"
+                           " updated = ?4 WHERE id = ?1",
 };
 
 struct db_conn {
@@ -339,6 +358,10 @@ static void read_asset(sqlite3_stmt *s, asset *a)
     copy_text(a->sha256, sizeof a->sha256, s, 8);
     copy_text(a->created, sizeof a->created, s, 9);
     copy_text(a->updated, sizeof a->updated, s, 10);
+    copy_text(a->renditions, sizeof a->renditions, s, 11);
+    copy_text(a->meta, sizeof a->meta, s, 12);
+    copy_text(a->error_code, sizeof a->error_code, s, 13);
+    copy_text(a->error_message, sizeof a->error_message, s, 14);
 }
 
 db_status db_asset_insert(db_conn *c, asset *a)
@@ -654,4 +677,70 @@ db_status db_job_retry(db_conn *c, const char *owner, const char *id, int64_t no
     sqlite3_bind_text(s, 2, owner, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 3, now_ms);
     return step_job(c, s, out, "job retry");
+}
+
+/* ---------- processing results ---------- */
+
+db_status db_asset_get_any(db_conn *c, const char *id, asset *out)
+{
+    sqlite3_stmt *s = stmt(c, Q_ASSET_GET_ANY);
+    if (!s) return DB_ERROR;
+    sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) read_asset(s, out);
+    sqlite3_reset(s);
+    return lookup_result(c, rc, "asset get any");
+}
+
+/* Binds id as ?1, the texts as ?2.., the time as the last parameter. */
+static db_status update_asset(db_conn *c, int q, const char *id, const char *const *texts,
+                              int ntexts, int64_t now_ms, const char *what)
+{
+    char now_text[32];
+    time_format_ms(now_ms, now_text);
+    sqlite3_stmt *s = stmt(c, q);
+    if (!s) return DB_ERROR;
+    sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+    for (int i = 0; i < ntexts; i++) sqlite3_bind_text(s, 2 + i, texts[i], -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2 + ntexts, now_text, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    return change_result(c, rc, what);
+}
+
+db_status db_asset_set_processing(db_conn *c, const char *id, int64_t now_ms)
+{
+    return update_asset(c, Q_ASSET_SET_PROCESSING, id, NULL, 0, now_ms, "asset processing");
+}
+
+db_status db_asset_set_ready(db_conn *c, const char *id, const char *renditions_json,
+                             const char *meta_json, int64_t now_ms)
+{
+    const char *texts[] = {renditions_json, meta_json};
+    return update_asset(c, Q_ASSET_SET_READY, id, texts, 2, now_ms, "asset ready");
+}
+
+db_status db_asset_set_failed(db_conn *c, const char *id, const char *code,
+                              const char *message, int64_t now_ms)
+{
+    const char *texts[] = {code, message};
+    return update_asset(c, Q_ASSET_SET_FAILED, id, texts, 2, now_ms, "asset failed");
+}
+
+db_status db_job_list(db_conn *c, const char *owner, const char *asset_id, int state, int limit,
+                      job *out, int *n)
+{
+    sqlite3_stmt *s = stmt(c, Q_JOB_LIST);
+    if (!s) return DB_ERROR;
+    sqlite3_bind_text(s, 1, owner, -1, SQLITE_STATIC);
+    if (asset_id) sqlite3_bind_text(s, 2, asset_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 3, state);
+    sqlite3_bind_int(s, 4, limit);
+    int rc, count = 0;
+    while (count < limit && (rc = sqlite3_step(s)) == SQLITE_ROW) read_job(s, &out[count++]);
+    if (count == limit) rc = SQLITE_DONE;
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) return fail(c, "job list");
+    *n = count;
+    return DB_OK;
 }

@@ -1,0 +1,87 @@
+/* jobs.c — /v1/jobs: what the background workers are doing with your assets.
+ * Owner-scoped like assets: another owner's job answers 404. */
+#include "api/app.h"
+#include "util/parse.h"
+#include "util/timefmt.h"
+
+#include <stdlib.h>
+
+#define JOB_LIST_MAX 100
+
+static void reply_db_error(http_req *r)
+{
+    http_reply_error(r, 503, "database_unavailable", "try again");
+}
+
+void jobs_get(http_req *r)
+{
+    app *a = http_req_app(r);
+    const char *id = http_req_param(r, 0);
+    job j;
+    db_status st = DB_NOT_FOUND;
+    if (id_is_valid(id)) {
+        db_conn *c = db_acquire(a->db);
+        st = c ? db_job_get(c, http_req_owner(r), id, &j) : DB_ERROR;
+        db_release(a->db, c);
+    }
+    if (st == DB_OK) http_reply_json(r, 200, job_to_json(&j));
+    else if (st == DB_NOT_FOUND) http_reply_error(r, 404, "not_found", "no such job");
+    else reply_db_error(r);
+}
+
+void jobs_list(http_req *r)
+{
+    app *a = http_req_app(r);
+    const char *asset_id = http_req_query(r, "asset");
+    const char *state_name = http_req_query(r, "state");
+    job_state state;
+    if (state_name && !job_state_parse(state_name, &state)) {
+        http_reply_error(r, 400, "invalid_parameter",
+                         "state must be queued, running, succeeded, failed or dead");
+        return;
+    }
+    job *rows = malloc(sizeof *rows * JOB_LIST_MAX);
+    db_conn *c = rows ? db_acquire(a->db) : NULL;
+    int n = 0;
+    db_status st = c ? db_job_list(c, http_req_owner(r), asset_id, state_name ? (int)state : -1,
+                                   JOB_LIST_MAX, rows, &n)
+                     : DB_ERROR;
+    db_release(a->db, c);
+    if (st != DB_OK) {
+        free(rows);
+        reply_db_error(r);
+        return;
+    }
+    json_t *items = json_array();
+    for (int i = 0; i < n; i++) json_array_append_new(items, job_to_json(&rows[i]));
+    free(rows);
+    http_reply_json(r, 200, json_pack("{s:o}", "items", items));
+}
+
+static void retry_work(http_req *r)
+{
+    app *a = http_req_app(r);
+    job j;
+    db_conn *c = db_acquire(a->db);
+    db_status st = c ? db_job_retry(c, http_req_owner(r), http_req_param(r, 0), time_now_ms(), &j)
+                     : DB_ERROR;
+    if (st == DB_NOT_FOUND && c && db_job_get(c, http_req_owner(r), http_req_param(r, 0), &j) == DB_OK) {
+        db_release(a->db, c);
+        http_reply_error(r, 409, "not_retryable", "the job is %s; only failed or dead jobs "
+                         "can be retried", job_state_name(j.state));
+        return;
+    }
+    db_release(a->db, c);
+    if (st == DB_OK) http_reply_json(r, 200, job_to_json(&j));
+    else if (st == DB_NOT_FOUND) http_reply_error(r, 404, "not_found", "no such job");
+    else reply_db_error(r);
+}
+
+void jobs_retry(http_req *r)
+{
+    if (!id_is_valid(http_req_param(r, 0))) {
+        http_reply_error(r, 404, "not_found", "no such job");
+        return;
+    }
+    http_req_defer(r, retry_work);
+}
