@@ -8,8 +8,9 @@ set -euo pipefail
 build_pkgs=(
   build-essential pkg-config
   libmicrohttpd-dev libjansson-dev libsqlite3-dev libssl-dev libmagic-dev
+  libvips-dev
 )
-test_pkgs=(curl wrk nginx-light procps)
+test_pkgs=(curl wrk nginx-light procps libvips-tools)
 
 want=("${build_pkgs[@]}")
 if [ "${1:-}" = "--test" ]; then

@@ -11,6 +11,7 @@ static const char usage[] =
     "\n"
     "commands:\n"
     "  serve      run the HTTP API (embedded: SQLite + local disk)\n"
+    "  worker     run one worker process (serve already supervises its own)\n"
     "  keys       create, list and revoke API keys\n"
     "  version    print the version\n"
     "\n"
@@ -25,6 +26,7 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (strcmp(cmd, "serve") == 0) return cli_serve(argc - 2, argv + 2);
     if (strcmp(cmd, "keys") == 0) return cli_keys(argc - 2, argv + 2);
+    if (strcmp(cmd, "worker") == 0) return cli_worker(argc - 2, argv + 2, argv[0]);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         if (argc > 2 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) {
             puts("usage: assetd version\n\nPrints the version of this binary.");

@@ -36,6 +36,7 @@ void assets_get(http_req *r);
 void assets_list(http_req *r);
 void assets_content(http_req *r);
 void assets_delete(http_req *r);
+void assets_rendition(http_req *r);
 void jobs_get(http_req *r);
 void jobs_list(http_req *r);
 void jobs_retry(http_req *r);

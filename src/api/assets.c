@@ -262,7 +262,8 @@ static bool etag_matches(const char *header, const char *etag)
     return false;
 }
 
-static void add_content_headers(http_req *r, const asset *as, const char *etag)
+static void add_content_headers(http_req *r, const char *filename, bool as_attachment,
+                                const char *etag)
 {
     char disposition[1200];
     http_reply_header(r, "ETag", etag);
@@ -271,18 +272,16 @@ static void add_content_headers(http_req *r, const asset *as, const char *etag)
     http_reply_header(r, "X-Content-Type-Options", "nosniff");
     /* User content on our origin must never run script. */
     http_reply_header(r, "Content-Security-Policy", "default-src 'none'; sandbox");
-    if (content_disposition(as->filename, !asset_inline_safe(as), disposition,
-                            sizeof disposition))
+    if (content_disposition(filename, as_attachment, disposition, sizeof disposition))
         http_reply_header(r, "Content-Disposition", disposition);
 }
 
-void assets_content(http_req *r)
+/* Sends a blob with validators and single-range support: the one download
+ * path for originals and renditions alike. */
+static void send_blob(http_req *r, const char *key, const char *content_type, const char *etag,
+                      const char *filename, bool as_attachment)
 {
     app *a = http_req_app(r);
-    asset as;
-    if (!load_asset(r, &as)) return;
-    char etag[70];
-    snprintf(etag, sizeof etag, "\"%s\"", as.sha256);
     const char *inm = http_req_header(r, "If-None-Match");
     if (inm && etag_matches(inm, etag)) {
         http_reply_empty(r, 304);
@@ -291,7 +290,7 @@ void assets_content(http_req *r)
     }
     int fd;
     uint64_t size;
-    if (!store_open(a->store, as.id, &fd, &size)) {
+    if (!store_open(a->store, key, &fd, &size)) {
         http_reply_error(r, 500, "storage_failed", "the asset's bytes are unreadable");
         return;
     }
@@ -311,13 +310,51 @@ void assets_content(http_req *r)
         return;
     }
     http_reply_fd(r, rr == RANGE_PARTIAL ? 206 : 200, fd, start, length);
-    http_reply_header(r, "Content-Type", as.content_type);
-    add_content_headers(r, &as, etag);
+    http_reply_header(r, "Content-Type", content_type);
+    add_content_headers(r, filename, as_attachment, etag);
     if (rr == RANGE_PARTIAL) {
         snprintf(content_range, sizeof content_range, "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64,
                  start, start + length - 1, size);
         http_reply_header(r, "Content-Range", content_range);
     }
+}
+
+void assets_content(http_req *r)
+{
+    asset as;
+    if (!load_asset(r, &as)) return;
+    char etag[70];
+    snprintf(etag, sizeof etag, "\"%s\"", as.sha256);
+    send_blob(r, as.id, as.content_type, etag, as.filename, !asset_inline_safe(&as));
+}
+
+/* GET /v1/assets/{id}/renditions/{name}: only names the asset's rendition
+ * list holds, so the name never reaches the store unchecked. */
+void assets_rendition(http_req *r)
+{
+    asset as;
+    if (!load_asset(r, &as)) return;
+    const char *name = http_req_param(r, 1);
+    json_t *list = json_loads(as.renditions, 0, NULL), *found = NULL, *item;
+    size_t i;
+    json_array_foreach(list, i, item) {
+        const char *n = json_string_value(json_object_get(item, "name"));
+        if (n && strcmp(n, name) == 0) found = item;
+    }
+    if (!found) {
+        json_decref(list);
+        http_reply_error(r, 404, "not_found", "the asset has no rendition '%s'", name);
+        return;
+    }
+    char key[ID_LEN + 64], etag[160], filename[FILENAME_MAX_BYTES + 1];
+    snprintf(key, sizeof key, "%s.%s", as.id, name);
+    snprintf(etag, sizeof etag, "\"%.64s-%s-%lld\"", as.sha256, name,
+             (long long)json_integer_value(json_object_get(found, "size")));
+    const char *type = json_string_value(json_object_get(found, "content_type"));
+    snprintf(filename, sizeof filename, "%s.%s", name,
+             type && strstr(type, "webp") ? "webp" : type && strstr(type, "png") ? "png" : "jpg");
+    send_blob(r, key, type ? type : "application/octet-stream", etag, filename, false);
+    json_decref(list);
 }
 
 /* ---------- delete ---------- */
@@ -332,7 +369,7 @@ static void delete_work(http_req *r)
     db_status st = c ? db_asset_delete(c, http_req_owner(r), id) : DB_ERROR;
     db_release(a->db, c);
     if (st == DB_OK) {
-        store_remove(a->store, id);
+        store_remove_asset(a->store, id);
         http_reply_empty(r, 204);
     } else if (st == DB_NOT_FOUND) {
         http_reply_error(r, 404, "not_found", "no such asset");

@@ -11,6 +11,7 @@ const http_route api_routes[] = {
     {"GET", "/v1/assets/{id}", true, assets_get, NULL, NULL},
     {"DELETE", "/v1/assets/{id}", true, assets_delete, NULL, NULL},
     {"GET", "/v1/assets/{id}/content", true, assets_content, NULL, NULL},
+    {"GET", "/v1/assets/{id}/renditions/{name}", true, assets_rendition, NULL, NULL},
     {"GET", "/v1/jobs", true, jobs_list, NULL, NULL},
     {"GET", "/v1/jobs/{id}", true, jobs_get, NULL, NULL},
     {"POST", "/v1/jobs/{id}/retry", true, jobs_retry, NULL, NULL},

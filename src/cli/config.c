@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-typedef enum { OPT_STRING, OPT_SIZE, OPT_COUNT, OPT_LISTEN } opt_type;
+typedef enum { OPT_STRING, OPT_SIZE, OPT_COUNT, OPT_UINT, OPT_LISTEN } opt_type;
 
 typedef struct option_def {
     const char *flag;      /* without the leading dashes */
@@ -49,6 +49,14 @@ static const option_def options[] = {
      * (upload speed grows with it); see docs/benchmarks.md. */
     {"key-cache-ms", "ASSETD_KEY_CACHE_MS", NUM(OPT_COUNT, key_cache_ms), "1000",
      "how long a verified API key is trusted without a database check (revocation delay)"},
+    {"workers", "ASSETD_WORKERS", NUM(OPT_UINT, workers), NULL,
+     "worker processes to supervise (default: number of cores; 0: none)"},
+    {"job-timeout", "ASSETD_JOB_TIMEOUT", NUM(OPT_COUNT, job_timeout), "120",
+     "seconds a job may run before it fails with 'timeout'"},
+    {"worker-memory", "ASSETD_WORKER_MEMORY", NUM(OPT_SIZE, worker_memory), "2G",
+     "address-space limit of each worker process"},
+    {"max-pixels", "ASSETD_MAX_PIXELS", NUM(OPT_COUNT, max_pixels), "100000000",
+     "largest image (width x height) a worker will decode"},
     {"access-log", "ASSETD_ACCESS_LOG", STR(access_log), "stdout",
      "access log: stdout, off, or a file path (JSON lines)"},
     {"log-level", "ASSETD_LOG_LEVEL", STR(log_level), "info", "debug, info, warn or error"},
@@ -95,7 +103,8 @@ static bool set_option(config *c, const option_def *o, const char *value)
         memcpy(field, &n, sizeof n);
         return true;
     case OPT_COUNT:
-        if (!parse_u64(value, &n) || n == 0 || n > 1000000) return false;
+    case OPT_UINT:
+        if (!parse_u64(value, &n) || (n == 0 && o->type == OPT_COUNT)) return false;
         memcpy(field, &n, sizeof n);
         return true;
     }
@@ -127,6 +136,7 @@ int config_parse(config *c, int argc, char **argv, const char *only, const char 
     /* Twice the cores: a thread blocked in a page-cache write or a SQLite
      * lock leaves a core to another (bench: 4 threads beat 2 on 2 cores). */
     c->http_threads = cores > 0 ? 2 * (uint64_t)cores : 4;
+    c->workers = cores > 0 ? (uint64_t)cores : 2;
     for (int i = 0; i < N_OPTIONS; i++) {
         const option_def *o = &options[i];
         const char *env = getenv(o->env);

@@ -30,6 +30,10 @@ typedef struct config {
     uint64_t shutdown_timeout;
     uint64_t connection_memory;
     uint64_t key_cache_ms;
+    uint64_t workers;
+    uint64_t job_timeout;
+    uint64_t worker_memory;
+    uint64_t max_pixels;
     char access_log[1024];
     char log_level[16];
 } config;

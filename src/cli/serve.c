@@ -15,6 +15,7 @@
 #include "api/app.h"
 #include "cli/cli.h"
 #include "cli/config.h"
+#include "queue/supervisor.h"
 #include "util/log.h"
 #include "util/timefmt.h"
 
@@ -55,7 +56,9 @@ static bool blob_is_live(const char *key, void *arg)
 {
     /* On a database error keep the blob: deleting data we cannot prove
      * unreferenced is the one mistake a sweep must never make. */
-    return db_asset_id_exists(arg, key) != DB_NOT_FOUND;
+    char id[ID_LEN + 1];
+    snprintf(id, sizeof id, "%s", key);   /* renditions are "<id>.<name>" */
+    return db_asset_id_exists(arg, id) != DB_NOT_FOUND;
 }
 
 static bool bootstrap_key(db_conn *c, const char *dir)
@@ -92,6 +95,22 @@ static bool prepare(const config *cfg, app *a)
     bool ok = bootstrap_key(c, cfg->data_dir);
     db_release(a->db, c);
     return ok;
+}
+
+/* Worker processes: this binary again, as `assetd worker` on our data. */
+static supervisor *start_workers(const config *cfg)
+{
+    if (cfg->workers == 0) return NULL;
+    char timeout[24], memory[24], pixels[24];
+    snprintf(timeout, sizeof timeout, "%llu", (unsigned long long)cfg->job_timeout);
+    snprintf(memory, sizeof memory, "%llu", (unsigned long long)cfg->worker_memory);
+    snprintf(pixels, sizeof pixels, "%llu", (unsigned long long)cfg->max_pixels);
+    char *const argv[] = {"assetd", "worker", "--data", (char *)cfg->data_dir,
+                          "--job-timeout", timeout, "--worker-memory", memory,
+                          "--max-pixels", pixels, "--log-level", (char *)cfg->log_level, NULL};
+    supervisor *s = supervisor_start((int)cfg->workers, argv);
+    if (!s) log_error("cannot start worker processes", NULL);
+    return s;
 }
 
 static void wait_for_drain(http_server *s, uint64_t timeout)
@@ -131,6 +150,7 @@ static int run(const config *cfg, app *a)
         workpool_free(pool);
         return 1;
     }
+    supervisor *workers = start_workers(cfg);
     char addr[96];
     snprintf(addr, sizeof addr, "%s:%u", cfg->host, http_server_port(a->server));
     log_info("listening", "addr", addr, "data", cfg->data_dir, "version", ASSETD_VERSION, NULL);
@@ -142,6 +162,7 @@ static int run(const config *cfg, app *a)
     wait_for_drain(a->server, cfg->shutdown_timeout);
     workpool_free(pool);   /* finishes deferred work, which resumes its requests */
     http_server_stop(a->server);
+    supervisor_stop(workers, 10);
     log_info("stopped", NULL);
     return 0;
 }

@@ -81,11 +81,28 @@ store *store_fs_open(const char *dir, const char **err)
 
 void store_close(store *s) { free(s); }
 
+/* A key is an asset id, optionally followed by "." and a rendition name of
+ * [a-z0-9_] (1..32 chars): nothing that could leave blobs/. */
+static bool key_valid(const char *key)
+{
+    char id[ID_LEN + 1];
+    size_t n = strlen(key);
+    if (n < ID_LEN) return false;
+    memcpy(id, key, ID_LEN);
+    id[ID_LEN] = '\0';
+    if (!id_is_valid(id)) return false;
+    if (n == ID_LEN) return true;
+    const char *name = key + ID_LEN + 1;
+    size_t len = strlen(name);
+    return key[ID_LEN] == '.' && len >= 1 && len <= 32 &&
+           strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_") == len;
+}
+
 /* Returns false if key could reach outside blobs/ (defence in depth: keys
  * are ids we generated, but this is the last line before a path). */
 static bool blob_path(const store *s, const char *key, char *out, size_t cap, bool dir_only)
 {
-    if (!id_is_valid(key)) return false;
+    if (!key_valid(key)) return false;
     int n = dir_only ? snprintf(out, cap, "%s/%.2s", s->blob_dir, key)
                      : snprintf(out, cap, "%s/%.2s/%s", s->blob_dir, key, key);
     return n > 0 && (size_t)n < cap;
@@ -180,6 +197,19 @@ bool store_remove(store *s, const char *key)
     return unlink(path) == 0 || errno == ENOENT;
 }
 
+void store_remove_asset(store *s, const char *id)
+{
+    char dir[1200];
+    if (!blob_path(s, id, dir, sizeof dir, true)) return;
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (strncmp(e->d_name, id, ID_LEN) == 0 && (e->d_name[ID_LEN] == '\0' || e->d_name[ID_LEN] == '.'))
+            unlinkat(dirfd(d), e->d_name, 0);
+    closedir(d);
+}
+
 bool store_check(store *s)
 {
     return access(s->tmp_dir, W_OK | X_OK) == 0 && access(s->blob_dir, W_OK | X_OK) == 0;
@@ -218,7 +248,7 @@ struct sweep_ctx {
 static int sweep_blob(const char *dir, const char *name, void *arg)
 {
     struct sweep_ctx *ctx = arg;
-    if (id_is_valid(name) && ctx->is_live(name, ctx->arg)) return 0;
+    if (key_valid(name) && ctx->is_live(name, ctx->arg)) return 0;
     return remove_file(dir, name, NULL);
 }
 

@@ -4,8 +4,9 @@
  * interface.  A blob is written once and never modified: it is created
  * through a store_upload (a private temporary file that nobody else can
  * see), made durable and visible under its key by store_upload_commit(),
- * and later removed whole.  Keys are asset ids (base64url), never client
- * input such as file names.
+ * and later removed whole.  Keys are asset ids (base64url), or an id, "."
+ * and a rendition name ("<id>.thumb"); never client input such as file
+ * names.
  *
  * Ownership: store_upload_begin() returns an upload the caller must end
  * with exactly one of commit or abort, both of which free it.
@@ -40,6 +41,8 @@ void store_upload_abort(store_upload *u);
 /* Opens a blob for reading; the caller owns *fd. */
 bool store_open(store *s, const char *key, int *fd, uint64_t *size);
 bool store_remove(store *s, const char *key);
+/* Removes the blob of asset `id` and every rendition of it. */
+void store_remove_asset(store *s, const char *id);
 /* True when the store can take writes (readiness). */
 bool store_check(store *s);
 

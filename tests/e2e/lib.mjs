@@ -205,13 +205,15 @@ function tryJson(line) {
  * opts.dataDir: reuse a directory (not removed by cleanup); otherwise a temp dir is made and removed.
  * opts.useFlags=false: pass listen/data via env instead of flags.
  */
-export async function startServer({ dataDir, env = {}, args = [], listen = '127.0.0.1:0', useFlags = true, timeoutMs = 15000 } = {}) {
+// Worker processes are off unless a test asks for them (`workers: N`), so
+// the storage and HTTP tests see assets exactly as uploaded.
+export async function startServer({ dataDir, env = {}, args = [], listen = '127.0.0.1:0', useFlags = true, timeoutMs = 15000, workers = 0 } = {}) {
   const ownsDir = !dataDir;
   if (!dataDir) dataDir = makeTempDir();
   const argv = ['serve'];
   const extraEnv = { ...env };
-  if (useFlags) argv.push('--listen', listen, '--data', dataDir);
-  else { extraEnv.ASSETD_LISTEN = listen; extraEnv.ASSETD_DATA = dataDir; }
+  if (useFlags) argv.push('--listen', listen, '--data', dataDir, '--workers', String(workers));
+  else { extraEnv.ASSETD_LISTEN = listen; extraEnv.ASSETD_DATA = dataDir; extraEnv.ASSETD_WORKERS = String(workers); }
   argv.push(...args);
   const proc = spawn(BIN, argv, { env: childEnv(extraEnv), stdio: ['ignore', 'pipe', 'pipe'] });
   liveProcs.add(proc);

@@ -1,0 +1,44 @@
+/* worker.c — `assetd worker`: one worker process (see queue/worker.h). */
+#include "cli/cli.h"
+#include "cli/config.h"
+#include "queue/worker.h"
+#include "util/log.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define WORKER_FLAGS "data,job-timeout,worker-memory,max-pixels,log-level"
+#define LEASE_MS 30000
+
+static const char usage_head[] =
+    "usage: assetd worker [options]\n"
+    "\n"
+    "Runs one worker process: claims jobs from the queue in --data and runs\n"
+    "their pipelines.  `assetd serve` starts and supervises --workers of these\n"
+    "itself; run this alone to add processing capacity.\n"
+    "\n"
+    "options (each also as an environment variable):\n";
+
+int cli_worker(int argc, char **argv, const char *argv0)
+{
+    config cfg;
+    const char *rest[64];
+    int nrest;
+    int rc = argc < 64 ? config_parse(&cfg, argc, argv, WORKER_FLAGS, rest, &nrest) : 2;
+    if (rc == 1) {
+        fputs(usage_head, stdout);
+        config_usage(stdout, WORKER_FLAGS);
+        return 0;
+    }
+    if (rc) return rc;
+    if (nrest > 0) {
+        fprintf(stderr, "assetd: unexpected argument '%s'\n", rest[0]);
+        return 2;
+    }
+    log_set_level(strcmp(cfg.log_level, "debug") == 0 ? LOG_DEBUG : LOG_INFO);
+    worker_config wc = {
+        .data_dir = cfg.data_dir, .lease_ms = LEASE_MS, .job_timeout = (unsigned)cfg.job_timeout,
+        .memory_limit = cfg.worker_memory, .max_pixels = cfg.max_pixels,
+    };
+    return worker_main(&wc, argv0);
+}

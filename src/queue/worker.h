@@ -1,0 +1,30 @@
+/* worker.h — a worker process: claims jobs and runs their pipelines.
+ *
+ * Workers are processes, not threads, so a decoder that crashes or runs out
+ * of memory takes down one worker and never the server: the job's lease
+ * expires and another worker retries it (or it ends dead).  `assetd serve`
+ * supervises --workers of them; `assetd worker` runs one alone (the
+ * scale-out shape).
+ *
+ * Per job: a heartbeat thread renews the lease every lease/3 and enforces
+ * the wall-clock limit (on overrun it records `timeout` and exits the
+ * process, the only safe way to stop a decoder mid-pixel); the address
+ * space is capped with setrlimit at start.
+ */
+#ifndef ASSETD_WORKER_H
+#define ASSETD_WORKER_H
+
+#include <stdint.h>
+
+typedef struct worker_config {
+    const char *data_dir;
+    int64_t lease_ms;
+    unsigned job_timeout;      /* seconds */
+    uint64_t memory_limit;     /* bytes of address space; 0: none */
+    uint64_t max_pixels;
+} worker_config;
+
+/* Runs until SIGTERM/SIGINT; returns the exit status. */
+int worker_main(const worker_config *cfg, const char *argv0);
+
+#endif
