@@ -63,8 +63,15 @@ static void retry_work(http_req *r)
     app *a = http_req_app(r);
     job j;
     db_conn *c = db_acquire(a->db);
-    db_status st = c ? db_job_retry(c, http_req_owner(r), http_req_param(r, 0), time_now_ms(), &j)
-                     : DB_ERROR;
+    int64_t now = time_now_ms();
+    /* The asset goes back to processing with the job, in one transaction. */
+    db_status st = c && db_begin(c) == DB_OK
+                       ? db_job_retry(c, http_req_owner(r), http_req_param(r, 0), now, &j)
+                       : DB_ERROR;
+    if (st == DB_OK && (db_asset_set_processing(c, j.asset_id, now) != DB_OK ||
+                        db_commit(c) != DB_OK))
+        st = DB_ERROR;
+    if (st != DB_OK && c) db_rollback(c);
     if (st == DB_NOT_FOUND && c && db_job_get(c, http_req_owner(r), http_req_param(r, 0), &j) == DB_OK) {
         db_release(a->db, c);
         http_reply_error(r, 409, "not_retryable", "the job is %s; only failed or dead jobs "

@@ -53,6 +53,8 @@ static const option_def options[] = {
      "worker processes to supervise (default: number of cores; 0: none)"},
     {"job-timeout", "ASSETD_JOB_TIMEOUT", NUM(OPT_COUNT, job_timeout), "120",
      "seconds a job may run before it fails with 'timeout'"},
+    {"job-lease", "ASSETD_JOB_LEASE", NUM(OPT_COUNT, job_lease), "30",
+     "seconds a worker's claim on a job lasts without a heartbeat (crash recovery delay)"},
     {"worker-memory", "ASSETD_WORKER_MEMORY", NUM(OPT_SIZE, worker_memory), "2G",
      "address-space limit of each worker process"},
     {"max-pixels", "ASSETD_MAX_PIXELS", NUM(OPT_COUNT, max_pixels), "100000000",

@@ -32,6 +32,7 @@ typedef struct config {
     uint64_t key_cache_ms;
     uint64_t workers;
     uint64_t job_timeout;
+    uint64_t job_lease;
     uint64_t worker_memory;
     uint64_t max_pixels;
     char access_log[1024];

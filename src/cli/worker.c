@@ -5,10 +5,10 @@
 #include "util/log.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-#define WORKER_FLAGS "data,job-timeout,worker-memory,max-pixels,log-level"
-#define LEASE_MS 30000
+#define WORKER_FLAGS "data,job-timeout,job-lease,worker-memory,max-pixels,log-level"
 
 static const char usage_head[] =
     "usage: assetd worker [options]\n"
@@ -37,8 +37,9 @@ int cli_worker(int argc, char **argv, const char *argv0)
     }
     log_set_level(strcmp(cfg.log_level, "debug") == 0 ? LOG_DEBUG : LOG_INFO);
     worker_config wc = {
-        .data_dir = cfg.data_dir, .lease_ms = LEASE_MS, .job_timeout = (unsigned)cfg.job_timeout,
+        .data_dir = cfg.data_dir, .lease_ms = (int64_t)cfg.job_lease * 1000, .job_timeout = (unsigned)cfg.job_timeout,
         .memory_limit = cfg.worker_memory, .max_pixels = cfg.max_pixels,
+        .crash_after_claim = getenv("ASSETD_FAULT") && strcmp(getenv("ASSETD_FAULT"), "worker_crash") == 0,
     };
     return worker_main(&wc, argv0);
 }

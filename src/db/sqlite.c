@@ -91,6 +91,7 @@ enum {
     Q_ROLLBACK,
     Q_JOB_INSERT,
     Q_JOB_LIVE,
+    Q_JOB_FAIL_BURIED_ASSETS,
     Q_JOB_BURY_EXPIRED,
     Q_JOB_CLAIM,
     Q_JOB_HEARTBEAT,
@@ -135,6 +136,11 @@ static const char *const sql_text[Q_COUNT] = {
                      " run_at, created) VALUES (?, ?, ?, ?, 0, ?, ?, ?)",
     [Q_JOB_LIVE] = "SELECT " JOB_COLS " FROM jobs WHERE asset_id = ? AND type = ?"
                    " AND state IN (0, 1)",
+    [Q_JOB_FAIL_BURIED_ASSETS] = "UPDATE assets SET status = 3, error_code = 'worker_lost',"
+                                 " error_message = 'processing crashed on every attempt',"
+                                 " updated = ?2 WHERE id IN (SELECT asset_id FROM jobs"
+                                 " WHERE state = 1 AND lease_until < ?1"
+                                 " AND attempts >= max_attempts)",
     [Q_JOB_BURY_EXPIRED] = "UPDATE jobs SET state = 4, error_code = 'worker_lost',"
                            " error_message = 'the worker stopped answering on every attempt',"
                            " finished = ?2 WHERE state = 1 AND lease_until < ?1"
@@ -158,7 +164,8 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_JOB_LIST] = "SELECT " JOB_COLS " FROM jobs WHERE owner = ?1 AND (?2 IS NULL OR asset_id = ?2)"
                    " AND (?3 < 0 OR state = ?3) ORDER BY created DESC, id LIMIT ?4",
     [Q_ASSET_GET_ANY] = "SELECT " ASSET_COLS " FROM assets WHERE id = ?",
-    [Q_ASSET_SET_PROCESSING] = "UPDATE assets SET status = 1, updated = ?2 WHERE id = ?1",
+    [Q_ASSET_SET_PROCESSING] = "UPDATE assets SET status = 1, error_code = '', error_message = '',"
+                               " updated = ?2 WHERE id = ?1",
     [Q_ASSET_SET_READY] = "UPDATE assets SET status = 2, renditions = ?2, meta = ?3,"
                           " error_code = '', error_message = '', updated = ?4 WHERE id = ?1",
     [Q_ASSET_SET_FAILED] = "UPDATE assets SET status = 3, error_code = ?2, error_message = ?3,"
@@ -589,22 +596,39 @@ db_status db_job_enqueue(db_conn *c, const char *asset_id, const char *owner, co
     return live_job(c, asset_id, type, out);
 }
 
-db_status db_job_claim(db_conn *c, int64_t now_ms, int64_t lease_ms, job *out)
+/* Runs one of the two burial statements (?1 now, ?2 its text). */
+static db_status bury(db_conn *c, int q, int64_t now_ms, const char *now_text)
 {
-    char now_text[32];
-    time_format_ms(now_ms, now_text);
-    sqlite3_stmt *s = stmt(c, Q_JOB_BURY_EXPIRED);
+    sqlite3_stmt *s = stmt(c, q);
     if (!s) return DB_ERROR;
     sqlite3_bind_int64(s, 1, now_ms);
     sqlite3_bind_text(s, 2, now_text, -1, SQLITE_STATIC);
     int rc = sqlite3_step(s);
     sqlite3_reset(s);
-    if (rc != SQLITE_DONE) return fail(c, "job bury");
-    if (!(s = stmt(c, Q_JOB_CLAIM))) return DB_ERROR;
-    sqlite3_bind_int64(s, 1, now_ms);
-    sqlite3_bind_int64(s, 2, lease_ms);
-    sqlite3_bind_text(s, 3, now_text, -1, SQLITE_STATIC);
-    return step_job(c, s, out, "job claim");
+    return rc == SQLITE_DONE ? DB_OK : fail(c, "job bury");
+}
+
+db_status db_job_claim(db_conn *c, int64_t now_ms, int64_t lease_ms, job *out)
+{
+    char now_text[32];
+    time_format_ms(now_ms, now_text);
+    /* One transaction: a job that crashed its worker on every attempt is
+     * dead and its asset failed together, then the next job is claimed. */
+    if (db_begin(c) != DB_OK) return DB_ERROR;
+    sqlite3_stmt *s;
+    db_status st = DB_ERROR;
+    if (bury(c, Q_JOB_FAIL_BURIED_ASSETS, now_ms, now_text) == DB_OK &&
+        bury(c, Q_JOB_BURY_EXPIRED, now_ms, now_text) == DB_OK && (s = stmt(c, Q_JOB_CLAIM))) {
+        sqlite3_bind_int64(s, 1, now_ms);
+        sqlite3_bind_int64(s, 2, lease_ms);
+        sqlite3_bind_text(s, 3, now_text, -1, SQLITE_STATIC);
+        st = step_job(c, s, out, "job claim");
+    }
+    if (st == DB_ERROR || db_commit(c) != DB_OK) {
+        db_rollback(c);
+        return DB_ERROR;
+    }
+    return st;
 }
 
 db_status db_job_heartbeat(db_conn *c, const job *j, int64_t now_ms, int64_t lease_ms,
@@ -736,7 +760,7 @@ db_status db_job_list(db_conn *c, const char *owner, const char *asset_id, int s
     if (asset_id) sqlite3_bind_text(s, 2, asset_id, -1, SQLITE_STATIC);
     sqlite3_bind_int(s, 3, state);
     sqlite3_bind_int(s, 4, limit);
-    int rc, count = 0;
+    int rc = SQLITE_DONE, count = 0;
     while (count < limit && (rc = sqlite3_step(s)) == SQLITE_ROW) read_job(s, &out[count++]);
     if (count == limit) rc = SQLITE_DONE;
     sqlite3_reset(s);

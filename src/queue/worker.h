@@ -14,6 +14,7 @@
 #ifndef ASSETD_WORKER_H
 #define ASSETD_WORKER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 typedef struct worker_config {
@@ -22,6 +23,9 @@ typedef struct worker_config {
     unsigned job_timeout;      /* seconds */
     uint64_t memory_limit;     /* bytes of address space; 0: none */
     uint64_t max_pixels;
+    /* Fault injection for tests (ASSETD_FAULT=worker_crash): the worker
+     * aborts right after claiming a job, as a crashing decoder would. */
+    bool crash_after_claim;
 } worker_config;
 
 /* Runs until SIGTERM/SIGINT; returns the exit status. */
