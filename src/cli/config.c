@@ -1,5 +1,6 @@
 /* config.c — see config.h. */
 #include "cli/config.h"
+#include "util/log.h"
 #include "util/parse.h"
 
 #include <arpa/inet.h>
@@ -172,4 +173,27 @@ int config_parse(config *c, int argc, char **argv, const char *only, const char 
         if (!apply(c, o, value, arg)) return 2;
     }
     return 0;
+}
+
+int config_for_command(config *c, int argc, char **argv, const char *only,
+                       const char *usage_head)
+{
+    const char *rest[64];
+    int nrest;
+    int rc = argc < 64 ? config_parse(c, argc, argv, only, rest, &nrest) : 2;
+    if (rc == 1) {
+        fputs(usage_head, stdout);
+        config_usage(stdout, only);
+        return 0;
+    }
+    if (rc) return rc;
+    if (nrest > 0) {
+        fprintf(stderr, "assetd: unexpected argument '%s'\n", rest[0]);
+        return 2;
+    }
+    log_set_level(strcmp(c->log_level, "debug") == 0   ? LOG_DEBUG
+                  : strcmp(c->log_level, "warn") == 0  ? LOG_WARN
+                  : strcmp(c->log_level, "error") == 0 ? LOG_ERROR
+                                                       : LOG_INFO);
+    return -1;
 }

@@ -47,4 +47,10 @@ int config_parse(config *c, int argc, char **argv, const char *only, const char 
                  int *nrest);
 void config_usage(FILE *out, const char *only);
 
+/* The preamble of a command that takes only flags: parses them (printing
+ * usage_head and the flag list for --help), refuses positional words, and
+ * applies --log-level.  Returns -1 to go on, else the exit status. */
+int config_for_command(config *c, int argc, char **argv, const char *only,
+                       const char *usage_head);
+
 #endif

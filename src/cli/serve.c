@@ -172,23 +172,8 @@ static int run(const config *cfg, app *a)
 int cli_serve(int argc, char **argv)
 {
     config cfg;
-    const char *rest[64];
-    int nrest;
-    int rc = argc < 64 ? config_parse(&cfg, argc, argv, NULL, rest, &nrest) : 2;
-    if (rc == 1) {
-        fputs(usage_head, stdout);
-        config_usage(stdout, NULL);
-        return 0;
-    }
-    if (rc) return rc;
-    if (nrest > 0) {
-        fprintf(stderr, "assetd: unexpected argument '%s'\n", rest[0]);
-        return 2;
-    }
-    log_set_level(strcmp(cfg.log_level, "debug") == 0   ? LOG_DEBUG
-                  : strcmp(cfg.log_level, "warn") == 0  ? LOG_WARN
-                  : strcmp(cfg.log_level, "error") == 0 ? LOG_ERROR
-                                                        : LOG_INFO);
+    int rc = config_for_command(&cfg, argc, argv, NULL, usage_head);
+    if (rc >= 0) return rc;
     if (mkdir(cfg.data_dir, 0700) != 0 && errno != EEXIST) {
         log_error("cannot create data directory", "dir", cfg.data_dir, "error", strerror(errno),
                   NULL);

@@ -22,20 +22,8 @@ static const char usage_head[] =
 int cli_worker(int argc, char **argv, const char *argv0)
 {
     config cfg;
-    const char *rest[64];
-    int nrest;
-    int rc = argc < 64 ? config_parse(&cfg, argc, argv, WORKER_FLAGS, rest, &nrest) : 2;
-    if (rc == 1) {
-        fputs(usage_head, stdout);
-        config_usage(stdout, WORKER_FLAGS);
-        return 0;
-    }
-    if (rc) return rc;
-    if (nrest > 0) {
-        fprintf(stderr, "assetd: unexpected argument '%s'\n", rest[0]);
-        return 2;
-    }
-    log_set_level(strcmp(cfg.log_level, "debug") == 0 ? LOG_DEBUG : LOG_INFO);
+    int rc = config_for_command(&cfg, argc, argv, WORKER_FLAGS, usage_head);
+    if (rc >= 0) return rc;
     worker_config wc = {
         .data_dir = cfg.data_dir, .lease_ms = (int64_t)cfg.job_lease * 1000, .job_timeout = (unsigned)cfg.job_timeout,
         .memory_limit = cfg.worker_memory, .max_pixels = cfg.max_pixels,
