@@ -30,7 +30,7 @@ typedef struct upload {
     ingest *in;
     multipart *mp;
     ingest_result failure;
-    char filename[FILENAME_MAX_BYTES + 1];
+    multipart_file claim;   /* what the client said about the file */
 } upload;
 
 static void upload_free(void *p)
@@ -90,7 +90,8 @@ bool assets_create_begin(http_req *r)
         }
     } else {
         const char *name = http_req_query(r, "filename");
-        snprintf(u->filename, sizeof u->filename, "%s", name ? name : "");
+        snprintf(u->claim.filename, sizeof u->claim.filename, "%s", name ? name : "");
+        snprintf(u->claim.content_type, sizeof u->claim.content_type, "%s", type ? type : "");
     }
     return true;
 }
@@ -140,7 +141,8 @@ static void upload_finish(http_req *r)
     asset as;
     ingest *in = u->in;
     u->in = NULL;   /* ingest_finish frees it */
-    ingest_result res = ingest_finish(in, a->sniffer, c, http_req_owner(r), u->filename, &as);
+    ingest_claim claim = {u->claim.filename, u->claim.content_type};
+    ingest_result res = ingest_finish(in, a->sniffer, c, http_req_owner(r), &claim, &as);
     db_release(a->db, c);
     if (res != INGEST_OK) {
         reply_ingest_failure(r, res);
@@ -156,7 +158,7 @@ void assets_create_handle(http_req *r)
 {
     upload *u = http_req_data(r);
     if (u->mp) {
-        multipart_status st = multipart_finish(u->mp, u->filename);
+        multipart_status st = multipart_finish(u->mp, &u->claim);
         if (st != MP_OK) {
             reply_multipart_failure(r, u, st);
             return;

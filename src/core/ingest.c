@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 struct ingest {
@@ -61,8 +62,36 @@ void ingest_abort(ingest *in)
     free(in);
 }
 
+/* Extensions of the image formats a client might think it sent. */
+static const char *const image_extensions[] = {"jpg", "jpeg", "jpe", "jfif", "png", "gif",
+                                               "webp", "tif", "tiff", "heic", "heif", "avif",
+                                               "bmp"};
+
+static bool claims_image(const ingest_claim *claim)
+{
+    if (claim->content_type && strncasecmp(claim->content_type, "image/", 6) == 0) return true;
+    const char *dot = claim->filename ? strrchr(claim->filename, '.') : NULL;
+    if (!dot) return false;
+    for (size_t i = 0; i < sizeof image_extensions / sizeof *image_extensions; i++)
+        if (strcasecmp(dot + 1, image_extensions[i]) == 0) return true;
+    return false;
+}
+
+/* Sets the fields that come from the bytes and the claim. */
+static void classify(asset *out, const ingest_claim *claim)
+{
+    out->kind = asset_kind_from_mime(out->content_type);
+    out->status = STATUS_UPLOADED;
+    if (out->kind != ASSET_IMAGE && claims_image(claim)) {
+        out->status = STATUS_FAILED;
+        snprintf(out->error_code, sizeof out->error_code, "unsupported_format");
+        snprintf(out->error_message, sizeof out->error_message,
+                 "the file claims to be an image, but its bytes are %s", out->content_type);
+    }
+}
+
 ingest_result ingest_finish(ingest *in, sniffer *sn, db_conn *c, const char *owner,
-                            const char *filename, asset *out)
+                            const ingest_claim *claim, asset *out)
 {
     memset(out, 0, sizeof *out);
     unsigned char digest[32];
@@ -71,11 +100,10 @@ ingest_result ingest_finish(ingest *in, sniffer *sn, db_conn *c, const char *own
     hex_encode(digest, sizeof digest, out->sha256);
     sniffer_mime_fd(sn, store_upload_fd(in->up), out->content_type, sizeof out->content_type);
 
-    out->kind = asset_kind_from_mime(out->content_type);
-    out->status = STATUS_UPLOADED;
+    classify(out, claim);
     out->size = in->size;
     snprintf(out->owner, sizeof out->owner, "%s", owner);
-    filename_sanitize(filename, out->filename);
+    filename_sanitize(claim->filename ? claim->filename : "", out->filename);
     time_format_now(out->created);
     memcpy(out->updated, out->created, sizeof out->updated);
 
@@ -87,7 +115,7 @@ ingest_result ingest_finish(ingest *in, sniffer *sn, db_conn *c, const char *own
     if (!store_upload_commit(up, out->id)) return INGEST_IO_ERROR;
     /* The row and the job that processes it commit together: no asset
      * waits for a job that was never queued, no job runs for a missing row. */
-    const char *pipeline = asset_pipeline(out->kind);
+    const char *pipeline = out->status == STATUS_UPLOADED ? asset_pipeline(out->kind) : NULL;
     job j;
     bool ok = db_begin(c) == DB_OK && db_asset_insert(c, out) == DB_OK &&
               (!pipeline || db_job_enqueue(c, out->id, owner, pipeline, INGEST_JOB_ATTEMPTS,

@@ -38,6 +38,17 @@ typedef enum {
     INGEST_DB_ERROR,
 } ingest_result;
 
+/* What the client said about the file: its name and declared type (either
+ * may be ""), both untrusted.  The stored type and kind always come from
+ * the bytes; the claim only decides one thing: a file that claims to be an
+ * image (an image extension or an image/ type) but is not one is recorded
+ * as failed, `unsupported_format`, instead of quietly becoming `other`, so
+ * a client waiting for thumbnails gets an answer. */
+typedef struct ingest_claim {
+    const char *filename;
+    const char *content_type;
+} ingest_claim;
+
 /* NULL if the store cannot create a temporary file.  The caller owns the
  * ingest and ends it with ingest_finish() or ingest_abort(). */
 ingest *ingest_begin(store *s, uint64_t max_size);
@@ -45,7 +56,7 @@ ingest_result ingest_write(ingest *in, const void *data, size_t len);
 uint64_t ingest_size(const ingest *in);
 /* Makes the asset durable and fills *out.  Frees the ingest either way. */
 ingest_result ingest_finish(ingest *in, sniffer *sn, db_conn *c, const char *owner,
-                            const char *filename, asset *out);
+                            const ingest_claim *claim, asset *out);
 void ingest_abort(ingest *in);
 
 /* Content sniffing (libmagic).  One sniffer serves every thread: libmagic

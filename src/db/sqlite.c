@@ -116,7 +116,8 @@ enum {
 static const char *const sql_text[Q_COUNT] = {
     [Q_PING] = "SELECT 1",
     [Q_ASSET_INSERT] = "INSERT INTO assets (id, owner, kind, status, filename, content_type,"
-                       " size, sha256, created, updated) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                       " size, sha256, created, updated, error_code, error_message)"
+                       " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
     [Q_ASSET_GET] = "SELECT " ASSET_COLS " FROM assets WHERE id = ? AND owner = ?",
     [Q_ASSET_DELETE] = "DELETE FROM assets WHERE id = ? AND owner = ?",
     [Q_ASSET_EXISTS] = "SELECT 1 FROM assets WHERE id = ?",
@@ -385,6 +386,8 @@ db_status db_asset_insert(db_conn *c, asset *a)
     sqlite3_bind_text(s, 8, a->sha256, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 9, a->created, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 10, a->updated, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 11, a->error_code, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 12, a->error_message, -1, SQLITE_STATIC);
     int rc = sqlite3_step(s);
     sqlite3_reset(s);
     if (rc != SQLITE_DONE) return fail(c, "asset insert");

@@ -17,7 +17,7 @@ struct multipart {
     bool in_file_part;         /* the last callback was for a `file` part */
     size_t part_bytes;         /* bytes seen in the current `file` part */
     multipart_status error;
-    char filename[FILENAME_MAX_BYTES + 1];
+    multipart_file file;
 };
 
 /* libmicrohttpd calls this for each run of bytes of each part, with `off`
@@ -40,7 +40,9 @@ static enum MHD_Result on_part(void *cls, enum MHD_ValueKind kind, const char *k
         }
         mp->in_file_part = true;
         mp->part_bytes = 0;
-        snprintf(mp->filename, sizeof mp->filename, "%s", filename ? filename : "");
+        snprintf(mp->file.filename, sizeof mp->file.filename, "%s", filename ? filename : "");
+        snprintf(mp->file.content_type, sizeof mp->file.content_type, "%s",
+                 content_type ? content_type : "");
     }
     mp->part_bytes += size;
     if (size > 0 && !mp->sink(mp->arg, data, size)) {
@@ -68,7 +70,7 @@ multipart_status multipart_feed(multipart *mp, const char *data, size_t len)
     return mp->error;
 }
 
-multipart_status multipart_finish(multipart *mp, char filename[FILENAME_MAX_BYTES + 1])
+multipart_status multipart_finish(multipart *mp, multipart_file *out)
 {
     if (mp->error) return mp->error;
     /* MHD_destroy_post_processor() reports whether the body was complete. */
@@ -77,7 +79,7 @@ multipart_status multipart_finish(multipart *mp, char filename[FILENAME_MAX_BYTE
     if (mp->error) return mp->error;
     if (complete != MHD_YES) return mp->error = MP_MALFORMED;
     if (mp->file_parts == 0) return mp->error = MP_NO_FILE;
-    memcpy(filename, mp->filename, sizeof mp->filename);
+    *out = mp->file;
     return MP_OK;
 }
 

@@ -31,9 +31,15 @@ typedef bool (*multipart_sink)(void *arg, const char *data, size_t len);
 /* NULL when the request has no usable multipart boundary. */
 multipart *multipart_new(struct MHD_Connection *conn, multipart_sink sink, void *arg);
 multipart_status multipart_feed(multipart *mp, const char *data, size_t len);
-/* Checks the body ended cleanly with exactly one file part; copies the
- * part's client-side file name (unsanitised, possibly "") into filename. */
-multipart_status multipart_finish(multipart *mp, char filename[FILENAME_MAX_BYTES + 1]);
+/* What the client said about the file part: unsanitised, possibly "". */
+typedef struct multipart_file {
+    char filename[FILENAME_MAX_BYTES + 1];
+    char content_type[128];
+} multipart_file;
+
+/* Checks the body ended cleanly with exactly one file part and copies what
+ * the client said about it into *out. */
+multipart_status multipart_finish(multipart *mp, multipart_file *out);
 void multipart_free(multipart *mp);
 
 #endif

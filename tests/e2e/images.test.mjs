@@ -150,6 +150,40 @@ test('bad images fail with the right code and the server stays up', { timeout: T
   assert.equal((await api(srv, 'GET', '/healthz')).status, 200);
 });
 
+test('bytes that only claim to be an image fail unsupported_format, without a job', { timeout: T }, async () => {
+  const random = Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919 + 13) % 251));
+  const claims = [
+    ['random bytes named .jpg', { data: random, filename: 'holiday.jpg' }],
+    ['text declared image/png (multipart)', { data: Buffer.from('just text\n'), filename: 'x', contentType: 'image/png' }],
+    ['text declared image/webp (raw)', { data: Buffer.from('just text\n'), filename: 'x', contentType: 'image/webp', raw: true }],
+  ];
+  for (const [what, opts] of claims) {
+    const r = await upload(srv, opts);
+    assert.equal(r.status, 201, `${what}: ${r.text}`);
+    assert.equal(r.json.status, 'failed', what);
+    assert.notEqual(r.json.kind, 'image', what);
+    assert.equal(r.json.error.code, 'unsupported_format', what);
+    assert.match(r.json.error.message, /claims to be an image/);
+    assert.deepEqual((await api(srv, 'GET', `/v1/jobs?asset=${r.json.id}`)).json.items, [], what);
+    assert.equal((await assetOf(r.json.id)).status, 'failed', what);
+  }
+  // Without an image claim the same bytes are a plain file, stored as is.
+  const plain = await upload(srv, { data: random, filename: 'blob.bin' });
+  assert.equal(plain.json.status, 'uploaded');
+  assert.equal(plain.json.error, null);
+
+  // Really an image, but one assetd does not decode (BMP): the worker says so.
+  const bmp = Buffer.alloc(58);
+  bmp.write('BM', 0); bmp.writeUInt32LE(58, 2); bmp.writeUInt32LE(54, 10); bmp.writeUInt32LE(40, 14);
+  bmp.writeInt32LE(1, 18); bmp.writeInt32LE(1, 22); bmp.writeUInt16LE(1, 26); bmp.writeUInt16LE(24, 28);
+  bmp.writeUInt32LE(4, 34);
+  const b = await upload(srv, { data: bmp, filename: 'dot.bmp' });
+  assert.equal(b.json.kind, 'image', b.text);
+  const a = await settled(b.json.id);
+  assert.equal(a.status, 'failed');
+  assert.equal(a.error.code, 'unsupported_format', JSON.stringify(a.error));
+});
+
 function workerPids(server) {
   try {
     const out = execFileSync('ps', ['-o', 'pid=', '--ppid', String(server.pid)]).toString();

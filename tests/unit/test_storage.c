@@ -192,7 +192,7 @@ TEST(ingest_hashes_limits_and_commits)
     in = ingest_begin(s, 1000);
     CHECK(ingest_write(in, "ab", 2) == INGEST_OK && ingest_write(in, "c", 1) == INGEST_OK);
     asset a;
-    CHECK(ingest_finish(in, sn, c, "alice", "../x.txt", &a) == INGEST_OK);
+    CHECK(ingest_finish(in, sn, c, "alice", &(ingest_claim){"../x.txt", ""}, &a) == INGEST_OK);
     CHECK_STR(a.sha256, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     CHECK_STR(a.filename, "x.txt");
     CHECK_STR(a.content_type, "text/plain");
@@ -210,9 +210,25 @@ TEST(ingest_hashes_limits_and_commits)
                                         0, 0, 0, 13, 'I', 'H', 'D', 'R', 0, 0, 0, 1, 0, 0, 0, 1,
                                         8, 6, 0, 0, 0};
     ingest_write(in, png, sizeof png);
-    CHECK(ingest_finish(in, sn, c, "alice", "notes.txt", &a) == INGEST_OK);
+    CHECK(ingest_finish(in, sn, c, "alice", &(ingest_claim){"notes.txt", "text/plain"}, &a) == INGEST_OK);
     CHECK_STR(a.content_type, "image/png");
-    CHECK(a.kind == ASSET_IMAGE);
+    CHECK(a.kind == ASSET_IMAGE && a.status == STATUS_UPLOADED);
+
+    /* Bytes that are not an image, claimed to be one by name or by type:
+     * recorded as failed, and no job is queued for them. */
+    const ingest_claim liars[] = {{"photo.JPG", ""}, {"blob", "image/png"}};
+    for (int i = 0; i < 2; i++) {
+        in = ingest_begin(s, 1000);
+        ingest_write(in, "plain words, not pixels\n", 24);
+        CHECK(ingest_finish(in, sn, c, "alice", &liars[i], &a) == INGEST_OK);
+        CHECK(a.kind == ASSET_OTHER && a.status == STATUS_FAILED);
+        CHECK_STR(a.error_code, "unsupported_format");
+        CHECK(db_asset_get(c, "alice", a.id, &got) == DB_OK && got.status == STATUS_FAILED);
+        CHECK_STR(got.error_code, "unsupported_format");
+        job jobs[2];
+        int n = 0;
+        CHECK(db_job_list(c, "alice", a.id, -1, 2, jobs, &n) == DB_OK && n == 0);
+    }
 
     sniffer_free(sn);
     db_release(d, c);
