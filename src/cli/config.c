@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-typedef enum { OPT_STRING, OPT_SIZE, OPT_COUNT, OPT_UINT, OPT_LISTEN } opt_type;
+typedef enum { OPT_STRING, OPT_SIZE, OPT_COUNT, OPT_UINT, OPT_LISTEN, OPT_RENDITIONS } opt_type;
 
 typedef struct option_def {
     const char *flag;      /* without the leading dashes */
@@ -60,6 +60,10 @@ static const option_def options[] = {
      "address-space limit of each worker process"},
     {"max-pixels", "ASSETD_MAX_PIXELS", NUM(OPT_COUNT, max_pixels), "100000000",
      "largest image (width x height) a worker will decode"},
+    {"renditions", "ASSETD_RENDITIONS", OPT_RENDITIONS, offsetof(config, renditions),
+     sizeof(((config *)0)->renditions), IMAGE_PRESETS_DEFAULT,
+     "image renditions, name:size:format[:quality[:fit]],... (format jpeg|webp|png, fit "
+     "inside|cover)"},
     {"access-log", "ASSETD_ACCESS_LOG", STR(access_log), "stdout",
      "access log: stdout, off, or a file path (JSON lines)"},
     {"log-level", "ASSETD_LOG_LEVEL", STR(log_level), "info", "debug, info, warn or error"},
@@ -101,6 +105,14 @@ static bool set_option(config *c, const option_def *o, const char *value)
         if (strlen(value) >= o->cap) return false;
         strcpy(field, value);
         return o->type == OPT_STRING || split_listen(c);
+    case OPT_RENDITIONS: {
+        char why[160];
+        if (strlen(value) >= o->cap) return false;
+        strcpy(field, value);
+        c->npresets = image_presets_parse(value, c->presets, IMAGE_PRESETS_MAX, why, sizeof why);
+        if (c->npresets < 0) fprintf(stderr, "assetd: %s\n", why);
+        return c->npresets > 0;
+    }
     case OPT_SIZE:
         if (!parse_size(value, &n) || n == 0) return false;
         memcpy(field, &n, sizeof n);

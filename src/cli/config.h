@@ -10,6 +10,8 @@
 #ifndef ASSETD_CONFIG_H
 #define ASSETD_CONFIG_H
 
+#include "media/image.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -35,6 +37,9 @@ typedef struct config {
     uint64_t job_lease;
     uint64_t worker_memory;
     uint64_t max_pixels;
+    char renditions[1024];
+    image_preset presets[IMAGE_PRESETS_MAX];   /* renditions, parsed */
+    int npresets;
     char access_log[1024];
     char log_level[16];
 } config;

@@ -109,7 +109,8 @@ static supervisor *start_workers(const config *cfg)
     char *const argv[] = {"assetd", "worker", "--data", (char *)cfg->data_dir,
                           "--job-timeout", timeout, "--job-lease", lease,
                           "--worker-memory", memory,
-                          "--max-pixels", pixels, "--log-level", (char *)cfg->log_level, NULL};
+                          "--max-pixels", pixels, "--renditions", (char *)cfg->renditions,
+                          "--log-level", (char *)cfg->log_level, NULL};
     supervisor *s = supervisor_start((int)cfg->workers, argv);
     if (!s) log_error("cannot start worker processes", NULL);
     return s;

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define WORKER_FLAGS "data,job-timeout,job-lease,worker-memory,max-pixels,log-level"
+#define WORKER_FLAGS "data,job-timeout,job-lease,worker-memory,max-pixels,renditions,log-level"
 
 static const char usage_head[] =
     "usage: assetd worker [options]\n"
@@ -27,6 +27,7 @@ int cli_worker(int argc, char **argv, const char *argv0)
     worker_config wc = {
         .data_dir = cfg.data_dir, .lease_ms = (int64_t)cfg.job_lease * 1000, .job_timeout = (unsigned)cfg.job_timeout,
         .memory_limit = cfg.worker_memory, .max_pixels = cfg.max_pixels,
+        .presets = cfg.presets, .npresets = cfg.npresets,
         .crash_after_claim = getenv("ASSETD_FAULT") && strcmp(getenv("ASSETD_FAULT"), "worker_crash") == 0,
     };
     return worker_main(&wc, argv0);

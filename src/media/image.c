@@ -2,7 +2,9 @@
 #include "media/image.h"
 #include "util/log.h"
 
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <vips/vips.h>
 
@@ -28,6 +30,83 @@ bool image_init(const char *argv0)
     vips_cache_set_max(0);
     return true;
 }
+
+/* ---------- presets ---------- */
+
+static bool preset_name_valid(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > IMAGE_PRESET_NAME_MAX) return false;
+    for (const char *p = name; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_' || *p == '-'))
+            return false;
+    return true;
+}
+
+static bool int_in(const char *s, int lo, int hi, int *out)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || v < lo || v > hi) return false;
+    *out = (int)v;
+    return true;
+}
+
+/* One "name:size:format[:quality[:fit]]" item, split in place. */
+static bool preset_parse_one(char *item, image_preset *p, char *err, size_t errcap)
+{
+    char *field[6] = {0};
+    int n = 0;
+    for (char *save = NULL, *f = strtok_r(item, ":", &save); f && n < 6;
+         f = strtok_r(NULL, ":", &save))
+        field[n++] = f;
+    const char *why = NULL;
+    if (n < 3 || n > 5) why = "expected name:size:format[:quality[:fit]]";
+    else if (!preset_name_valid(field[0])) why = "the name must be 1-32 of a-z 0-9 _ -";
+    else if (!int_in(field[1], 1, 8192, &p->size)) why = "size must be 1..8192";
+    else if (strcmp(field[2], "jpeg") && strcmp(field[2], "webp") && strcmp(field[2], "png"))
+        why = "format must be jpeg, webp or png";
+    else if (n >= 4 && !int_in(field[3], 1, 100, &p->quality)) why = "quality must be 1..100";
+    else if (n == 5 && strcmp(field[4], "inside") && strcmp(field[4], "cover"))
+        why = "fit must be inside or cover";
+    if (why) {
+        snprintf(err, errcap, "rendition '%s': %s", field[0] ? field[0] : "", why);
+        return false;
+    }
+    snprintf(p->name, sizeof p->name, "%s", field[0]);
+    snprintf(p->format, sizeof p->format, "%s", field[2]);
+    if (n < 4) p->quality = 80;
+    p->fit = n == 5 && strcmp(field[4], "cover") == 0 ? IMAGE_FIT_COVER : IMAGE_FIT_INSIDE;
+    return true;
+}
+
+int image_presets_parse(const char *spec, image_preset *out, int max, char *err, size_t errcap)
+{
+    char copy[2048];
+    if (snprintf(copy, sizeof copy, "%s", spec) >= (int)sizeof copy) {
+        snprintf(err, errcap, "the rendition list is too long");
+        return -1;
+    }
+    int n = 0;
+    for (char *save = NULL, *item = strtok_r(copy, ",", &save); item;
+         item = strtok_r(NULL, ",", &save)) {
+        if (n == max) {
+            snprintf(err, errcap, "at most %d renditions", max);
+            return -1;
+        }
+        if (!preset_parse_one(item, &out[n], err, errcap)) return -1;
+        for (int i = 0; i < n; i++)
+            if (strcmp(out[i].name, out[n].name) == 0) {
+                snprintf(err, errcap, "rendition '%s' is listed twice", out[n].name);
+                return -1;
+            }
+        n++;
+    }
+    if (n == 0) snprintf(err, errcap, "the rendition list is empty");
+    return n > 0 ? n : -1;
+}
+
+/* ---------- rendering ---------- */
 
 /* vips_foreign_find_load_source() names the class ("VipsForeignLoadJpegSource");
  * we compare its operation nickname ("jpegload_source"). */
@@ -91,8 +170,10 @@ static image_status emit(VipsImage *base, const image_preset *p, image_sink sink
     void *buf = NULL;
     size_t len = 0;
     image_status st = IMAGE_CORRUPT;
+    VipsInteresting crop = p->fit == IMAGE_FIT_COVER ? VIPS_INTERESTING_CENTRE
+                                                     : VIPS_INTERESTING_NONE;
     if (vips_thumbnail_image(base, &sized, p->size, "height", p->size, "size", VIPS_SIZE_DOWN,
-                             NULL) == 0 &&
+                             "crop", crop, NULL) == 0 &&
         (ready = flatten_for(sized, p->format)) && save(ready, p, &buf, &len) == 0) {
         st = sink(arg, p, buf, len, vips_image_get_width(ready), vips_image_get_height(ready),
                   content_type_of(p->format))
@@ -105,6 +186,22 @@ static image_status emit(VipsImage *base, const image_preset *p, image_sink sink
     if (ready) g_object_unref(ready);
     if (sized) g_object_unref(sized);
     return st;
+}
+
+/* The longest edge the decoded source needs so that every preset is a
+ * shrink of it: `inside` needs its size on the longest edge, `cover` on the
+ * shortest.  Never more than the source has. */
+static int base_edge(const image_preset *presets, int n, int width, int height)
+{
+    int longest = width > height ? width : height, shortest = width < height ? width : height;
+    double need = 0;
+    for (int i = 0; i < n; i++) {
+        double edge = presets[i].size;
+        if (presets[i].fit == IMAGE_FIT_COVER && shortest > 0)
+            edge = ceil(edge * longest / shortest);
+        if (edge > need) need = edge;
+    }
+    return need < longest ? (int)need : longest;
 }
 
 image_status image_render(int fd, const image_preset *presets, int npresets, uint64_t max_pixels,
@@ -140,9 +237,7 @@ image_status image_render(int fd, const image_preset *presets, int npresets, uin
         st = IMAGE_TOO_LARGE;
         goto done;
     }
-    int biggest = 0;
-    for (int i = 0; i < npresets; i++)
-        if (presets[i].size > biggest) biggest = presets[i].size;
+    int biggest = base_edge(presets, npresets, *src_width, *src_height);
     /* Decode once, shrinking on load, to the largest rendition; fail on a
      * truncated or corrupt file instead of padding it. */
     if (vips_thumbnail_source(src, &largest, biggest, "height", biggest, "size", VIPS_SIZE_DOWN,

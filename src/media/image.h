@@ -20,12 +20,29 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define IMAGE_PRESETS_MAX 16
+#define IMAGE_PRESET_NAME_MAX 32
+
+typedef enum {
+    IMAGE_FIT_INSIDE,      /* the whole image, longest edge = size */
+    IMAGE_FIT_COVER,       /* a size x size square, centre-cropped */
+} image_fit;
+
 typedef struct image_preset {
-    const char *name;      /* "thumb" */
-    int size;              /* longest edge, pixels */
-    const char *format;    /* "jpeg", "webp" or "png" */
+    char name[IMAGE_PRESET_NAME_MAX + 1];  /* "thumb": [a-z0-9_-], unique */
+    int size;              /* pixels, 1..8192; images are never enlarged */
+    char format[8];        /* "jpeg", "webp" or "png" */
     int quality;           /* 1..100 (ignored for png) */
+    image_fit fit;
 } image_preset;
+
+/* The renditions made when nothing is configured. */
+#define IMAGE_PRESETS_DEFAULT "thumb:256:jpeg:80,preview:1024:webp:80"
+
+/* Parses a preset list, "name:size:format[:quality[:fit]],...", quality 80
+ * and fit `inside` by default.  Returns the number of presets (1..max), or
+ * -1 with the reason in err.  Needs no image_init(). */
+int image_presets_parse(const char *spec, image_preset *out, int max, char *err, size_t errcap);
 
 typedef enum {
     IMAGE_OK = 0,

@@ -24,11 +24,6 @@
 #define RETRY_BASE_MS 1000
 #define RETRY_CAP_MS 60000
 
-static const image_preset default_presets[] = {
-    {"thumb", 256, "jpeg", 80},
-    {"preview", 1024, "webp", 80},
-};
-
 typedef struct worker {
     const worker_config *cfg;
     db *db;
@@ -160,7 +155,7 @@ static void run_image(worker *w, const job *j)
     render_ctx rc = {w, j->asset_id, json_array()};
     char err[512] = "";
     int width = 0, height = 0;
-    image_status st = image_render(fd, default_presets, 2, w->cfg->max_pixels, store_rendition,
+    image_status st = image_render(fd, w->cfg->presets, w->cfg->npresets, w->cfg->max_pixels, store_rendition,
                                    &rc, &width, &height, err, sizeof err);
     close(fd);
     if (st != IMAGE_OK) {

@@ -14,6 +14,8 @@
 #ifndef ASSETD_WORKER_H
 #define ASSETD_WORKER_H
 
+#include "media/image.h"
+
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -23,6 +25,8 @@ typedef struct worker_config {
     unsigned job_timeout;      /* seconds */
     uint64_t memory_limit;     /* bytes of address space; 0: none */
     uint64_t max_pixels;
+    const image_preset *presets;   /* the renditions of an image */
+    int npresets;
     /* Fault injection for tests (ASSETD_FAULT=worker_crash): the worker
      * aborts right after claiming a job, as a crashing decoder would. */
     bool crash_after_claim;

@@ -6,7 +6,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { execFileSync } from 'node:child_process';
 import {
-  CORPUS, SANITIZED, SLOW, TEST_TIMEOUT as T, startServer, api, upload, waitFor, createKey,
+  CORPUS, SANITIZED, SLOW, TEST_TIMEOUT as T, startServer, api, upload, waitFor, createKey, runCli,
 } from './lib.mjs';
 
 let srv;
@@ -24,18 +24,23 @@ async function settled(id, s = srv, ms = 60000) {
   return a;
 }
 
-function jpegSize(buf) {
-  // Walk the JPEG markers to the first SOFn: height, width.
+function jpegSof(buf) {
+  // Walk the JPEG markers to the first SOFn: height, width, components.
   let i = 2;
   while (i < buf.length) {
     const marker = buf[i + 1];
     const len = buf.readUInt16BE(i + 2);
     if (marker >= 0xc0 && marker <= 0xcf && ![0xc4, 0xc8, 0xcc].includes(marker)) {
-      return { height: buf.readUInt16BE(i + 5), width: buf.readUInt16BE(i + 7) };
+      return { height: buf.readUInt16BE(i + 5), width: buf.readUInt16BE(i + 7), components: buf[i + 9] };
     }
     i += 2 + len;
   }
   return null;
+}
+
+function jpegSize(buf) {
+  const sof = jpegSof(buf);
+  return sof && { width: sof.width, height: sof.height };
 }
 
 // Under ASan every decode is many times slower: one image of each format.
@@ -182,6 +187,36 @@ test('bytes that only claim to be an image fail unsupported_format, without a jo
   const a = await settled(b.json.id);
   assert.equal(a.status, 'failed');
   assert.equal(a.error.code, 'unsupported_format', JSON.stringify(a.error));
+});
+
+test('configured renditions: sizes, formats, cover crop; CMYK comes out as 3-channel sRGB', { timeout: T }, async (t) => {
+  const s = await startServer({ workers: 1, args: ['--renditions', 'square:200:png:80:cover,small:300:jpeg:70'] });
+  t.after(() => s.stop());
+  const photo = path.join(CORPUS, 'photos', fs.readdirSync(path.join(CORPUS, 'photos')).find((f) => f.startsWith('30_')));
+  const cmyk = path.join(s.dataDir, 'cmyk.jpg');
+  execFileSync('vips', ['colourspace', photo, cmyk, 'cmyk']);
+  assert.equal(jpegSof(fs.readFileSync(cmyk)).components, 4, 'the test input is CMYK');
+  for (const file of [photo, cmyk]) {
+    const r = await upload(s, { file, filename: path.basename(file) });
+    assert.equal(r.status, 201, r.text);
+    const a = await settled(r.json.id, s);
+    assert.equal(a.status, 'ready', JSON.stringify(a.error));
+    assert.deepEqual(a.meta, { width: 1920, height: 1200 });
+    const byName = Object.fromEntries(a.renditions.map((x) => [x.name, x]));
+    assert.deepEqual(Object.keys(byName).sort(), ['small', 'square']);
+    assert.equal(byName.square.content_type, 'image/png');
+    assert.deepEqual([byName.square.width, byName.square.height], [200, 200], 'cover fills the square');
+    assert.equal(byName.small.content_type, 'image/jpeg');
+    assert.deepEqual([byName.small.width, byName.small.height], [300, 188]);
+    const small = await api(s, 'GET', byName.small.url);
+    assert.equal(small.status, 200);
+    const sof = jpegSof(small.body);
+    assert.deepEqual([sof.width, sof.height, sof.components], [300, 188, 3], `${file}: converted to sRGB`);
+    assert.equal((await api(s, 'GET', `/v1/assets/${a.id}/renditions/thumb`)).status, 404, 'defaults replaced');
+  }
+  const bad = await runCli(['serve', '--data', s.dataDir, '--renditions', 'x:10:gif']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /format must be jpeg, webp or png/);
 });
 
 function workerPids(server) {
