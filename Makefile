@@ -34,6 +34,10 @@ build/unit-asan: $(UNIT_SRC) $(SRC) $(wildcard src/*/*.h) Makefile
 	@mkdir -p build
 	$(CC) $(CFLAGS) $(ASAN_FLAGS) -o $@ $(UNIT_SRC) $(SRC) $(LDLIBS)
 
+build/bench-queue: bench/queue_bench.c $(SRC) $(wildcard src/*/*.h) Makefile
+	@mkdir -p build
+	$(CC) $(CFLAGS) -o $@ bench/queue_bench.c $(SRC) $(LDLIBS)
+
 deps:
 	@scripts/install-deps.sh
 
@@ -54,7 +58,7 @@ e2e: build/assetd build/assetd-asan
 test: test-deps
 	@$(MAKE) --no-print-directory unit e2e
 
-bench: test-deps build/assetd
+bench: test-deps build/assetd build/bench-queue
 	bench/run-all.sh
 
 clean:

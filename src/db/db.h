@@ -92,6 +92,10 @@ db_status db_job_enqueue(db_conn *c, const char *asset_id, const char *owner, co
  * taking a lease and a new fencing token.  DB_NOT_FOUND when none.  Running
  * jobs whose lease expired with no attempts left become dead first. */
 db_status db_job_claim(db_conn *c, int64_t now_ms, int64_t lease_ms, job *out);
+/* The same for up to max jobs in one transaction (cheap jobs amortise the
+ * commit); *n says how many were written to out. */
+db_status db_job_claim_many(db_conn *c, int64_t now_ms, int64_t lease_ms, int max, job *out,
+                            int *n);
 /* These act only while j->fence is current; DB_NOT_FOUND means the lease
  * was lost and the caller must drop its work. */
 db_status db_job_heartbeat(db_conn *c, const job *j, int64_t now_ms, int64_t lease_ms,

@@ -93,6 +93,7 @@ enum {
     Q_JOB_LIVE,
     Q_JOB_FAIL_BURIED_ASSETS,
     Q_JOB_BURY_EXPIRED,
+    Q_JOB_ANY_DUE,
     Q_JOB_CLAIM,
     Q_JOB_HEARTBEAT,
     Q_JOB_COMPLETE,
@@ -146,10 +147,16 @@ static const char *const sql_text[Q_COUNT] = {
                            " error_message = 'the worker stopped answering on every attempt',"
                            " finished = ?2 WHERE state = 1 AND lease_until < ?1"
                            " AND attempts >= max_attempts",
+    [Q_JOB_ANY_DUE] = "SELECT 1 FROM jobs WHERE state = 1 AND lease_until < ?1 UNION ALL"
+                      " SELECT 1 FROM jobs WHERE state = 0 AND run_at <= ?1 LIMIT 1",
+    /* Expired leases first, then the queued jobs due longest; each half is
+     * one range scan of jobs_runnable (an OR of the two would sort). */
     [Q_JOB_CLAIM] = "UPDATE jobs SET state = 1, attempts = attempts + 1, fence = fence + 1,"
-                    " lease_until = ?1 + ?2, started = ?3 WHERE id = (SELECT id FROM jobs"
-                    " WHERE (state = 0 AND run_at <= ?1) OR (state = 1 AND lease_until < ?1)"
-                    " ORDER BY run_at, id LIMIT 1) RETURNING " JOB_COLS,
+                    " lease_until = ?1 + ?2, started = ?3 WHERE id IN ("
+                    "SELECT id FROM (SELECT id FROM jobs WHERE state = 1 AND lease_until < ?1"
+                    " LIMIT ?4) UNION ALL SELECT id FROM (SELECT id FROM jobs"
+                    " WHERE state = 0 AND run_at <= ?1 ORDER BY run_at LIMIT ?4) LIMIT ?4)"
+                    " RETURNING " JOB_COLS,
     [Q_JOB_HEARTBEAT] = "UPDATE jobs SET lease_until = ?3, progress = ?4"
                         " WHERE id = ?1 AND fence = ?2 AND state = 1",
     [Q_JOB_COMPLETE] = "UPDATE jobs SET state = 2, progress = 1, finished = ?3"
@@ -611,27 +618,50 @@ static db_status bury(db_conn *c, int q, int64_t now_ms, const char *now_text)
     return rc == SQLITE_DONE ? DB_OK : fail(c, "job bury");
 }
 
-db_status db_job_claim(db_conn *c, int64_t now_ms, int64_t lease_ms, job *out)
+db_status db_job_claim_many(db_conn *c, int64_t now_ms, int64_t lease_ms, int max, job *out,
+                            int *n)
 {
     char now_text[32];
     time_format_ms(now_ms, now_text);
+    *n = 0;
+    /* Idle workers poll: a read (no lock against writers) answers "nothing
+     * to do" without taking the write lock an upload's INSERT is waiting for. */
+    sqlite3_stmt *probe = stmt(c, Q_JOB_ANY_DUE);
+    if (!probe) return DB_ERROR;
+    sqlite3_bind_int64(probe, 1, now_ms);
+    int due = sqlite3_step(probe);
+    sqlite3_reset(probe);
+    if (due == SQLITE_DONE) return DB_NOT_FOUND;
+    if (due != SQLITE_ROW) return fail(c, "job probe");
     /* One transaction: a job that crashed its worker on every attempt is
-     * dead and its asset failed together, then the next job is claimed. */
+     * dead and its asset failed together, then the next jobs are claimed. */
     if (db_begin(c) != DB_OK) return DB_ERROR;
     sqlite3_stmt *s;
-    db_status st = DB_ERROR;
+    int rc = SQLITE_ERROR;
     if (bury(c, Q_JOB_FAIL_BURIED_ASSETS, now_ms, now_text) == DB_OK &&
         bury(c, Q_JOB_BURY_EXPIRED, now_ms, now_text) == DB_OK && (s = stmt(c, Q_JOB_CLAIM))) {
         sqlite3_bind_int64(s, 1, now_ms);
         sqlite3_bind_int64(s, 2, lease_ms);
         sqlite3_bind_text(s, 3, now_text, -1, SQLITE_STATIC);
-        st = step_job(c, s, out, "job claim");
+        sqlite3_bind_int(s, 4, max);
+        /* Drain: an UPDATE ... RETURNING finishes its writes on the last step. */
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+            if (*n < max) read_job(s, &out[(*n)++]);
+        sqlite3_reset(s);
+        if (rc != SQLITE_DONE) fail(c, "job claim");
     }
-    if (st == DB_ERROR || db_commit(c) != DB_OK) {
+    if (rc != SQLITE_DONE || db_commit(c) != DB_OK) {
         db_rollback(c);
+        *n = 0;
         return DB_ERROR;
     }
-    return st;
+    return *n > 0 ? DB_OK : DB_NOT_FOUND;
+}
+
+db_status db_job_claim(db_conn *c, int64_t now_ms, int64_t lease_ms, job *out)
+{
+    int n;
+    return db_job_claim_many(c, now_ms, lease_ms, 1, out, &n);
 }
 
 db_status db_job_heartbeat(db_conn *c, const job *j, int64_t now_ms, int64_t lease_ms,

@@ -171,3 +171,36 @@ TEST(job_json_has_the_api_fields)
     CHECK_STR(json_string_value(json_object_get(json_object_get(o, "error"), "code")), "timeout");
     json_decref(o);
 }
+
+TEST(queue_claim_many_takes_expired_leases_first_then_oldest_due)
+{
+    char dir[64];
+    db *d = open_tmp(dir);
+    db_conn *c = db_acquire(d);
+    job q, stuck, got[4];
+    int n = -1;
+    char name[16];
+    for (int i = 0; i < 5; i++) {
+        snprintf(name, sizeof name, "asset%d", i);
+        CHECK(db_job_enqueue(c, name, "alice", "noop", 3, 1000 + i, &q) == DB_OK);
+    }
+    CHECK(db_job_claim(c, 2000, LEASE, &stuck) == DB_OK);       /* asset0, lease to 32000 */
+    CHECK_STR(stuck.asset_id, "asset0");
+    /* A future job is not due yet. */
+    CHECK(db_job_enqueue(c, "later", "alice", "noop", 3, 40000, &q) == DB_OK);
+
+    CHECK(db_job_claim_many(c, 3000, LEASE, 3, got, &n) == DB_OK && n == 3);
+    CHECK_STR(got[0].asset_id, "asset1");
+    CHECK(got[0].state == JOB_RUNNING && got[2].state == JOB_RUNNING);
+    CHECK(strcmp(got[0].id, got[1].id) && strcmp(got[1].id, got[2].id) &&
+          strcmp(got[0].id, got[2].id));
+    /* At 33000 asset0's lease has expired (the others run to 33000): it comes
+     * back, with asset4. */
+    CHECK(db_job_claim_many(c, 33000, LEASE, 4, got, &n) == DB_OK && n == 2);
+    CHECK((!strcmp(got[0].asset_id, "asset0") && !strcmp(got[1].asset_id, "asset4")) ||
+          (!strcmp(got[1].asset_id, "asset0") && !strcmp(got[0].asset_id, "asset4")));
+    for (int i = 0; i < n; i++)
+        if (!strcmp(got[i].asset_id, "asset0")) CHECK(got[i].attempts == 2 && got[i].fence > stuck.fence);
+    CHECK(db_job_claim_many(c, 33000, LEASE, 4, got, &n) == DB_NOT_FOUND && n == 0);
+    close_tmp(d, c, dir);
+}
