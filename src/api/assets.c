@@ -368,7 +368,10 @@ static void delete_work(http_req *r)
     app *a = http_req_app(r);
     const char *id = http_req_param(r, 0);
     db_conn *c = db_acquire(a->db);
-    db_status st = c ? db_asset_delete(c, http_req_owner(r), id) : DB_ERROR;
+    db_status st = c && db_begin(c) == DB_OK ? db_asset_delete(c, http_req_owner(r), id)
+                                             : DB_ERROR;
+    if (st == DB_OK && db_commit(c) != DB_OK) st = DB_ERROR;
+    if (st != DB_OK && c) db_rollback(c);
     db_release(a->db, c);
     if (st == DB_OK) {
         store_remove_asset(a->store, id);

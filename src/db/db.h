@@ -41,7 +41,13 @@ void db_release(db *d, db_conn *c);
 db_status db_ping(db_conn *c);
 
 /* Assets.  Every read and delete is scoped by owner: another owner's asset
- * is indistinguishable from a missing one. */
+ * is indistinguishable from a missing one.
+ *
+ * Every function here that changes an asset's state (insert, delete,
+ * set_*) also appends its event (asset.created, asset.deleted,
+ * asset.processing, asset.ready, asset.failed) to the event log, and must
+ * be called inside db_begin()/db_commit() so both commit together; outside
+ * a transaction it refuses with DB_ERROR. */
 db_status db_asset_insert(db_conn *c, asset *a);  /* sets a->seq */
 db_status db_asset_get(db_conn *c, const char *owner, const char *id, asset *out);
 db_status db_asset_delete(db_conn *c, const char *owner, const char *id);
@@ -75,6 +81,32 @@ db_status db_key_revoke(db_conn *c, const char *id);
 db_status db_key_count(db_conn *c, int64_t *n);
 /* Calls fn for each key, oldest first. */
 db_status db_key_each(db_conn *c, void (*fn)(const apikey *k, void *arg), void *arg);
+
+/* The event log: the transactional outbox every live consumer reads (the
+ * hub, webhooks).  Ids are monotonic and never reused.  The data is JSON
+ * text (for asset events, the asset as asset_to_json() shows it). */
+typedef struct db_event {
+    int64_t id;
+    const char *type, *asset_id, *owner;
+    int64_t at_ms;
+    const char *data_json;
+} db_event;
+
+/* Borrowed strings, valid only during the call. */
+typedef void (*db_event_fn)(void *arg, const db_event *e);
+
+/* Inside a transaction, like the state change it reports. */
+db_status db_event_append(db_conn *c, const char *type, const char *asset_id, const char *owner,
+                          int64_t now_ms, const char *data_json);
+/* Calls fn for up to `limit` events after after_id in id order, optionally
+ * only one owner's (owner != NULL) or one asset's; *n gets the count. */
+db_status db_events_after(db_conn *c, int64_t after_id, const char *owner, const char *asset_id,
+                          int limit, db_event_fn fn, void *arg, int *n);
+/* The oldest id still kept and the newest ever written (0 before the first;
+ * oldest = newest + 1 when the log is empty). */
+db_status db_events_bounds(db_conn *c, int64_t *oldest, int64_t *newest);
+/* Deletes events older than before_ms (retention). */
+db_status db_events_trim(db_conn *c, int64_t before_ms, int64_t *removed);
 
 /* Transactions, to commit a state change together with the job it needs.
  * db_begin() takes the write lock at once (no upgrade deadlocks). */

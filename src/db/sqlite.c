@@ -71,6 +71,17 @@ static const char *const migrations[] = {
     "ALTER TABLE assets ADD COLUMN meta TEXT NOT NULL DEFAULT '{}';"
     "ALTER TABLE assets ADD COLUMN error_code TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE assets ADD COLUMN error_message TEXT NOT NULL DEFAULT '';",
+    /* 4: the event log (db.h, "events").  AUTOINCREMENT: an id is never
+     * reused, even after the newest events were trimmed, so a client's
+     * `since` cursor can never point at a different event. */
+    "CREATE TABLE events ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  type TEXT NOT NULL,"
+    "  asset_id TEXT NOT NULL,"
+    "  owner TEXT NOT NULL,"
+    "  at INTEGER NOT NULL,"
+    "  data TEXT NOT NULL);"
+    "CREATE INDEX events_by_time ON events(at);",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof *migrations))
 
@@ -91,7 +102,6 @@ enum {
     Q_ROLLBACK,
     Q_JOB_INSERT,
     Q_JOB_LIVE,
-    Q_JOB_FAIL_BURIED_ASSETS,
     Q_JOB_BURY_EXPIRED,
     Q_JOB_ANY_DUE,
     Q_JOB_CLAIM,
@@ -105,6 +115,11 @@ enum {
     Q_ASSET_SET_PROCESSING,
     Q_ASSET_SET_READY,
     Q_ASSET_SET_FAILED,
+    Q_JOB_BURIED_ASSETS,
+    Q_EVENT_INSERT,
+    Q_EVENT_AFTER,
+    Q_EVENT_BOUNDS,
+    Q_EVENT_TRIM,
     Q_COUNT
 };
 
@@ -138,11 +153,6 @@ static const char *const sql_text[Q_COUNT] = {
                      " run_at, created) VALUES (?, ?, ?, ?, 0, ?, ?, ?)",
     [Q_JOB_LIVE] = "SELECT " JOB_COLS " FROM jobs WHERE asset_id = ? AND type = ?"
                    " AND state IN (0, 1)",
-    [Q_JOB_FAIL_BURIED_ASSETS] = "UPDATE assets SET status = 3, error_code = 'worker_lost',"
-                                 " error_message = 'processing crashed on every attempt',"
-                                 " updated = ?2 WHERE id IN (SELECT asset_id FROM jobs"
-                                 " WHERE state = 1 AND lease_until < ?1"
-                                 " AND attempts >= max_attempts)",
     [Q_JOB_BURY_EXPIRED] = "UPDATE jobs SET state = 4, error_code = 'worker_lost',"
                            " error_message = 'the worker stopped answering on every attempt',"
                            " finished = ?2 WHERE state = 1 AND lease_until < ?1"
@@ -178,6 +188,15 @@ static const char *const sql_text[Q_COUNT] = {
                           " error_code = '', error_message = '', updated = ?4 WHERE id = ?1",
     [Q_ASSET_SET_FAILED] = "UPDATE assets SET status = 3, error_code = ?2, error_message = ?3,"
                            " updated = ?4 WHERE id = ?1",
+    [Q_JOB_BURIED_ASSETS] = "SELECT asset_id FROM jobs WHERE state = 1 AND lease_until < ?1"
+                            " AND attempts >= max_attempts",
+    [Q_EVENT_INSERT] = "INSERT INTO events (type, asset_id, owner, at, data) VALUES (?,?,?,?,?)",
+    [Q_EVENT_AFTER] = "SELECT id, type, asset_id, owner, at, data FROM events WHERE id > ?1"
+                      " AND (?2 IS NULL OR owner = ?2) AND (?3 IS NULL OR asset_id = ?3)"
+                      " ORDER BY id LIMIT ?4",
+    [Q_EVENT_BOUNDS] = "SELECT (SELECT min(id) FROM events),"
+                       " (SELECT seq FROM sqlite_sequence WHERE name = 'events')",
+    [Q_EVENT_TRIM] = "DELETE FROM events WHERE at < ?1",
 };
 
 struct db_conn {
@@ -379,8 +398,108 @@ static void read_asset(sqlite3_stmt *s, asset *a)
     copy_text(a->error_message, sizeof a->error_message, s, 14);
 }
 
+/* ---------- events ---------- */
+
+/* The outbox rule: an event commits with the change it reports, so every
+ * function that changes an asset's state must run inside db_begin(); one
+ * that does not is a bug, refused here rather than half-applied. */
+static bool in_transaction(db_conn *c, const char *what)
+{
+    if (!sqlite3_get_autocommit(c->h)) return true;
+    log_error("state change outside a transaction (no event would commit with it)", "op", what,
+              NULL);
+    return false;
+}
+
+db_status db_event_append(db_conn *c, const char *type, const char *asset_id, const char *owner,
+                          int64_t now_ms, const char *data_json)
+{
+    if (!in_transaction(c, type)) return DB_ERROR;
+    sqlite3_stmt *s = stmt(c, Q_EVENT_INSERT);
+    if (!s) return DB_ERROR;
+    sqlite3_bind_text(s, 1, type, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, asset_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, owner, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 4, now_ms);
+    sqlite3_bind_text(s, 5, data_json, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? DB_OK : fail(c, "event append");
+}
+
+/* An asset event carries the asset's JSON as clients see it. */
+static db_status event_asset(db_conn *c, const char *type, const asset *a, int64_t now_ms)
+{
+    json_t *j = asset_to_json(a);
+    char *text = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    db_status st = text ? db_event_append(c, type, a->id, a->owner, now_ms, text) : DB_ERROR;
+    free(text);
+    return st;
+}
+
+static db_status event_asset_id(db_conn *c, const char *type, const char *id, int64_t now_ms)
+{
+    asset a;
+    db_status st = db_asset_get_any(c, id, &a);
+    return st == DB_OK ? event_asset(c, type, &a, now_ms) : st;
+}
+
+db_status db_events_after(db_conn *c, int64_t after_id, const char *owner, const char *asset_id,
+                          int limit, db_event_fn fn, void *arg, int *n)
+{
+    sqlite3_stmt *s = stmt(c, Q_EVENT_AFTER);
+    if (!s) return DB_ERROR;
+    sqlite3_bind_int64(s, 1, after_id);
+    if (owner) sqlite3_bind_text(s, 2, owner, -1, SQLITE_STATIC);
+    if (asset_id) sqlite3_bind_text(s, 3, asset_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 4, limit);
+    int rc;
+    *n = 0;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        db_event e = {
+            .id = sqlite3_column_int64(s, 0),
+            .type = (const char *)sqlite3_column_text(s, 1),
+            .asset_id = (const char *)sqlite3_column_text(s, 2),
+            .owner = (const char *)sqlite3_column_text(s, 3),
+            .at_ms = sqlite3_column_int64(s, 4),
+            .data_json = (const char *)sqlite3_column_text(s, 5),
+        };
+        fn(arg, &e);
+        (*n)++;
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? DB_OK : fail(c, "events after");
+}
+
+db_status db_events_bounds(db_conn *c, int64_t *oldest, int64_t *newest)
+{
+    sqlite3_stmt *s = stmt(c, Q_EVENT_BOUNDS);
+    if (!s) return DB_ERROR;
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        *newest = sqlite3_column_int64(s, 1);           /* 0 before the first event */
+        *oldest = sqlite3_column_type(s, 0) == SQLITE_NULL ? *newest + 1
+                                                           : sqlite3_column_int64(s, 0);
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW ? DB_OK : fail(c, "events bounds");
+}
+
+db_status db_events_trim(db_conn *c, int64_t before_ms, int64_t *removed)
+{
+    sqlite3_stmt *s = stmt(c, Q_EVENT_TRIM);
+    if (!s) return DB_ERROR;
+    sqlite3_bind_int64(s, 1, before_ms);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    *removed = rc == SQLITE_DONE ? sqlite3_changes(c->h) : 0;
+    return rc == SQLITE_DONE ? DB_OK : fail(c, "events trim");
+}
+
 db_status db_asset_insert(db_conn *c, asset *a)
 {
+    if (!in_transaction(c, "asset.created")) return DB_ERROR;
     sqlite3_stmt *s = stmt(c, Q_ASSET_INSERT);
     if (!s) return DB_ERROR;
     sqlite3_bind_text(s, 1, a->id, -1, SQLITE_STATIC);
@@ -399,7 +518,10 @@ db_status db_asset_insert(db_conn *c, asset *a)
     sqlite3_reset(s);
     if (rc != SQLITE_DONE) return fail(c, "asset insert");
     a->seq = sqlite3_last_insert_rowid(c->h);
-    return DB_OK;
+    int64_t now = time_now_ms();
+    db_status st = event_asset(c, "asset.created", a, now);
+    if (st == DB_OK && a->status == STATUS_FAILED) st = event_asset(c, "asset.failed", a, now);
+    return st;
 }
 
 db_status db_asset_get(db_conn *c, const char *owner, const char *id, asset *out)
@@ -416,13 +538,17 @@ db_status db_asset_get(db_conn *c, const char *owner, const char *id, asset *out
 
 db_status db_asset_delete(db_conn *c, const char *owner, const char *id)
 {
-    sqlite3_stmt *s = stmt(c, Q_ASSET_DELETE);
-    if (!s) return DB_ERROR;
+    if (!in_transaction(c, "asset.deleted")) return DB_ERROR;
+    asset gone;   /* the last state, for the event */
+    db_status st = db_asset_get(c, owner, id, &gone);
+    sqlite3_stmt *s = st == DB_OK ? stmt(c, Q_ASSET_DELETE) : NULL;
+    if (!s) return st == DB_OK ? DB_ERROR : st;
     sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 2, owner, -1, SQLITE_STATIC);
     int rc = sqlite3_step(s);
     sqlite3_reset(s);
-    return change_result(c, rc, "asset delete");
+    st = change_result(c, rc, "asset delete");
+    return st == DB_OK ? event_asset(c, "asset.deleted", &gone, time_now_ms()) : st;
 }
 
 db_status db_asset_id_exists(db_conn *c, const char *id)
@@ -606,7 +732,28 @@ db_status db_job_enqueue(db_conn *c, const char *asset_id, const char *owner, co
     return live_job(c, asset_id, type, out);
 }
 
-/* Runs one of the two burial statements (?1 now, ?2 its text). */
+/* Assets whose job is about to be buried (its worker died on the last
+ * attempt) fail, each with its asset.failed event. */
+static db_status fail_buried_assets(db_conn *c, int64_t now_ms)
+{
+    sqlite3_stmt *s = stmt(c, Q_JOB_BURIED_ASSETS);
+    if (!s) return DB_ERROR;
+    sqlite3_bind_int64(s, 1, now_ms);
+    int rc = SQLITE_DONE;
+    db_status st = DB_OK;
+    /* Another statement may write assets and events while this one reads jobs. */
+    while (st == DB_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        char id[ID_LEN + 1];
+        copy_text(id, sizeof id, s, 0);
+        st = db_asset_set_failed(c, id, "worker_lost", "processing crashed on every attempt",
+                                 now_ms);
+        if (st == DB_NOT_FOUND) st = DB_OK;   /* the asset was deleted meanwhile */
+    }
+    sqlite3_reset(s);
+    return st == DB_OK && rc == SQLITE_DONE ? DB_OK : (st == DB_OK ? fail(c, "job bury") : st);
+}
+
+/* Runs the burial statement (?1 now, ?2 its text). */
 static db_status bury(db_conn *c, int q, int64_t now_ms, const char *now_text)
 {
     sqlite3_stmt *s = stmt(c, q);
@@ -638,7 +785,7 @@ db_status db_job_claim_many(db_conn *c, int64_t now_ms, int64_t lease_ms, int ma
     if (db_begin(c) != DB_OK) return DB_ERROR;
     sqlite3_stmt *s;
     int rc = SQLITE_ERROR;
-    if (bury(c, Q_JOB_FAIL_BURIED_ASSETS, now_ms, now_text) == DB_OK &&
+    if (fail_buried_assets(c, now_ms) == DB_OK &&
         bury(c, Q_JOB_BURY_EXPIRED, now_ms, now_text) == DB_OK && (s = stmt(c, Q_JOB_CLAIM))) {
         sqlite3_bind_int64(s, 1, now_ms);
         sqlite3_bind_int64(s, 2, lease_ms);
@@ -749,10 +896,12 @@ db_status db_asset_get_any(db_conn *c, const char *id, asset *out)
     return lookup_result(c, rc, "asset get any");
 }
 
-/* Binds id as ?1, the texts as ?2.., the time as the last parameter. */
+/* Binds id as ?1, the texts as ?2.., the time as the last parameter, then
+ * appends the event named `event` with the changed asset. */
 static db_status update_asset(db_conn *c, int q, const char *id, const char *const *texts,
-                              int ntexts, int64_t now_ms, const char *what)
+                              int ntexts, int64_t now_ms, const char *event)
 {
+    if (!in_transaction(c, event)) return DB_ERROR;
     char now_text[32];
     time_format_ms(now_ms, now_text);
     sqlite3_stmt *s = stmt(c, q);
@@ -762,26 +911,27 @@ static db_status update_asset(db_conn *c, int q, const char *id, const char *con
     sqlite3_bind_text(s, 2 + ntexts, now_text, -1, SQLITE_STATIC);
     int rc = sqlite3_step(s);
     sqlite3_reset(s);
-    return change_result(c, rc, what);
+    db_status st = change_result(c, rc, event);
+    return st == DB_OK ? event_asset_id(c, event, id, now_ms) : st;
 }
 
 db_status db_asset_set_processing(db_conn *c, const char *id, int64_t now_ms)
 {
-    return update_asset(c, Q_ASSET_SET_PROCESSING, id, NULL, 0, now_ms, "asset processing");
+    return update_asset(c, Q_ASSET_SET_PROCESSING, id, NULL, 0, now_ms, "asset.processing");
 }
 
 db_status db_asset_set_ready(db_conn *c, const char *id, const char *renditions_json,
                              const char *meta_json, int64_t now_ms)
 {
     const char *texts[] = {renditions_json, meta_json};
-    return update_asset(c, Q_ASSET_SET_READY, id, texts, 2, now_ms, "asset ready");
+    return update_asset(c, Q_ASSET_SET_READY, id, texts, 2, now_ms, "asset.ready");
 }
 
 db_status db_asset_set_failed(db_conn *c, const char *id, const char *code,
                               const char *message, int64_t now_ms)
 {
     const char *texts[] = {code, message};
-    return update_asset(c, Q_ASSET_SET_FAILED, id, texts, 2, now_ms, "asset failed");
+    return update_asset(c, Q_ASSET_SET_FAILED, id, texts, 2, now_ms, "asset.failed");
 }
 
 db_status db_job_list(db_conn *c, const char *owner, const char *asset_id, int state, int limit,

@@ -186,7 +186,10 @@ static void run_job(worker *w, const job *j)
 {
     if (w->cfg->crash_after_claim) abort();
     db_conn *c = db_acquire(w->db);
-    if (c) db_asset_set_processing(c, j->asset_id, time_now_ms());
+    if (c && !(db_begin(c) == DB_OK &&
+               db_asset_set_processing(c, j->asset_id, time_now_ms()) == DB_OK &&
+               db_commit(c) == DB_OK))
+        db_rollback(c);   /* the job still runs; its outcome event follows */
     db_release(w->db, c);
 
     running run = {.w = w, .j = *j};

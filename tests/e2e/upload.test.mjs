@@ -80,11 +80,12 @@ test('type is sniffed from bytes: JPEG sent as text/plain x.txt is an image', { 
   }
 });
 
-test('type is sniffed from bytes: text named evil.jpg sent as image/jpeg is other', { timeout: T }, async () => {
+test('type is sniffed from bytes: text named evil.jpg sent as image/jpeg is other (and failed: not an image)', { timeout: T }, async () => {
   for (const raw of [false, true]) {
     const r = await upload(srv, { data: TEXT, filename: 'evil.jpg', contentType: 'image/jpeg', raw });
     assert.equal(r.status, 201, r.text);
-    assertAsset(r.json, { kind: 'other', filename: 'evil.jpg' });
+    assertAsset(r.json, { kind: 'other', filename: 'evil.jpg', status: 'failed' });
+    assert.equal(r.json.error.code, 'unsupported_format');
     assert.match(r.json.content_type, /^text\/plain\b/);
     const c = await api(srv, 'GET', r.json.url);
     assert.match(c.headers['content-type'] || '', /^text\/plain\b/);

@@ -105,10 +105,16 @@ TEST(db_assets_are_owner_scoped_and_paged)
     CHECK(d != NULL);
     db_conn *c = db_acquire(d);
     asset made[10];
+    /* A state change outside a transaction is refused (its event could not
+     * commit with it). */
+    made[0] = sample("alice", ASSET_IMAGE);
+    CHECK(db_asset_insert(c, &made[0]) == DB_ERROR);
+    CHECK(db_begin(c) == DB_OK);
     for (int i = 0; i < 10; i++) {
         made[i] = sample(i % 2 ? "bob" : "alice", i < 4 ? ASSET_IMAGE : ASSET_PDF);
         CHECK(db_asset_insert(c, &made[i]) == DB_OK && made[i].seq > 0);
     }
+    CHECK(db_commit(c) == DB_OK);
     asset got;
     CHECK(db_asset_get(c, "alice", made[0].id, &got) == DB_OK);
     CHECK_STR(got.id, made[0].id);
@@ -131,9 +137,11 @@ TEST(db_assets_are_owner_scoped_and_paged)
     asset_filter images = {.by_kind = true, .kind = ASSET_IMAGE};
     CHECK(db_asset_list(c, "alice", &images, 3, page, &n) == DB_OK && n == 2);
 
+    CHECK(db_begin(c) == DB_OK);
     CHECK(db_asset_delete(c, "bob", made[0].id) == DB_NOT_FOUND);
     CHECK(db_asset_delete(c, "alice", made[0].id) == DB_OK);
     CHECK(db_asset_delete(c, "alice", made[0].id) == DB_NOT_FOUND);
+    CHECK(db_commit(c) == DB_OK);
     CHECK(db_asset_id_exists(c, made[0].id) == DB_NOT_FOUND);
     CHECK(db_asset_id_exists(c, made[1].id) == DB_OK);
     db_release(d, c);
