@@ -8,7 +8,9 @@
 
 #include "core/ingest.h"
 #include "core/keycache.h"
+#include "core/token.h"
 #include "db/db.h"
+#include "events/hub.h"
 #include "http/server.h"
 #include "store/store.h"
 
@@ -19,6 +21,8 @@ typedef struct app {
     keycache *keys;        /* recently verified tokens; may be NULL */
     sniffer *sniffer;      /* content-type detection, shared by all threads */
     http_server *server;   /* set once listening; for /metrics */
+    hub *hub;              /* live event fan-out */
+    uint8_t secret[TOKEN_SECRET_LEN];   /* signs URL tokens (core/token.h) */
 } app;
 
 /* The route table of the whole API. */
@@ -40,6 +44,8 @@ void assets_rendition(http_req *r);
 void jobs_get(http_req *r);
 void jobs_list(http_req *r);
 void jobs_retry(http_req *r);
+void events_stream(http_req *r);
+void events_token(http_req *r);
 void ops_healthz(http_req *r);
 void ops_readyz(http_req *r);
 void ops_metrics(http_req *r);

@@ -148,6 +148,7 @@ static void upload_finish(http_req *r)
         reply_ingest_failure(r, res);
         return;
     }
+    hub_poke(a->hub);
     char location[64];
     snprintf(location, sizeof location, "/v1/assets/%s", as.id);
     http_reply_json(r, 201, asset_to_json(&as));
@@ -374,6 +375,7 @@ static void delete_work(http_req *r)
     if (st != DB_OK && c) db_rollback(c);
     db_release(a->db, c);
     if (st == DB_OK) {
+        hub_poke(a->hub);
         store_remove_asset(a->store, id);
         http_reply_empty(r, 204);
     } else if (st == DB_NOT_FOUND) {

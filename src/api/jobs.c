@@ -24,6 +24,7 @@ void jobs_get(http_req *r)
         st = c ? db_job_get(c, http_req_owner(r), id, &j) : DB_ERROR;
         db_release(a->db, c);
     }
+    if (st == DB_OK) hub_poke(a->hub);
     if (st == DB_OK) http_reply_json(r, 200, job_to_json(&j));
     else if (st == DB_NOT_FOUND) http_reply_error(r, 404, "not_found", "no such job");
     else reply_db_error(r);
@@ -79,6 +80,7 @@ static void retry_work(http_req *r)
         return;
     }
     db_release(a->db, c);
+    if (st == DB_OK) hub_poke(a->hub);
     if (st == DB_OK) http_reply_json(r, 200, job_to_json(&j));
     else if (st == DB_NOT_FOUND) http_reply_error(r, 404, "not_found", "no such job");
     else reply_db_error(r);

@@ -15,6 +15,9 @@ const http_route api_routes[] = {
     {"GET", "/v1/jobs", true, jobs_list, NULL, NULL},
     {"GET", "/v1/jobs/{id}", true, jobs_get, NULL, NULL},
     {"POST", "/v1/jobs/{id}/retry", true, jobs_retry, NULL, NULL},
+    /* Authenticates itself: an API key or a ?token= (browsers). */
+    {"GET", "/v1/events", false, events_stream, NULL, NULL},
+    {"POST", "/v1/events/token", true, events_token, NULL, NULL},
     {"GET", "/healthz", false, ops_healthz, NULL, NULL},
     {"GET", "/readyz", false, ops_readyz, NULL, NULL},
     {"GET", "/metrics", false, ops_metrics, NULL, NULL},

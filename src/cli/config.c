@@ -64,6 +64,8 @@ static const option_def options[] = {
      sizeof(((config *)0)->renditions), IMAGE_PRESETS_DEFAULT,
      "image renditions, name:size:format[:quality[:fit]],... (format jpeg|webp|png, fit "
      "inside|cover)"},
+    {"event-retention", "ASSETD_EVENT_RETENTION", NUM(OPT_COUNT, event_retention), "604800",
+     "seconds events are kept for replay (since=, Last-Event-ID)"},
     {"access-log", "ASSETD_ACCESS_LOG", STR(access_log), "stdout",
      "access log: stdout, off, or a file path (JSON lines)"},
     {"log-level", "ASSETD_LOG_LEVEL", STR(log_level), "info", "debug, info, warn or error"},

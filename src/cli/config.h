@@ -40,6 +40,7 @@ typedef struct config {
     char renditions[1024];
     image_preset presets[IMAGE_PRESETS_MAX];   /* renditions, parsed */
     int npresets;
+    uint64_t event_retention;
     char access_log[1024];
     char log_level[16];
 } config;

@@ -87,6 +87,10 @@ static bool prepare(const config *cfg, app *a)
         return false;
     }
     if (!(a->sniffer = sniffer_new())) return false;   /* logged */
+    if (!token_secret_load(cfg->data_dir, a->secret)) {
+        log_error("cannot read or create DATA/secret", "dir", cfg->data_dir, NULL);
+        return false;
+    }
     db_conn *c = db_acquire(a->db);
     if (!c) return false;
     char removed[24];
@@ -146,11 +150,19 @@ static int run(const config *cfg, app *a)
         .connection_memory = (size_t)cfg->connection_memory, .access_log = cfg->access_log,
     };
     const char *err;
+    hub_config hcfg = {.data_dir = cfg->data_dir,
+                       .retention_ms = (int64_t)cfg->event_retention * 1000, .poll_ms = 250};
+    if (!(a->hub = hub_start(a->db, &hcfg, &err))) {
+        log_error("cannot start the event hub", "error", err, NULL);
+        workpool_free(pool);
+        return 1;
+    }
     a->server = http_server_start(&hc, api_routes, api_route_count, a, api_authenticate, pool,
                                   &err);
     if (!a->server) {
         log_error("cannot start HTTP server", "listen", cfg->listen, "error", err, NULL);
         workpool_free(pool);
+        hub_stop(a->hub);
         return 1;
     }
     supervisor *workers = start_workers(cfg);
@@ -162,9 +174,11 @@ static int run(const config *cfg, app *a)
     sigwait(&sigs, &sig);
     log_info("shutting down", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
     http_server_quiesce(a->server);
+    hub_close_all(a->hub);   /* event streams end now; they would never drain */
     wait_for_drain(a->server, cfg->shutdown_timeout);
     workpool_free(pool);   /* finishes deferred work, which resumes its requests */
     http_server_stop(a->server);
+    hub_stop(a->hub);
     supervisor_stop(workers, 10);
     log_info("stopped", NULL);
     return 0;

@@ -164,6 +164,14 @@ void hub_unsubscribe(hub *h, hub_sub *s)
     free(s);
 }
 
+void hub_close_all(hub *h)
+{
+    pthread_mutex_lock(&h->lock);
+    for (sub_list *l = &h->live; l; l = l == &h->live ? &h->pending : NULL)
+        for (hub_sub *s = l->head; s; s = s->next) s->sink->closing(s->arg);
+    pthread_mutex_unlock(&h->lock);
+}
+
 int hub_subscribers(hub *h)
 {
     pthread_mutex_lock(&h->lock);

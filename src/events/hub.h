@@ -77,6 +77,9 @@ typedef struct hub_sink {
     bool (*deliver)(void *arg, hub_msg *m);
     /* On the hub thread every HUB_TICK_SECONDS (keep-alives); may be NULL. */
     void (*tick)(void *arg);
+    /* From hub_close_all(): the server is stopping, end the connection.
+     * Must not unsubscribe synchronously (the hub lock is held). */
+    void (*closing)(void *arg);
 } hub_sink;
 
 #define HUB_TICK_SECONDS 15
@@ -103,6 +106,8 @@ hub_sub *hub_subscribe(hub *h, const hub_filter *f, const hub_sink *sink, void *
  * returns the sink is not called again for this subscription, which is
  * freed. */
 void hub_unsubscribe(hub *h, hub_sub *s);
+/* Asks every subscription's sink to close (shutdown). */
+void hub_close_all(hub *h);
 /* Live subscriptions (metrics, tests). */
 int hub_subscribers(hub *h);
 

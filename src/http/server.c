@@ -147,6 +147,11 @@ void http_reply_fd(http_req *r, int status, int fd, uint64_t offset, uint64_t le
     set_reply(r, status, resp, length);
 }
 
+void http_reply_response(http_req *r, int status, struct MHD_Response *resp)
+{
+    set_reply(r, status, resp, 0);
+}
+
 void http_reply_header(http_req *r, const char *name, const char *value)
 {
     if (r->reply) MHD_add_response_header(r->reply, name, value);

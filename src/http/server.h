@@ -87,6 +87,10 @@ void http_req_set_data(http_req *r, void *data, void (*free_fn)(void *));
 void *http_req_data(http_req *r);
 /* The libmicrohttpd connection, for http/ modules only (multipart). */
 struct MHD_Connection *http_req_connection(http_req *r);
+/* Sets a response built with libmicrohttpd, for http/ modules only
+ * (stream.c); takes ownership of resp. */
+struct MHD_Response;
+void http_reply_response(http_req *r, int status, struct MHD_Response *resp);
 
 /* Replies.  Exactly one per request; later calls are ignored. */
 void http_reply_json(http_req *r, int status, json_t *body);   /* steals body */

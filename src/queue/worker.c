@@ -2,6 +2,7 @@
 #include "queue/worker.h"
 #include "core/asset.h"
 #include "db/db.h"
+#include "events/notify.h"
 #include "media/image.h"
 #include "queue/job.h"
 #include "store/store.h"
@@ -20,7 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define IDLE_POLL_MS 200
+#define IDLE_POLL_MS 50   /* an idle claim is one indexed read */
 #define RETRY_BASE_MS 1000
 #define RETRY_CAP_MS 60000
 
@@ -28,6 +29,7 @@ typedef struct worker {
     const worker_config *cfg;
     db *db;
     store *store;
+    notifier *events;    /* wakes the serve process's hub after our commits */
 } worker;
 
 /* One job in progress, shared with its heartbeat thread. */
@@ -67,6 +69,7 @@ static void finish_failed(worker *w, const job *j, const char *code, const char 
         db_job_fail(c, j, code, message, retryable, now, retry_at) == DB_OK &&
         (!final || db_asset_set_failed(c, j->asset_id, code, message, now) == DB_OK) &&
         db_commit(c) == DB_OK) {
+        notifier_poke(w->events);
         log_info("job failed", "job", j->id, "code", code, "message", message, "final",
                  final ? "yes" : "no", NULL);
     } else {
@@ -175,6 +178,7 @@ static void run_image(worker *w, const job *j)
               db_job_complete(c, j, now) == DB_OK && db_commit(c) == DB_OK;
     if (!ok && c) db_rollback(c);
     db_release(w->db, c);
+    if (ok) notifier_poke(w->events);
     free(renditions);
     log_info(ok ? "job succeeded" : "job result discarded (lease lost)", "job", j->id, "asset",
              j->asset_id, NULL);
@@ -191,6 +195,7 @@ static void run_job(worker *w, const job *j)
                db_commit(c) == DB_OK))
         db_rollback(c);   /* the job still runs; its outcome event follows */
     db_release(w->db, c);
+    notifier_poke(w->events);
 
     running run = {.w = w, .j = *j};
     pthread_mutex_init(&run.lock, NULL);
@@ -236,6 +241,7 @@ int worker_main(const worker_config *cfg, const char *argv0)
         log_error("libvips failed to start", NULL);
         return 1;
     }
+    w.events = notifier_open(cfg->data_dir);
     limit_memory(cfg->memory_limit);
     char pid[16];
     snprintf(pid, sizeof pid, "%d", (int)getpid());
@@ -248,6 +254,7 @@ int worker_main(const worker_config *cfg, const char *argv0)
         if (st == DB_OK) run_job(&w, &j);
         else sleep_ms(IDLE_POLL_MS);
     }
+    notifier_close(w.events);
     store_close(w.store);
     db_close(w.db);
     return 0;
