@@ -330,9 +330,9 @@ static void *run(void *arg)
         db_conn *c = db_acquire(h->db);
         if (!c) continue;
         pthread_mutex_lock(&h->lock);
+        housekeeping(h, c);   /* trim first: a replay must not hand out expired events */
         tail(h, c);
         admit(h, c);
-        housekeeping(h, c);
         pthread_mutex_unlock(&h->lock);
         db_release(h->db, c);
     }
@@ -349,8 +349,11 @@ hub *hub_start(db *d, const hub_config *cfg, const char **err)
     h->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     db_conn *c = db_acquire(d);
     int64_t oldest;
+    h->last_tick_ms = time_now_ms();
+    h->last_trim_ms = h->last_tick_ms - TRIM_EVERY_MS;   /* trim once before serving */
     /* Live subscribers start from now; history is for replays. */
     bool ok = h->wake_fd >= 0 && c && db_events_bounds(c, &oldest, &h->position) == DB_OK;
+    if (ok) housekeeping(h, c);
     db_release(d, c);
     if (!ok) {
         *err = "cannot read the event log";
@@ -359,7 +362,6 @@ hub *hub_start(db *d, const hub_config *cfg, const char **err)
         return NULL;
     }
     h->listener = notify_listen(cfg->data_dir);
-    h->last_tick_ms = h->last_trim_ms = time_now_ms() - TRIM_EVERY_MS;  /* trim once at start */
     if (pthread_create(&h->thread, NULL, run, h) != 0) {
         *err = "cannot start the hub thread";
         notify_listener_close(h->listener);
