@@ -38,6 +38,7 @@ else
   run get_asset bench/get_asset.sh
 fi
 run upload bench/upload.sh
+run images bench/images.sh
 
 echo
 echo "== summary ($(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p' | head -n1))"
