@@ -39,6 +39,7 @@ else
 fi
 run upload bench/upload.sh
 run jobs bench/jobs.sh
+run images bench/images.sh
 
 echo
 echo "== summary ($(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p' | head -n1))"
