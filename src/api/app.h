@@ -23,6 +23,7 @@ typedef struct app {
     http_server *server;   /* set once listening; for /metrics */
     hub *hub;              /* live event fan-out */
     uint8_t secret[TOKEN_SECRET_LEN];   /* signs URL tokens (core/token.h) */
+    bool webhook_allow_local;  /* loopback/link-local webhook targets allowed */
 } app;
 
 /* The route table of the whole API. */
@@ -46,7 +47,19 @@ void jobs_list(http_req *r);
 void jobs_retry(http_req *r);
 void events_stream(http_req *r);
 void events_token(http_req *r);
+void webhooks_create(http_req *r);
+void webhooks_list(http_req *r);
+void webhooks_get(http_req *r);
+void webhooks_delete(http_req *r);
+void webhooks_deliveries(http_req *r);
 void ops_healthz(http_req *r);
+
+/* Small JSON request bodies (json_body.c): body_begin/body_data for the
+ * route table, then json_body_object() in the handler (NULL: a 400/413 is
+ * set).  The caller owns the object. */
+bool json_body_begin(http_req *r);
+bool json_body_data(http_req *r, const char *data, size_t len);
+json_t *json_body_object(http_req *r);
 void ops_readyz(http_req *r);
 void ops_metrics(http_req *r);
 

@@ -18,6 +18,11 @@ const http_route api_routes[] = {
     /* Authenticates itself: an API key or a ?token= (browsers). */
     {"GET", "/v1/events", false, events_stream, NULL, NULL},
     {"POST", "/v1/events/token", true, events_token, NULL, NULL},
+    {"POST", "/v1/webhooks", true, webhooks_create, json_body_begin, json_body_data},
+    {"GET", "/v1/webhooks", true, webhooks_list, NULL, NULL},
+    {"GET", "/v1/webhooks/{id}", true, webhooks_get, NULL, NULL},
+    {"DELETE", "/v1/webhooks/{id}", true, webhooks_delete, NULL, NULL},
+    {"GET", "/v1/webhooks/{id}/deliveries", true, webhooks_deliveries, NULL, NULL},
     {"GET", "/healthz", false, ops_healthz, NULL, NULL},
     {"GET", "/readyz", false, ops_readyz, NULL, NULL},
     {"GET", "/metrics", false, ops_metrics, NULL, NULL},

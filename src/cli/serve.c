@@ -15,6 +15,7 @@
 #include "api/app.h"
 #include "cli/cli.h"
 #include "cli/config.h"
+#include "events/webhooks.h"
 #include "queue/supervisor.h"
 #include "util/log.h"
 #include "util/timefmt.h"
@@ -157,11 +158,25 @@ static int run(const config *cfg, app *a)
         workpool_free(pool);
         return 1;
     }
+    webhooks_config wcfg = {
+        .allow_local = cfg->webhook_allow_local != 0, .retry_base_ms = (int64_t)cfg->webhook_retry_ms,
+        .retry_window_ms = (int64_t)cfg->webhook_retry_window * 1000,
+        .timeout_s = (long)cfg->webhook_timeout, .max_in_flight = 32, .poll_ms = 250,
+    };
+    a->webhook_allow_local = wcfg.allow_local;
+    webhooks *hooks = webhooks_start(a->db, &wcfg, &err);
+    if (!hooks) {
+        log_error("cannot start webhook deliveries", "error", err, NULL);
+        hub_stop(a->hub);
+        workpool_free(pool);
+        return 1;
+    }
     a->server = http_server_start(&hc, api_routes, api_route_count, a, api_authenticate, pool,
                                   &err);
     if (!a->server) {
         log_error("cannot start HTTP server", "listen", cfg->listen, "error", err, NULL);
         workpool_free(pool);
+        webhooks_stop(hooks);
         hub_stop(a->hub);
         return 1;
     }
@@ -178,6 +193,7 @@ static int run(const config *cfg, app *a)
     wait_for_drain(a->server, cfg->shutdown_timeout);
     workpool_free(pool);   /* finishes deferred work, which resumes its requests */
     http_server_stop(a->server);
+    webhooks_stop(hooks);
     hub_stop(a->hub);
     supervisor_stop(workers, 10);
     log_info("stopped", NULL);

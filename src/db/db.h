@@ -17,6 +17,7 @@
 
 #include "core/apikey.h"
 #include "core/asset.h"
+#include "core/webhook.h"
 #include "queue/job.h"
 
 #include <stdbool.h>
@@ -107,6 +108,37 @@ db_status db_events_after(db_conn *c, int64_t after_id, const char *owner, const
 db_status db_events_bounds(db_conn *c, int64_t *oldest, int64_t *newest);
 /* Deletes events older than before_ms (retention). */
 db_status db_events_trim(db_conn *c, int64_t before_ms, int64_t *removed);
+
+/* Webhooks (core/webhook.h), owner-scoped like assets. */
+db_status db_webhook_insert(db_conn *c, const webhook *w);
+db_status db_webhook_get(db_conn *c, const char *owner, const char *id, webhook *out);
+db_status db_webhook_list(db_conn *c, const char *owner, int limit, webhook *out, int *n);
+/* Deletes the endpoint and its deliveries. */
+db_status db_webhook_delete(db_conn *c, const char *owner, const char *id);
+db_status db_webhook_deliveries(db_conn *c, const char *owner, const char *webhook_id, int limit,
+                                webhook_delivery *out, int *n);
+
+/* The dispatcher's side.  Fan-in turns up to `limit` events after the
+ * durable cursor into deliveries and moves the cursor, in one transaction
+ * (DB_NOT_FOUND: no new events). */
+db_status db_webhook_fan_in(db_conn *c, int64_t now_ms, int limit, int *created);
+
+/* A due delivery; borrowed strings, valid during the call. */
+typedef struct db_delivery_due {
+    const char *id, *webhook_id, *url, *secret, *payload;
+    int attempts;
+    int64_t created_ms;
+} db_delivery_due;
+typedef void (*db_delivery_fn)(void *arg, const db_delivery_due *d);
+
+/* Leases up to `limit` due deliveries for lease_ms and calls fn for each. */
+db_status db_webhook_due(db_conn *c, int64_t now_ms, int64_t lease_ms, int limit,
+                         db_delivery_fn fn, void *arg, int *n);
+/* Records an attempt: delivered, failed for good, or pending again at
+ * next_at_ms; disable_reason (or NULL) disables the endpoint with it. */
+db_status db_webhook_delivery_done(db_conn *c, const char *delivery_id, const char *webhook_id,
+                                   delivery_state state, int status, const char *error,
+                                   int64_t next_at_ms, int64_t now_ms, const char *disable_reason);
 
 /* Transactions, to commit a state change together with the job it needs.
  * db_begin() takes the write lock at once (no upgrade deadlocks). */
