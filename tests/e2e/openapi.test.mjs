@@ -52,6 +52,12 @@ const IMAGE = path.join(CORPUS, 'png', 'arc_alpha_2140x1200.png');
 // missing route pass.
 const EXPECTED_ERRORS = {
   'POST /v1/jobs/{id}/retry': { status: 409, code: 'not_retryable' },
+  // A plain GET is neither a WebSocket nor an event stream (the streams
+  // themselves are tested in events.test.mjs and websocket.test.mjs).
+  'GET /v1/events': { status: 406, code: 'not_acceptable' },
+};
+const JSON_BODIES = {
+  'POST /v1/webhooks': { url: 'https://example.com/hook', events: ['asset.failed'] },
 };
 
 const requestsFor = (metrics, route, status) => metricSum(metrics, 'assetd_http_requests_total',
@@ -96,11 +102,17 @@ test('every operation in docs/openapi.yaml is served with a documented status', 
   // the 409 below is only the documented answer while the job has succeeded
   assert.equal(job.state, 'succeeded', jobs.text);
 
+  const hook = await api(srv, 'POST', '/v1/webhooks', { headers: ['Content-Type: application/json'], args: ['--data-binary', '@-'], input: JSON.stringify(JSON_BODIES['POST /v1/webhooks']) });
+  assert.equal(hook.status, 201, hook.text);
+
   for (const op of ops) {
     const key = `${op.method} ${op.path}`;
-    let id = op.path.startsWith('/v1/jobs/') ? job.id : assetId;
-    // A destructive operation gets a throwaway asset, so the fixture survives.
-    if (op.method === 'DELETE') {
+    let id = op.path.startsWith('/v1/jobs/') ? job.id : op.path.startsWith('/v1/webhooks/') ? hook.json.id : assetId;
+    // A destructive operation gets a throwaway, so the fixture survives.
+    if (op.method === 'DELETE' && op.path.startsWith('/v1/webhooks/')) {
+      const spare = await api(srv, 'POST', '/v1/webhooks', { headers: ['Content-Type: application/json'], args: ['--data-binary', '@-'], input: JSON.stringify(JSON_BODIES['POST /v1/webhooks']) });
+      id = spare.json.id;
+    } else if (op.method === 'DELETE') {
       const spare = await upload(srv, { data: TEXT, filename: 'doc.txt' });
       assert.equal(spare.status, 201, spare.text);
       id = spare.json.id;
@@ -109,9 +121,12 @@ test('every operation in docs/openapi.yaml is served with a documented status', 
     assert.ok(!/[{}]/.test(url), `${key}: no fixture for a parameter of ${url}`);
 
     const before = (await scrape(srv)).metrics;
+    const body = JSON_BODIES[key];
     const r = op.method === 'POST' && op.path === '/v1/assets'
       ? await upload(srv, { data: TEXT, filename: 'doc.txt' })
-      : await api(srv, op.method, url);
+      : body
+        ? await api(srv, op.method, url, { headers: ['Content-Type: application/json'], args: ['--data-binary', '@-'], input: JSON.stringify(body) })
+        : await api(srv, op.method, url);
 
     assert.ok(op.codes.includes(r.status),
       `${key} answered ${r.status}, documented: ${op.codes.join(', ')}`);
