@@ -179,7 +179,7 @@ TEST(queue_claim_many_takes_expired_leases_first_then_oldest_due)
     db_conn *c = db_acquire(d);
     job q, stuck, got[4];
     int n = -1;
-    char name[16];
+    char name[24];
     for (int i = 0; i < 5; i++) {
         snprintf(name, sizeof name, "asset%d", i);
         CHECK(db_job_enqueue(c, name, "alice", "noop", 3, 1000 + i, &q) == DB_OK);
