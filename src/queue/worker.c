@@ -31,7 +31,12 @@ typedef struct worker {
     db *db;
     store *store;
     notifier *events;    /* wakes the serve process's hub after our commits */
+    int64_t last_progress_ms;
 } worker;
+
+/* At most this often a running job reports progress (job.progress events
+ * are for progress bars, not for every step of a 500-page document). */
+#define PROGRESS_EVERY_MS 250
 
 /* One job in progress, shared with its heartbeat thread. */
 typedef struct running {
@@ -79,6 +84,26 @@ static void finish_failed(worker *w, const job *j, const char *code, const char 
     db_release(w->db, c);
 }
 
+/* Records progress (0..1) with a job.progress event, throttled; under the
+ * job's fence like every other write. */
+static void report_progress(worker *w, const job *j, double progress)
+{
+    int64_t now = time_now_ms();
+    if (now - w->last_progress_ms < PROGRESS_EVERY_MS) return;
+    w->last_progress_ms = now;
+    char data[160];
+    snprintf(data, sizeof data, "{\"job_id\":\"%s\",\"type\":\"%s\",\"progress\":%.3f}", j->id,
+             j->type, progress);
+    db_conn *c = db_acquire(w->db);
+    bool ok = c && db_begin(c) == DB_OK &&
+              db_job_heartbeat(c, j, now, w->cfg->lease_ms, progress) == DB_OK &&
+              db_event_append(c, "job.progress", j->asset_id, j->owner, now, data) == DB_OK &&
+              db_commit(c) == DB_OK;
+    if (!ok && c) db_rollback(c);
+    db_release(w->db, c);
+    if (ok) notifier_poke(w->events);
+}
+
 /* ---------- heartbeat and time limit ---------- */
 
 static void *heartbeat(void *arg)
@@ -113,7 +138,7 @@ static void *heartbeat(void *arg)
 
 typedef struct render_ctx {
     worker *w;
-    const char *asset_id;
+    const job *j;
     json_t *renditions;
 } render_ctx;
 
@@ -122,7 +147,7 @@ static bool store_rendition(void *arg, const image_preset *p, const void *data, 
 {
     render_ctx *rc = arg;
     char key[ID_LEN + 40], url[ID_LEN + 64];
-    snprintf(key, sizeof key, "%s.%s", rc->asset_id, p->name);
+    snprintf(key, sizeof key, "%s.%s", rc->j->asset_id, p->name);
     store_upload *u = store_upload_begin(rc->w->store);
     if (!u) return false;
     if (!store_upload_write(u, data, len)) {
@@ -130,11 +155,14 @@ static bool store_rendition(void *arg, const image_preset *p, const void *data, 
         return false;
     }
     if (!store_upload_commit(u, key)) return false;
-    snprintf(url, sizeof url, "/v1/assets/%s/renditions/%s", rc->asset_id, p->name);
+    snprintf(url, sizeof url, "/v1/assets/%s/renditions/%s", rc->j->asset_id, p->name);
     json_array_append_new(rc->renditions,
                           json_pack("{s:s, s:s, s:i, s:i, s:I, s:s}", "name", p->name,
                                     "content_type", content_type, "width", width, "height",
                                     height, "size", (json_int_t)len, "url", url));
+    size_t done = json_array_size(rc->renditions);
+    if ((int)done < rc->w->cfg->npresets)   /* completion reports the end */
+        report_progress(rc->w, rc->j, (double)done / rc->w->cfg->npresets);
     return true;
 }
 
@@ -156,7 +184,8 @@ static void run_image(worker *w, const job *j)
         finish_failed(w, j, "source_missing", "the asset's bytes are gone", false);
         return;
     }
-    render_ctx rc = {w, j->asset_id, json_array()};
+    render_ctx rc = {w, j, json_array()};
+    w->last_progress_ms = 0;
     char err[512] = "";
     int width = 0, height = 0;
     image_status st = image_render(fd, w->cfg->presets, w->cfg->npresets, w->cfg->max_pixels, store_rendition,

@@ -66,8 +66,13 @@ test('a subscriber sees created -> processing -> ready in order, with the asset 
   assert.equal(r.status, 201, r.text);
   const id = r.json.id;
   await s.until(() => s.types(id).includes('asset.ready'), 'asset.ready');
-  assert.deepEqual(s.types(id), ['asset.created', 'asset.processing', 'asset.ready']);
-  const mine = s.events.filter((e) => e.json.asset_id === id);
+  // Two renditions: progress is reported after the first (0.5), the end by ready.
+  assert.deepEqual(s.types(id), ['asset.created', 'asset.processing', 'job.progress', 'asset.ready']);
+  const progress = s.events.find((e) => e.json.type === 'job.progress' && e.json.asset_id === id).json;
+  assert.equal(progress.data.progress, 0.5);
+  assert.equal(progress.data.type, 'image');
+  assert.match(progress.data.job_id, /^[A-Za-z0-9_-]{22}$/);
+  const mine = s.events.filter((e) => e.json.asset_id === id && e.json.type.startsWith('asset.'));
   for (const e of mine) {
     assert.equal(String(e.json.id), e.id, 'SSE id is the event id');
     assert.equal(e.event, e.json.type);
