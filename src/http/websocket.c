@@ -707,7 +707,10 @@ static void *ws_thread(void *arg)
             conn_register(s, c);
         }
         drain_ready(s);
-        if (stopping && !s->stop_begun) begin_stop(s);
+        if (stopping && !s->stop_begun) {
+            begin_stop(s);
+            next_sweep = s->now_ms + SWEEP_MS / 10;
+        }
         if (s->now_ms >= next_sweep) {
             sweep(s);
             /* Stopping has deadlines of its own; look at them more often. */
