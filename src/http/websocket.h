@@ -38,10 +38,14 @@
  * Shutdown order: http_server_quiesce(), ws_server_stop(), then
  * http_server_stop() — libmicrohttpd closes the sockets of upgraded
  * connections still open when it stops, so the ws_server must be done with
- * them first.  A handshake that completes after ws_server_stop() began is
- * closed at once (its on_close runs on the HTTP thread that completed it),
- * and http_reply_websocket() then answers 503; the ws_server's memory lives
- * until the last such handshake is settled, so late handshakes are safe.
+ * them first.  Keep-alive HTTP connections still send requests between the
+ * two stops, so the route must stop passing s to http_reply_websocket()
+ * before ws_server_stop(s) returns (e.g. a flag it checks under a lock it
+ * holds around the call, cleared before stopping).  Calls that overlap the
+ * stop are safe: they answer 503, and a handshake accepted before the stop
+ * whose 101 goes out after the ws thread is gone is closed at once (its
+ * on_close then runs on that HTTP thread); s's memory lives until the last
+ * such handshake is settled.
  */
 #ifndef ASSETD_WEBSOCKET_H
 #define ASSETD_WEBSOCKET_H
@@ -86,7 +90,7 @@ typedef struct ws_handler {
 /* cfg may be NULL (all defaults).  NULL with *err set on failure. */
 ws_server *ws_server_start(const ws_config *cfg, const char **err);
 /* Closes every connection with 1001 (going away), calling on_close for each, joins the thread
- * and releases s (see the shutdown order above).  The caller must not use s afterwards. */
+ * and releases s (see the shutdown order above): no call may use s once it returns. */
 void ws_server_stop(ws_server *s);
 /* Open connections (for metrics and tests): from handover to the ws thread until on_close. */
 int ws_server_connections(ws_server *s);
@@ -97,7 +101,7 @@ int ws_server_connections(ws_server *s);
  * Sec-WebSocket-Accept, and once the 101 is sent the socket moves to s; h and arg must stay
  * valid until on_close.  Otherwise it replies with a JSON error itself (400 bad_handshake;
  * 426 upgrade_required with Sec-WebSocket-Version: 13 for another version; 503 shutting_down
- * once ws_server_stop() has begun; 500 internal when out of memory) and returns false (on_close
+ * while ws_server_stop() runs; 500 internal when out of memory) and returns false (on_close
  * is then never called). */
 bool http_reply_websocket(http_req *r, ws_server *s, const ws_handler *h, void *arg);
 
