@@ -5,7 +5,8 @@ PKGS    := libmicrohttpd jansson sqlite3 libcrypto vips libcurl
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wstrict-prototypes \
            -Wno-unused-parameter -Isrc $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lmagic -lpthread
+# libwslay and libmagic ship no pkg-config file on Debian: linked by name.
+LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lwslay -lmagic -lpthread
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 CFLAGS  += -DASSETD_VERSION='"$(VERSION)"'
 

@@ -12,6 +12,7 @@
 #include "db/db.h"
 #include "events/hub.h"
 #include "http/server.h"
+#include "http/websocket.h"
 #include "store/store.h"
 
 typedef struct app {
@@ -22,6 +23,8 @@ typedef struct app {
     sniffer *sniffer;      /* content-type detection, shared by all threads */
     http_server *server;   /* set once listening; for /metrics */
     hub *hub;              /* live event fan-out */
+    ws_server *ws;         /* WebSocket connections (one epoll thread) */
+    size_t stream_queue;   /* unread bytes an event stream may hold */
     uint8_t secret[TOKEN_SECRET_LEN];   /* signs URL tokens (core/token.h) */
     bool webhook_allow_local;  /* loopback/link-local webhook targets allowed */
 } app;

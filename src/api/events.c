@@ -16,6 +16,7 @@
 #include "api/app.h"
 #include "core/token.h"
 #include "http/stream.h"
+#include "http/websocket.h"
 #include "util/parse.h"
 #include "util/timefmt.h"
 
@@ -24,7 +25,6 @@
 #include <string.h>
 #include <strings.h>
 
-#define SSE_BUFFER_MAX (1u << 20)
 #define TOKEN_TTL_DEFAULT 300
 #define TOKEN_TTL_MAX 3600
 
@@ -33,6 +33,7 @@ typedef struct listener {
     app *app;
     hub_sub *sub;
     http_stream *sse;       /* SSE */
+    ws_conn *ws;            /* WebSocket */
     hub_filter filter;
 } listener;
 
@@ -79,7 +80,7 @@ static void sse_gone(void *arg)
 
 static void start_sse(http_req *r, listener *l)
 {
-    if (!(l->sse = http_reply_stream(r, "text/event-stream", SSE_BUFFER_MAX, sse_gone, l))) {
+    if (!(l->sse = http_reply_stream(r, "text/event-stream", l->app->stream_queue, sse_gone, l))) {
         free(l);
         http_reply_error(r, 500, "internal", "out of memory");
         return;
@@ -89,6 +90,34 @@ static void start_sse(http_req *r, listener *l)
     http_stream_write(l->sse, hello, sizeof hello - 1);
     l->sub = hub_subscribe(l->app->hub, &l->filter, &sse_sink, l);
 }
+
+/* ---------- WebSocket ---------- */
+
+static bool ws_deliver(void *arg, hub_msg *m)
+{
+    listener *l = arg;
+    return ws_conn_send_text(l->ws, m->text, m->len);   /* over the bound: closed 1013 */
+}
+
+static void ws_closing(void *arg) { ws_conn_close(((listener *)arg)->ws, 1001, "server stopping"); }
+
+static const hub_sink ws_sink = {ws_deliver, NULL, ws_closing};
+
+static void ws_open(void *arg, ws_conn *c)
+{
+    listener *l = arg;
+    l->ws = c;
+    l->sub = hub_subscribe(l->app->hub, &l->filter, &ws_sink, l);
+}
+
+static void ws_close(void *arg, ws_conn *c)
+{
+    listener *l = arg;
+    hub_unsubscribe(l->app->hub, l->sub);   /* after this the hub never sends to c */
+    free(l);
+}
+
+static const ws_handler ws_events = {ws_open, NULL, ws_close};
 
 /* ---------- the request ---------- */
 
@@ -170,7 +199,10 @@ void events_stream(http_req *r)
         free(l);
         return;
     }
-    if (wants_sse(r)) {
+    const char *upgrade = http_req_header(r, "Upgrade");
+    if (upgrade && strcasecmp(upgrade, "websocket") == 0) {
+        if (!http_reply_websocket(r, a->ws, &ws_events, l)) free(l);   /* it replied */
+    } else if (wants_sse(r)) {
         start_sse(r, l);
     } else {
         free(l);

@@ -66,6 +66,8 @@ static const option_def options[] = {
      "inside|cover)"},
     {"event-retention", "ASSETD_EVENT_RETENTION", NUM(OPT_COUNT, event_retention), "604800",
      "seconds events are kept for replay (since=, Last-Event-ID)"},
+    {"stream-queue", "ASSETD_STREAM_QUEUE", NUM(OPT_SIZE, stream_queue), "1M",
+     "bytes of events a WebSocket or SSE client may have unread before it is disconnected"},
     {"webhook-allow-local", "ASSETD_WEBHOOK_ALLOW_LOCAL", NUM(OPT_UINT, webhook_allow_local), "0",
      "1: allow webhook URLs on loopback and link-local addresses (development, tests)"},
     {"webhook-retry-ms", "ASSETD_WEBHOOK_RETRY_MS", NUM(OPT_COUNT, webhook_retry_ms), "5000",

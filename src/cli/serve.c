@@ -171,11 +171,23 @@ static int run(const config *cfg, app *a)
         workpool_free(pool);
         return 1;
     }
+    ws_config wscfg = {.ping_interval = 30, .pong_timeout = 10,
+                       .max_queued_bytes = (size_t)cfg->stream_queue, .max_message = 4096};
+    a->stream_queue = (size_t)cfg->stream_queue;
+    if (!(a->ws = ws_server_start(&wscfg, &err))) {
+        log_error("cannot start the WebSocket thread", "error", err, NULL);
+        webhooks_stop(hooks);
+        hub_stop(a->hub);
+        workpool_free(pool);
+        return 1;
+    }
     a->server = http_server_start(&hc, api_routes, api_route_count, a, api_authenticate, pool,
                                   &err);
     if (!a->server) {
         log_error("cannot start HTTP server", "listen", cfg->listen, "error", err, NULL);
         workpool_free(pool);
+        ws_server_stop(a->ws);
+        ws_server_free(a->ws);
         webhooks_stop(hooks);
         hub_stop(a->hub);
         return 1;
@@ -189,10 +201,12 @@ static int run(const config *cfg, app *a)
     sigwait(&sigs, &sig);
     log_info("shutting down", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
     http_server_quiesce(a->server);
-    hub_close_all(a->hub);   /* event streams end now; they would never drain */
+    hub_close_all(a->hub);   /* SSE streams end now; they would never drain */
+    ws_server_stop(a->ws);   /* 1001 to every WebSocket, before libmicrohttpd drops them */
     wait_for_drain(a->server, cfg->shutdown_timeout);
     workpool_free(pool);   /* finishes deferred work, which resumes its requests */
     http_server_stop(a->server);
+    ws_server_free(a->ws);
     webhooks_stop(hooks);
     hub_stop(a->hub);
     supervisor_stop(workers, 10);

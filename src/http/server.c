@@ -10,6 +10,15 @@
  * Replies are built as MHD_Response objects and kept on the request until
  * libmicrohttpd will take them (it accepts a response only between calls
  * with no pending body data); queue_reply() is the one place that sends.
+ *
+ * Upgrades (101, for WebSocket) end a request early.  libmicrohttpd hands
+ * the socket over in on_upgrade() but calls on_completed() only when the
+ * new owner gives the socket back, which may be hours later.  So the
+ * request is accounted (metrics, access log, in-flight count) in
+ * on_upgrade(), and on_completed() then only frees it.  The connection's
+ * clock stays in PHASE_BUSY, which has no deadline, and libmicrohttpd keeps
+ * an upgraded connection suspended, which exempts it from the idle timeout:
+ * from then on the new owner decides when the connection ends.
  */
 #include "http/server.h"
 #include "http/router.h"
@@ -70,6 +79,9 @@ struct http_req {
     struct MHD_Response *reply;    /* built, not yet queued */
     bool replied;                  /* a reply was set (queued or pending) */
     bool body_rejected;
+    bool upgraded;                 /* the 101 was sent and the socket handed over */
+    http_upgrade_fn upgrade_fn;    /* set by http_reply_upgrade until called */
+    void *upgrade_cls;
     void (*deferred)(http_req *r);
     void *data;
     void (*data_free)(void *);
@@ -413,6 +425,18 @@ static void write_access_log(http_server *s, http_req *r, double seconds)
     free(text);
 }
 
+/* Counts a finished request exactly once: metrics, access log, in flight. */
+static void account_request(http_server *s, http_req *r)
+{
+    double seconds = time_mono_seconds() - r->started;
+    int route = r->route ? (int)(r->route - s->routes) : -1;
+    metrics_request(s->metrics, route, r->status, r->bytes_in, r->bytes_out);
+    if (r->route && r->route->body_data && r->status / 100 == 2)
+        metrics_upload_seconds(s->metrics, seconds);
+    if (s->access_log) write_access_log(s, r, seconds);
+    atomic_fetch_sub(&s->in_flight, 1);
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
@@ -420,18 +444,52 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     http_req *r = *con_cls;
     *con_cls = NULL;
     if (!r || r == (void *)&uri_too_long) return;
-    double seconds = time_mono_seconds() - r->started;
-    if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && r->status == 0) r->status = 499;
-    int route = r->route ? (int)(r->route - s->routes) : -1;
-    metrics_request(s->metrics, route, r->status, r->bytes_in, r->bytes_out);
-    if (r->route && r->route->body_data && r->status / 100 == 2)
-        metrics_upload_seconds(s->metrics, seconds);
-    if (s->access_log) write_access_log(s, r, seconds);
-    timeouts_enter(r->clock, PHASE_HEADERS);  /* waiting for the next request */
+    if (!r->upgraded) {   /* upgraded requests were accounted in on_upgrade() */
+        if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && r->status == 0) r->status = 499;
+        if (r->upgrade_fn) r->status = 499;   /* the client left before the switch */
+        account_request(s, r);
+        timeouts_enter(r->clock, PHASE_HEADERS);  /* waiting for the next request */
+    }
+    if (r->upgrade_fn) r->upgrade_fn(r->upgrade_cls, NULL, -1, NULL, 0);
     if (r->reply) MHD_destroy_response(r->reply);
     if (r->data_free) r->data_free(r->data);
     free(r);
-    atomic_fetch_sub(&s->in_flight, 1);
+}
+
+/* ---------- protocol upgrades ---------- */
+
+/* libmicrohttpd has sent the 101: the request is over as far as HTTP goes. */
+static void on_upgrade(void *cls, struct MHD_Connection *conn, void *con_cls,
+                       const char *extra, size_t extra_len, MHD_socket sock,
+                       struct MHD_UpgradeResponseHandle *urh)
+{
+    http_req *r = cls;
+    http_upgrade_fn fn = r->upgrade_fn;
+    r->upgrade_fn = NULL;
+    r->upgraded = true;
+    timeouts_enter(r->clock, PHASE_BUSY);   /* no deadline while upgraded */
+    account_request(r->srv, r);
+    fn(r->upgrade_cls, (http_upgraded *)urh, sock, extra, extra_len);
+}
+
+bool http_reply_upgrade(http_req *r, const char *protocol, http_upgrade_fn fn, void *cls)
+{
+    if (r->replied) return false;
+    struct MHD_Response *resp = MHD_create_response_for_upgrade(on_upgrade, r);
+    if (!resp) return false;
+    if (MHD_add_response_header(resp, MHD_HTTP_HEADER_UPGRADE, protocol) != MHD_YES) {
+        MHD_destroy_response(resp);
+        return false;
+    }
+    set_reply(r, MHD_HTTP_SWITCHING_PROTOCOLS, resp, 0);
+    r->upgrade_fn = fn;
+    r->upgrade_cls = cls;
+    return true;
+}
+
+void http_upgraded_close(http_upgraded *u)
+{
+    MHD_upgrade_action((struct MHD_UpgradeResponseHandle *)u, MHD_UPGRADE_ACTION_CLOSE);
 }
 
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
@@ -546,7 +604,8 @@ http_server *http_server_start(const http_server_config *cfg, const http_route *
         return NULL;
     }
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
-                     MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_TURBO;
+                     MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG |
+                     MHD_USE_TURBO;
     s->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_access, s,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,

@@ -68,9 +68,11 @@ uint16_t http_server_port(const http_server *s);
 metrics *http_server_metrics(http_server *s);
 /* Stops accepting new connections; in-flight requests go on. */
 void http_server_quiesce(http_server *s);
-/* Requests that have started and not yet completed. */
+/* Requests that have started and not yet completed (an upgraded request
+ * completes when its 101 is sent). */
 int http_server_in_flight(http_server *s);
-/* Closes every connection and frees the server. */
+/* Closes every connection and frees the server.  Upgraded connections should
+ * be handed back first (http_upgraded_close; see websocket.h). */
 void http_server_stop(http_server *s);
 
 /* --- for handlers --- */
@@ -105,5 +107,31 @@ void http_reply_header(http_req *r, const char *name, const char *value);
 
 /* Suspends the request and runs fn on the work pool; fn must reply. */
 void http_req_defer(http_req *r, void (*fn)(http_req *r));
+
+/* --- protocol upgrades, for http/ modules only (websocket) --- */
+
+/* An upgraded connection leaves HTTP: its request counts as complete
+ * (metrics, access log with status 101, no longer in flight) once the 101 is
+ * sent, and the header/body deadlines and the idle timeout stop applying to
+ * it.  The socket stays libmicrohttpd's: the new owner reads and writes it
+ * (and may shutdown(2) it) but never closes it — http_upgraded_close() hands
+ * it back, and libmicrohttpd closes it. */
+typedef struct http_upgraded http_upgraded;
+
+/* Called exactly once for each successful http_reply_upgrade(), on an HTTP
+ * thread: once the 101 is sent, with the socket and the bytes the client sent
+ * after its request that were already read (extra is valid only during the
+ * call); or, if the connection ended before the switch, with u NULL and
+ * fd -1. */
+typedef void (*http_upgrade_fn)(void *cls, http_upgraded *u, int fd, const char *extra,
+                                size_t extra_len);
+
+/* Replies 101 Switching Protocols with "Upgrade: <protocol>" (libmicrohttpd
+ * adds "Connection: Upgrade"); add further headers with http_reply_header().
+ * False, and fn is never called, when a reply was already set or memory ran
+ * out. */
+bool http_reply_upgrade(http_req *r, const char *protocol, http_upgrade_fn fn, void *cls);
+/* Done with an upgraded socket: libmicrohttpd closes it.  Any thread, once. */
+void http_upgraded_close(http_upgraded *u);
 
 #endif
