@@ -30,6 +30,22 @@ void ops_metrics(http_req *r)
     app *a = http_req_app(r);
     char *text = metrics_render(http_server_metrics(a->server));
     if (!text) return;  /* the server answers 500 */
-    http_reply_text(r, 200, "text/plain; version=0.0.4", text);
+    char *all = NULL;
+    int n = asprintf(&all,
+                     "%s# HELP assetd_event_subscribers Open event streams (WebSocket and SSE).\n"
+                     "# TYPE assetd_event_subscribers gauge\n"
+                     "assetd_event_subscribers %d\n"
+                     "# HELP assetd_event_subscribers_dropped_total Streams cut off for reading "
+                     "too slowly.\n"
+                     "# TYPE assetd_event_subscribers_dropped_total counter\n"
+                     "assetd_event_subscribers_dropped_total %lld\n"
+                     "# HELP assetd_websocket_connections Open WebSocket connections.\n"
+                     "# TYPE assetd_websocket_connections gauge\n"
+                     "assetd_websocket_connections %d\n",
+                     text, hub_subscribers(a->hub), (long long)hub_dropped(a->hub),
+                     ws_server_connections(a->ws));
     free(text);
+    if (n < 0) return;
+    http_reply_text(r, 200, "text/plain; version=0.0.4", all);
+    free(all);
 }

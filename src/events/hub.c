@@ -48,6 +48,7 @@ struct hub {
     sub_list live, pending;
     int64_t position;               /* newest event id handed out (hub thread) */
     int64_t last_trim_ms, last_tick_ms;
+    _Atomic int64_t dropped;
 };
 
 /* ---------- messages ---------- */
@@ -132,10 +133,13 @@ static void list_remove(sub_list *l, hub_sub *s)
     l->count--;
 }
 
-static void give(hub_sub *s, hub_msg *m)
+static void give(hub *h, hub_sub *s, hub_msg *m)
 {
     if (s->refused) return;
-    if (!s->sink->deliver(s->arg, m)) s->refused = true;
+    if (!s->sink->deliver(s->arg, m)) {
+        s->refused = true;
+        atomic_fetch_add(&h->dropped, 1);
+    }
     if (m->id > s->cursor) s->cursor = m->id;
 }
 
@@ -172,6 +176,8 @@ void hub_close_all(hub *h)
     pthread_mutex_unlock(&h->lock);
 }
 
+int64_t hub_dropped(hub *h) { return atomic_load(&h->dropped); }
+
 int hub_subscribers(hub *h)
 {
     pthread_mutex_lock(&h->lock);
@@ -189,7 +195,7 @@ static void fan_out(void *arg, const db_event *e)
     for (hub_sub *s = h->live.head; s; s = s->next) {
         if (e->id <= s->cursor || s->refused || !matches(&s->f, e)) continue;
         if (!m && !(m = msg_new(e->id, e->type, e->asset_id, e->at_ms, e->data_json))) return;
-        give(s, m);
+        give(h, s, m);
     }
     hub_msg_unref(m);
     h->position = e->id;
@@ -207,22 +213,24 @@ static void tail(hub *h, db_conn *c)
 /* ---------- admission (hub thread, lock held) ---------- */
 
 typedef struct replay_ctx {
+    hub *h;
     hub_sub *s;
 } replay_ctx;
 
 static void replay_one(void *arg, const db_event *e)
 {
-    hub_sub *s = ((replay_ctx *)arg)->s;
+    replay_ctx *rc = arg;
+    hub_sub *s = rc->s;
     if (e->id <= s->cursor || !matches(&s->f, e)) {
         if (e->id > s->cursor) s->cursor = e->id;
         return;
     }
     hub_msg *m = msg_new(e->id, e->type, e->asset_id, e->at_ms, e->data_json);
-    if (m) give(s, m);
+    if (m) give(rc->h, s, m);
     hub_msg_unref(m);
 }
 
-static void send_replay_incomplete(hub_sub *s, int64_t oldest)
+static void send_replay_incomplete(hub *h, hub_sub *s, int64_t oldest)
 {
     char text[160];
     int len = snprintf(text, sizeof text,
@@ -235,7 +243,7 @@ static void send_replay_incomplete(hub_sub *s, int64_t oldest)
     snprintf(m->type, sizeof m->type, "replay.incomplete");
     m->len = (size_t)len;
     memcpy(m->text, text, (size_t)len + 1);
-    give(s, m);
+    give(h, s, m);
     hub_msg_unref(m);
 }
 
@@ -245,9 +253,9 @@ static void admit_replay(hub *h, db_conn *c, hub_sub *s)
     int64_t oldest, newest;
     if (db_events_bounds(c, &oldest, &newest) != DB_OK) return;
     s->cursor = s->f.since;
-    if (s->f.since + 1 < oldest && s->f.since < newest) send_replay_incomplete(s, oldest);
+    if (s->f.since + 1 < oldest && s->f.since < newest) send_replay_incomplete(h, s, oldest);
     const char *only = s->f.asset_id[0] ? s->f.asset_id : NULL;
-    replay_ctx rc = {s};
+    replay_ctx rc = {h, s};
     int n;
     do {
         int64_t before = s->cursor;
@@ -274,7 +282,7 @@ static void admit_snapshot(hub *h, db_conn *c, hub_sub *s)
     json_decref(j);
     hub_msg *m = data ? msg_new(s->cursor, "snapshot", a.id, time_now_ms(), data) : NULL;
     free(data);
-    if (m) give(s, m);
+    if (m) give(h, s, m);
     hub_msg_unref(m);
 }
 

@@ -110,5 +110,7 @@ void hub_unsubscribe(hub *h, hub_sub *s);
 void hub_close_all(hub *h);
 /* Live subscriptions (metrics, tests). */
 int hub_subscribers(hub *h);
+/* Subscriptions whose sink refused a message (slow consumers), ever. */
+int64_t hub_dropped(hub *h);
 
 #endif
