@@ -14,6 +14,7 @@
  * stream ends; WebSocket: close 1013) and can resume with since=.
  */
 #include "api/app.h"
+#include "core/event.h"
 #include "core/token.h"
 #include "http/stream.h"
 #include "http/websocket.h"
@@ -159,24 +160,32 @@ static bool parse_filter(http_req *r, hub_filter *f)
     const char *types = http_req_query(r, "types");
     if (types && !hub_filter_set_types(f, types)) {
         http_reply_error(r, 400, "invalid_parameter", "types is a comma-separated list of at "
-                                                      "most %d event types", HUB_MAX_TYPES);
+                         "most %d of: %s", HUB_MAX_TYPES, EVENT_TYPES_TEXT);
         return false;
     }
     if (!parse_since(r, f)) return false;
-    if (!asset_id) return true;
+    db_conn *c = db_acquire(a->db);
+    int64_t oldest, newest;
     asset as;
-    db_status st = DB_NOT_FOUND;
-    if (id_is_valid(asset_id)) {
-        db_conn *c = db_acquire(a->db);
-        st = c ? db_asset_get(c, f->owner, asset_id, &as) : DB_ERROR;
-        db_release(a->db, c);
-    }
+    db_status st = c ? db_events_bounds(c, &oldest, &newest) : DB_ERROR;
+    if (st == DB_OK && asset_id)
+        st = id_is_valid(asset_id) ? db_asset_get(c, f->owner, asset_id, &as) : DB_NOT_FOUND;
+    db_release(a->db, c);
     if (st != DB_OK) {
         if (st == DB_NOT_FOUND) http_reply_error(r, 404, "not_found", "no such asset");
         else http_reply_error(r, 503, "database_unavailable", "try again");
         return false;
     }
-    snprintf(f->asset_id, sizeof f->asset_id, "%s", asset_id);
+    if (f->since > newest) {
+        http_reply_error(r, 400, "invalid_parameter", "since is after the newest event (%lld)",
+                         (long long)newest);
+        return false;
+    }
+    if (asset_id) snprintf(f->asset_id, sizeof f->asset_id, "%s", asset_id);
+    /* Live from this moment, not from when the hub gets round to admitting
+     * us: an event committed in between (say, by an upload the client
+     * starts as soon as it sees the stream open) is then replayed. */
+    else if (f->since < 0) f->since = newest;
     return true;
 }
 

@@ -24,7 +24,6 @@ void jobs_get(http_req *r)
         st = c ? db_job_get(c, http_req_owner(r), id, &j) : DB_ERROR;
         db_release(a->db, c);
     }
-    if (st == DB_OK) hub_poke(a->hub);
     if (st == DB_OK) http_reply_json(r, 200, job_to_json(&j));
     else if (st == DB_NOT_FOUND) http_reply_error(r, 404, "not_found", "no such job");
     else reply_db_error(r);
@@ -69,10 +68,14 @@ static void retry_work(http_req *r)
     db_status st = c && db_begin(c) == DB_OK
                        ? db_job_retry(c, http_req_owner(r), http_req_param(r, 0), now, &j)
                        : DB_ERROR;
-    if (st == DB_OK && (db_asset_set_processing(c, j.asset_id, now) != DB_OK ||
-                        db_commit(c) != DB_OK))
-        st = DB_ERROR;
+    db_status asset_st = st == DB_OK ? db_asset_set_processing(c, j.asset_id, now) : DB_OK;
+    if (st == DB_OK && (asset_st != DB_OK || db_commit(c) != DB_OK)) st = DB_ERROR;
     if (st != DB_OK && c) db_rollback(c);
+    if (asset_st == DB_NOT_FOUND) {
+        db_release(a->db, c);
+        http_reply_error(r, 409, "not_retryable", "the job's asset has been deleted");
+        return;
+    }
     if (st == DB_NOT_FOUND && c && db_job_get(c, http_req_owner(r), http_req_param(r, 0), &j) == DB_OK) {
         db_release(a->db, c);
         http_reply_error(r, 409, "not_retryable", "the job is %s; only failed or dead jobs "
@@ -80,9 +83,10 @@ static void retry_work(http_req *r)
         return;
     }
     db_release(a->db, c);
-    if (st == DB_OK) hub_poke(a->hub);
-    if (st == DB_OK) http_reply_json(r, 200, job_to_json(&j));
-    else if (st == DB_NOT_FOUND) http_reply_error(r, 404, "not_found", "no such job");
+    if (st == DB_OK) {
+        hub_poke(a->hub);
+        http_reply_json(r, 200, job_to_json(&j));
+    } else if (st == DB_NOT_FOUND) http_reply_error(r, 404, "not_found", "no such job");
     else reply_db_error(r);
 }
 

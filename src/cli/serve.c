@@ -7,10 +7,14 @@
  *   3. sweep: delete temp files and blobs without a row (crash leftovers);
  *   4. create the bootstrap key if there is no key at all;
  *   5. block SIGTERM/SIGINT in every thread (they are taken by sigwait in
- *      the main thread), then start the work pool and the HTTP server.
+ *      the main thread), then start the work pool, the webhook dispatcher,
+ *      the event hub, the WebSocket thread, the HTTP server and last the
+ *      worker processes (start_services).
  *
- * Shutdown on SIGTERM/SIGINT: stop accepting, give in-flight requests up to
- * --shutdown-timeout seconds, drain the work pool, close connections, exit 0.
+ * Shutdown on SIGTERM/SIGINT (stop_services): stop accepting, end event
+ * streams, close WebSockets with 1001, give in-flight requests up to
+ * --shutdown-timeout seconds, drain the work pool, close connections, stop
+ * the event threads and the workers (each finishes its job), exit 0.
  */
 #include "api/app.h"
 #include "cli/cli.h"
@@ -130,6 +134,73 @@ static void wait_for_drain(http_server *s, uint64_t timeout)
     }
 }
 
+/* What run() starts, stopped in reverse by stop_services(); NULL members
+ * were not started. */
+typedef struct services {
+    workpool *pool;
+    webhooks *hooks;
+    supervisor *workers;
+} services;
+
+static void wake_webhooks(void *hooks) { webhooks_poke(hooks); }
+
+static bool start_events(const config *cfg, app *a, services *sv, const char **err)
+{
+    webhooks_config wcfg = {
+        .allow_local = cfg->webhook_allow_local != 0, .retry_base_ms = (int64_t)cfg->webhook_retry_ms,
+        .retry_window_ms = (int64_t)cfg->webhook_retry_window * 1000,
+        .timeout_s = (long)cfg->webhook_timeout, .max_in_flight = 32, .poll_ms = 250,
+    };
+    a->webhook_allow_local = wcfg.allow_local;
+    if (!(sv->hooks = webhooks_start(a->db, &wcfg, err))) return false;
+    hub_config hcfg = {.data_dir = cfg->data_dir,
+                       .retention_ms = (int64_t)cfg->event_retention * 1000, .poll_ms = 250,
+                       .on_news = wake_webhooks, .news_arg = sv->hooks};
+    if (!(a->hub = hub_start(a->db, &hcfg, err))) return false;
+    ws_config wscfg = {.ping_interval = 30, .pong_timeout = 10,
+                       .max_queued_bytes = (size_t)cfg->stream_queue, .max_message = 4096};
+    a->stream_queue = (size_t)cfg->stream_queue;
+    return (a->ws = ws_server_start(&wscfg, err)) != NULL;
+}
+
+static bool start_services(const config *cfg, app *a, services *sv)
+{
+    const char *err = "cannot start the work pool";
+    http_server_config hc = {
+        .host = cfg->host, .port = cfg->port, .threads = (int)cfg->http_threads,
+        .max_connections = (int)cfg->max_connections, .idle_timeout = (int)cfg->idle_timeout,
+        .header_timeout = (unsigned)cfg->header_timeout, .body_timeout = (unsigned)cfg->body_timeout,
+        .connection_memory = (size_t)cfg->connection_memory, .access_log = cfg->access_log,
+    };
+    if (!(sv->pool = workpool_new((int)cfg->io_threads)) || !start_events(cfg, a, sv, &err) ||
+        !(a->server = http_server_start(&hc, api_routes, api_route_count, a, api_authenticate,
+                                        sv->pool, &err))) {
+        log_error("cannot start serving", "listen", cfg->listen, "error", err, NULL);
+        return false;
+    }
+    sv->workers = start_workers(cfg);
+    return true;
+}
+
+/* The order matters: no new requests; event streams end (they would never
+ * drain); WebSockets close with 1001 before libmicrohttpd drops their
+ * sockets; in-flight requests finish; then the threads behind them. */
+static void stop_services(const config *cfg, app *a, services *sv)
+{
+    if (a->server) {
+        http_server_quiesce(a->server);
+        hub_close_all(a->hub);
+    }
+    if (a->ws) ws_server_stop(a->ws);
+    if (a->server) wait_for_drain(a->server, cfg->shutdown_timeout);
+    workpool_free(sv->pool);   /* finishes deferred work, which resumes its requests */
+    if (a->server) http_server_stop(a->server);
+    ws_server_free(a->ws);
+    webhooks_stop(sv->hooks);
+    hub_stop(a->hub);
+    supervisor_stop(sv->workers, 10);
+}
+
 static int run(const config *cfg, app *a)
 {
     sigset_t sigs;
@@ -139,60 +210,11 @@ static int run(const config *cfg, app *a)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    workpool *pool = workpool_new((int)cfg->io_threads);
-    if (!pool) {
-        log_error("cannot start work pool", NULL);
+    services sv = {0};
+    if (!start_services(cfg, a, &sv)) {
+        stop_services(cfg, a, &sv);
         return 1;
     }
-    http_server_config hc = {
-        .host = cfg->host, .port = cfg->port, .threads = (int)cfg->http_threads,
-        .max_connections = (int)cfg->max_connections, .idle_timeout = (int)cfg->idle_timeout,
-        .header_timeout = (unsigned)cfg->header_timeout, .body_timeout = (unsigned)cfg->body_timeout,
-        .connection_memory = (size_t)cfg->connection_memory, .access_log = cfg->access_log,
-    };
-    const char *err;
-    hub_config hcfg = {.data_dir = cfg->data_dir,
-                       .retention_ms = (int64_t)cfg->event_retention * 1000, .poll_ms = 250};
-    if (!(a->hub = hub_start(a->db, &hcfg, &err))) {
-        log_error("cannot start the event hub", "error", err, NULL);
-        workpool_free(pool);
-        return 1;
-    }
-    webhooks_config wcfg = {
-        .allow_local = cfg->webhook_allow_local != 0, .retry_base_ms = (int64_t)cfg->webhook_retry_ms,
-        .retry_window_ms = (int64_t)cfg->webhook_retry_window * 1000,
-        .timeout_s = (long)cfg->webhook_timeout, .max_in_flight = 32, .poll_ms = 250,
-    };
-    a->webhook_allow_local = wcfg.allow_local;
-    webhooks *hooks = webhooks_start(a->db, &wcfg, &err);
-    if (!hooks) {
-        log_error("cannot start webhook deliveries", "error", err, NULL);
-        hub_stop(a->hub);
-        workpool_free(pool);
-        return 1;
-    }
-    ws_config wscfg = {.ping_interval = 30, .pong_timeout = 10,
-                       .max_queued_bytes = (size_t)cfg->stream_queue, .max_message = 4096};
-    a->stream_queue = (size_t)cfg->stream_queue;
-    if (!(a->ws = ws_server_start(&wscfg, &err))) {
-        log_error("cannot start the WebSocket thread", "error", err, NULL);
-        webhooks_stop(hooks);
-        hub_stop(a->hub);
-        workpool_free(pool);
-        return 1;
-    }
-    a->server = http_server_start(&hc, api_routes, api_route_count, a, api_authenticate, pool,
-                                  &err);
-    if (!a->server) {
-        log_error("cannot start HTTP server", "listen", cfg->listen, "error", err, NULL);
-        workpool_free(pool);
-        ws_server_stop(a->ws);
-        ws_server_free(a->ws);
-        webhooks_stop(hooks);
-        hub_stop(a->hub);
-        return 1;
-    }
-    supervisor *workers = start_workers(cfg);
     char addr[96];
     snprintf(addr, sizeof addr, "%s:%u", cfg->host, http_server_port(a->server));
     log_info("listening", "addr", addr, "data", cfg->data_dir, "version", ASSETD_VERSION, NULL);
@@ -200,16 +222,7 @@ static int run(const config *cfg, app *a)
     int sig = 0;
     sigwait(&sigs, &sig);
     log_info("shutting down", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
-    http_server_quiesce(a->server);
-    hub_close_all(a->hub);   /* SSE streams end now; they would never drain */
-    ws_server_stop(a->ws);   /* 1001 to every WebSocket, before libmicrohttpd drops them */
-    wait_for_drain(a->server, cfg->shutdown_timeout);
-    workpool_free(pool);   /* finishes deferred work, which resumes its requests */
-    http_server_stop(a->server);
-    ws_server_free(a->ws);
-    webhooks_stop(hooks);
-    hub_stop(a->hub);
-    supervisor_stop(workers, 10);
+    stop_services(cfg, a, &sv);
     log_info("stopped", NULL);
     return 0;
 }

@@ -1,5 +1,6 @@
 /* webhook.c — see webhook.h. */
 #include "core/webhook.h"
+#include "core/event.h"
 #include "util/timefmt.h"
 
 #include <arpa/inet.h>
@@ -14,9 +15,6 @@
 
 #define SECRET_BYTES 32
 #define RETRY_CAP_MS (4LL * 3600 * 1000)
-
-static const char *const event_types[] = {"asset.created", "asset.processing", "asset.ready",
-                                          "asset.failed",  "asset.deleted",    "job.progress"};
 
 bool webhook_init(webhook *w, const char *owner, const char *url, const char *events_csv,
                   int64_t now_ms)
@@ -35,13 +33,6 @@ bool webhook_init(webhook *w, const char *owner, const char *url, const char *ev
     return true;
 }
 
-static bool type_known(const char *t)
-{
-    for (size_t i = 0; i < sizeof event_types / sizeof *event_types; i++)
-        if (strcmp(event_types[i], t) == 0) return true;
-    return false;
-}
-
 bool webhook_events_parse(const json_t *array, char out[WEBHOOK_EVENTS_MAX + 1], const char **why)
 {
     size_t i, used = 0;
@@ -53,9 +44,8 @@ bool webhook_events_parse(const json_t *array, char out[WEBHOOK_EVENTS_MAX + 1],
     }
     json_array_foreach(array, i, v) {
         const char *t = json_string_value(v);
-        if (!t || !type_known(t)) {
-            *why = "unknown event type (asset.created, asset.processing, asset.ready, "
-                   "asset.failed, asset.deleted, job.progress)";
+        if (!t || !event_type_known(t)) {
+            *why = "unknown event type (known: " EVENT_TYPES_TEXT ")";
             return false;
         }
         size_t n = strlen(t);

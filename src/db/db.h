@@ -142,6 +142,9 @@ db_status db_webhook_delivery_done(db_conn *c, const char *delivery_id, const ch
 
 /* Transactions, to commit a state change together with the job it needs.
  * db_begin() takes the write lock at once (no upgrade deadlocks). */
+/* A read transaction: later reads see one consistent snapshot, and no
+ * write lock is taken.  End it with db_rollback(). */
+db_status db_begin_read(db_conn *c);
 db_status db_begin(db_conn *c);
 db_status db_commit(db_conn *c);
 void db_rollback(db_conn *c);

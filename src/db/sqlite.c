@@ -127,6 +127,7 @@ enum {
     Q_KEY_COUNT,
     Q_KEY_EACH,
     Q_BEGIN,
+    Q_BEGIN_READ,
     Q_COMMIT,
     Q_ROLLBACK,
     Q_JOB_INSERT,
@@ -158,10 +159,12 @@ enum {
     Q_HOOK_BATCH_END,
     Q_HOOK_FAN_IN,
     Q_HOOK_SET_CURSOR,
+    Q_HOOK_ANY_DUE,
     Q_HOOK_DUE,
     Q_HOOK_LEASE,
     Q_HOOK_DONE,
     Q_HOOK_DISABLE,
+    Q_HOOK_DROP_PENDING,
     Q_HOOK_DELIVERIES,
     Q_COUNT
 };
@@ -191,6 +194,7 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_KEY_COUNT] = "SELECT count(*) FROM api_keys",
     [Q_KEY_EACH] = "SELECT " KEY_COLS " FROM api_keys ORDER BY created, id",
     [Q_BEGIN] = "BEGIN IMMEDIATE",
+    [Q_BEGIN_READ] = "BEGIN",
     [Q_COMMIT] = "COMMIT",
     [Q_ROLLBACK] = "ROLLBACK",
     [Q_JOB_INSERT] = "INSERT OR IGNORE INTO jobs (id, asset_id, owner, type, state, max_attempts,"
@@ -240,7 +244,12 @@ static const char *const sql_text[Q_COUNT] = {
                       " ORDER BY id LIMIT ?4",
     [Q_EVENT_BOUNDS] = "SELECT (SELECT min(id) FROM events),"
                        " (SELECT seq FROM sqlite_sequence WHERE name = 'events')",
-    [Q_EVENT_TRIM] = "DELETE FROM events WHERE at < ?1",
+    /* A prefix of ids, never a hole: `at` is taken by each writer before
+     * its commit, so it is not strictly in id order.  Stops at the first
+     * event young enough to keep; the scan costs what it deletes. */
+    [Q_EVENT_TRIM] = "DELETE FROM events WHERE id < coalesce((SELECT id FROM events"
+                     " WHERE at >= ?1 ORDER BY id LIMIT 1),"
+                     " (SELECT coalesce(max(id), 0) + 1 FROM events))",
     [Q_HOOK_INSERT] = "INSERT INTO webhooks (id, owner, url, events, secret, created_ms)"
                       " VALUES (?,?,?,?,?,?)",
     [Q_HOOK_GET] = "SELECT " HOOK_COLS " FROM webhooks WHERE id = ?1 AND owner = ?2",
@@ -265,6 +274,7 @@ static const char *const sql_text[Q_COUNT] = {
                       " AND w.created_ms <= e.at WHERE e.id > ?1 AND e.id <= ?2",
     [Q_HOOK_SET_CURSOR] = "INSERT INTO state_kv (name, value) VALUES ('webhook_cursor', ?1)"
                           " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+    [Q_HOOK_ANY_DUE] = "SELECT 1 FROM webhook_deliveries WHERE state = 0 AND next_at <= ?1 LIMIT 1",
     [Q_HOOK_DUE] = "SELECT d.id, d.webhook_id, w.url, w.secret, d.payload, d.attempts,"
                    " d.created_ms FROM webhook_deliveries d JOIN webhooks w ON w.id ="
                    " d.webhook_id WHERE d.state = 0 AND d.next_at <= ?1 AND w.disabled = 0"
@@ -274,6 +284,9 @@ static const char *const sql_text[Q_COUNT] = {
                     " last_status = ?3, last_error = ?4, next_at = ?5,"
                     " finished_ms = CASE WHEN ?2 = 0 THEN 0 ELSE ?6 END WHERE id = ?1",
     [Q_HOOK_DISABLE] = "UPDATE webhooks SET disabled = 1, disabled_reason = ?2 WHERE id = ?1",
+    [Q_HOOK_DROP_PENDING] = "UPDATE webhook_deliveries SET state = 2, finished_ms = ?2,"
+                            " last_error = 'the endpoint was disabled'"
+                            " WHERE webhook_id = ?1 AND state = 0",
     [Q_HOOK_DELIVERIES] = "SELECT d.id, d.webhook_id, d.event_id, d.type, d.state, d.attempts,"
                           " d.last_status, d.last_error, d.created_ms, d.next_at, d.finished_ms"
                           " FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id"
@@ -740,6 +753,7 @@ static db_status exec_one(db_conn *c, int q, const char *what)
 }
 
 db_status db_begin(db_conn *c) { return exec_one(c, Q_BEGIN, "begin"); }
+db_status db_begin_read(db_conn *c) { return exec_one(c, Q_BEGIN_READ, "begin read"); }
 db_status db_commit(db_conn *c) { return exec_one(c, Q_COMMIT, "commit"); }
 void db_rollback(db_conn *c)
 {
@@ -1132,9 +1146,26 @@ static db_status fan_in_batch(db_conn *c, int64_t now_ms, int limit, int *create
     return rc == SQLITE_DONE ? DB_OK : fail(c, "webhook cursor update");
 }
 
+/* Polled every few hundred ms: answer "nothing new" with reads alone, so an
+ * idle dispatcher never takes the write lock. */
+static bool fan_in_has_news(db_conn *c)
+{
+    int64_t cursor = -1, end = 0;
+    sqlite3_stmt *s = stmt(c, Q_HOOK_CURSOR);
+    if (!s) return true;
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) cursor = sqlite3_column_int64(s, 0);
+    sqlite3_reset(s);
+    if (rc != SQLITE_ROW || !(s = stmt(c, Q_HOOK_BATCH_END))) return true;   /* not yet set */
+    sqlite3_bind_int64(s, 1, cursor);
+    sqlite3_bind_int(s, 2, 1);
+    return step_int64(c, s, &end, "webhook batch") != DB_OK || end > cursor;
+}
+
 db_status db_webhook_fan_in(db_conn *c, int64_t now_ms, int limit, int *created)
 {
     *created = 0;
+    if (!fan_in_has_news(c)) return DB_NOT_FOUND;
     if (db_begin(c) != DB_OK) return DB_ERROR;
     db_status st = fan_in_batch(c, now_ms, limit, created);
     if (st == DB_ERROR || db_commit(c) != DB_OK) {
@@ -1148,6 +1179,12 @@ db_status db_webhook_due(db_conn *c, int64_t now_ms, int64_t lease_ms, int limit
                          db_delivery_fn fn, void *arg, int *n)
 {
     *n = 0;
+    sqlite3_stmt *probe = stmt(c, Q_HOOK_ANY_DUE);
+    if (!probe) return DB_ERROR;
+    sqlite3_bind_int64(probe, 1, now_ms);
+    int due = sqlite3_step(probe);
+    sqlite3_reset(probe);
+    if (due == SQLITE_DONE) return DB_OK;   /* nothing due: no write lock */
     if (db_begin(c) != DB_OK) return DB_ERROR;
     sqlite3_stmt *s = stmt(c, Q_HOOK_DUE), *lease = stmt(c, Q_HOOK_LEASE);
     if (!s || !lease) {
@@ -1209,6 +1246,13 @@ db_status db_webhook_delivery_done(db_conn *c, const char *delivery_id, const ch
         sqlite3_bind_text(s, 2, disable_reason, -1, SQLITE_STATIC);
         rc = sqlite3_step(s);
         sqlite3_reset(s);
+        /* Its other pending deliveries end too: nothing would send them. */
+        if (rc == SQLITE_DONE && (s = stmt(c, Q_HOOK_DROP_PENDING))) {
+            sqlite3_bind_text(s, 1, webhook_id, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(s, 2, now_ms);
+            rc = sqlite3_step(s);
+            sqlite3_reset(s);
+        }
     }
     if (rc != SQLITE_DONE || db_commit(c) != DB_OK) {
         fail(c, "webhook delivery update");

@@ -7,6 +7,7 @@
  * subscription, no delivery to it is in progress or can start.
  */
 #include "events/hub.h"
+#include "core/event.h"
 #include "events/notify.h"
 #include "util/log.h"
 #include "util/timefmt.h"
@@ -93,7 +94,8 @@ bool hub_filter_set_types(hub_filter *f, const char *csv)
         size_t n = strcspn(p, ",");
         if (n == 0 || n >= sizeof f->types[0] || f->ntypes == HUB_MAX_TYPES) return false;
         memcpy(f->types[f->ntypes], p, n);
-        f->types[f->ntypes++][n] = '\0';
+        f->types[f->ntypes][n] = '\0';
+        if (!event_type_known(f->types[f->ntypes++])) return false;
         p += n + (p[n] == ',');
     }
     return true;
@@ -203,11 +205,13 @@ static void fan_out(void *arg, const db_event *e)
 
 static void tail(hub *h, db_conn *c)
 {
+    int64_t before = h->position;
     int n;
     do {
         if (db_events_after(c, h->position, NULL, NULL, TAIL_BATCH, fan_out, h, &n) != DB_OK)
-            return;
+            break;
     } while (n == TAIL_BATCH);
+    if (h->position != before && h->cfg.on_news) h->cfg.on_news(h->cfg.news_arg);
 }
 
 /* ---------- admission (hub thread, lock held) ---------- */
@@ -248,10 +252,22 @@ static void send_replay_incomplete(hub *h, hub_sub *s, int64_t oldest)
 }
 
 /* Everything after `since` the log still has, then live. */
+/* The database failed us mid-admission: end the connection (the client
+ * reconnects with since=) rather than let it believe nothing happened. */
+static void give_up(hub *h, hub_sub *s)
+{
+    s->refused = true;
+    atomic_fetch_add(&h->dropped, 1);
+    s->sink->closing(s->arg);
+}
+
 static void admit_replay(hub *h, db_conn *c, hub_sub *s)
 {
     int64_t oldest, newest;
-    if (db_events_bounds(c, &oldest, &newest) != DB_OK) return;
+    if (db_events_bounds(c, &oldest, &newest) != DB_OK) {
+        give_up(h, s);
+        return;
+    }
     s->cursor = s->f.since;
     if (s->f.since + 1 < oldest && s->f.since < newest) send_replay_incomplete(h, s, oldest);
     const char *only = s->f.asset_id[0] ? s->f.asset_id : NULL;
@@ -260,8 +276,10 @@ static void admit_replay(hub *h, db_conn *c, hub_sub *s)
     do {
         int64_t before = s->cursor;
         if (db_events_after(c, s->cursor, s->f.owner, only, TAIL_BATCH, replay_one, &rc, &n) !=
-            DB_OK)
+            DB_OK) {
+            give_up(h, s);
             return;
+        }
         if (s->cursor == before) break;
     } while (n == TAIL_BATCH && !s->refused);
 }
@@ -272,11 +290,12 @@ static void admit_snapshot(hub *h, db_conn *c, hub_sub *s)
 {
     asset a;
     int64_t oldest, newest = h->position;
-    bool ok = db_begin(c) == DB_OK && db_events_bounds(c, &oldest, &newest) == DB_OK &&
-              db_asset_get(c, s->f.owner, s->f.asset_id, &a) == DB_OK;
+    db_status st = db_begin_read(c) == DB_OK ? db_events_bounds(c, &oldest, &newest) : DB_ERROR;
+    if (st == DB_OK) st = db_asset_get(c, s->f.owner, s->f.asset_id, &a);
     db_rollback(c);
     s->cursor = newest > h->position ? newest : h->position;
-    if (!ok) return;   /* deleted meanwhile: its asset.deleted event follows or went by */
+    if (st == DB_ERROR) give_up(h, s);
+    if (st != DB_OK) return;   /* deleted meanwhile: its asset.deleted event follows */
     json_t *j = asset_to_json(&a);
     char *data = json_dumps(j, JSON_COMPACT);
     json_decref(j);

@@ -66,8 +66,8 @@ typedef struct hub_filter {
     int64_t since;                       /* replay after this id; -1: none */
 } hub_filter;
 
-/* Parses "asset.ready,asset.failed" into f->types; false if malformed or
- * too many. */
+/* Parses "asset.ready,asset.failed" into f->types; false if malformed,
+ * unknown (core/event.h) or too many. */
 bool hub_filter_set_types(hub_filter *f, const char *csv);
 
 typedef struct hub_sink {
@@ -88,6 +88,10 @@ typedef struct hub_config {
     const char *data_dir;     /* where worker processes send their wake-ups */
     int64_t retention_ms;     /* events older than this are trimmed */
     int poll_ms;              /* fallback poll interval */
+    /* Called on the hub thread when new events were found (e.g. to wake
+     * the webhook dispatcher); may be NULL. */
+    void (*on_news)(void *arg);
+    void *news_arg;
 } hub_config;
 
 /* Starts the hub thread on d (borrowed, must outlive the hub).  NULL with

@@ -71,7 +71,7 @@ static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_so
         t->address_refused = true;
         return CURL_SOCKET_BAD;
     }
-    return socket(addr->family, addr->socktype, addr->protocol);
+    return socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
 }
 
 static void transfer_free(transfer *t)
@@ -113,6 +113,8 @@ static bool prepare(transfer *t, const db_delivery_due *d)
     curl_easy_setopt(e, CURLOPT_TIMEOUT, t->w->cfg.timeout_s);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, t->w->cfg.timeout_s);
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    /* A proxy would hide the target's address from the check above. */
+    curl_easy_setopt(e, CURLOPT_PROXY, "");
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, t);

@@ -38,7 +38,7 @@ static bool preset_name_valid(const char *name)
     size_t n = strlen(name);
     if (n == 0 || n > IMAGE_PRESET_NAME_MAX) return false;
     for (const char *p = name; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_' || *p == '-'))
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_'))
             return false;
     return true;
 }
@@ -62,7 +62,7 @@ static bool preset_parse_one(char *item, image_preset *p, char *err, size_t errc
         field[n++] = f;
     const char *why = NULL;
     if (n < 3 || n > 5) why = "expected name:size:format[:quality[:fit]]";
-    else if (!preset_name_valid(field[0])) why = "the name must be 1-32 of a-z 0-9 _ -";
+    else if (!preset_name_valid(field[0])) why = "the name must be 1-32 of a-z 0-9 _";
     else if (!int_in(field[1], 1, 8192, &p->size)) why = "size must be 1..8192";
     else if (strcmp(field[2], "jpeg") && strcmp(field[2], "webp") && strcmp(field[2], "png"))
         why = "format must be jpeg, webp or png";

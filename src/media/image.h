@@ -29,7 +29,7 @@ typedef enum {
 } image_fit;
 
 typedef struct image_preset {
-    char name[IMAGE_PRESET_NAME_MAX + 1];  /* "thumb": [a-z0-9_-], unique */
+    char name[IMAGE_PRESET_NAME_MAX + 1];  /* "thumb": [a-z0-9_] (a blob key), unique */
     int size;              /* pixels, 1..8192; images are never enlarged */
     char format[8];        /* "jpeg", "webp" or "png" */
     int quality;           /* 1..100 (ignored for png) */

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -29,12 +30,17 @@ struct supervisor {
 
 static pid_t spawn(supervisor *s)
 {
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid == 0) {
         /* The server blocked these for sigwait; a worker wants them back. */
         sigset_t all;
         sigfillset(&all);
         pthread_sigmask(SIG_UNBLOCK, &all, NULL);
+        /* A worker must not outlive its server (kill -9 of serve): a new
+         * serve would start its own and sweep the old ones' temp files. */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() != parent) _exit(0);   /* it died before the line above */
         execv("/proc/self/exe", s->argv);
         _exit(127);
     }
@@ -60,9 +66,9 @@ static void *watch(void *arg)
             int status;
             if (s->pids[i] > 0 && waitpid(s->pids[i], &status, WNOHANG) == s->pids[i])
                 note_exit(s, i, status);
-            if (s->pids[i] == 0 && time_mono_seconds() - s->died_at[i] >= RESTART_DELAY &&
-                !atomic_load(&s->stopping))
-                s->pids[i] = spawn(s);
+            if (s->pids[i] <= 0 && time_mono_seconds() - s->died_at[i] >= RESTART_DELAY &&
+                !atomic_load(&s->stopping) && (s->pids[i] = spawn(s)) < 0)
+                s->died_at[i] = time_mono_seconds();   /* fork failed: try again later */
         }
         struct timespec ts = {0, POLL_MS * 1000000L};
         nanosleep(&ts, NULL);

@@ -73,7 +73,8 @@ static void finish_failed(worker *w, const job *j, const char *code, const char 
     bool final = !retryable || j->attempts >= j->max_attempts;
     if (db_begin(c) == DB_OK &&
         db_job_fail(c, j, code, message, retryable, now, retry_at) == DB_OK &&
-        (!final || db_asset_set_failed(c, j->asset_id, code, message, now) == DB_OK) &&
+        /* DB_NOT_FOUND: the asset was deleted meanwhile, nothing to fail */
+        (!final || db_asset_set_failed(c, j->asset_id, code, message, now) != DB_ERROR) &&
         db_commit(c) == DB_OK) {
         notifier_poke(w->events);
         log_info("job failed", "job", j->id, "code", code, "message", message, "final",
@@ -202,16 +203,24 @@ static void run_image(worker *w, const job *j)
     snprintf(meta, sizeof meta, "{\"width\":%d,\"height\":%d}", width, height);
     db_conn *c = db_acquire(w->db);
     int64_t now = time_now_ms();
-    /* Output and completion commit together, and only under our fence. */
+    /* Output and completion commit together, and only under our fence.  An
+     * asset deleted while we worked completes the job all the same (there
+     * is nothing to retry); its renditions, written after the delete
+     * removed its blobs, go too. */
+    db_status asset_st = DB_ERROR;
     bool ok = c && renditions && db_begin(c) == DB_OK &&
-              db_asset_set_ready(c, j->asset_id, renditions, meta, now) == DB_OK &&
+              (asset_st = db_asset_set_ready(c, j->asset_id, renditions, meta, now)) !=
+                  DB_ERROR &&
               db_job_complete(c, j, now) == DB_OK && db_commit(c) == DB_OK;
     if (!ok && c) db_rollback(c);
     db_release(w->db, c);
+    if (ok && asset_st == DB_NOT_FOUND) store_remove_asset(w->store, j->asset_id);
     if (ok) notifier_poke(w->events);
     free(renditions);
-    log_info(ok ? "job succeeded" : "job result discarded (lease lost)", "job", j->id, "asset",
-             j->asset_id, NULL);
+    log_info(!ok ? "job result discarded (lease lost)"
+             : asset_st == DB_NOT_FOUND ? "job done for a deleted asset"
+                                        : "job succeeded",
+             "job", j->id, "asset", j->asset_id, NULL);
 }
 
 /* ---------- the loop ---------- */
@@ -220,9 +229,12 @@ static void run_job(worker *w, const job *j)
 {
     if (w->cfg->crash_after_claim) abort();
     db_conn *c = db_acquire(w->db);
+    int64_t now = time_now_ms();
+    /* Under the fence: a worker that lost its lease before getting here
+     * must not turn another worker's finished asset back to processing. */
     if (c && !(db_begin(c) == DB_OK &&
-               db_asset_set_processing(c, j->asset_id, time_now_ms()) == DB_OK &&
-               db_commit(c) == DB_OK))
+               db_job_heartbeat(c, j, now, w->cfg->lease_ms, 0) == DB_OK &&
+               db_asset_set_processing(c, j->asset_id, now) == DB_OK && db_commit(c) == DB_OK))
         db_rollback(c);   /* the job still runs; its outcome event follows */
     db_release(w->db, c);
     notifier_poke(w->events);

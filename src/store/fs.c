@@ -154,14 +154,15 @@ bool store_upload_commit(store_upload *u, const char *key)
 {
     char dir[1200], path[1300];
     finish_writes(u);
+    bool renamed = false;
     bool ok = !u->failed && blob_path(u->s, key, dir, sizeof dir, true) &&
               blob_path(u->s, key, path, sizeof path, false) &&
-              fsync(u->fd) == 0 && ensure_dir(dir) && rename(u->tmp_path, path) == 0 &&
-              fsync_path(dir);
+              fsync(u->fd) == 0 && ensure_dir(dir) &&
+              (renamed = rename(u->tmp_path, path) == 0) && fsync_path(dir);
     if (!ok) {
         log_error("blob commit failed", "key", key, "error", strerror(errno), NULL);
-        unlink(u->tmp_path);
-        unlink(path);
+        /* Only what this commit created: path may name another blob. */
+        unlink(renamed ? path : u->tmp_path);
     }
     close(u->fd);
     free(u);

@@ -100,3 +100,27 @@ TEST(events_follow_every_asset_state_change_in_order)
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     CHECK(system(cmd) == 0);
 }
+
+TEST(events_trim_removes_a_prefix_of_ids_never_a_hole)
+{
+    char dir[] = "/tmp/assetd-events-XXXXXX";
+    const char *err;
+    db *d = mkdtemp(dir) ? db_open(dir, &err) : NULL;
+    CHECK(d != NULL);
+    db_conn *c = db_acquire(d);
+    /* Writers stamp `at` before they commit, so times can run backwards. */
+    const int64_t at[] = {100, 300, 50, 400};
+    CHECK(db_begin(c) == DB_OK);
+    for (int i = 0; i < 4; i++) CHECK(db_event_append(c, "t", "a", "o", at[i], "{}") == DB_OK);
+    CHECK(db_commit(c) == DB_OK);
+    int64_t removed, oldest, newest;
+    CHECK(db_events_trim(c, 150, &removed) == DB_OK && removed == 1);   /* id 3 (at 50) stays */
+    CHECK(db_events_bounds(c, &oldest, &newest) == DB_OK && oldest == 2 && newest == 4);
+    CHECK(db_events_trim(c, 1000, &removed) == DB_OK && removed == 3);
+    CHECK(db_events_bounds(c, &oldest, &newest) == DB_OK && oldest == 5 && newest == 4);
+    db_release(d, c);
+    db_close(d);
+    char cmd[64];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    CHECK(system(cmd) == 0);
+}

@@ -19,7 +19,7 @@ TEST(presets_default_and_full_form)
     CHECK_STR(p[1].format, "webp");
     CHECK(p[1].size == 1024);
 
-    CHECK(parse("sq-1:128:png:50:cover,hero_2x:2048:webp:90:inside", p, err) == 2);
+    CHECK(parse("sq_1:128:png:50:cover,hero_2x:2048:webp:90:inside", p, err) == 2);
     CHECK(p[0].fit == IMAGE_FIT_COVER && p[0].quality == 50 && p[0].size == 128);
     CHECK(p[1].fit == IMAGE_FIT_INSIDE && p[1].quality == 90);
 }
@@ -34,6 +34,7 @@ TEST(presets_rejected_with_a_reason)
         "thumb:256:jpeg:80:cover:x",  /* too many */
         "Thumb:256:jpeg",             /* upper case */
         "../x:256:jpeg",              /* a path in a name */
+        "sq-1:256:jpeg",              /* not a blob key character */
         "thumb:0:jpeg",               /* size */
         "thumb:9000:jpeg",
         "thumb:12px:jpeg",

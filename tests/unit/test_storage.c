@@ -97,6 +97,37 @@ static asset sample(const char *owner, asset_kind kind)
     return a;
 }
 
+/* A failed commit removes only its own temp file: never a blob that an
+ * earlier commit (on the same stack, with the same path buffer) made. */
+TEST(store_failed_commit_leaves_other_blobs_alone)
+{
+    char *dir = make_tmpdir();
+    const char *err;
+    store *s = store_fs_open(dir, &err);
+    char id[ID_LEN + 1], key[ID_LEN + 8];
+    id_generate(id);
+    snprintf(key, sizeof key, "%s.thumb", id);
+    store_upload *u = store_upload_begin(s);
+    CHECK(u && store_upload_write(u, "kept", 4) && store_upload_commit(u, key));
+    const char *bad[] = {"../../etc/passwd", "short", ""};
+    for (int i = 0; i < 3; i++) {
+        u = store_upload_begin(s);
+        CHECK(u && store_upload_write(u, "x", 1));
+        CHECK(!store_upload_commit(u, bad[i]));
+    }
+    /* A rendition name the store refuses (presets cannot produce it). */
+    char dashed[ID_LEN + 8];
+    snprintf(dashed, sizeof dashed, "%s.sq-1", id);
+    u = store_upload_begin(s);
+    CHECK(u && store_upload_write(u, "x", 1) && !store_upload_commit(u, dashed));
+    int fd;
+    uint64_t size;
+    CHECK(store_open(s, key, &fd, &size) && size == 4);
+    if (size == 4) close(fd);
+    store_close(s);
+    rm_rf(dir);
+}
+
 TEST(db_assets_are_owner_scoped_and_paged)
 {
     char *dir = make_tmpdir();

@@ -1,0 +1,14 @@
+/* event.c — see event.h. */
+#include "core/event.h"
+
+#include <string.h>
+
+static const char *const types[] = {"asset.created", "asset.processing", "asset.ready",
+                                    "asset.failed",  "asset.deleted",    "job.progress"};
+
+bool event_type_known(const char *type)
+{
+    for (size_t i = 0; i < sizeof types / sizeof *types; i++)
+        if (strcmp(types[i], type) == 0) return true;
+    return false;
+}
