@@ -1092,7 +1092,7 @@ db_status db_webhook_list(db_conn *c, const char *owner, int limit, webhook *out
     if (!s) return DB_ERROR;
     sqlite3_bind_text(s, 1, owner, -1, SQLITE_STATIC);
     sqlite3_bind_int(s, 2, limit);
-    int rc;
+    int rc = SQLITE_DONE;
     *n = 0;
     while (*n < limit && (rc = sqlite3_step(s)) == SQLITE_ROW) read_webhook(s, &out[(*n)++]);
     if (*n == limit) rc = SQLITE_DONE;
@@ -1270,7 +1270,7 @@ db_status db_webhook_deliveries(db_conn *c, const char *owner, const char *webho
     sqlite3_bind_text(s, 1, webhook_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 2, owner, -1, SQLITE_STATIC);
     sqlite3_bind_int(s, 3, limit);
-    int rc;
+    int rc = SQLITE_DONE;
     *n = 0;
     while (*n < limit && (rc = sqlite3_step(s)) == SQLITE_ROW) {
         webhook_delivery *d = &out[(*n)++];

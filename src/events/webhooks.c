@@ -164,7 +164,7 @@ static void record(webhooks *w, transfer *t, CURLcode rc)
     delivery_state state = delivered ? DELIVERY_DELIVERED
                            : give_up ? DELIVERY_FAILED
                                      : DELIVERY_PENDING;
-    char reason[300];
+    char reason[320];
     snprintf(reason, sizeof reason, "deliveries failed for the whole retry window (last: %s)",
              error);
     db_conn *c = db_acquire(w->db);

@@ -39,13 +39,12 @@
  * request (a client may send its first frame with the handshake) are kept
  * in a right-sized copy and fed to libwslay before the socket.
  *
- * Measured RSS per idle connection (4,000-8,000 connections): about 10 KiB
- * is ours (libwslay 8.5, the http_req kept until libmicrohttpd's completion
- * callback 1, the ws_conn 0.3) and the rest libmicrohttpd's, which keeps
- * the connection and its memory pool; 0.9.75 zeroes the read buffer's half
- * of the pool when it shrinks it to build the 101.  So the total follows
- * the server's connection_memory: 64 KiB -> 47 KiB, 32 KiB -> 31 KiB,
- * 16 KiB -> 23 KiB, 8 KiB -> 19 KiB per connection.
+ * Measured RSS per idle connection: about 10 KiB (5,000 connections;
+ * libwslay's context 8.5, the ws_conn 0.3).  libmicrohttpd would keep the
+ * connection and its whole memory pool (47 KiB at the default 64 KiB
+ * connection_memory) for as long as it owns the socket, so take_socket()
+ * keeps a duplicate descriptor and hands the original back right after the
+ * switch.
  *
  * Once a second the thread sweeps every connection for timers (pings, the
  * silence limit, close deadlines).  A linear sweep over 10,000 connections
@@ -113,6 +112,7 @@ struct ws_conn {
     /* Set by the hand-over, then the ws thread's. */
     http_upgraded *up;             /* NULL: the switch never happened */
     int fd;
+    bool own_fd;                   /* fd is our duplicate; up was handed back */
     char *extra;                   /* bytes read by libmicrohttpd past the request */
     size_t extra_len, extra_off;
     ws_conn *inbox_next;
@@ -438,6 +438,27 @@ static void ready_unlink(ws_server *s, ws_conn *c)
     pthread_mutex_unlock(&s->lock);
 }
 
+/* Memory: libmicrohttpd keeps an upgraded connection's whole buffer pool
+ * (--connection-memory, 64 KiB by default, half of it touched) until the
+ * socket is handed back.  So we keep a duplicate of the descriptor and hand
+ * the original back at once: libmicrohttpd frees its side (and stops
+ * counting it against --max-connections) while the TCP connection lives
+ * on through our duplicate, costing only what websocket.c allocates. */
+static void take_socket(ws_conn *c)
+{
+    int own = fcntl(c->fd, F_DUPFD_CLOEXEC, 0);
+    if (own < 0) return;   /* keep using libmicrohttpd's */
+    http_upgraded_close(c->up);
+    c->fd = own;
+    c->own_fd = true;
+}
+
+static void release_socket(ws_conn *c)
+{
+    if (c->own_fd) close(c->fd);
+    else http_upgraded_close(c->up);
+}
+
 /* The end, whatever the cause: the socket goes back to libmicrohttpd, the
  * handler hears on_close, c is freed. */
 static void conn_teardown(ws_server *s, ws_conn *c)
@@ -453,7 +474,7 @@ static void conn_teardown(ws_server *s, ws_conn *c)
     if (c->next) c->next->prev = c->prev;
     if (c->up) {
         epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL);   /* before the fd can be reused */
-        http_upgraded_close(c->up);
+        release_socket(c);
     }
     c->h->on_close(c->arg, c);
     atomic_fetch_sub(&s->nconns, 1);
@@ -840,13 +861,14 @@ static void on_switched(void *cls, http_upgraded *u, int fd, const char *extra,
     ws_server *s = c->srv;
     c->up = u;
     c->fd = fd;
+    if (u) take_socket(c);
     if (u && extra_len > 0) {
         c->extra = malloc(extra_len);
         if (c->extra) {
             memcpy(c->extra, extra, extra_len);
             c->extra_len = extra_len;
         } else {   /* cannot keep the client's first bytes: the stream is unusable */
-            http_upgraded_close(u);
+            release_socket(c);
             c->up = NULL;
         }
     }
@@ -859,7 +881,7 @@ static void on_switched(void *cls, http_upgraded *u, int fd, const char *extra,
     pthread_mutex_unlock(&s->lock);
     if (inline_close) {
         c->accepting = false;   /* no other thread has c yet: no lock needed */
-        if (c->up) http_upgraded_close(c->up);
+        if (c->up) release_socket(c);
         c->h->on_close(c->arg, c);
         conn_free(c);
     } else {

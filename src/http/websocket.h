@@ -31,9 +31,11 @@
  * After the server sends a close frame it waits up to pong_timeout seconds
  * (1 s when stopping) for the client's reply, then drops the connection.
  *
- * Memory: an idle connection costs about 10 KiB here plus what
- * libmicrohttpd keeps of the HTTP connection, which grows with the server's
- * connection_memory (47 KiB in all at 64 KiB, 19 KiB at 8 KiB; websocket.c).
+ * Memory: an idle connection costs about 10 KiB, all of it here (libwslay's
+ * context, ours): the socket is duplicated and libmicrohttpd's side handed
+ * back at once, which frees its per-connection buffers (take_socket in
+ * websocket.c).  Upgraded connections therefore do not count against the
+ * HTTP server's --max-connections either.
  *
  * Shutdown order: http_server_quiesce(), ws_server_stop(), then
  * http_server_stop(), then ws_server_free() — libmicrohttpd closes the
