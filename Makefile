@@ -1,12 +1,12 @@
 # assetd — see README.md.  `make` builds build/assetd; `make run` serves;
 # `make test` installs what tests need, then runs every test (also under ASan+UBSan).
 CC      ?= cc
-PKGS    := libmicrohttpd jansson sqlite3 libcrypto vips libcurl
+PKGS    := libmicrohttpd jansson sqlite3 libcrypto vips libcurl poppler-glib cairo
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wstrict-prototypes \
            -Wno-unused-parameter -Isrc $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 # libwslay and libmagic ship no pkg-config file on Debian: linked by name.
-LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lwslay -lmagic -lpthread
+LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lwslay -lmagic -lpthread -lm
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 CFLAGS  += -DASSETD_VERSION='"$(VERSION)"'
 

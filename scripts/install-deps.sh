@@ -8,7 +8,7 @@ set -euo pipefail
 build_pkgs=(
   build-essential pkg-config
   libmicrohttpd-dev libjansson-dev libsqlite3-dev libssl-dev libmagic-dev
-  libvips-dev libcurl4-openssl-dev libwslay-dev
+  libvips-dev libcurl4-openssl-dev libwslay-dev libpoppler-glib-dev libcairo2-dev
 )
 test_pkgs=(curl wrk nginx-light procps libvips-tools)
 
