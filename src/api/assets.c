@@ -186,10 +186,20 @@ static bool load_asset(http_req *r, asset *out)
     return st == DB_OK;
 }
 
+/* The asset's JSON, with its renditions (db_asset_json). */
+static json_t *asset_json(http_req *r, const asset *as)
+{
+    app *a = http_req_app(r);
+    db_conn *c = db_acquire(a->db);
+    json_t *o = c ? db_asset_json(c, as) : asset_to_json(as);
+    db_release(a->db, c);
+    return o;
+}
+
 void assets_get(http_req *r)
 {
     asset as;
-    if (load_asset(r, &as)) http_reply_json(r, 200, asset_to_json(&as));
+    if (load_asset(r, &as)) http_reply_json(r, 200, asset_json(r, &as));
 }
 
 static bool parse_list_query(http_req *r, asset_filter *f, int *limit)
@@ -230,14 +240,16 @@ void assets_list(http_req *r)
     db_conn *c = rows ? db_acquire(a->db) : NULL;
     int n = 0;
     db_status st = c ? db_asset_list(c, http_req_owner(r), &f, limit + 1, rows, &n) : DB_ERROR;
+    json_t *items = json_array();
+    for (int i = 0; st == DB_OK && i < n && i < limit; i++)
+        json_array_append_new(items, db_asset_json(c, &rows[i]));
     db_release(a->db, c);
     if (st != DB_OK) {
         free(rows);
+        json_decref(items);
         http_reply_error(r, 503, "database_unavailable", "try again");
         return;
     }
-    json_t *items = json_array();
-    for (int i = 0; i < n && i < limit; i++) json_array_append_new(items, asset_to_json(&rows[i]));
     json_t *next = json_null();
     if (n > limit) {
         char cursor[CURSOR_MAX + 1];
@@ -338,7 +350,11 @@ void assets_rendition(http_req *r)
     asset as;
     if (!load_asset(r, &as)) return;
     const char *name = http_req_param(r, 1);
-    json_t *list = json_loads(as.renditions, 0, NULL), *found = NULL, *item;
+    app *a = http_req_app(r);
+    db_conn *c = db_acquire(a->db);
+    json_t *list = NULL, *found = NULL, *item;
+    if (c) db_asset_renditions(c, &as, &list);
+    db_release(a->db, c);
     size_t i;
     json_array_foreach(list, i, item) {
         const char *n = json_string_value(json_object_get(item, "name"));

@@ -60,6 +60,12 @@ static const option_def options[] = {
      "address-space limit of each worker process"},
     {"max-pixels", "ASSETD_MAX_PIXELS", NUM(OPT_COUNT, max_pixels), "100000000",
      "largest image (width x height) a worker will decode"},
+    {"slide-width", "ASSETD_SLIDE_WIDTH", NUM(OPT_COUNT, slide_width), "1280",
+     "width of the slides made from each page of a document (thumbnails: 320)"},
+    {"max-pages", "ASSETD_MAX_PAGES", NUM(OPT_COUNT, max_pages), "500",
+     "documents with more pages fail with 'too_many_pages'"},
+    {"page-timeout", "ASSETD_PAGE_TIMEOUT", NUM(OPT_COUNT, page_timeout), "30",
+     "seconds one document page may take to render"},
     {"renditions", "ASSETD_RENDITIONS", OPT_RENDITIONS, offsetof(config, renditions),
      sizeof(((config *)0)->renditions), IMAGE_PRESETS_DEFAULT,
      "image renditions, name:size:format[:quality[:fit]],... (format jpeg|webp|png, fit "
@@ -197,6 +203,38 @@ int config_parse(config *c, int argc, char **argv, const char *only, const char 
         if (!apply(c, o, value, arg)) return 2;
     }
     return 0;
+}
+
+/* One option's current value as text. */
+static void option_text(const config *c, const option_def *o, char *out, size_t cap)
+{
+    const char *field = (const char *)c + o->offset;
+    uint64_t n;
+    if (o->type == OPT_STRING || o->type == OPT_LISTEN || o->type == OPT_RENDITIONS) {
+        snprintf(out, cap, "%s", field);
+        return;
+    }
+    memcpy(&n, field, sizeof n);
+    snprintf(out, cap, "%llu", (unsigned long long)n);
+}
+
+int config_to_args(const config *c, const char *only, char *buf, size_t cap, char **argv,
+                   int max)
+{
+    int n = 0;
+    size_t used = 0;
+    for (int i = 0; i < N_OPTIONS; i++) {
+        const option_def *o = &options[i];
+        if (!allowed(o, only)) continue;
+        char value[1100];
+        option_text(c, o, value, sizeof value);
+        int len = snprintf(buf + used, cap - used, "--%s=%s", o->flag, value);
+        if (len < 0 || (size_t)len >= cap - used || n + 1 >= max) return -1;
+        argv[n++] = buf + used;
+        used += (size_t)len + 1;
+    }
+    argv[n] = NULL;
+    return n;
 }
 
 int config_for_command(config *c, int argc, char **argv, const char *only,

@@ -37,6 +37,9 @@ typedef struct config {
     uint64_t job_lease;
     uint64_t worker_memory;
     uint64_t max_pixels;
+    uint64_t slide_width;
+    uint64_t max_pages;
+    uint64_t page_timeout;
     char renditions[1024];
     image_preset presets[IMAGE_PRESETS_MAX];   /* renditions, parsed */
     int npresets;
@@ -57,6 +60,18 @@ typedef struct config {
 int config_parse(config *c, int argc, char **argv, const char *only, const char **rest,
                  int *nrest);
 void config_usage(FILE *out, const char *only);
+
+/* Renders the `only` options (comma-separated flags) of c as "--flag=value"
+ * arguments: the strings go into buf, pointers into argv (NULL-terminated).
+ * Returns the count, or -1 if buf or argv is too small.  How serve passes
+ * its effective settings to the worker processes it starts. */
+int config_to_args(const config *c, const char *only, char *buf, size_t cap, char **argv,
+                   int max);
+
+/* The flags `assetd worker` takes. */
+#define CONFIG_WORKER_FLAGS                                                                   \
+    "data,job-timeout,job-lease,worker-memory,max-pixels,renditions,slide-width,max-pages,"   \
+    "page-timeout,log-level"
 
 /* The preamble of a command that takes only flags: parses them (printing
  * usage_head and the flag list for --help), refuses positional words, and

@@ -110,17 +110,10 @@ static bool prepare(const config *cfg, app *a)
 static supervisor *start_workers(const config *cfg)
 {
     if (cfg->workers == 0) return NULL;
-    char timeout[24], lease[24], memory[24], pixels[24];
-    snprintf(timeout, sizeof timeout, "%llu", (unsigned long long)cfg->job_timeout);
-    snprintf(lease, sizeof lease, "%llu", (unsigned long long)cfg->job_lease);
-    snprintf(memory, sizeof memory, "%llu", (unsigned long long)cfg->worker_memory);
-    snprintf(pixels, sizeof pixels, "%llu", (unsigned long long)cfg->max_pixels);
-    char *const argv[] = {"assetd", "worker", "--data", (char *)cfg->data_dir,
-                          "--job-timeout", timeout, "--job-lease", lease,
-                          "--worker-memory", memory,
-                          "--max-pixels", pixels, "--renditions", (char *)cfg->renditions,
-                          "--log-level", (char *)cfg->log_level, NULL};
-    supervisor *s = supervisor_start((int)cfg->workers, argv);
+    char buf[8192], *argv[48] = {"assetd", "worker"};
+    supervisor *s = NULL;
+    if (config_to_args(cfg, CONFIG_WORKER_FLAGS, buf, sizeof buf, argv + 2, 46) >= 0)
+        s = supervisor_start((int)cfg->workers, argv);
     if (!s) log_error("cannot start worker processes", NULL);
     return s;
 }

@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define WORKER_FLAGS "data,job-timeout,job-lease,worker-memory,max-pixels,renditions,log-level"
 
 static const char usage_head[] =
     "usage: assetd worker [options]\n"
@@ -22,12 +21,14 @@ static const char usage_head[] =
 int cli_worker(int argc, char **argv, const char *argv0)
 {
     config cfg;
-    int rc = config_for_command(&cfg, argc, argv, WORKER_FLAGS, usage_head);
+    int rc = config_for_command(&cfg, argc, argv, CONFIG_WORKER_FLAGS, usage_head);
     if (rc >= 0) return rc;
     worker_config wc = {
         .data_dir = cfg.data_dir, .lease_ms = (int64_t)cfg.job_lease * 1000, .job_timeout = (unsigned)cfg.job_timeout,
         .memory_limit = cfg.worker_memory, .max_pixels = cfg.max_pixels,
         .presets = cfg.presets, .npresets = cfg.npresets,
+        .slide_width = (int)cfg.slide_width, .max_pages = (int)cfg.max_pages,
+        .page_seconds = (double)cfg.page_timeout,
         .crash_after_claim = getenv("ASSETD_FAULT") && strcmp(getenv("ASSETD_FAULT"), "worker_crash") == 0,
     };
     return worker_main(&wc, argv0);

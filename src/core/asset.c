@@ -89,4 +89,9 @@ json_t *asset_to_json(const asset *a)
     return o;
 }
 
-const char *asset_pipeline(asset_kind k) { return k == ASSET_IMAGE ? "image" : NULL; }
+const char *asset_pipeline(asset_kind k)
+{
+    if (k == ASSET_IMAGE) return "image";
+    if (k == ASSET_PDF) return "document";
+    return NULL;
+}

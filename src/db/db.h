@@ -109,6 +109,27 @@ db_status db_events_bounds(db_conn *c, int64_t *oldest, int64_t *newest);
 /* Deletes events older than before_ms (retention). */
 db_status db_events_trim(db_conn *c, int64_t before_ms, int64_t *removed);
 
+/* The pages of a document asset (pdf, presentation): its renditions
+ * slide_NNN and slide_NNN_thumb, NNN from 001. */
+typedef struct slide {
+    int page;                      /* from 1 */
+    int width, height;
+    uint64_t size;
+    int thumb_width, thumb_height;
+    uint64_t thumb_size;
+} slide;
+
+/* Inside the transaction that marks the asset ready (a retry replaces). */
+db_status db_slides_clear(db_conn *c, const char *asset_id);
+db_status db_slide_insert(db_conn *c, const char *asset_id, const slide *s);
+
+/* An asset's renditions as clients see them: the assets.renditions text,
+ * or for documents one slide and one thumb per page.  New reference. */
+db_status db_asset_renditions(db_conn *c, const asset *a, json_t **out);
+/* asset_to_json() with the renditions of db_asset_renditions(); new
+ * reference.  Every JSON form of an asset goes through this. */
+json_t *db_asset_json(db_conn *c, const asset *a);
+
 /* Webhooks (core/webhook.h), owner-scoped like assets. */
 db_status db_webhook_insert(db_conn *c, const webhook *w);
 db_status db_webhook_get(db_conn *c, const char *owner, const char *id, webhook *out);

@@ -111,6 +111,15 @@ static const char *const migrations[] = {
     "CREATE INDEX deliveries_due ON webhook_deliveries(state, next_at);"
     "CREATE INDEX deliveries_by_hook ON webhook_deliveries(webhook_id, created_ms);"
     "CREATE TABLE state_kv (name TEXT PRIMARY KEY, value INTEGER NOT NULL);",
+    /* 6: the pages of a document asset (media/pdf.h), its renditions
+     * slide_NNN and slide_NNN_thumb: too many for the assets.renditions
+     * text, and each page has its own size. */
+    "CREATE TABLE slides ("
+    "  asset_id TEXT NOT NULL,"
+    "  page INTEGER NOT NULL,"
+    "  width INTEGER NOT NULL, height INTEGER NOT NULL, size INTEGER NOT NULL,"
+    "  thumb_width INTEGER NOT NULL, thumb_height INTEGER NOT NULL, thumb_size INTEGER NOT NULL,"
+    "  PRIMARY KEY (asset_id, page)) WITHOUT ROWID;",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof *migrations))
 
@@ -166,6 +175,9 @@ enum {
     Q_HOOK_DISABLE,
     Q_HOOK_DROP_PENDING,
     Q_HOOK_DELIVERIES,
+    Q_SLIDES_CLEAR,
+    Q_SLIDE_INSERT,
+    Q_SLIDES_LIST,
     Q_COUNT
 };
 
@@ -250,6 +262,11 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_EVENT_TRIM] = "DELETE FROM events WHERE id < coalesce((SELECT id FROM events"
                      " WHERE at >= ?1 ORDER BY id LIMIT 1),"
                      " (SELECT coalesce(max(id), 0) + 1 FROM events))",
+    [Q_SLIDES_CLEAR] = "DELETE FROM slides WHERE asset_id = ?1",
+    [Q_SLIDE_INSERT] = "INSERT INTO slides (asset_id, page, width, height, size, thumb_width,"
+                       " thumb_height, thumb_size) VALUES (?,?,?,?,?,?,?,?)",
+    [Q_SLIDES_LIST] = "SELECT page, width, height, size, thumb_width, thumb_height, thumb_size"
+                      " FROM slides WHERE asset_id = ?1 ORDER BY page",
     [Q_HOOK_INSERT] = "INSERT INTO webhooks (id, owner, url, events, secret, created_ms)"
                       " VALUES (?,?,?,?,?,?)",
     [Q_HOOK_GET] = "SELECT " HOOK_COLS " FROM webhooks WHERE id = ?1 AND owner = ?2",
@@ -525,7 +542,7 @@ db_status db_event_append(db_conn *c, const char *type, const char *asset_id, co
 /* An asset event carries the asset's JSON as clients see it. */
 static db_status event_asset(db_conn *c, const char *type, const asset *a, int64_t now_ms)
 {
-    json_t *j = asset_to_json(a);
+    json_t *j = db_asset_json(c, a);
     char *text = json_dumps(j, JSON_COMPACT);
     json_decref(j);
     db_status st = text ? db_event_append(c, type, a->id, a->owner, now_ms, text) : DB_ERROR;
@@ -643,7 +660,8 @@ db_status db_asset_delete(db_conn *c, const char *owner, const char *id)
     int rc = sqlite3_step(s);
     sqlite3_reset(s);
     st = change_result(c, rc, "asset delete");
-    return st == DB_OK ? event_asset(c, "asset.deleted", &gone, time_now_ms()) : st;
+    if (st == DB_OK) st = event_asset(c, "asset.deleted", &gone, time_now_ms());
+    return st == DB_OK ? db_slides_clear(c, id) : st;
 }
 
 db_status db_asset_id_exists(db_conn *c, const char *id)
@@ -1289,4 +1307,84 @@ db_status db_webhook_deliveries(db_conn *c, const char *owner, const char *webho
     if (*n == limit) rc = SQLITE_DONE;
     sqlite3_reset(s);
     return rc == SQLITE_DONE ? DB_OK : fail(c, "webhook deliveries");
+}
+
+/* ---------- slides ---------- */
+
+db_status db_slides_clear(db_conn *c, const char *asset_id)
+{
+    sqlite3_stmt *s = stmt(c, Q_SLIDES_CLEAR);
+    if (!s) return DB_ERROR;
+    sqlite3_bind_text(s, 1, asset_id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? DB_OK : fail(c, "slides clear");
+}
+
+db_status db_slide_insert(db_conn *c, const char *asset_id, const slide *sl)
+{
+    sqlite3_stmt *s = stmt(c, Q_SLIDE_INSERT);
+    if (!s) return DB_ERROR;
+    sqlite3_bind_text(s, 1, asset_id, -1, SQLITE_STATIC);
+    const int64_t v[] = {sl->page, sl->width, sl->height, (int64_t)sl->size, sl->thumb_width,
+                         sl->thumb_height, (int64_t)sl->thumb_size};
+    for (int i = 0; i < 7; i++) sqlite3_bind_int64(s, i + 2, v[i]);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? DB_OK : fail(c, "slide insert");
+}
+
+static void add_rendition(json_t *list, const char *asset_id, const char *name, int w, int h,
+                          int64_t size)
+{
+    char url[ID_LEN + 64];
+    snprintf(url, sizeof url, "/v1/assets/%s/renditions/%s", asset_id, name);
+    json_array_append_new(list, json_pack("{s:s, s:s, s:i, s:i, s:I, s:s}", "name", name,
+                                          "content_type", "image/jpeg", "width", w, "height", h,
+                                          "size", (json_int_t)size, "url", url));
+}
+
+db_status db_asset_renditions(db_conn *c, const asset *a, json_t **out)
+{
+    *out = NULL;
+    if (a->kind != ASSET_PDF && a->kind != ASSET_PRESENTATION) {
+        *out = json_loads(a->renditions, 0, NULL);
+        if (!json_is_array(*out)) {
+            json_decref(*out);
+            *out = json_array();
+        }
+        return DB_OK;
+    }
+    sqlite3_stmt *s = stmt(c, Q_SLIDES_LIST);
+    if (!s) return DB_ERROR;
+    sqlite3_bind_text(s, 1, a->id, -1, SQLITE_STATIC);
+    json_t *list = json_array();
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        char name[32];
+        int page = sqlite3_column_int(s, 0);
+        snprintf(name, sizeof name, "slide_%03d", page);
+        add_rendition(list, a->id, name, sqlite3_column_int(s, 1), sqlite3_column_int(s, 2),
+                      sqlite3_column_int64(s, 3));
+        snprintf(name, sizeof name, "slide_%03d_thumb", page);
+        add_rendition(list, a->id, name, sqlite3_column_int(s, 4), sqlite3_column_int(s, 5),
+                      sqlite3_column_int64(s, 6));
+    }
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) {
+        json_decref(list);
+        return fail(c, "slides list");
+    }
+    *out = list;
+    return DB_OK;
+}
+
+json_t *db_asset_json(db_conn *c, const asset *a)
+{
+    json_t *o = asset_to_json(a), *renditions;
+    if (a->kind == ASSET_PDF || a->kind == ASSET_PRESENTATION) {
+        if (db_asset_renditions(c, a, &renditions) == DB_OK)
+            json_object_set_new(o, "renditions", renditions);
+    }
+    return o;
 }

@@ -296,7 +296,7 @@ static void admit_snapshot(hub *h, db_conn *c, hub_sub *s)
     s->cursor = newest > h->position ? newest : h->position;
     if (st == DB_ERROR) give_up(h, s);
     if (st != DB_OK) return;   /* deleted meanwhile: its asset.deleted event follows */
-    json_t *j = asset_to_json(&a);
+    json_t *j = db_asset_json(c, &a);
     char *data = json_dumps(j, JSON_COMPACT);
     json_decref(j);
     hub_msg *m = data ? msg_new(s->cursor, "snapshot", a.id, time_now_ms(), data) : NULL;

@@ -27,6 +27,9 @@ typedef struct worker_config {
     uint64_t max_pixels;
     const image_preset *presets;   /* the renditions of an image */
     int npresets;
+    int slide_width;               /* documents: slide width in pixels */
+    int max_pages;
+    double page_seconds;           /* a slower page fails the job */
     /* Fault injection for tests (ASSETD_FAULT=worker_crash): the worker
      * aborts right after claiming a job, as a crashing decoder would. */
     bool crash_after_claim;

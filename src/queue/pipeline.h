@@ -1,0 +1,54 @@
+/* pipeline.h — the processing pipelines and what they share (queue/
+ * internal: worker.c runs them, images.c and slides.c are them).
+ *
+ * A pipeline reads the asset's bytes, writes its renditions to the store
+ * (pipeline_store), reports progress, and ends with exactly one of
+ * pipeline_succeed() or pipeline_fail().  Both write under the job's fence:
+ * a worker whose lease was lost changes nothing.
+ */
+#ifndef ASSETD_PIPELINE_H
+#define ASSETD_PIPELINE_H
+
+#include "db/db.h"
+#include "events/notify.h"
+#include "queue/job.h"
+#include "queue/worker.h"
+#include "store/store.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct worker {
+    const worker_config *cfg;
+    db *db;
+    store *store;
+    notifier *events;    /* wakes the serve process's hub after our commits */
+    int64_t last_progress_ms;
+} worker;
+
+/* At most this often a running job reports progress (job.progress events
+ * are for progress bars, not for every step of a 500-page document). */
+#define PROGRESS_EVERY_MS 250
+
+/* Records a failure; when the job will not run again (not retryable, or no
+ * attempts left) the asset fails too, in the same transaction. */
+void pipeline_fail(worker *w, const job *j, const char *code, const char *message,
+                   bool retryable);
+/* Progress 0..1 with a job.progress event, at most every PROGRESS_EVERY_MS. */
+void pipeline_progress(worker *w, const job *j, double progress);
+/* Stores one rendition as blob "<asset_id>.<name>" (durable on return). */
+bool pipeline_store(worker *w, const char *asset_id, const char *name, const void *data,
+                    size_t len);
+
+/* Extra rows to commit with the result (e.g. slides); DB_OK to go on. */
+typedef db_status (*pipeline_rows)(db_conn *c, void *arg);
+/* Marks the asset ready with its renditions JSON and meta, writes rows,
+ * completes the job: one transaction. */
+void pipeline_succeed(worker *w, const job *j, const char *renditions, const char *meta,
+                      pipeline_rows rows, void *arg);
+
+void pipeline_image(worker *w, const job *j);      /* images.c */
+void pipeline_document(worker *w, const job *j);   /* slides.c */
+
+#endif
