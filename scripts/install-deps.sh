@@ -10,7 +10,7 @@ build_pkgs=(
   libmicrohttpd-dev libjansson-dev libsqlite3-dev libssl-dev libmagic-dev
   libvips-dev libcurl4-openssl-dev libwslay-dev libpoppler-glib-dev libcairo2-dev
 )
-test_pkgs=(curl wrk nginx-light procps libvips-tools qpdf poppler-utils)
+test_pkgs=(curl wrk nginx-light procps libvips-tools qpdf poppler-utils libreoffice-impress)
 
 want=("${build_pkgs[@]}")
 if [ "${1:-}" = "--test" ]; then

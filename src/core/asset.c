@@ -92,6 +92,6 @@ json_t *asset_to_json(const asset *a)
 const char *asset_pipeline(asset_kind k)
 {
     if (k == ASSET_IMAGE) return "image";
-    if (k == ASSET_PDF) return "document";
+    if (k == ASSET_PDF || k == ASSET_PRESENTATION) return "document";
     return NULL;
 }

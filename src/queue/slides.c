@@ -1,8 +1,10 @@
-/* slides.c — the document pipeline: every page of a PDF becomes a slide
+/* slides.c — the document pipeline: every page of a PDF (or of a
+ * presentation, converted to PDF by LibreOffice first) becomes a slide
  * (slide_NNN, width --slide-width) and its thumbnail (slide_NNN_thumb),
  * stored as renditions, listed in the slides table, with a job.progress
  * event per page (throttled).  meta: pages, and the first page's size. */
 #include "queue/pipeline.h"
+#include "media/office.h"
 #include "media/pdf.h"
 
 #include <stdio.h>
@@ -56,14 +58,45 @@ static const char *pdf_error_code(pdf_status st)
     }
 }
 
+static const char *office_error_code(office_status st)
+{
+    switch (st) {
+    case OFFICE_MISSING: return "converter_missing";
+    case OFFICE_TIMEOUT: return "timeout";
+    case OFFICE_FAILED: return "corrupt_input";
+    default: return "storage_failed";
+    }
+}
+
+/* The asset's bytes as a PDF: the original, or a presentation converted. */
+static bool open_pdf(worker *w, const job *j, int *fd)
+{
+    asset a;
+    uint64_t size;
+    db_conn *c = db_acquire(w->db);
+    db_status st = c ? db_asset_get_any(c, j->asset_id, &a) : DB_ERROR;
+    db_release(w->db, c);
+    if (st != DB_OK || !store_open(w->store, j->asset_id, fd, &size)) {
+        pipeline_fail(w, j, "source_missing", "the asset or its bytes are gone", false);
+        return false;
+    }
+    if (a.kind != ASSET_PRESENTATION) return true;
+    char tmp[1100], err[256];
+    snprintf(tmp, sizeof tmp, "%s/tmp", w->cfg->data_dir);
+    int pdf = -1;
+    office_status os = office_to_pdf(*fd, a.content_type, tmp, (int)w->cfg->job_timeout, &pdf,
+                                     err, sizeof err);
+    close(*fd);
+    *fd = pdf;
+    if (os != OFFICE_OK)
+        pipeline_fail(w, j, office_error_code(os), err, os == OFFICE_IO_ERROR);
+    return os == OFFICE_OK;
+}
+
 void pipeline_document(worker *w, const job *j)
 {
     int fd;
-    uint64_t size;
-    if (!store_open(w->store, j->asset_id, &fd, &size)) {
-        pipeline_fail(w, j, "source_missing", "the asset's bytes are gone", false);
-        return;
-    }
+    if (!open_pdf(w, j, &fd)) return;
     const worker_config *cfg = w->cfg;
     pdf_options o = {cfg->slide_width, THUMB_WIDTH, SLIDE_QUALITY, cfg->max_pages,
                      cfg->page_seconds};

@@ -71,6 +71,32 @@ for (const [file, pages, [w, h]] of decks) {
   });
 }
 
+const FODP = `<?xml version="1.0" encoding="UTF-8"?>
+<office:document xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:draw="urn:oasis:names:tc:opendocument:xmlns:drawing:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" xmlns:presentation="urn:oasis:names:tc:opendocument:xmlns:presentation:1.0" xmlns:svg="urn:oasis:names:tc:opendocument:xmlns:svg-compatible:1.0" office:version="1.2" office:mimetype="application/vnd.oasis.opendocument.presentation"><office:body><office:presentation>
+${[1, 2, 3].map((n) => `<draw:page draw:name="p${n}"><draw:frame svg:x="2cm" svg:y="2cm" svg:width="20cm" svg:height="3cm"><draw:text-box><text:p>Slide ${n}</text:p></draw:text-box></draw:frame></draw:page>`).join('')}
+</office:presentation></office:body></office:document>`;
+
+test('a PPTX made by LibreOffice becomes three slides', { timeout: T * 2 }, async () => {
+  const dir = fs.mkdtempSync(path.join(srv.dataDir, 'pptx-'));
+  fs.writeFileSync(path.join(dir, 'deck.fodp'), FODP);
+  execFileSync('soffice', [`-env:UserInstallation=file://${dir}/profile`, '--headless', '--convert-to', 'pptx', '--outdir', dir, path.join(dir, 'deck.fodp')], { stdio: 'ignore', timeout: 120000 });
+  const r = await upload(srv, { file: path.join(dir, 'deck.pptx'), filename: 'deck.pptx' });
+  assert.equal(r.status, 201, r.text);
+  assert.equal(r.json.kind, 'presentation');
+  const a = await settled(r.json.id);
+  assert.equal(a.status, 'ready', JSON.stringify(a.error));
+  assert.equal(a.meta.pages, 3);
+  assert.equal(a.renditions.length, 6);
+  assert.equal(a.renditions[0].width, 1280);
+  // A truncated PPTX still sniffs as a presentation (its first zip entry
+  // is intact); LibreOffice cannot read it, and the asset says so.
+  const bad = await upload(srv, { data: fs.readFileSync(path.join(dir, 'deck.pptx')).subarray(0, 3000), filename: 'cut.pptx' });
+  assert.equal(bad.json.kind, 'presentation');
+  const b = await settled(bad.json.id);
+  assert.equal(b.status, 'failed');
+  assert.equal(b.error.code, 'corrupt_input', JSON.stringify(b.error));
+});
+
 test('a truncated PDF and an encrypted PDF fail with clear codes', { timeout: T }, async () => {
   const deck = fs.readFileSync(path.join(PDFS, 'slides_context_bachotex2018_45p.pdf'));
   const cases = [['half.pdf', deck.subarray(0, 2000), 'corrupt_input']];
