@@ -49,5 +49,8 @@ void events_token(http_req *r);
 void ops_healthz(http_req *r);
 void ops_readyz(http_req *r);
 void ops_metrics(http_req *r);
+void web_page(http_req *r);
+void web_script(http_req *r);
+void web_style(http_req *r);
 
 #endif
