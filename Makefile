@@ -42,7 +42,7 @@ build/bench-queue: bench/queue_bench.c $(SRC) $(GEN) $(wildcard src/*/*.h) Makef
 	@mkdir -p build
 	$(CC) $(CFLAGS) -o $@ bench/queue_bench.c $(SRC) $(GEN) $(LDLIBS)
 
-$(GEN): $(WEB) scripts/embed-web.sh
+$(GEN): $(WEB) scripts/embed-web.sh Makefile
 	@mkdir -p $(dir $@)
 	scripts/embed-web.sh $(WEB) > $@.tmp
 	@mv $@.tmp $@
