@@ -13,31 +13,40 @@ CFLAGS  += -DASSETD_VERSION='"$(VERSION)"'
 SRC      := $(sort $(wildcard src/*/*.c))
 MAIN     := src/main.c
 UNIT_SRC := $(sort $(wildcard tests/unit/*.c))
+# The web page is compiled in (src/web/static.h): its files become a
+# generated C source, rebuilt whenever one of them changes.
+WEB      := web/index.html web/app.js web/app.css
+GEN      := build/gen/web_files.c
 
 ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
 .PHONY: all run test deps test-deps unit e2e asan clean bench
 all: build/assetd
 
-build/assetd: $(MAIN) $(SRC) $(wildcard src/*/*.h) VERSION Makefile
+build/assetd: $(MAIN) $(SRC) $(GEN) $(wildcard src/*/*.h) VERSION Makefile
 	@mkdir -p build
-	$(CC) $(CFLAGS) -o $@ $(MAIN) $(SRC) $(LDLIBS)
+	$(CC) $(CFLAGS) -o $@ $(MAIN) $(SRC) $(GEN) $(LDLIBS)
 
-build/assetd-asan: $(MAIN) $(SRC) $(wildcard src/*/*.h) VERSION Makefile
+build/assetd-asan: $(MAIN) $(SRC) $(GEN) $(wildcard src/*/*.h) VERSION Makefile
 	@mkdir -p build
-	$(CC) $(CFLAGS) $(ASAN_FLAGS) -o $@ $(MAIN) $(SRC) $(LDLIBS)
+	$(CC) $(CFLAGS) $(ASAN_FLAGS) -o $@ $(MAIN) $(SRC) $(GEN) $(LDLIBS)
 
-build/unit: tests/unit/test.h $(UNIT_SRC) $(SRC) $(wildcard src/*/*.h) Makefile
+build/unit: tests/unit/test.h $(UNIT_SRC) $(SRC) $(GEN) $(wildcard src/*/*.h) Makefile
 	@mkdir -p build
-	$(CC) $(CFLAGS) -o $@ $(UNIT_SRC) $(SRC) $(LDLIBS)
+	$(CC) $(CFLAGS) -o $@ $(UNIT_SRC) $(SRC) $(GEN) $(LDLIBS)
 
-build/unit-asan: $(UNIT_SRC) $(SRC) $(wildcard src/*/*.h) Makefile
+build/unit-asan: $(UNIT_SRC) $(SRC) $(GEN) $(wildcard src/*/*.h) Makefile
 	@mkdir -p build
-	$(CC) $(CFLAGS) $(ASAN_FLAGS) -o $@ $(UNIT_SRC) $(SRC) $(LDLIBS)
+	$(CC) $(CFLAGS) $(ASAN_FLAGS) -o $@ $(UNIT_SRC) $(SRC) $(GEN) $(LDLIBS)
 
-build/bench-queue: bench/queue_bench.c $(SRC) $(wildcard src/*/*.h) Makefile
+build/bench-queue: bench/queue_bench.c $(SRC) $(GEN) $(wildcard src/*/*.h) Makefile
 	@mkdir -p build
-	$(CC) $(CFLAGS) -o $@ bench/queue_bench.c $(SRC) $(LDLIBS)
+	$(CC) $(CFLAGS) -o $@ bench/queue_bench.c $(SRC) $(GEN) $(LDLIBS)
+
+$(GEN): $(WEB) scripts/embed-web.sh Makefile
+	@mkdir -p $(dir $@)
+	scripts/embed-web.sh $(WEB) > $@.tmp
+	@mv $@.tmp $@
 
 deps:
 	@scripts/install-deps.sh

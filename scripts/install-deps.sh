@@ -2,21 +2,32 @@
 # Installs the Debian packages assetd needs to build, run and test.
 # Idempotent: asks dpkg first and calls apt-get only for what is missing.
 #   scripts/install-deps.sh          build + run dependencies
-#   scripts/install-deps.sh --test   also what the test suite and benchmarks use
+#   scripts/install-deps.sh --test   also what the test suite and benchmarks use,
+#                                    and the suite's npm packages (tests/package.json)
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 build_pkgs=(
   build-essential pkg-config
   libmicrohttpd-dev libjansson-dev libsqlite3-dev libssl-dev libmagic-dev
   libvips-dev libcurl4-openssl-dev libwslay-dev libpoppler-glib-dev libcairo2-dev
 )
-test_pkgs=(curl wrk nginx-light procps libvips-tools qpdf poppler-utils libreoffice-impress)
+# chromium: the web page's tests drive it headless (through npm playwright-core);
+# qpdf makes an encrypted PDF; libreoffice-impress converts presentations;
+# poppler-utils' pdftoppm is the slides benchmark's reference.
+test_pkgs=(curl wrk nginx-light procps libvips-tools chromium qpdf poppler-utils
+  libreoffice-impress)
+
+test_mode=false
+[ "${1:-}" = "--test" ] && test_mode=true
 
 want=("${build_pkgs[@]}")
-if [ "${1:-}" = "--test" ]; then
+if $test_mode; then
   want+=("${test_pkgs[@]}")
-  # The end-to-end suite runs on Node's built-in test runner (Node >= 18).
-  command -v node >/dev/null 2>&1 || want+=(nodejs npm)
+  # The end-to-end suite runs on Node's built-in test runner (Node >= 20, for
+  # playwright-core); npm installs its packages.
+  command -v node >/dev/null 2>&1 || want+=(nodejs)
+  command -v npm >/dev/null 2>&1 || want+=(npm)
 fi
 
 missing=()
@@ -25,11 +36,24 @@ for p in "${want[@]}"; do
     missing+=("$p")
   fi
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
 
-echo "install-deps: installing ${missing[*]}" >&2
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}" >&2
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The test suite's npm packages, exactly as locked.  tests/node_modules is
+# where Node resolves them from tests/e2e/*.mjs.  npm ci starts from scratch
+# each time, so skip it while the installed tree matches the lock file (npm
+# writes node_modules/.package-lock.json after a successful install).
+if $test_mode; then
+  lock=tests/package-lock.json installed=tests/node_modules/.package-lock.json
+  if [ ! -f "$installed" ] || [ "$lock" -nt "$installed" ] || [ tests/package.json -nt "$installed" ]; then
+    echo "install-deps: npm ci in tests/" >&2
+    npm ci --prefix tests --no-audit --no-fund --loglevel=error >/dev/null
+  fi
+fi

@@ -65,5 +65,8 @@ bool json_body_data(http_req *r, const char *data, size_t len);
 json_t *json_body_object(http_req *r);
 void ops_readyz(http_req *r);
 void ops_metrics(http_req *r);
+void web_page(http_req *r);
+void web_script(http_req *r);
+void web_style(http_req *r);
 
 #endif

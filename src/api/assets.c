@@ -10,6 +10,7 @@
  */
 #include "api/app.h"
 #include "core/ingest.h"
+#include "http/etag.h"
 #include "http/multipart.h"
 #include "http/range.h"
 #include "util/parse.h"
@@ -260,23 +261,6 @@ void assets_list(http_req *r)
     http_reply_json(r, 200, json_pack("{s:o, s:o}", "items", items, "next_cursor", next));
 }
 
-/* If-None-Match: a list of entity tags, or "*".  Weak comparison (RFC 9110
- * §13.1.2), so W/"x" matches "x". */
-static bool etag_matches(const char *header, const char *etag)
-{
-    const char *p = header;
-    size_t elen = strlen(etag);
-    while (*p) {
-        while (*p == ' ' || *p == ',') p++;
-        if (*p == '*') return true;
-        if (strncmp(p, "W/", 2) == 0) p += 2;
-        if (strncmp(p, etag, elen) == 0 && (p[elen] == '\0' || p[elen] == ',' || p[elen] == ' '))
-            return true;
-        while (*p && *p != ',') p++;
-    }
-    return false;
-}
-
 static void add_content_headers(http_req *r, const char *filename, bool as_attachment,
                                 const char *etag)
 {
@@ -298,7 +282,7 @@ static void send_blob(http_req *r, const char *key, const char *content_type, co
 {
     app *a = http_req_app(r);
     const char *inm = http_req_header(r, "If-None-Match");
-    if (inm && etag_matches(inm, etag)) {
+    if (inm && http_etag_matches(inm, etag)) {
         http_reply_empty(r, 304);
         http_reply_header(r, "ETag", etag);
         return;

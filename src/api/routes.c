@@ -26,6 +26,10 @@ const http_route api_routes[] = {
     {"GET", "/healthz", false, ops_healthz, NULL, NULL},
     {"GET", "/readyz", false, ops_readyz, NULL, NULL},
     {"GET", "/metrics", false, ops_metrics, NULL, NULL},
+    /* The web page (web/, compiled in): public files; the page asks for a key. */
+    {"GET", "/", false, web_page, NULL, NULL},
+    {"GET", "/app.js", false, web_script, NULL, NULL},
+    {"GET", "/app.css", false, web_style, NULL, NULL},
 };
 const int api_route_count = sizeof api_routes / sizeof *api_routes;
 

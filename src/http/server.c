@@ -152,6 +152,16 @@ void http_reply_empty(http_req *r, int status)
     set_reply(r, status, MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT), 0);
 }
 
+void http_reply_static(http_req *r, int status, const char *content_type, const void *data,
+                       size_t len)
+{
+    /* PERSISTENT: libmicrohttpd only reads the buffer, so dropping const is safe. */
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_PERSISTENT);
+    if (resp) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    set_reply(r, status, resp, len);
+}
+
 void http_reply_fd(http_req *r, int status, int fd, uint64_t offset, uint64_t length)
 {
     struct MHD_Response *resp = MHD_create_response_from_fd_at_offset64(length, fd, offset);

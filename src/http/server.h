@@ -100,6 +100,10 @@ void http_reply_error(http_req *r, int status, const char *code, const char *fmt
     __attribute__((format(printf, 4, 5)));
 void http_reply_text(http_req *r, int status, const char *content_type, const char *body);
 void http_reply_empty(http_req *r, int status);
+/* Sends len bytes that outlive the server (static data, such as the embedded
+ * web page): nothing is copied or freed. */
+void http_reply_static(http_req *r, int status, const char *content_type, const void *data,
+                       size_t len);
 /* Sends length bytes of fd from offset; the reply takes ownership of fd. */
 void http_reply_fd(http_req *r, int status, int fd, uint64_t offset, uint64_t length);
 /* Adds a header to the reply set by the last http_reply_*() call. */

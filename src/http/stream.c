@@ -83,7 +83,7 @@ static bool make_room(http_stream *s, size_t len)
     size_t used = s->end - s->start;
     if (used + len > s->max) return false;
     if (s->end + len <= s->cap) return true;
-    memmove(s->buf, s->buf + s->start, used);
+    if (used) memmove(s->buf, s->buf + s->start, used);   /* buf is NULL until the first write */
     s->start = 0;
     s->end = used;
     if (used + len <= s->cap) return true;

@@ -44,16 +44,17 @@ function servedRoutes() {
 // have something to answer about.
 const IMAGE = path.join(CORPUS, 'png', 'arc_alpha_2140x1200.png');
 
-// The only error the fixtures provoke on purpose, each one documented for its
-// operation: retrying the image's job, which has succeeded.  Every other
-// operation must succeed.  A documented 4xx is not enough on its own: the
-// router's "no such route" 404 is documented everywhere (docs' info section)
-// and for most operations, so accepting any documented status would let a
-// missing route pass.
+// The only errors the fixtures provoke on purpose, each one documented for its
+// operation: retrying the image's job, which has succeeded; and GET
+// /v1/events asked without `Accept: text/event-stream` (a one-shot request
+// cannot hold a stream open; events.test.mjs covers the stream itself).
+// Every other operation must succeed.  A documented 4xx is not enough on its
+// own: the router's "no such route" 404 is documented everywhere (docs' info
+// section) and for most operations, so accepting any documented status would
+// let a missing route pass (the metrics check below still proves the 406
+// came from the events route, not the router).
 const EXPECTED_ERRORS = {
   'POST /v1/jobs/{id}/retry': { status: 409, code: 'not_retryable' },
-  // A plain GET is neither a WebSocket nor an event stream (the streams
-  // themselves are tested in events.test.mjs and websocket.test.mjs).
   'GET /v1/events': { status: 406, code: 'not_acceptable' },
 };
 const JSON_BODIES = {

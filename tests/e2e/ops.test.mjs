@@ -67,7 +67,8 @@ test('X-Request-Id on the 413 and multipart 400 responses', { timeout: T }, asyn
 });
 
 test('unknown routes -> 404 JSON', { timeout: T }, async () => {
-  for (const p of ['/', '/nope', '/v1', '/v1/nope', '/v2/assets', '/v1/assets/x/y', '/v1/assets/x/content/y', '/healthz/x', '/v1/assetsx']) {
+  // '/' is the web page (webui.test.mjs); nothing else of web/ is a route.
+  for (const p of ['/index.html', '/app.js/x', '/web/app.js', '/nope', '/v1', '/v1/nope', '/v2/assets', '/v1/assets/x/y', '/v1/assets/x/content/y', '/healthz/x', '/v1/assetsx']) {
     assertError(await api(srv, 'GET', p), 404);
   }
   assertError(await api(srv, 'GET', '/nope', { token: null }), 404);
@@ -81,6 +82,7 @@ test('wrong method on a known route -> 405 JSON', { timeout: T }, async () => {
     ['POST', `/v1/assets/${id}`], ['PUT', `/v1/assets/${id}`], ['PATCH', `/v1/assets/${id}`],
     ['POST', `/v1/assets/${id}/content`], ['DELETE', `/v1/assets/${id}/content`], ['PUT', `/v1/assets/${id}/content`],
     ['POST', '/healthz'], ['DELETE', '/readyz'], ['POST', '/metrics'],
+    ['POST', '/'], ['PUT', '/app.js'], ['DELETE', '/app.css'],
   ];
   for (const [m, p] of cases) assertError(await api(srv, m, p), 405);
   // nothing happened to the asset

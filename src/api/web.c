@@ -1,0 +1,61 @@
+/* web.c — GET /, /app.js, /app.css: the browser page, served from the
+ * copies compiled into the binary (web/static.h).
+ *
+ * No API key is needed: the files hold no data, and a browser fetching a
+ * page cannot send one anyway.  The page itself asks for the key and sends
+ * it on every API call it makes.
+ *
+ * Caching: Cache-Control: no-cache with a strong ETag (the SHA-256 of the
+ * bytes), so a browser revalidates every time and gets a 304 while the
+ * binary is unchanged, and a new build is seen at once — no stale script
+ * talking to a newer API.
+ *
+ * The page shows names and messages chosen by whoever uploaded a file, so
+ * it is hardened against script injection twice: app.js only ever sets
+ * text (never markup), and the Content-Security-Policy lets no script run
+ * but our own app.js — no inline script or style, no eval, nothing from
+ * another origin — and, where the browser supports Trusted Types, makes any
+ * HTML-parsing sink (innerHTML and the like) throw.  Asset bytes are never
+ * shown by URL on this origin: the page fetches them with its key into blob:
+ * URLs, which img-src allows.  nosniff keeps every file its declared type.
+ */
+#include "api/app.h"
+#include "http/etag.h"
+#include "web/static.h"
+
+#include <string.h>
+
+#define PAGE_CSP                                                                     \
+    "default-src 'self'; img-src 'self' blob: data:; connect-src 'self'; "          \
+    "object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'; " \
+    "require-trusted-types-for 'script'"
+
+static void add_headers(http_req *r, const web_file *f, bool is_page)
+{
+    http_reply_header(r, "ETag", f->etag);
+    http_reply_header(r, "Cache-Control", "no-cache");
+    http_reply_header(r, "X-Content-Type-Options", "nosniff");
+    if (!is_page) return;
+    http_reply_header(r, "Content-Security-Policy", PAGE_CSP);
+    http_reply_header(r, "Referrer-Policy", "no-referrer");
+}
+
+/* Replies with one embedded file, or 304 when the client's copy is current. */
+static void serve(http_req *r, const char *name)
+{
+    const web_file *f = web_file_find(name);
+    if (!f) {  /* the build embedded a different file list than the routes name */
+        http_reply_error(r, 500, "internal", "%s is not in this build", name);
+        return;
+    }
+    const char *inm = http_req_header(r, "If-None-Match");
+    if (inm && http_etag_matches(inm, f->etag))
+        http_reply_empty(r, 304);
+    else
+        http_reply_static(r, 200, web_content_type(f->name), f->data, f->size);
+    add_headers(r, f, strcmp(name, "index.html") == 0);
+}
+
+void web_page(http_req *r) { serve(r, "index.html"); }
+void web_script(http_req *r) { serve(r, "app.js"); }
+void web_style(http_req *r) { serve(r, "app.css"); }
