@@ -491,8 +491,24 @@ static void copy_text(char *dst, size_t cap, sqlite3_stmt *s, int col)
     snprintf(dst, cap, "%s", t ? t : "");
 }
 
-static void read_asset(sqlite3_stmt *s, asset *a)
+/* The row of a "... WHERE id = ?1 AND owner = ?2" lookup, read into out by
+ * read; DB_NOT_FOUND for another owner's row exactly as for a missing one. */
+static db_status get_owned(db_conn *c, int q, const char *id, const char *owner,
+                           void (*read)(sqlite3_stmt *s, void *out), void *out, const char *what)
 {
+    sqlite3_stmt *s = stmt(c, q);
+    if (!s) return DB_ERROR;
+    sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, owner, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) read(s, out);
+    sqlite3_reset(s);
+    return lookup_result(c, rc, what);
+}
+
+static void read_asset(sqlite3_stmt *s, void *out)
+{
+    asset *a = out;
     a->seq = sqlite3_column_int64(s, 0);
     copy_text(a->id, sizeof a->id, s, 1);
     copy_text(a->owner, sizeof a->owner, s, 2);
@@ -638,14 +654,7 @@ db_status db_asset_insert(db_conn *c, asset *a)
 
 db_status db_asset_get(db_conn *c, const char *owner, const char *id, asset *out)
 {
-    sqlite3_stmt *s = stmt(c, Q_ASSET_GET);
-    if (!s) return DB_ERROR;
-    sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 2, owner, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) read_asset(s, out);
-    sqlite3_reset(s);
-    return lookup_result(c, rc, "asset get");
+    return get_owned(c, Q_ASSET_GET, id, owner, read_asset, out, "asset get");
 }
 
 db_status db_asset_delete(db_conn *c, const char *owner, const char *id)
@@ -780,8 +789,9 @@ void db_rollback(db_conn *c)
 
 /* ---------- jobs ---------- */
 
-static void read_job(sqlite3_stmt *s, job *j)
+static void read_job(sqlite3_stmt *s, void *out)
 {
+    job *j = out;
     copy_text(j->id, sizeof j->id, s, 0);
     copy_text(j->asset_id, sizeof j->asset_id, s, 1);
     copy_text(j->owner, sizeof j->owner, s, 2);
@@ -977,14 +987,7 @@ db_status db_job_fail(db_conn *c, const job *j, const char *code, const char *me
 
 db_status db_job_get(db_conn *c, const char *owner, const char *id, job *out)
 {
-    sqlite3_stmt *s = stmt(c, Q_JOB_GET);
-    if (!s) return DB_ERROR;
-    sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 2, owner, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) read_job(s, out);
-    sqlite3_reset(s);
-    return lookup_result(c, rc, "job get");
+    return get_owned(c, Q_JOB_GET, id, owner, read_job, out, "job get");
 }
 
 db_status db_job_retry(db_conn *c, const char *owner, const char *id, int64_t now_ms, job *out)
@@ -1068,8 +1071,9 @@ db_status db_job_list(db_conn *c, const char *owner, const char *asset_id, int s
 
 /* ---------- webhooks ---------- */
 
-static void read_webhook(sqlite3_stmt *s, webhook *w)
+static void read_webhook(sqlite3_stmt *s, void *out)
 {
+    webhook *w = out;
     copy_text(w->id, sizeof w->id, s, 0);
     copy_text(w->owner, sizeof w->owner, s, 1);
     copy_text(w->url, sizeof w->url, s, 2);
@@ -1094,14 +1098,7 @@ db_status db_webhook_insert(db_conn *c, const webhook *w)
 
 db_status db_webhook_get(db_conn *c, const char *owner, const char *id, webhook *out)
 {
-    sqlite3_stmt *s = stmt(c, Q_HOOK_GET);
-    if (!s) return DB_ERROR;
-    sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 2, owner, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) read_webhook(s, out);
-    sqlite3_reset(s);
-    return lookup_result(c, rc, "webhook get");
+    return get_owned(c, Q_HOOK_GET, id, owner, read_webhook, out, "webhook get");
 }
 
 db_status db_webhook_list(db_conn *c, const char *owner, int limit, webhook *out, int *n)
