@@ -40,6 +40,7 @@ fi
 run upload bench/upload.sh
 run jobs bench/jobs.sh
 run images bench/images.sh
+run events_fanout bench/events_fanout.sh
 
 echo
 echo "== summary ($(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p' | head -n1))"
