@@ -15,6 +15,10 @@
 #include "http/websocket.h"
 #include "store/store.h"
 
+#include <stdatomic.h>
+
+#define WS_THREADS_MAX 16
+
 typedef struct app {
     db *db;
     store *store;
@@ -23,7 +27,11 @@ typedef struct app {
     sniffer *sniffer;      /* content-type detection, shared by all threads */
     http_server *server;   /* set once listening; for /metrics */
     hub *hub;              /* live event fan-out */
-    ws_server *ws;         /* WebSocket connections (one epoll thread) */
+    /* WebSocket connections: one epoll thread per core, each connection on
+     * one of them (round robin), so a fan-out's sends run in parallel. */
+    ws_server *ws[WS_THREADS_MAX];
+    int nws;
+    _Atomic unsigned ws_next;
     size_t stream_queue;   /* unread bytes an event stream may hold */
     uint8_t secret[TOKEN_SECRET_LEN];   /* signs URL tokens (core/token.h) */
     bool webhook_allow_local;  /* loopback/link-local webhook targets allowed */

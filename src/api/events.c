@@ -210,7 +210,8 @@ void events_stream(http_req *r)
     }
     const char *upgrade = http_req_header(r, "Upgrade");
     if (upgrade && strcasecmp(upgrade, "websocket") == 0) {
-        if (!http_reply_websocket(r, a->ws, &ws_events, l)) free(l);   /* it replied */
+        ws_server *ws = a->ws[atomic_fetch_add(&a->ws_next, 1) % (unsigned)a->nws];
+        if (!http_reply_websocket(r, ws, &ws_events, l)) free(l);   /* it replied */
     } else if (wants_sse(r)) {
         start_sse(r, l);
     } else {

@@ -25,6 +25,13 @@ void ops_readyz(http_req *r)
                      store_ok ? "ok" : "unavailable");
 }
 
+static int websocket_connections(app *a)
+{
+    int n = 0;
+    for (int i = 0; i < a->nws; i++) n += ws_server_connections(a->ws[i]);
+    return n;
+}
+
 void ops_metrics(http_req *r)
 {
     app *a = http_req_app(r);
@@ -43,7 +50,7 @@ void ops_metrics(http_req *r)
                      "# TYPE assetd_websocket_connections gauge\n"
                      "assetd_websocket_connections %d\n",
                      text, hub_subscribers(a->hub), (long long)hub_dropped(a->hub),
-                     ws_server_connections(a->ws));
+                     websocket_connections(a));
     free(text);
     if (n < 0) return;
     http_reply_text(r, 200, "text/plain; version=0.0.4", all);

@@ -8,7 +8,7 @@
  *   4. create the bootstrap key if there is no key at all;
  *   5. block SIGTERM/SIGINT in every thread (they are taken by sigwait in
  *      the main thread), then start the work pool, the webhook dispatcher,
- *      the event hub, the WebSocket thread, the HTTP server and last the
+ *      the event hub, the WebSocket threads (one per core), the HTTP server and last the
  *      worker processes (start_services).
  *
  * Shutdown on SIGTERM/SIGINT (stop_services): stop accepting, end event
@@ -153,7 +153,11 @@ static bool start_events(const config *cfg, app *a, services *sv, const char **e
     ws_config wscfg = {.ping_interval = 30, .pong_timeout = 10,
                        .max_queued_bytes = (size_t)cfg->stream_queue, .max_message = 4096};
     a->stream_queue = (size_t)cfg->stream_queue;
-    return (a->ws = ws_server_start(&wscfg, err)) != NULL;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int n = cores < 1 ? 1 : cores > WS_THREADS_MAX ? WS_THREADS_MAX : (int)cores;
+    for (a->nws = 0; a->nws < n; a->nws++)
+        if (!(a->ws[a->nws] = ws_server_start(&wscfg, err))) return false;
+    return true;
 }
 
 static bool start_services(const config *cfg, app *a, services *sv)
@@ -184,11 +188,11 @@ static void stop_services(const config *cfg, app *a, services *sv)
         http_server_quiesce(a->server);
         hub_close_all(a->hub);
     }
-    if (a->ws) ws_server_stop(a->ws);
+    for (int i = 0; i < a->nws; i++) ws_server_stop(a->ws[i]);
     if (a->server) wait_for_drain(a->server, cfg->shutdown_timeout);
     workpool_free(sv->pool);   /* finishes deferred work, which resumes its requests */
     if (a->server) http_server_stop(a->server);
-    ws_server_free(a->ws);
+    for (int i = 0; i < a->nws; i++) ws_server_free(a->ws[i]);
     webhooks_stop(sv->hooks);
     hub_stop(a->hub);
     supervisor_stop(sv->workers, 10);

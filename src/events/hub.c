@@ -30,6 +30,7 @@ struct hub_sub {
     void *arg;
     int64_t cursor;          /* id of the last event given to the sink */
     bool refused;            /* the sink refused a message: deliver nothing more */
+    bool live;               /* on the live list (else pending); under the lock */
     hub_sub *prev, *next;
 };
 
@@ -163,9 +164,7 @@ void hub_unsubscribe(hub *h, hub_sub *s)
 {
     if (!s) return;
     pthread_mutex_lock(&h->lock);
-    bool live = false;
-    for (hub_sub *p = h->live.head; p && !live; p = p->next) live = p == s;
-    list_remove(live ? &h->live : &h->pending, s);
+    list_remove(s->live ? &h->live : &h->pending, s);
     pthread_mutex_unlock(&h->lock);
     free(s);
 }
@@ -314,6 +313,7 @@ static void admit(hub *h, db_conn *c)
         else if (s->f.asset_id[0]) admit_snapshot(h, c, s);
         else s->cursor = h->position;
         if (s->cursor < h->position) s->cursor = h->position;  /* the tail has given the rest */
+        s->live = true;
         list_add(&h->live, s);
     }
 }

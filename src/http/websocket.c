@@ -84,6 +84,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 #include <openssl/evp.h>
@@ -113,6 +114,8 @@ struct ws_conn {
     http_upgraded *up;             /* NULL: the switch never happened */
     int fd;
     bool own_fd;                   /* fd is our duplicate; up was handed back */
+    uint8_t hdr[16];               /* a frame header waiting for its payload */
+    size_t hdr_len;
     char *extra;                   /* bytes read by libmicrohttpd past the request */
     size_t extra_len, extra_off;
     ws_conn *inbox_next;
@@ -247,19 +250,22 @@ static char *reason_copy(const char *reason)
 
 /* ---------- other threads: the outbox ---------- */
 
-/* Caller holds c->lock.  True when the ws thread needs waking. */
+/* Caller holds c->lock.  True when the ws thread needs waking: only when
+ * the ready list was empty, since drain_ready() runs until it is empty —
+ * a 10,000-listener fan-out costs one wake-up, not 10,000. */
 static bool mark_ready_locked(ws_conn *c)
 {
     if (c->in_ready) return false;
     c->in_ready = true;
     ws_server *s = c->srv;
     pthread_mutex_lock(&s->lock);
+    bool was_empty = s->ready_head == NULL;
     c->ready_next = NULL;
     if (s->ready_tail) s->ready_tail->ready_next = c;
     else s->ready_head = c;
     s->ready_tail = c;
     pthread_mutex_unlock(&s->lock);
-    return true;
+    return was_empty;
 }
 
 /* Caller holds c->lock. */
@@ -346,16 +352,36 @@ static ssize_t on_wslay_recv(wslay_event_context_ptr ws, uint8_t *buf, size_t le
     return -1;
 }
 
+/* libwslay hands over a frame as two sends, the header with MSG_MORE and
+ * then the payload: two system calls per message, the largest cost of a
+ * fan-out.  The header is kept here (reported as sent) and goes out with
+ * the payload in one sendmsg(); header bytes a short write left behind go
+ * first next time, so the stream stays exact. */
 static ssize_t on_wslay_send(wslay_event_context_ptr ws, const uint8_t *data, size_t len,
                              int flags, void *user)
 {
     ws_conn *c = user;
-    int how = MSG_NOSIGNAL | ((flags & WSLAY_MSG_MORE) ? MSG_MORE : 0);
-    ssize_t n = send(c->fd, data, len, how);
-    if (n >= 0) return n;
-    bool later = errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
-    wslay_event_set_error(ws, later ? WSLAY_ERR_WOULDBLOCK : WSLAY_ERR_CALLBACK_FAILURE);
-    return -1;
+    if ((flags & WSLAY_MSG_MORE) && c->hdr_len + len <= sizeof c->hdr) {
+        memcpy(c->hdr + c->hdr_len, data, len);
+        c->hdr_len += len;
+        return (ssize_t)len;
+    }
+    struct iovec iov[2] = {{c->hdr, c->hdr_len}, {(void *)data, len}};
+    struct msghdr msg = {.msg_iov = c->hdr_len ? iov : iov + 1, .msg_iovlen = c->hdr_len ? 2 : 1};
+    ssize_t n = sendmsg(c->fd, &msg, MSG_NOSIGNAL | ((flags & WSLAY_MSG_MORE) ? MSG_MORE : 0));
+    if (n < 0) {
+        bool later = errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+        wslay_event_set_error(ws, later ? WSLAY_ERR_WOULDBLOCK : WSLAY_ERR_CALLBACK_FAILURE);
+        return -1;
+    }
+    size_t from_hdr = (size_t)n < c->hdr_len ? (size_t)n : c->hdr_len;
+    memmove(c->hdr, c->hdr + from_hdr, c->hdr_len - from_hdr);
+    c->hdr_len -= from_hdr;
+    if ((size_t)n == from_hdr && len > 0) {   /* no payload byte went: try again later */
+        wslay_event_set_error(ws, WSLAY_ERR_WOULDBLOCK);
+        return -1;
+    }
+    return n - (ssize_t)from_hdr;
 }
 
 static void set_accepting(ws_conn *c, bool on)
