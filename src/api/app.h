@@ -48,6 +48,15 @@ bool api_authenticate(void *app, const char *token, char owner[OWNER_MAX + 1]);
 void assets_create_handle(http_req *r);
 bool assets_create_begin(http_req *r);
 bool assets_create_data(http_req *r, const char *data, size_t len);
+/* The upload machinery, for other upload routes (slideshows): the body is
+ * complete and well-formed (else a 400 is set), then, on the work pool,
+ * the asset is stored with extra rows (see ingest_claim).  False: a reply
+ * is set — by extra's caller when extra refused (INGEST_REFUSED). */
+bool assets_upload_body_done(http_req *r);
+bool assets_upload_store(http_req *r, ingest_extra_fn extra, void *arg, asset *out);
+/* Sends the rendition `name` of an asset already authorised (404 if it has
+ * none by that name), with the caching/range behaviour of content. */
+void assets_reply_rendition(http_req *r, const asset *as, const char *name);
 void assets_get(http_req *r);
 void assets_list(http_req *r);
 void assets_content(http_req *r);
@@ -58,6 +67,12 @@ void jobs_list(http_req *r);
 void jobs_retry(http_req *r);
 void events_stream(http_req *r);
 void events_token(http_req *r);
+bool slideshows_upload_begin(http_req *r);
+void slideshows_upload(http_req *r);
+void slideshows_get(http_req *r);
+void slideshows_slide(http_req *r);
+void slideshows_control(http_req *r);
+void slideshows_listen(http_req *r);
 void webhooks_create(http_req *r);
 void webhooks_list(http_req *r);
 void webhooks_get(http_req *r);

@@ -130,43 +130,50 @@ bool assets_create_data(http_req *r, const char *data, size_t len)
     return true;
 }
 
-static void upload_finish(http_req *r)
+bool assets_upload_store(http_req *r, ingest_extra_fn extra, void *arg, asset *out)
 {
     app *a = http_req_app(r);
     upload *u = http_req_data(r);
     db_conn *c = db_acquire(a->db);
     if (!c) {
         http_reply_error(r, 503, "database_unavailable", "cannot reach the database");
-        return;
+        return false;
     }
-    asset as;
     ingest *in = u->in;
     u->in = NULL;   /* ingest_finish frees it */
-    ingest_claim claim = {u->claim.filename, u->claim.content_type};
-    ingest_result res = ingest_finish(in, a->sniffer, c, http_req_owner(r), &claim, &as);
+    ingest_claim claim = {u->claim.filename, u->claim.content_type, extra, arg};
+    ingest_result res = ingest_finish(in, a->sniffer, c, http_req_owner(r), &claim, out);
     db_release(a->db, c);
+    if (res == INGEST_REFUSED) return false;   /* extra's owner replies */
     if (res != INGEST_OK) {
         reply_ingest_failure(r, res);
-        return;
+        return false;
     }
     hub_poke(a->hub);
+    return true;
+}
+
+static void upload_finish(http_req *r)
+{
+    asset as;
+    if (!assets_upload_store(r, NULL, NULL, &as)) return;
     char location[64];
     snprintf(location, sizeof location, "/v1/assets/%s", as.id);
     http_reply_json(r, 201, asset_to_json(&as));
     http_reply_header(r, "Location", location);
 }
 
-void assets_create_handle(http_req *r)
+bool assets_upload_body_done(http_req *r)
 {
     upload *u = http_req_data(r);
-    if (u->mp) {
-        multipart_status st = multipart_finish(u->mp, &u->claim);
-        if (st != MP_OK) {
-            reply_multipart_failure(r, u, st);
-            return;
-        }
-    }
-    http_req_defer(r, upload_finish);
+    multipart_status st = u->mp ? multipart_finish(u->mp, &u->claim) : MP_OK;
+    if (st != MP_OK) reply_multipart_failure(r, u, st);
+    return st == MP_OK;
+}
+
+void assets_create_handle(http_req *r)
+{
+    if (assets_upload_body_done(r)) http_req_defer(r, upload_finish);
 }
 
 /* ---------- read ---------- */
@@ -329,15 +336,12 @@ void assets_content(http_req *r)
 
 /* GET /v1/assets/{id}/renditions/{name}: only names the asset's rendition
  * list holds, so the name never reaches the store unchecked. */
-void assets_rendition(http_req *r)
+void assets_reply_rendition(http_req *r, const asset *as, const char *name)
 {
-    asset as;
-    if (!load_asset(r, &as)) return;
-    const char *name = http_req_param(r, 1);
     app *a = http_req_app(r);
     db_conn *c = db_acquire(a->db);
     json_t *list = NULL, *found = NULL, *item;
-    if (c) db_asset_renditions(c, &as, &list);
+    if (c) db_asset_renditions(c, as, &list);
     db_release(a->db, c);
     size_t i;
     json_array_foreach(list, i, item) {
@@ -350,14 +354,20 @@ void assets_rendition(http_req *r)
         return;
     }
     char key[ID_LEN + 64], etag[160], filename[FILENAME_MAX_BYTES + 1];
-    snprintf(key, sizeof key, "%s.%s", as.id, name);
-    snprintf(etag, sizeof etag, "\"%.64s-%s-%lld\"", as.sha256, name,
+    snprintf(key, sizeof key, "%s.%s", as->id, name);
+    snprintf(etag, sizeof etag, "\"%.64s-%s-%lld\"", as->sha256, name,
              (long long)json_integer_value(json_object_get(found, "size")));
     const char *type = json_string_value(json_object_get(found, "content_type"));
     snprintf(filename, sizeof filename, "%s.%s", name,
              type && strstr(type, "webp") ? "webp" : type && strstr(type, "png") ? "png" : "jpg");
     send_blob(r, key, type ? type : "application/octet-stream", etag, filename, false);
     json_decref(list);
+}
+
+void assets_rendition(http_req *r)
+{
+    asset as;
+    if (load_asset(r, &as)) assets_reply_rendition(r, &as, http_req_param(r, 1));
 }
 
 /* ---------- delete ---------- */

@@ -10,7 +10,8 @@
 
 /* For error messages. */
 #define EVENT_TYPES_TEXT \
-    "asset.created, asset.processing, asset.ready, asset.failed, asset.deleted, job.progress"
+    "asset.created, asset.processing, asset.ready, asset.failed, asset.deleted, job.progress, " \
+    "slideshow.control"
 
 bool event_type_known(const char *type);
 

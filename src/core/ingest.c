@@ -117,14 +117,16 @@ ingest_result ingest_finish(ingest *in, sniffer *sn, db_conn *c, const char *own
      * waits for a job that was never queued, no job runs for a missing row. */
     const char *pipeline = out->status == STATUS_UPLOADED ? asset_pipeline(out->kind) : NULL;
     job j;
+    db_status extra = DB_OK;
     bool ok = db_begin(c) == DB_OK && db_asset_insert(c, out) == DB_OK &&
               (!pipeline || db_job_enqueue(c, out->id, owner, pipeline, INGEST_JOB_ATTEMPTS,
                                            time_now_ms(), &j) == DB_OK) &&
+              (!claim->extra || (extra = claim->extra(c, out, claim->extra_arg)) == DB_OK) &&
               db_commit(c) == DB_OK;
     if (!ok) {
         db_rollback(c);
         store_remove(s, out->id);
-        return INGEST_DB_ERROR;
+        return extra == DB_NOT_FOUND ? INGEST_REFUSED : INGEST_DB_ERROR;
     }
     return INGEST_OK;
 }

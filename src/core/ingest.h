@@ -36,6 +36,7 @@ typedef enum {
     INGEST_TOO_LARGE,   /* the byte count passed max_size */
     INGEST_IO_ERROR,    /* the store could not take the bytes */
     INGEST_DB_ERROR,
+    INGEST_REFUSED,     /* claim->extra said no */
 } ingest_result;
 
 /* What the client said about the file: its name and declared type (either
@@ -44,9 +45,16 @@ typedef enum {
  * image (an image extension or an image/ type) but is not one is recorded
  * as failed, `unsupported_format`, instead of quietly becoming `other`, so
  * a client waiting for thumbnails gets an answer. */
+typedef db_status (*ingest_extra_fn)(db_conn *c, const asset *a, void *arg);
+
 typedef struct ingest_claim {
     const char *filename;
     const char *content_type;
+    /* Optional: more rows to commit with the asset (a slideshow), called
+     * inside the insert's transaction once the asset is known.  DB_NOT_FOUND
+     * refuses the upload (INGEST_REFUSED: nothing is kept). */
+    ingest_extra_fn extra;
+    void *extra_arg;
 } ingest_claim;
 
 /* NULL if the store cannot create a temporary file.  The caller owns the

@@ -130,6 +130,23 @@ db_status db_asset_renditions(db_conn *c, const asset *a, json_t **out);
  * reference.  Every JSON form of an asset goes through this. */
 json_t *db_asset_json(db_conn *c, const asset *a);
 
+/* A slideshow: a document asset with a presenter (api/slideshows.c).
+ * Looked up by id alone: the original slideshow API is public by id. */
+typedef struct slideshow {
+    char asset_id[ID_LEN + 1];
+    char token_sha256[65];     /* of the control token */
+    int current;               /* the slide shown, from 0 */
+    char updated[32];
+} slideshow;
+
+db_status db_slideshow_insert(db_conn *c, const slideshow *s);
+db_status db_slideshow_get(db_conn *c, const char *asset_id, slideshow *out);
+/* Inside a transaction: sets the current slide (and its `updated` text)
+ * and appends the slideshow.control event with event_data; fills *out. */
+db_status db_slideshow_set_current(db_conn *c, const char *asset_id, const char *owner,
+                                   int current, int64_t now_ms, const char *updated,
+                                   const char *event_data, slideshow *out);
+
 /* Webhooks (core/webhook.h), owner-scoped like assets. */
 db_status db_webhook_insert(db_conn *c, const webhook *w);
 db_status db_webhook_get(db_conn *c, const char *owner, const char *id, webhook *out);

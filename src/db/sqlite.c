@@ -120,6 +120,13 @@ static const char *const migrations[] = {
     "  width INTEGER NOT NULL, height INTEGER NOT NULL, size INTEGER NOT NULL,"
     "  thumb_width INTEGER NOT NULL, thumb_height INTEGER NOT NULL, thumb_size INTEGER NOT NULL,"
     "  PRIMARY KEY (asset_id, page)) WITHOUT ROWID;",
+    /* 7: slideshows (api/slideshows.c): a document asset with a presenter.
+     * The control token is kept as its SHA-256 only, like API keys. */
+    "CREATE TABLE slideshows ("
+    "  asset_id TEXT PRIMARY KEY,"
+    "  control_token_sha256 TEXT NOT NULL,"
+    "  current INTEGER NOT NULL DEFAULT 0,"
+    "  updated TEXT NOT NULL);",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof *migrations))
 
@@ -175,6 +182,10 @@ enum {
     Q_HOOK_DISABLE,
     Q_HOOK_DROP_PENDING,
     Q_HOOK_DELIVERIES,
+    Q_SHOW_INSERT,
+    Q_SHOW_GET,
+    Q_SHOW_SET,
+    Q_SHOW_DELETE,
     Q_SLIDES_CLEAR,
     Q_SLIDE_INSERT,
     Q_SLIDES_LIST,
@@ -262,6 +273,12 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_EVENT_TRIM] = "DELETE FROM events WHERE id < coalesce((SELECT id FROM events"
                      " WHERE at >= ?1 ORDER BY id LIMIT 1),"
                      " (SELECT coalesce(max(id), 0) + 1 FROM events))",
+    [Q_SHOW_INSERT] = "INSERT INTO slideshows (asset_id, control_token_sha256, updated)"
+                      " VALUES (?1, ?2, ?3)",
+    [Q_SHOW_GET] = "SELECT asset_id, control_token_sha256, current, updated FROM slideshows"
+                   " WHERE asset_id = ?1",
+    [Q_SHOW_SET] = "UPDATE slideshows SET current = ?2, updated = ?3 WHERE asset_id = ?1",
+    [Q_SHOW_DELETE] = "DELETE FROM slideshows WHERE asset_id = ?1",
     [Q_SLIDES_CLEAR] = "DELETE FROM slides WHERE asset_id = ?1",
     [Q_SLIDE_INSERT] = "INSERT INTO slides (asset_id, page, width, height, size, thumb_width,"
                        " thumb_height, thumb_size) VALUES (?,?,?,?,?,?,?,?)",
@@ -670,7 +687,13 @@ db_status db_asset_delete(db_conn *c, const char *owner, const char *id)
     sqlite3_reset(s);
     st = change_result(c, rc, "asset delete");
     if (st == DB_OK) st = event_asset(c, "asset.deleted", &gone, time_now_ms());
-    return st == DB_OK ? db_slides_clear(c, id) : st;
+    if (st == DB_OK) st = db_slides_clear(c, id);
+    sqlite3_stmt *show = st == DB_OK ? stmt(c, Q_SHOW_DELETE) : NULL;
+    if (!show) return st == DB_OK ? DB_ERROR : st;
+    sqlite3_bind_text(show, 1, id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(show);
+    sqlite3_reset(show);
+    return rc == SQLITE_DONE ? DB_OK : fail(c, "slideshow delete");
 }
 
 db_status db_asset_id_exists(db_conn *c, const char *id)
@@ -1384,4 +1407,55 @@ json_t *db_asset_json(db_conn *c, const asset *a)
             json_object_set_new(o, "renditions", renditions);
     }
     return o;
+}
+
+/* ---------- slideshows ---------- */
+
+db_status db_slideshow_insert(db_conn *c, const slideshow *sh)
+{
+    sqlite3_stmt *s = stmt(c, Q_SHOW_INSERT);
+    if (!s) return DB_ERROR;
+    sqlite3_bind_text(s, 1, sh->asset_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, sh->token_sha256, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, sh->updated, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? DB_OK : fail(c, "slideshow insert");
+}
+
+static void read_slideshow(sqlite3_stmt *s, void *out)
+{
+    slideshow *sh = out;
+    copy_text(sh->asset_id, sizeof sh->asset_id, s, 0);
+    copy_text(sh->token_sha256, sizeof sh->token_sha256, s, 1);
+    sh->current = sqlite3_column_int(s, 2);
+    copy_text(sh->updated, sizeof sh->updated, s, 3);
+}
+
+db_status db_slideshow_get(db_conn *c, const char *asset_id, slideshow *out)
+{
+    sqlite3_stmt *s = stmt(c, Q_SHOW_GET);
+    if (!s) return DB_ERROR;
+    sqlite3_bind_text(s, 1, asset_id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) read_slideshow(s, out);
+    sqlite3_reset(s);
+    return lookup_result(c, rc, "slideshow get");
+}
+
+db_status db_slideshow_set_current(db_conn *c, const char *asset_id, const char *owner,
+                                   int current, int64_t now_ms, const char *updated,
+                                   const char *event_data, slideshow *out)
+{
+    if (!in_transaction(c, "slideshow.control")) return DB_ERROR;
+    sqlite3_stmt *s = stmt(c, Q_SHOW_SET);
+    if (!s) return DB_ERROR;
+    sqlite3_bind_text(s, 1, asset_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 2, current);
+    sqlite3_bind_text(s, 3, updated, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    db_status st = change_result(c, rc, "slideshow control");
+    if (st != DB_OK || (st = db_slideshow_get(c, asset_id, out)) != DB_OK) return st;
+    return db_event_append(c, "slideshow.control", asset_id, owner, now_ms, event_data);
 }

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
-  REPO, CORPUS, TEST_TIMEOUT as T, serverFor, api, upload, waitFor, assertError, scrape,
+  REPO, CORPUS, TEST_TIMEOUT as T, serverFor, api, upload, waitFor, assertError, scrape, curl,
   metricSum, TEXT,
 } from './lib.mjs';
 
@@ -56,10 +56,15 @@ const IMAGE = path.join(CORPUS, 'png', 'arc_alpha_2140x1200.png');
 const EXPECTED_ERRORS = {
   'POST /v1/jobs/{id}/retry': { status: 409, code: 'not_retryable' },
   'GET /v1/events': { status: 406, code: 'not_acceptable' },
+  // The same for the slideshow listeners: a plain GET is not a handshake.
+  'GET /api/v1/slideshow/{id}/listen': { status: 400, code: 'bad_handshake' },
+  'GET /api/v1/slideshow/{id}/updates': { status: 400, code: 'bad_handshake' },
 };
 const JSON_BODIES = {
   'POST /v1/webhooks': { url: 'https://example.com/hook', events: ['asset.failed'] },
+  'POST /api/v1/slideshow/{id}/control': { current: 1 },
 };
+const DECK = path.join(CORPUS, 'pdf', 'slides_context_bachotex2018_45p.pdf');
 
 const requestsFor = (metrics, route, status) => metricSum(metrics, 'assetd_http_requests_total',
   (l) => l.route === route && l.status === String(status));
@@ -106,9 +111,15 @@ test('every operation in docs/openapi.yaml is served with a documented status', 
   const hook = await api(srv, 'POST', '/v1/webhooks', { headers: ['Content-Type: application/json'], args: ['--data-binary', '@-'], input: JSON.stringify(JSON_BODIES['POST /v1/webhooks']) });
   assert.equal(hook.status, 201, hook.text);
 
+  const uploadShow = () => curl(['-X', 'POST', '-H', `Authorization: Bearer ${srv.token}`, '-F', `file=@${DECK}`, `${srv.url}/api/v1/slideshow/upload`]);
+  const show = (await uploadShow()).json;
+  await waitFor(async () => (await api(srv, 'GET', `/api/v1/slideshow/${show.id}.json`)).json.status === 'READY',
+    { timeoutMs: 60000, intervalMs: 200, what: 'the slideshow fixture to be READY' });
+
   for (const op of ops) {
     const key = `${op.method} ${op.path}`;
-    let id = op.path.startsWith('/v1/jobs/') ? job.id : op.path.startsWith('/v1/webhooks/') ? hook.json.id : assetId;
+    let id = op.path.startsWith('/v1/jobs/') ? job.id : op.path.startsWith('/v1/webhooks/') ? hook.json.id
+      : op.path.startsWith('/api/v1/slideshow/') ? show.id : assetId;
     // A destructive operation gets a throwaway, so the fixture survives.
     if (op.method === 'DELETE' && op.path.startsWith('/v1/webhooks/')) {
       const spare = await api(srv, 'POST', '/v1/webhooks', { headers: ['Content-Type: application/json'], args: ['--data-binary', '@-'], input: JSON.stringify(JSON_BODIES['POST /v1/webhooks']) });
@@ -118,16 +129,20 @@ test('every operation in docs/openapi.yaml is served with a documented status', 
       assert.equal(spare.status, 201, spare.text);
       id = spare.json.id;
     }
-    const url = op.path.replace('{id}', id).replace('{name}', 'thumb');
+    const url = op.path.replace('{id}', id).replace('{name}', 'thumb')
+      .replace('/slide/{file}', '/slide/001.jpg').replace('{file}', `${show.id}.json`);
     assert.ok(!/[{}]/.test(url), `${key}: no fixture for a parameter of ${url}`);
 
     const before = (await scrape(srv)).metrics;
     const body = JSON_BODIES[key];
+    const token = key === 'POST /api/v1/slideshow/{id}/control' ? show.control_token : srv.token;
     const r = op.method === 'POST' && op.path === '/v1/assets'
       ? await upload(srv, { data: TEXT, filename: 'doc.txt' })
-      : body
-        ? await api(srv, op.method, url, { headers: ['Content-Type: application/json'], args: ['--data-binary', '@-'], input: JSON.stringify(body) })
-        : await api(srv, op.method, url);
+      : key === 'POST /api/v1/slideshow/upload'
+        ? await uploadShow()
+        : body
+          ? await api(srv, op.method, url, { token, headers: ['Content-Type: application/json'], args: ['--data-binary', '@-'], input: JSON.stringify(body) })
+          : await api(srv, op.method, url);
 
     assert.ok(op.codes.includes(r.status),
       `${key} answered ${r.status}, documented: ${op.codes.join(', ')}`);

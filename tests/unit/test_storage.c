@@ -231,7 +231,7 @@ TEST(ingest_hashes_limits_and_commits)
     in = ingest_begin(s, 1000);
     CHECK(ingest_write(in, "ab", 2) == INGEST_OK && ingest_write(in, "c", 1) == INGEST_OK);
     asset a;
-    CHECK(ingest_finish(in, sn, c, "alice", &(ingest_claim){"../x.txt", ""}, &a) == INGEST_OK);
+    CHECK(ingest_finish(in, sn, c, "alice", &(ingest_claim){.filename = "../x.txt", .content_type = ""}, &a) == INGEST_OK);
     CHECK_STR(a.sha256, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     CHECK_STR(a.filename, "x.txt");
     CHECK_STR(a.content_type, "text/plain");
@@ -249,13 +249,14 @@ TEST(ingest_hashes_limits_and_commits)
                                         0, 0, 0, 13, 'I', 'H', 'D', 'R', 0, 0, 0, 1, 0, 0, 0, 1,
                                         8, 6, 0, 0, 0};
     ingest_write(in, png, sizeof png);
-    CHECK(ingest_finish(in, sn, c, "alice", &(ingest_claim){"notes.txt", "text/plain"}, &a) == INGEST_OK);
+    CHECK(ingest_finish(in, sn, c, "alice", &(ingest_claim){.filename = "notes.txt", .content_type = "text/plain"}, &a) == INGEST_OK);
     CHECK_STR(a.content_type, "image/png");
     CHECK(a.kind == ASSET_IMAGE && a.status == STATUS_UPLOADED);
 
     /* Bytes that are not an image, claimed to be one by name or by type:
      * recorded as failed, and no job is queued for them. */
-    const ingest_claim liars[] = {{"photo.JPG", ""}, {"blob", "image/png"}};
+    const ingest_claim liars[] = {{.filename = "photo.JPG", .content_type = ""},
+                                  {.filename = "blob", .content_type = "image/png"}};
     for (int i = 0; i < 2; i++) {
         in = ingest_begin(s, 1000);
         ingest_write(in, "plain words, not pixels\n", 24);
