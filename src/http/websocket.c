@@ -907,7 +907,14 @@ static void on_switched(void *cls, http_upgraded *u, int fd, const char *extra,
     pthread_mutex_unlock(&s->lock);
     if (inline_close) {
         c->accepting = false;   /* no other thread has c yet: no lock needed */
-        if (c->up) release_socket(c);
+        if (c->up) {
+            /* The server stopped between the 101 and this hand-over: say
+             * "going away" (1001) like to every other connection, rather
+             * than drop it (the client would see 1006). */
+            static const unsigned char going_away[] = {0x88, 0x02, 0x03, 0xe9};
+            (void)!send(c->fd, going_away, sizeof going_away, MSG_NOSIGNAL | MSG_DONTWAIT);
+            release_socket(c);
+        }
         c->h->on_close(c->arg, c);
         conn_free(c);
     } else {
