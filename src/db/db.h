@@ -204,7 +204,7 @@ db_status db_job_claim_many(db_conn *c, int64_t now_ms, int64_t lease_ms, int ma
 /* These act only while j->fence is current; DB_NOT_FOUND means the lease
  * was lost and the caller must drop its work. */
 db_status db_job_heartbeat(db_conn *c, const job *j, int64_t now_ms, int64_t lease_ms,
-                           double progress);
+                           double progress);   /* progress < 0: unchanged */
 db_status db_job_complete(db_conn *c, const job *j, int64_t now_ms);
 /* Retryable with attempts left: queued again at retry_at_ms.  Retryable
  * without: dead.  Not retryable: failed.  The error is kept. */

@@ -238,7 +238,8 @@ static const char *const sql_text[Q_COUNT] = {
                     " LIMIT ?4) UNION ALL SELECT id FROM (SELECT id FROM jobs"
                     " WHERE state = 0 AND run_at <= ?1 ORDER BY run_at LIMIT ?4) LIMIT ?4)"
                     " RETURNING " JOB_COLS,
-    [Q_JOB_HEARTBEAT] = "UPDATE jobs SET lease_until = ?3, progress = ?4"
+    [Q_JOB_HEARTBEAT] = "UPDATE jobs SET lease_until = ?3,"
+                        " progress = CASE WHEN ?4 < 0 THEN progress ELSE ?4 END"
                         " WHERE id = ?1 AND fence = ?2 AND state = 1",
     [Q_JOB_COMPLETE] = "UPDATE jobs SET state = 2, progress = 1, finished = ?3"
                        " WHERE id = ?1 AND fence = ?2 AND state = 1",

@@ -64,7 +64,7 @@ static void *heartbeat(void *arg)
             _exit(3);   /* a decoder cannot be stopped mid-call; the supervisor restarts us */
         }
         db_conn *c = db_acquire(w->db);
-        if (c && db_job_heartbeat(c, &run->j, time_now_ms(), w->cfg->lease_ms, 0.5) ==
+        if (c && db_job_heartbeat(c, &run->j, time_now_ms(), w->cfg->lease_ms, -1) ==
                      DB_NOT_FOUND)
             log_warn("lease lost", "job", run->j.id, NULL);
         db_release(w->db, c);

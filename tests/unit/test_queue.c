@@ -50,6 +50,9 @@ TEST(queue_claim_lease_expiry_and_fencing)
     CHECK(first.state == JOB_RUNNING && first.attempts == 1);
     CHECK(db_job_claim(c, 1001, LEASE, &none) == DB_NOT_FOUND);   /* leased */
     CHECK(db_job_heartbeat(c, &first, 20000, LEASE, 0.5) == DB_OK);
+    CHECK(db_job_heartbeat(c, &first, 20000, LEASE, -1) == DB_OK);   /* keeps the progress */
+    job seen;
+    CHECK(db_job_get(c, "alice", first.id, &seen) == DB_OK && seen.progress == 0.5);
     CHECK(db_job_claim(c, 40000, LEASE, &none) == DB_NOT_FOUND);  /* renewed to 50000 */
 
     /* The worker goes silent: after the lease, another worker takes over. */
