@@ -27,9 +27,16 @@ for (const argv of [['--help'], ['serve', '--help'], ['keys', '--help'],
   });
 }
 
-test('serve --help documents its flags', { timeout: T }, async () => {
+test('serve --help documents its flags, and the README table has every one of them', { timeout: T }, async () => {
   const r = await runCli(['serve', '--help']);
   for (const f of ['--listen', '--data', '--max-upload', '--access-log']) assert.ok(r.stdout.includes(f), `serve --help lacks ${f}`);
+  const flags = [...r.stdout.matchAll(/^ {2}(--[a-z-]+)/gm)].map((m) => m[1]);
+  assert.ok(flags.length >= 20, `read only ${flags.length} flags from serve --help`);
+  const readme = fs.readFileSync(path.join(REPO, 'README.md'), 'utf8');
+  const envs = [...r.stdout.matchAll(/env (ASSETD_[A-Z_]+)/g)].map((m) => m[1]);
+  assert.equal(envs.length, flags.length, 'one environment variable per flag');
+  for (const f of flags) assert.ok(readme.includes(`| \`${f}`), `README's configuration table lacks ${f}`);
+  for (const e of envs) assert.ok(readme.includes(e), `README lacks ${e}`);
 });
 
 for (const argv of [['frobnicate'], ['serve', '--bogus-flag'], ['keys', 'frobnicate'],
