@@ -223,3 +223,21 @@ test('the audience page shows "reconnecting" while the server is down, then resy
   // The WebSocket drop is logged by Chromium as a console error: expected here.
   assert.deepEqual(watch.problems.filter((p) => !/WebSocket|ERR_CONNECTION_REFUSED/.test(p)), []);
 });
+
+test('the audience page says "preparing slides" while the deck is not READY', { timeout: T }, async (t) => {
+  assert.ok(browser, 'the tests above launched the browser');
+  const idle = await startServer({ workers: 0 });   // nothing renders: the deck stays PENDING
+  t.after(() => idle.cleanup());
+  const up = await curl(['-X', 'POST', '-H', `Authorization: Bearer ${idle.token}`, '-F', `file=@${DECK}`, `${idle.url}/api/v1/slideshow/upload`]);
+  assert.equal(up.json.status, 'PENDING', up.text);
+  const context = await browser.newContext({ viewport: { width: 800, height: 600 } });
+  t.after(() => context.close());
+  const watch = await openPage(t, context, `${idle.url}/watch/${up.json.id}`);
+  await waitInPage(watch.page, '"preparing slides" to show',
+    () => document.getElementById('preparing').hidden === false, null, 5000);
+  assert.equal(await watch.page.evaluate(() => document.getElementById('slide').hidden), true, 'no slide yet');
+  // It keeps polling (once a second) rather than giving up.
+  const jsonGets = () => idle.accessLog.filter((l) => JSON.stringify(l).includes(`${up.json.id}.json`)).length;
+  await waitFor(() => jsonGets() >= 2, { timeoutMs: 5000, what: 'the page to poll the JSON again' });
+  assert.deepEqual(watch.problems, []);
+});
