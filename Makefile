@@ -15,7 +15,8 @@ MAIN     := src/main.c
 UNIT_SRC := $(sort $(wildcard tests/unit/*.c))
 # The web page is compiled in (src/web/static.h): its files become a
 # generated C source, rebuilt whenever one of them changes.
-WEB      := web/index.html web/app.js web/app.css
+WEB      := web/index.html web/app.js web/app.css \
+            web/present.html web/watch.html web/slides.js web/slides.css
 GEN      := build/gen/web_files.c
 
 ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined

@@ -91,5 +91,9 @@ void ops_metrics(http_req *r);
 void web_page(http_req *r);
 void web_script(http_req *r);
 void web_style(http_req *r);
+void web_present(http_req *r);
+void web_watch(http_req *r);
+void web_slides_script(http_req *r);
+void web_slides_style(http_req *r);
 
 #endif

@@ -39,6 +39,11 @@ const http_route api_routes[] = {
     {"GET", "/", false, web_page, NULL, NULL},
     {"GET", "/app.js", false, web_script, NULL, NULL},
     {"GET", "/app.css", false, web_style, NULL, NULL},
+    /* The slideshow pages: the same HTML for every id (the script reads it). */
+    {"GET", "/present/{id}", false, web_present, NULL, NULL},
+    {"GET", "/watch/{id}", false, web_watch, NULL, NULL},
+    {"GET", "/slides.js", false, web_slides_script, NULL, NULL},
+    {"GET", "/slides.css", false, web_slides_style, NULL, NULL},
 };
 const int api_route_count = sizeof api_routes / sizeof *api_routes;
 

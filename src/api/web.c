@@ -1,4 +1,6 @@
-/* web.c — GET /, /app.js, /app.css: the browser page, served from the
+/* web.c — GET /, /app.js, /app.css: the browser page, and GET /present/{id},
+ * /watch/{id}, /slides.js, /slides.css: the slideshow pages (the same HTML
+ * for every id: slides.js reads the id from the path), all served from the
  * copies compiled into the binary (web/static.h).
  *
  * No API key is needed: the files hold no data, and a browser fetching a
@@ -53,9 +55,14 @@ static void serve(http_req *r, const char *name)
         http_reply_empty(r, 304);
     else
         http_reply_static(r, 200, web_content_type(f->name), f->data, f->size);
-    add_headers(r, f, strcmp(name, "index.html") == 0);
+    size_t n = strlen(name);
+    add_headers(r, f, n > 5 && strcmp(name + n - 5, ".html") == 0);
 }
 
 void web_page(http_req *r) { serve(r, "index.html"); }
 void web_script(http_req *r) { serve(r, "app.js"); }
 void web_style(http_req *r) { serve(r, "app.css"); }
+void web_present(http_req *r) { serve(r, "present.html"); }
+void web_watch(http_req *r) { serve(r, "watch.html"); }
+void web_slides_script(http_req *r) { serve(r, "slides.js"); }
+void web_slides_style(http_req *r) { serve(r, "slides.css"); }
