@@ -40,6 +40,7 @@ fi
 run upload bench/upload.sh
 run jobs bench/jobs.sh
 run images bench/images.sh
+run slides bench/slides.sh
 run events_fanout bench/events_fanout.sh
 
 echo
