@@ -216,6 +216,19 @@ function presenterControls() {
   });
 }
 
+// How many windows follow the deck (the server counts its listeners,
+// this page's own included); refreshed every few seconds.
+async function audience() {
+  try {
+    const r = await fetch(`${API}.json`, { cache: 'no-store' });
+    if (r.ok) {
+      const n = (await r.json()).listeners;
+      if (Number.isInteger(n)) $('audience').textContent = `${n} watching`;
+    }
+  } catch { /* the next round tries again */ }
+  setTimeout(audience, 3000);
+}
+
 // ---------------------------------------------------------------- start
 
 async function main() {
@@ -226,6 +239,7 @@ async function main() {
   if (MODE === 'present') { buildStrip(); $('deck').hidden = false; }
   show(state.current);
   connect();
+  if (MODE === 'present') audience();
 }
 
 main();

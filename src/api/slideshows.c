@@ -181,7 +181,12 @@ void slideshows_get(http_req *r)
     if (n == ID_LEN + 5 && strcmp(file + ID_LEN, ".json") == 0) memcpy(id, file, ID_LEN);
     asset a;
     slideshow sh;
-    if (load_show(r, id, &a, &sh)) http_reply_json(r, 200, show_json(r, &a, &sh, pages_of(&a)));
+    if (!load_show(r, id, &a, &sh)) return;
+    json_t *o = show_json(r, &a, &sh, pages_of(&a));
+    app *ap = http_req_app(r);
+    /* New: how many are watching (the presenter page shows it). */
+    json_object_set_new(o, "listeners", json_integer(hub_count(ap->hub, a.id, "slideshow.control")));
+    http_reply_json(r, 200, o);
 }
 
 void slideshows_slide(http_req *r)

@@ -182,6 +182,11 @@ test('presenter keys move the audience page live; End goes to the last slide', {
   await waitInPage(present2.page, 'the second presenter to follow PageUp to slide 9',
     (p) => document.getElementById('current').getAttribute('src')?.endsWith(p), slidePath(9), 1000);
 
+  // The audience count: the watcher and two presenter windows listen.
+  await waitInPage(present.page, 'the presenter to count 3 watching windows',
+    () => document.getElementById('audience').textContent === '3 watching', null, 8000);
+  assert.equal((await api(srv, 'GET', `/api/v1/slideshow/${id}.json`, { token: null })).json.listeners, 3);
+
   // Images must really load (not a broken src).
   await waitInPage(watch.page, 'the audience image to be decoded',
     () => { const i = document.getElementById('slide'); return i.complete && i.naturalWidth > 0; }, null, 5000);
