@@ -15,8 +15,19 @@
 //       HISTFILE ("BIN COUNT" lines, BIN = latency in units of 0.1 ms), then
 //       one line per event: "E ID AT FIRST_RX LAST_RX" (ms since the epoch;
 //       the first and last receipt of that event in this process).
+//   mark TAG EXPECT TIMEOUT_MS HISTFILE CURRENTS
+//       the same, for slideshow listeners (bench/slides_fanout.sh), whose
+//       messages are {"id","current","updated"} with no usable time in them:
+//       CURRENTS (comma-separated) is the "current" each connection should
+//       get, in order (anything else counts as out of order), and instead of
+//       latencies HISTFILE gets receipt times, "R K BIN COUNT" lines (K: the
+//       change's index in CURRENTS, BIN: receipt time in units of 0.1 ms since
+//       the epoch); the script subtracts the time it sent each change.
 //   close
 //       terminates every connection and exits 0.
+// Messages that arrive before the first mark (a slideshow's current state,
+// sent on connect) are counted: "pre_conns" (connections that got at least
+// one) and "pre_msgs" in every report.
 // Any failure while opening prints "error ..." and exits 1; a connection
 // that closes later is counted in every later report ("closed").
 //
@@ -56,6 +67,7 @@ const headers = process.env.WS_AUTH ? { Authorization: process.env.WS_AUTH } : {
 
 const AT = Buffer.from('"at":"');
 const ID = Buffer.from('"id":');
+const CUR = Buffer.from('"current":');
 
 // Wall-clock milliseconds with sub-millisecond resolution.
 let offset = 0;
@@ -72,6 +84,8 @@ const lastId = new Float64Array(COUNT);
 const socks = new Array(COUNT);
 let phase = null;     // { tag, expect, hist, done, msgs, ... }
 let closedLate = 0;
+const preCounts = new Int32Array(COUNT);
+let preMsgs = 0;
 let opened = false;
 
 function finish(timedOut) {
@@ -87,12 +101,15 @@ function finish(timedOut) {
   const lines = [];
   for (const [bin, n] of p.hist) lines.push(`${bin} ${n}`);
   for (const [id, e] of p.events) lines.push(`E ${id} ${e[0]} ${e[1].toFixed(3)} ${e[2].toFixed(3)}`);
+  if (p.seq) p.rx.forEach((m, k) => { for (const [bin, n] of m) lines.push(`R ${k} ${bin} ${n}`); });
+  let preConns = 0;
+  for (let i = 0; i < COUNT; i++) if (preCounts[i] > 0) preConns++;
   writeFileSync(p.histFile, lines.join('\n') + '\n');
   const r = {
     conns: COUNT, expect: p.expect, complete: p.done, msgs: p.msgs, min_count: minCount,
     max_count: maxCount, order_errors: p.orderErrors, unparsed: p.unparsed, closed: closedLate,
     min_at: p.minAt, max_rx: p.maxRx, first_rx: p.firstRx, timed_out: timedOut,
-    mark_at: p.markAt, report_at: now(),
+    mark_at: p.markAt, report_at: now(), pre_conns: preConns, pre_msgs: preMsgs,
   };
   console.log(`report ${p.tag} ${JSON.stringify(r)}`);
 }
@@ -100,9 +117,10 @@ function finish(timedOut) {
 function onMessage(i, data) {
   const rx = now();
   const p = phase;
-  if (!p) return;
+  if (!p) { preCounts[i]++; preMsgs++; return; }
   const buf = Buffer.isBuffer(data) ? data : Buffer.concat(data);   // text frames: a Buffer
   p.msgs++;
+  if (p.seq) { onChange(i, p, buf, rx); return; }
   const a = buf.indexOf(AT);
   const d = buf.indexOf(ID);
   if (a < 0 || d < 0) { p.unparsed++; return; }
@@ -117,6 +135,26 @@ function onMessage(i, data) {
   if (!ev) p.events.set(id, [at, rx, rx]);
   else if (rx > ev[2]) ev[2] = rx;
   if (at < p.minAt) p.minAt = at;
+  if (rx > p.maxRx) p.maxRx = rx;
+  if (rx < p.firstRx) p.firstRx = rx;
+  if (++counts[i] === p.expect) {
+    if (++p.done === COUNT) finish(false);
+  }
+}
+
+// A slideshow change: checked against the expected sequence, its receipt
+// time kept (binned) by the change's index.
+function onChange(i, p, buf, rx) {
+  const c = buf.indexOf(CUR);
+  if (c < 0) { p.unparsed++; return; }
+  const cur = parseInt(buf.toString('latin1', c + 10, c + 30), 10);
+  const k = counts[i];
+  if (k >= p.seq.length || p.seq[k] !== cur) p.orderErrors++;
+  if (k < p.seq.length) {
+    const m = p.rx[k];
+    const bin = Math.round(rx * 10);
+    m.set(bin, (m.get(bin) || 0) + 1);
+  }
   if (rx > p.maxRx) p.maxRx = rx;
   if (rx < p.firstRx) p.firstRx = rx;
   if (++counts[i] === p.expect) {
@@ -160,8 +198,12 @@ rl.on('line', (line) => {
     phase = {
       tag: w[1], expect: Number(w[2]), histFile: w[4], hist: new Map(), events: new Map(), done: 0, msgs: 0,
       orderErrors: 0, unparsed: 0, minAt: Infinity, maxRx: 0, firstRx: Infinity, reported: false,
-      markAt: now(),
+      markAt: now(), seq: null,
     };
+    if (w[5]) {
+      phase.seq = w[5].split(',').map(Number);
+      phase.rx = phase.seq.map(() => new Map());
+    }
     phase.timer = setTimeout(() => finish(true), Number(w[3]));
   } else if (w[0] === 'close') {
     for (const ws of socks) if (ws) ws.terminate();

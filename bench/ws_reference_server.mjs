@@ -15,6 +15,12 @@
 //                               then answers 201.  DATA is DATAFILE's JSON (an
 //                               asset as assetd's 201 gave it, in the bench),
 //                               so the messages are the same size as assetd's.
+//   POST /event?current=N       slideshow mode (bench/slides_fanout.sh): sends
+//                               {"id":ID,"current":N,"updated":"YYYY-MM-DD
+//                               HH:MM:SS -0000"} instead (ID: DATAFILE's "id"),
+//                               the shape of assetd's slideshow listener
+//                               messages, and keeps it as the state that every
+//                               client connecting later gets first
 //   GET /stats                  {"clients":N,"rss":BYTES}
 //   POST /gc                    a full garbage collection (with --expose-gc),
 //                               before the bench reads the idle RSS
@@ -39,12 +45,24 @@ const data = readFileSync(dataFile, 'utf8').trim();
 const assetId = JSON.parse(data).id || '';
 
 let nextId = 0;
+let slideState = null;   // slideshow mode: the last change, sent on connect
+const legacy = (d) => d.toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' -0000');
 const server = http.createServer((req, res) => {
   if (req.method === 'POST' && req.url.startsWith('/event')) {
     const at = new Date().toISOString();
     req.resume();   // the body (the uploaded bytes) is not kept
     req.on('end', () => {
       const id = ++nextId;
+      const cur = /[?&]current=(\d+)/.exec(req.url);
+      if (cur) {
+        slideState = Buffer.from(`{"id":"${assetId}","current":${Number(cur[1])},"updated":"${legacy(new Date())}"}`);
+        wss.clients.forEach((client) => {
+          if (client.readyState === WebSocket.OPEN) client.send(slideState, { binary: false });
+        });
+        res.writeHead(201, { 'Content-Type': 'application/json' });
+        res.end(`{"id":${id}}`);
+        return;
+      }
       const msg = Buffer.from(`{"id":${id},"type":"asset.created","asset_id":"${assetId}","at":"${at}","data":${data}}`);
       wss.clients.forEach((client) => {
         if (client.readyState === WebSocket.OPEN) client.send(msg, { binary: false });
@@ -65,6 +83,7 @@ const server = http.createServer((req, res) => {
   }
 });
 const wss = new WebSocketServer({ server, path: '/v1/events', perMessageDeflate: false });
+wss.on('connection', (ws) => { if (slideState) ws.send(slideState, { binary: false }); });
 server.keepAliveTimeout = 60000;
 server.listen(0, '127.0.0.1', 1024 * 4, () => console.log(`listening ${server.address().port}`));
 process.on('SIGTERM', () => {
