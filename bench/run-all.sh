@@ -42,6 +42,7 @@ run jobs bench/jobs.sh
 run images bench/images.sh
 run slides bench/slides.sh
 run events_fanout bench/events_fanout.sh
+run slides_fanout bench/slides_fanout.sh
 
 echo
 echo "== summary ($(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p' | head -n1))"

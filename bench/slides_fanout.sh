@@ -17,9 +17,10 @@
 # Latency: the listener messages are {"id","current","updated"} and
 # "updated" has second precision, so there is no timestamp to subtract from.
 # Instead the script keeps the time it sent each control request (the
-# wall clock just before curl starts, plus curl's time_pretransfer: when the
-# request is about to be written; curl's own start-up before its clock runs
-# is inside the latency, so figures read ~1 ms high) and the listeners
+# wall clock just before curl is started, plus curl's time_pretransfer: when
+# the request is about to be written; curl's fork, exec and start-up before
+# its clock runs are inside the latency, so figures read a few ms high — the
+# reference's send -> first receipt, 7-9 ms here, bounds it) and the listeners
 # (bench/ws_listeners.mjs in its CURRENTS mode) keep each change's receipt
 # times (0.1 ms bins, same machine, same clock); latency = receipt - send.
 # Every listener must get every change, in order (the "current" values of
