@@ -145,7 +145,7 @@ NEXT_SLIDE=0      # the changes cycle over 1..44
 # for every listener's report and checks it; sets PH_P50 PH_P99 PH_MAX (ms),
 # PH_SPLIT, PH_SPREADS.
 phase_run() {
-  local tag=$1 count=$2 k seq=() i t0 due tb out code pre
+  local tag=$1 count=$2 k seq=() i t0 due tb out code
   for ((k = 0; k < count; k++)); do seq+=($((1 + (NEXT_SLIDE + k) % 44))); done
   NEXT_SLIDE=$((NEXT_SLIDE + count))
   local csv
