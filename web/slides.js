@@ -143,7 +143,10 @@ async function go(n) {
   n = clamp(n);
   if (!state.token) { $('token-form').hidden = false; notice('Paste the control token to change slides.'); return; }
   if (n === state.current) return;
+  const before = state.current;
   show(n);   // at once; the server's answer (and the listeners) confirm it
+  // A refused change goes back, unless the deck moved on meanwhile.
+  const undo = () => { if (state.current === n) show(before); };
   try {
     const r = await fetch(`${API}/control`, {
       method: 'POST',
@@ -157,8 +160,10 @@ async function go(n) {
       state.token = null;
       $('token-form').hidden = false;
     }
+    undo();
     notice(`Could not change the slide: ${j.error?.message || r.status}`);
   } catch (e) {
+    undo();
     notice(`Could not change the slide: ${e.message}`);
   }
 }

@@ -182,6 +182,18 @@ test('presenter keys move the audience page live; End goes to the last slide', {
   await waitInPage(present2.page, 'the second presenter to follow PageUp to slide 9',
     (p) => document.getElementById('current').getAttribute('src')?.endsWith(p), slidePath(9), 1000);
 
+  // A wrong token: the change is refused (403), the page goes back to the
+  // slide the deck is on and asks for the token.
+  const intruder = await openPage(t, context, `${srv.url}/present/${id}#token=ct_${'x'.repeat(43)}`);
+  await waitInPage(intruder.page, 'a third presenter to start on slide 9',
+    (p) => document.getElementById('current').getAttribute('src')?.endsWith(p), slidePath(9), 15000);
+  await intruder.page.keyboard.press('ArrowRight');
+  await waitInPage(intruder.page, 'the refused change to be undone and the token asked for',
+    (p) => document.getElementById('current').getAttribute('src')?.endsWith(p)
+      && !document.getElementById('token-form').hidden, slidePath(9), 5000);
+  assert.equal((await api(srv, 'GET', `/api/v1/slideshow/${id}.json`, { token: null })).json.current, 8);
+  await intruder.page.close();
+
   // The audience count: the watcher and two presenter windows listen.
   await waitInPage(present.page, 'the presenter to count 3 watching windows',
     () => document.getElementById('audience').textContent === '3 watching', null, 8000);
