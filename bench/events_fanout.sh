@@ -142,22 +142,6 @@ fi
 bench_init fanout
 note "N = $LISTENERS listeners in $LISTENER_PROCS processes (pinning: $FANOUT_PIN); latency: $EVENTS events every $EVENT_INTERVAL_MS ms; burst: $BURST events, $UPLOADERS uploaders; $FANOUT_ROUNDS round(s); node $(node --version), ws $(sed -n 's/.*"version": *"\([^"]*\)".*/\1/p' "$WS_DIR/package.json"); load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
-exec {SLEEP_FD}<> <(:)   # read -t on it: a sleep without a fork
-nap() { read -r -t "$1" -u "$SLEEP_FD" _ || true; }
-now_us() { echo "${EPOCHREALTIME/./}"; }
-kib_of() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status" 2>/dev/null; }
-mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
-# Machine-wide busy CPU ticks (all cores), from /proc/stat.
-machine_ticks() { awk '$1 == "cpu" { t = 0; for (i = 2; i <= 9; i++) t += $i; print t - $5 - $6; exit }' /proc/stat; }
-# CPU ticks (user+sys, all threads, dead ones included) of the given processes.
-ticks_of() {
-  local p t=0
-  for p in "$@"; do
-    [[ -r /proc/$p/stat ]] || continue
-    t=$((t + $(sed 's/^.*) //' "/proc/$p/stat" | awk '{ print $12 + $13 }')))
-  done
-  echo "$t"
-}
 # "TID UTIME STIME WAIT_NS" for each live thread of a process: user and
 # system CPU ticks, and the time spent runnable but waiting for a CPU.
 task_ticks() {
@@ -168,19 +152,6 @@ task_ticks() {
     /proc/"$1"/task/*/stat /proc/"$1"/task/*/schedstat 2>/dev/null || true
 }
 cores() { awk -v t="$1" -v hz="$TICK" -v us="$2" 'BEGIN { printf "%.2f", (us > 0 ? t / hz / (us / 1e6) : 0) }'; }
-
-# wait_quiet: the machine is shared.  Before a timed phase, wait up to 20 s
-# for half a second in which everything used < 0.25 cores (the idle
-# listeners and server included); go ahead anyway after that, with a note.
-wait_quiet() {
-  local i a b busy
-  for ((i = 0; i < 40; i++)); do
-    a=$(machine_ticks); nap 0.5; b=$(machine_ticks)
-    busy=$(cores $((b - a)) 500000)
-    ge 0.25 "$busy" && return 0
-  done
-  note "the machine is busy ($busy cores before the phase): figures will be low"
-}
 
 # ---- assetd's threads -----------------------------------------------------
 # label_threads PID: writes "TID LABEL" lines to $BENCH_TMP/labels (see the
@@ -223,68 +194,8 @@ cpu_groups() {
   ' "$BENCH_TMP/labels" "$1" "$2"
 }
 
-# ---- listeners ------------------------------------------------------------
-LPIDS=() LFDS=()
-# start_listeners URL AUTH: LISTENER_PROCS processes sharing LISTENERS
-# connections; returns once all are open.  Sets CONNECT_MS.
-start_listeners() {
-  local url=$1 auth=$2 i n share rest fd deadline ready line
-  share=$((LISTENERS / LISTENER_PROCS)) rest=$((LISTENERS % LISTENER_PROCS))
-  LPIDS=() LFDS=()
-  for ((i = 0; i < LISTENER_PROCS; i++)); do
-    n=$((share + (i < rest ? 1 : 0)))
-    rm -f "$BENCH_TMP/ctl.$i" "$BENCH_TMP/out.$i"
-    mkfifo "$BENCH_TMP/ctl.$i"
-    WS_AUTH=${auth#Authorization: } WS_NAME="listeners $i" "${CLI_PIN[@]}" node "$BENCH_ROOT/bench/ws_listeners.mjs" "$url" "$n" "$CONNECT_BATCH" \
-      <"$BENCH_TMP/ctl.$i" >"$BENCH_TMP/out.$i" 2>"$BENCH_TMP/err.$i" &
-    LPIDS+=("$!")
-    BENCH_PIDS+=("$!")
-    exec {fd}>"$BENCH_TMP/ctl.$i"     # opens once node's stdin has: no deadlock
-    LFDS+=("$fd")
-  done
-  deadline=$(($(now_us) + FANOUT_TIMEOUT * 1000000))
-  CONNECT_MS=0
-  while :; do
-    ready=0
-    for ((i = 0; i < LISTENER_PROCS; i++)); do
-      line=$(grep -m1 '^\(ready\|error\) ' "$BENCH_TMP/out.$i" || true)
-      [[ $line == error* ]] && die "${line#error }"
-      if [[ $line == ready* ]]; then
-        ready=$((ready + 1))
-        read -r _ _ n <<<"$line"
-        ((n > CONNECT_MS)) && CONNECT_MS=$n
-      elif ! kill -0 "${LPIDS[i]}" 2>/dev/null; then
-        cat "$BENCH_TMP/err.$i" >&2
-        die "listener process $i exited before it was ready"
-      fi
-    done
-    ((ready == LISTENER_PROCS)) && break
-    (($(now_us) < deadline)) || die "only $ready of $LISTENER_PROCS listener processes ready after ${FANOUT_TIMEOUT} s"
-    nap 0.1
-  done
-}
-
-tell_listeners() {
-  local fd
-  for fd in "${LFDS[@]}"; do echo "$*" >&"$fd"; done
-}
-
-stop_listeners() {
-  local fd p i
-  tell_listeners close
-  for fd in "${LFDS[@]}"; do exec {fd}>&-; done
-  for p in "${LPIDS[@]}"; do
-    for ((i = 0; i < 50; i++)); do kill -0 "$p" 2>/dev/null || break; nap 0.1; done
-    stop_pid "$p"; forget_pid "$p"
-  done
-  LPIDS=() LFDS=()
-}
-
-listeners_rss_kib() {
-  local p t=0
-  for p in "${LPIDS[@]}"; do t=$((t + $(kib_of "$p" VmRSS))); done
-  echo "$t"
-}
+# ---- listeners: bench/listeners.sh -------------------------------------
+source "$(dirname "$0")/listeners.sh"
 
 # phase_begin TAG EXPECT: every listener should now get EXPECT messages.
 phase_begin() {
@@ -349,8 +260,6 @@ phase_wait() {
       $1 == "E" { if (!($2 in f) || $4 < f[$2]) f[$2] = $4; if ($5 > l[$2]) l[$2] = $5 }
       END { for (i in f) print i, l[i] - f[i] }' | sort -n | awk '{ printf "%s%.0f", (NR > 1 ? " " : ""), $2 }')
 }
-# median_max: numbers on stdin -> "MEDIAN MAX" (%.1f).
-median_max() { sort -g | awk '{ v[NR] = $1 } END { printf "%.1f %.1f", v[int((NR + 1) / 2)], v[NR] }'; }
 
 # perf_start PHASE PID / perf_stop: profile the serve process during PHASE.
 PERF_PID=""
@@ -477,16 +386,16 @@ run_side() {
     phase_wait warm "$WARMUP_EVENTS"
     note "round $r: $side: warm-up: fan-out time of each event, ms: $PH_SPREADS (latency p50 $PH_P50 ms, p99 $PH_P99 ms)"
   fi
-  wait_quiet
+  wait_quiet 40 phase   # up to 20 s; the idle listeners and server count
   [[ $side == assetd ]] && cpu_snap "$spid" "$BENCH_TMP/cpu0"
-  s0=$(ticks_of "$spid"); l0=$(ticks_of "${LPIDS[@]}"); m0=$(machine_ticks)
+  s0=$(ticks_of "$spid"); l0=$(ticks_of "${LPIDS[@]}"); read -r m0 _ < <(machine_ticks)
   perf_start lat "$spid"
   phase_begin lat "$EVENTS"
   t0=$(now_us)
   steady_events "$prefix" lat "$EVENTS"
   phase_wait lat "$EVENTS"
   t1=$PH_END_US
-  s1=$(ticks_of "$spid"); l1=$(ticks_of "${LPIDS[@]}"); m1=$(machine_ticks)
+  s1=$(ticks_of "$spid"); l1=$(ticks_of "${LPIDS[@]}"); read -r m1 _ < <(machine_ticks)
   perf_stop
   R_P50=$PH_P50 R_P99=$PH_P99 R_MAX=$PH_MAX
   local groups=""
@@ -499,9 +408,9 @@ run_side() {
   note "round $r: $side: latency phase CPU over $(fmt %.1f "$(awk -v u=$((t1 - t0)) 'BEGIN { print u / 1e6 }')") s: server $(cores $((s1 - s0)) $((t1 - t0)))$groups, listeners $(cores $((l1 - l0)) $((t1 - t0))), machine $(cores $((m1 - m0)) $((t1 - t0))) of $(nproc) (rest: $(cores $((m1 - m0 - (s1 - s0) - (l1 - l0))) $((t1 - t0))), curl and others)"
 
   # 3. throughput
-  wait_quiet
+  wait_quiet 40 phase   # up to 20 s; the idle listeners and server count
   [[ $side == assetd ]] && cpu_snap "$spid" "$BENCH_TMP/cpu0"
-  s0=$(ticks_of "$spid"); l0=$(ticks_of "${LPIDS[@]}"); m0=$(machine_ticks)
+  s0=$(ticks_of "$spid"); l0=$(ticks_of "${LPIDS[@]}"); read -r m0 _ < <(machine_ticks)
   phase_begin burst "$BURST"
   perf_start burst "$spid"
   t0=$(now_us)
@@ -510,7 +419,7 @@ run_side() {
   t_up=$(now_us)
   phase_wait burst "$BURST"
   t1=$PH_END_US
-  s1=$(ticks_of "$spid"); l1=$(ticks_of "${LPIDS[@]}"); m1=$(machine_ticks)
+  s1=$(ticks_of "$spid"); l1=$(ticks_of "${LPIDS[@]}"); read -r m1 _ < <(machine_ticks)
   perf_stop
   R_RATE=$(awk -v n=$((LISTENERS * BURST)) -v a="$PH_MIN_AT" -v b="$PH_MAX_RX" 'BEGIN { printf "%.0f", (b > a ? n / ((b - a) / 1000) : 0) }')
   groups=""
@@ -554,7 +463,6 @@ for ((r = 1; r <= FANOUT_ROUNDS; r++)); do
 done
 
 verdict() { if awk -v a="$1" -v b="$2" -v op="$3" 'BEGIN { exit !(op == "le" ? a <= b : a >= b) }'; then echo met; else echo MISSED; fi; }
-na() { [[ -n $1 ]] && echo "$1" || echo "-"; }
 a_p99=${best_p99[assetd]} r_p99=${best_p99[ref]}
 echo "events_fanout latency: $LISTENERS listeners x $EVENTS events every $EVENT_INTERVAL_MS ms:" \
      "assetd p50 $(na "${best_p50[assetd]}") ms, p99 $(na "$a_p99") ms (max $(na "${best_max[assetd]}"));" \

@@ -107,39 +107,8 @@ vipsthumbnail "${FILES[0]}" --size 256 -o "$BENCH_TMP/warmup_%s.jpg[Q=80,strip]"
   die "vipsthumbnail failed on ${FILES[0]}"
 rm -f "$BENCH_TMP"/warmup_*
 
-secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
-per_s() { awk -v n="$1" -v a="$2" -v b="$3" 'BEGIN { printf "%.2f", n / (b - a) }'; }
-mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
-# Machine-wide busy CPU ticks (all cores) and the total, from /proc/stat.
-machine_ticks() { awk '$1 == "cpu" { t = 0; for (i = 2; i <= 9; i++) t += $i; print t - $5 - $6, t; exit }' /proc/stat; }
-# busy_cores B0 B1 WALL: cores kept busy between two tick samples.
-busy_cores() { awk -v a="$1" -v b="$2" -v hz="$TICK" -v w="$3" 'BEGIN { printf "%.2f", (b - a) / hz / w }'; }
-# wait_quiet: this 2-vCPU machine is shared (tests run beside us).  Before
-# each timed run, wait up to 30 s for a half second in which the whole
-# machine used less than 0.25 cores; go ahead anyway after that, with a note.
-wait_quiet() {
-  local i a b busy
-  for ((i = 0; i < 60; i++)); do
-    read -r a _ < <(machine_ticks)
-    read -r -t 0.5 -u "$SLEEP_FD" _ || true
-    read -r b _ < <(machine_ticks)
-    busy=$(busy_cores "$a" "$b" 0.5)
-    ge 0.25 "$busy" && return 0
-  done
-  note "the machine is busy ($busy cores used by others before the run): figures will be low"
-}
 # count STRING FILE: occurrences (not lines) of STRING in FILE.
 count() { { grep -o -F -- "$1" "$2" || true; } | wc -l; }
-kib_of() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status" 2>/dev/null; }
-# CPU ticks (user+sys, all threads, dead ones included) of the given processes.
-ticks_of() {
-  local p t=0
-  for p in "$@"; do
-    [[ -r /proc/$p/stat ]] || continue
-    t=$((t + $(sed 's/^.*) //' "/proc/$p/stat" | awk '{ print $12 + $13 }')))
-  done
-  echo "$t"
-}
 # sched_ns PID...: nanoseconds on a CPU and waiting for one (runnable, not
 # running), summed over the live threads of the given processes.
 sched_ns() {
@@ -148,23 +117,9 @@ sched_ns() {
     awk '{ r += $1; w += $2 } END { printf "%.0f %.0f\n", r, w }'
 }
 
-# The poll loop below forks nothing: on 2 cores, a curl + grep + sleep
-# every 50 ms costs about 0.3 cores, taken from assetd.  Sleeping is a
-# read with a timeout on a pipe nobody writes; HTTP is bash's /dev/tcp.
-exec {SLEEP_FD}<> <(:)
-# http_get PATH: sets HTTP_CODE and HTTP_BODY (assetd, Connection: close).
-http_get() {
-  local fd resp=""
-  HTTP_CODE=000 HTTP_BODY=""
-  { exec {fd}<>"/dev/tcp/127.0.0.1/$ASSETD_PORT"; } 2>/dev/null || return 1
-  printf 'GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\nConnection: close\r\n\r\n' \
-    "$1" "$ASSETD_TOKEN" >&"$fd"
-  IFS= read -r -d '' -t 5 -u "$fd" resp || true    # to EOF (no NUL in the answer)
-  exec {fd}<&-
-  [[ $resp == HTTP/1.?\ [0-9][0-9][0-9]* ]] || return 1
-  HTTP_CODE=${resp:9:3}
-  HTTP_BODY=${resp#*$'\r\n\r\n'}
-}
+# The poll loop below forks nothing (lib.sh's nap and http_get): on 2
+# cores, a curl + grep + sleep every 50 ms costs about 0.3 cores, taken
+# from assetd.
 # no_assets STATUS: true when assetd answers that no image asset has STATUS.
 no_assets() {
   http_get "/v1/assets?kind=image&status=$1&limit=1" &&
@@ -215,7 +170,7 @@ run_assetd() {
   mapfile -t workers < <(ps -o pid= --ppid "$ASSETD_PID" | tr -d ' ')
   ((${#workers[@]} == P)) || assetd_broken "serve has ${#workers[@]} child processes, want $P"
   no_assets uploaded || assetd_broken "GET /v1/assets does not answer as expected: $HTTP_CODE $HTTP_BODY"
-  wait_quiet
+  wait_quiet 60 run   # up to 30 s
   export ASSETD_TOKEN ASSETD_URL UP_DIR
   local m0 m1 c0 c1 w0 w1 s0 s1 t0 t1="" polls nup=-1
   local max_polls=$((IMAGE_TIMEOUT * 20 + 1))   # 50 ms apart at best
@@ -247,7 +202,7 @@ run_assetd() {
     fi
     kill -0 "$ASSETD_PID" 2>/dev/null || assetd_broken "round $r: assetd died"
     ((${EPOCHREALTIME%.*} < deadline)) || break
-    read -r -t "$POLL_S" -u "$SLEEP_FD" _ || true
+    nap "$POLL_S"
   done
   read -r m1 _ < <(machine_ticks)
   c1=$(ticks_of "$ASSETD_PID"); w1=$(ticks_of "${workers[@]}"); s1=$(sched_ns "${workers[@]}")
@@ -333,7 +288,7 @@ run_vips() {
   [[ -n $conc ]] && envs+=("VIPS_CONCURRENCY=$conc")
   export VIPS_OUT=$out
   local TIMEFORMAT='%U %S'
-  wait_quiet
+  wait_quiet 60 run   # up to 30 s
   read -r m0 _ < <(machine_ticks)
   t0=$EPOCHREALTIME
   # shellcheck disable=SC2016  # "$@" and $VIPS_OUT are for the inner bash

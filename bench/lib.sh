@@ -184,19 +184,73 @@ stop_nginx() {
 }
 
 TICK=$(getconf CLK_TCK)
-# CPU ticks (user+sys, all threads) used so far by a process and its live
-# children (nginx's workers).
-cpu_ticks() {
-  local pids=("$1") p t=0
-  mapfile -t -O 1 pids < <(ps -o pid= --ppid "$1" 2>/dev/null | tr -d ' ')
-  for p in "${pids[@]}"; do
+# CPU ticks (user+sys, all threads, dead ones included) of the given processes.
+ticks_of() {
+  local p t=0
+  for p in "$@"; do
     [[ -r /proc/$p/stat ]] || continue
     t=$((t + $(sed 's/^.*) //' "/proc/$p/stat" | awk '{ print $12 + $13 }')))
   done
   echo "$t"
+}
+# CPU ticks used so far by a process and its live children (nginx's workers).
+cpu_ticks() {
+  local pids=("$1")
+  mapfile -t -O 1 pids < <(ps -o pid= --ppid "$1" 2>/dev/null | tr -d ' ')
+  ticks_of "${pids[@]}"
+}
+# Machine-wide busy CPU ticks (all cores) and the total, from /proc/stat.
+machine_ticks() { awk '$1 == "cpu" { t = 0; for (i = 2; i <= 9; i++) t += $i; print t - $5 - $6, t; exit }' /proc/stat; }
+# busy_cores B0 B1 WALL: cores kept busy between two tick samples.
+busy_cores() { awk -v a="$1" -v b="$2" -v hz="$TICK" -v w="$3" 'BEGIN { printf "%.2f", (b - a) / hz / w }'; }
+# kib_of PID FIELD: a /proc/PID/status size (VmRSS, VmHWM...) in KiB.
+kib_of() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status" 2>/dev/null; }
+
+# Sleeping is a read with a timeout on a pipe nobody writes: polling loops
+# fork nothing, so they take no CPU from what they measure.
+exec {SLEEP_FD}<> <(:)
+nap() { read -r -t "$1" -u "$SLEEP_FD" _ || true; }
+now_us() { echo "${EPOCHREALTIME/./}"; }
+
+# wait_quiet TRIES WHEN: the machine is shared (tests run beside us).  Wait
+# up to TRIES half seconds for one in which the whole machine used less than
+# 0.25 cores; go ahead anyway after that, with a note naming WHEN.
+wait_quiet() {
+  local i a b busy
+  for ((i = 0; i < $1; i++)); do
+    read -r a _ < <(machine_ticks)
+    nap 0.5
+    read -r b _ < <(machine_ticks)
+    busy=$(busy_cores "$a" "$b" 0.5)
+    ge 0.25 "$busy" && return 0
+  done
+  note "the machine is busy ($busy cores used by others before the $2): figures will be low"
+}
+
+# http_get PATH: sets HTTP_CODE and HTTP_BODY (assetd at ASSETD_PORT with
+# ASSETD_TOKEN, Connection: close).  Bash's /dev/tcp: no fork per poll.
+http_get() {
+  local fd resp=""
+  HTTP_CODE=000 HTTP_BODY=""
+  { exec {fd}<>"/dev/tcp/127.0.0.1/$ASSETD_PORT"; } 2>/dev/null || return 1
+  printf 'GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\nConnection: close\r\n\r\n' \
+    "$1" "$ASSETD_TOKEN" >&"$fd"
+  IFS= read -r -d '' -t 5 -u "$fd" resp || true    # to EOF (no NUL in the answer)
+  exec {fd}<&-
+  [[ $resp == HTTP/1.?\ [0-9][0-9][0-9]* ]] || return 1
+  HTTP_CODE=${resp:9:3}
+  HTTP_BODY=${resp#*$'\r\n\r\n'}
 }
 
 # Format helpers (awk, so no bc needed).
 fmt() { awk -v v="$2" "BEGIN { printf \"$1\", v }"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "nan" }'; }
 ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a >= b) }'; }
+mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+# secs T0 T1 and per_s N T0 T1, for $EPOCHREALTIME stamps.
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
+per_s() { awk -v n="$1" -v a="$2" -v b="$3" 'BEGIN { printf "%.2f", n / (b - a) }'; }
+# median_max: numbers on stdin -> "MEDIAN MAX" (%.1f).
+median_max() { sort -g | awk '{ v[NR] = $1 } END { printf "%.1f %.1f", v[int((NR + 1) / 2)], v[NR] }'; }
+# na VALUE: the value, or "-" when there is none.
+na() { [[ -n $1 ]] && echo "$1" || echo "-"; }

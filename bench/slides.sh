@@ -87,52 +87,11 @@ bench_init slides
 note "deck: $(basename "$CORPUS"), $(pages_of "$CORPUS") pages, $(du -k "$CORPUS" | cut -f1) KiB; $SLIDES_ROUNDS rounds; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 note "pdftoppm $(pdftoppm -v 2>&1 | sed -n 's/^pdftoppm version //p'); assetd links $(ldd "$ASSETD_BIN" | awk '/libpoppler-glib\.so/ { print $3 }' | xargs -r readlink -f | xargs -r basename)"
 
-secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
-per_s() { awk -v n="$1" -v a="$2" -v b="$3" 'BEGIN { printf "%.2f", n / (b - a) }'; }
-# Machine-wide busy CPU ticks (all cores) and the total, from /proc/stat.
-machine_ticks() { awk '$1 == "cpu" { t = 0; for (i = 2; i <= 9; i++) t += $i; print t - $5 - $6, t; exit }' /proc/stat; }
-# busy_cores B0 B1 WALL: cores kept busy between two tick samples.
-busy_cores() { awk -v a="$1" -v b="$2" -v hz="$TICK" -v w="$3" 'BEGIN { printf "%.2f", (b - a) / hz / w }'; }
-# CPU ticks (user+sys, all threads) of the given processes.
-ticks_of() {
-  local p t=0
-  for p in "$@"; do
-    [[ -r /proc/$p/stat ]] || continue
-    t=$((t + $(sed 's/^.*) //' "/proc/$p/stat" | awk '{ print $12 + $13 }')))
-  done
-  echo "$t"
-}
 # ms_per N CPU_SECONDS: milliseconds of CPU per page.
 ms_per() { awk -v n="$1" -v c="$2" 'BEGIN { printf "%.0f", c / n * 1000 }'; }
 
-# Sleeping is a read with a timeout on a pipe nobody writes; HTTP is bash's
-# /dev/tcp: the 20 ms poll forks nothing, so it takes no CPU from assetd.
-exec {SLEEP_FD}<> <(:)
-# wait_quiet: wait up to 30 s for half a second in which the whole machine
-# used less than 0.25 cores; go ahead anyway after that, with a note.
-wait_quiet() {
-  local i a b busy
-  for ((i = 0; i < 60; i++)); do
-    read -r a _ < <(machine_ticks)
-    read -r -t 0.5 -u "$SLEEP_FD" _ || true
-    read -r b _ < <(machine_ticks)
-    busy=$(busy_cores "$a" "$b" 0.5)
-    ge 0.25 "$busy" && return 0
-  done
-  note "the machine is busy ($busy cores used by others before the run): figures will be low"
-}
-# http_get PATH: sets HTTP_CODE and HTTP_BODY (assetd, Connection: close).
-http_get() {
-  local fd resp=""
-  HTTP_CODE=000 HTTP_BODY=""
-  { exec {fd}<>"/dev/tcp/127.0.0.1/$ASSETD_PORT"; } 2>/dev/null || return 1
-  printf 'GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' "$1" >&"$fd"
-  IFS= read -r -d '' -t 5 -u "$fd" resp || true    # to EOF (no NUL in the answer)
-  exec {fd}<&-
-  [[ $resp == HTTP/1.?\ [0-9][0-9][0-9]* ]] || return 1
-  HTTP_CODE=${resp:9:3}
-  HTTP_BODY=${resp#*$'\r\n\r\n'}
-}
+# The 20 ms poll forks nothing (lib.sh's nap and http_get), so it takes no
+# CPU from assetd.
 
 assetd_broken() {
   note "server log tail:"; grep -v '"level":"debug"' "$RUN_DIR/assetd.log" 2>/dev/null | tail -n 20 >&2 || true
@@ -158,7 +117,7 @@ run_assetd() {
   mapfile -t workers < <(pgrep -P "$ASSETD_PID")
   ((${#workers[@]} == 1)) || assetd_broken "serve has ${#workers[@]} child processes, want 1"
   local wpid=${workers[0]}
-  wait_quiet
+  wait_quiet 60 run   # up to 30 s
   local m0 m1 w0 w1 c0 c1 t0 t1="" id status="" polls body
   local max_polls=$((SLIDES_TIMEOUT * 50 + 1))   # 20 ms apart at best
   read -r m0 _ < <(machine_ticks)
@@ -180,7 +139,7 @@ run_assetd() {
     fi
     kill -0 "$ASSETD_PID" 2>/dev/null || assetd_broken "round $r: assetd died"
     ((${EPOCHREALTIME%.*} < deadline)) || break
-    read -r -t "$POLL_S" -u "$SLEEP_FD" _ || true
+    nap "$POLL_S"
   done
   read -r m1 _ < <(machine_ticks)
   w1=$(ticks_of "$wpid"); c1=$(ticks_of "$ASSETD_PID")
@@ -207,7 +166,7 @@ run_pdftoppm() {
   local out=$BENCH_TMP/ppm-r$r t0 t1 m0 m1 rc=0 got
   rm -rf "$out"; mkdir -p "$out"
   local TIMEFORMAT='%U %S'
-  wait_quiet
+  wait_quiet 60 run   # up to 30 s
   read -r m0 _ < <(machine_ticks)
   t0=$EPOCHREALTIME
   { time timeout "$SLIDES_TIMEOUT" "$tool" -jpeg -scale-to-x 1280 -scale-to-y -1 "$@" "$deck" "$out/p" \

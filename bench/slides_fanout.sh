@@ -85,58 +85,8 @@ fi
 bench_init slidesfanout
 note "N = $LISTENERS listeners in $LISTENER_PROCS processes; $WARMUP_CHANGES warm-up + $CHANGES changes every $CHANGE_INTERVAL_MS ms; $FANOUT_ROUNDS round(s); deck $(basename "$DECK"); node $(node --version); load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
-exec {SLEEP_FD}<> <(:)
-nap() { read -r -t "$1" -u "$SLEEP_FD" _ || true; }
-now_us() { echo "${EPOCHREALTIME/./}"; }
-
-# ---- listeners (as in events_fanout.sh) -----------------------------------
-LPIDS=() LFDS=()
-start_listeners() {
-  local url=$1 i n share rest fd deadline ready line
-  share=$((LISTENERS / LISTENER_PROCS)) rest=$((LISTENERS % LISTENER_PROCS))
-  LPIDS=() LFDS=()
-  for ((i = 0; i < LISTENER_PROCS; i++)); do
-    n=$((share + (i < rest ? 1 : 0)))
-    rm -f "$BENCH_TMP/ctl.$i" "$BENCH_TMP/out.$i"
-    mkfifo "$BENCH_TMP/ctl.$i"
-    WS_NAME="listeners $i" node "$BENCH_ROOT/bench/ws_listeners.mjs" "$url" "$n" "$CONNECT_BATCH" \
-      <"$BENCH_TMP/ctl.$i" >"$BENCH_TMP/out.$i" 2>"$BENCH_TMP/err.$i" &
-    LPIDS+=("$!")
-    BENCH_PIDS+=("$!")
-    exec {fd}>"$BENCH_TMP/ctl.$i"
-    LFDS+=("$fd")
-  done
-  deadline=$(($(now_us) + FANOUT_TIMEOUT * 1000000))
-  CONNECT_MS=0
-  while :; do
-    ready=0
-    for ((i = 0; i < LISTENER_PROCS; i++)); do
-      line=$(grep -m1 '^\(ready\|error\) ' "$BENCH_TMP/out.$i" || true)
-      [[ $line == error* ]] && die "${line#error }"
-      if [[ $line == ready* ]]; then
-        ready=$((ready + 1))
-        read -r _ _ n <<<"$line"
-        ((n > CONNECT_MS)) && CONNECT_MS=$n
-      elif ! kill -0 "${LPIDS[i]}" 2>/dev/null; then
-        cat "$BENCH_TMP/err.$i" >&2
-        die "listener process $i exited before it was ready"
-      fi
-    done
-    ((ready == LISTENER_PROCS)) && break
-    (($(now_us) < deadline)) || die "only $ready of $LISTENER_PROCS listener processes ready after ${FANOUT_TIMEOUT} s"
-    nap 0.1
-  done
-}
-stop_listeners() {
-  local fd p i
-  for fd in "${LFDS[@]}"; do echo close >&"$fd"; done
-  for fd in "${LFDS[@]}"; do exec {fd}>&-; done
-  for p in "${LPIDS[@]}"; do
-    for ((i = 0; i < 50; i++)); do kill -0 "$p" 2>/dev/null || break; nap 0.1; done
-    stop_pid "$p"; forget_pid "$p"
-  done
-  LPIDS=() LFDS=()
-}
+# ---- listeners: bench/listeners.sh -------------------------------------
+source "$(dirname "$0")/listeners.sh"
 
 # ---- changes --------------------------------------------------------------
 NEXT_SLIDE=0      # the changes cycle over 1..44
@@ -226,7 +176,6 @@ phase_run() {
   PH_SPLIT="send -> first receipt median ${first% *} ms (max ${first#* }), first -> last receipt (fan-out) median ${spread% *} ms (max ${spread#* }), over $(wc -l <<<"$per") changes"
   PH_SPREADS=$(awk '{ printf "%s%.0f", (NR > 1 ? " " : ""), $3 }' <<<"$per")
 }
-median_max() { sort -g | awk '{ v[NR] = $1 } END { printf "%.1f %.1f", v[int((NR + 1) / 2)], v[NR] }'; }
 
 # ---- one side, one round --------------------------------------------------
 # run_side SIDE ROUND [serve args]: sets R_P50 R_P99 R_MAX R_SPREAD.
@@ -283,9 +232,9 @@ run_side() {
     note "round $r: $SIDE: warm-up: fan-out time of each change, ms: $PH_SPREADS (latency p50 $PH_P50 ms, p99 $PH_P99 ms)"
   fi
   local t0 c0 c1
-  c0=$(ticks_of_pid "$spid"); t0=$(now_us)
+  c0=$(ticks_of "$spid"); t0=$(now_us)
   phase_run lat "$CHANGES"
-  c1=$(ticks_of_pid "$spid")
+  c1=$(ticks_of "$spid")
   R_P50=$PH_P50 R_P99=$PH_P99 R_MAX=$PH_MAX R_SPREAD=$PH_SPREAD_MED
   note "round $r: $SIDE: latency over $((LISTENERS * CHANGES)) deliveries: min $PH_MIN ms, p50 $R_P50 ms, p99 $R_P99 ms, max $R_MAX ms; $PH_SPLIT"
   note "round $r: $SIDE: fan-out time (first -> last receipt) of each change, ms: $PH_SPREADS"
@@ -295,7 +244,6 @@ run_side() {
   ASSETD_PID=""
   rm -rf "$BENCH_TMP/r$r" "$BENCH_TMP"/hist.* "$BENCH_TMP"/out.* "$BENCH_TMP"/err.* "$BENCH_TMP"/ctl.* "$BENCH_TMP"/sent.*
 }
-ticks_of_pid() { sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | awk '{ print $12 + $13 }'; }
 
 declare -A best_p50 best_p99 best_max best_spread
 for s in assetd ref; do best_p99[$s]=""; best_p50[$s]=""; best_max[$s]=""; best_spread[$s]=""; done
@@ -308,7 +256,6 @@ for ((r = 1; r <= FANOUT_ROUNDS; r++)); do
   done
 done
 
-na() { [[ -n $1 ]] && echo "$1" || echo "-"; }
 a_p99=${best_p99[assetd]} r_p99=${best_p99[ref]}
 verdict=-
 if [[ -n $a_p99 ]]; then

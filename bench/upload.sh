@@ -57,8 +57,7 @@ start_assetd "$BENCH_TMP/assetd" --max-upload 4G "$@"
 AUTH="Authorization: Bearer $ASSETD_TOKEN"
 note "assetd pid $ASSETD_PID on :$ASSETD_PORT, args: --max-upload 4G ${*:-}"
 
-kib_field() { awk -v f="$1:" '$1 == f { print $2 }' "/proc/$ASSETD_PID/status"; }
-mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+kib_field() { kib_of "$ASSETD_PID" "$1"; }
 rss_start=$(kib_field VmRSS)
 can_reset_hwm=0
 if echo 5 2>/dev/null >"/proc/$ASSETD_PID/clear_refs"; then can_reset_hwm=1; fi
