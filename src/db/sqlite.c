@@ -407,6 +407,17 @@ static db_status change_result(db_conn *c, int rc, const char *what)
     return sqlite3_changes(c->h) ? DB_OK : DB_NOT_FOUND;
 }
 
+/* Runs a statement that returns no rows, binding arg (if any) to ?1. */
+static db_status exec_one(db_conn *c, int q, const char *arg, const char *what)
+{
+    sqlite3_stmt *s = stmt(c, q);
+    if (!s) return DB_ERROR;
+    if (arg) sqlite3_bind_text(s, 1, arg, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? DB_OK : fail(c, what);
+}
+
 static bool migrate(db_conn *c)
 {
     sqlite3_stmt *s;
@@ -689,12 +700,7 @@ db_status db_asset_delete(db_conn *c, const char *owner, const char *id)
     st = change_result(c, rc, "asset delete");
     if (st == DB_OK) st = event_asset(c, "asset.deleted", &gone, time_now_ms());
     if (st == DB_OK) st = db_slides_clear(c, id);
-    sqlite3_stmt *show = st == DB_OK ? stmt(c, Q_SHOW_DELETE) : NULL;
-    if (!show) return st == DB_OK ? DB_ERROR : st;
-    sqlite3_bind_text(show, 1, id, -1, SQLITE_STATIC);
-    rc = sqlite3_step(show);
-    sqlite3_reset(show);
-    return rc == SQLITE_DONE ? DB_OK : fail(c, "slideshow delete");
+    return st == DB_OK ? exec_one(c, Q_SHOW_DELETE, id, "slideshow delete") : st;
 }
 
 db_status db_asset_id_exists(db_conn *c, const char *id)
@@ -794,21 +800,12 @@ db_status db_key_each(db_conn *c, void (*fn)(const apikey *k, void *arg), void *
 
 /* ---------- transactions ---------- */
 
-static db_status exec_one(db_conn *c, int q, const char *what)
-{
-    sqlite3_stmt *s = stmt(c, q);
-    if (!s) return DB_ERROR;
-    int rc = sqlite3_step(s);
-    sqlite3_reset(s);
-    return rc == SQLITE_DONE ? DB_OK : fail(c, what);
-}
-
-db_status db_begin(db_conn *c) { return exec_one(c, Q_BEGIN, "begin"); }
-db_status db_begin_read(db_conn *c) { return exec_one(c, Q_BEGIN_READ, "begin read"); }
-db_status db_commit(db_conn *c) { return exec_one(c, Q_COMMIT, "commit"); }
+db_status db_begin(db_conn *c) { return exec_one(c, Q_BEGIN, NULL, "begin"); }
+db_status db_begin_read(db_conn *c) { return exec_one(c, Q_BEGIN_READ, NULL, "begin read"); }
+db_status db_commit(db_conn *c) { return exec_one(c, Q_COMMIT, NULL, "commit"); }
 void db_rollback(db_conn *c)
 {
-    if (!sqlite3_get_autocommit(c->h)) exec_one(c, Q_ROLLBACK, "rollback");
+    if (!sqlite3_get_autocommit(c->h)) exec_one(c, Q_ROLLBACK, NULL, "rollback");
 }
 
 /* ---------- jobs ---------- */
@@ -1334,12 +1331,7 @@ db_status db_webhook_deliveries(db_conn *c, const char *owner, const char *webho
 
 db_status db_slides_clear(db_conn *c, const char *asset_id)
 {
-    sqlite3_stmt *s = stmt(c, Q_SLIDES_CLEAR);
-    if (!s) return DB_ERROR;
-    sqlite3_bind_text(s, 1, asset_id, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(s);
-    sqlite3_reset(s);
-    return rc == SQLITE_DONE ? DB_OK : fail(c, "slides clear");
+    return exec_one(c, Q_SLIDES_CLEAR, asset_id, "slides clear");
 }
 
 db_status db_slide_insert(db_conn *c, const char *asset_id, const slide *sl)
