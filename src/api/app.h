@@ -19,6 +19,11 @@
 
 #define WS_THREADS_MAX 16
 
+/* How many listeners each slideshow has (api/slideshows.c). */
+typedef struct audiences audiences;
+audiences *audiences_new(void);
+void audiences_free(audiences *a);
+
 typedef struct app {
     db *db;
     store *store;
@@ -33,6 +38,7 @@ typedef struct app {
     int nws;
     _Atomic unsigned ws_next;
     size_t stream_queue;   /* unread bytes an event stream may hold */
+    audiences *audiences;  /* listeners per slideshow, for the presenter */
     uint8_t secret[TOKEN_SECRET_LEN];   /* signs URL tokens (core/token.h) */
     bool webhook_allow_local;  /* loopback/link-local webhook targets allowed */
 } app;

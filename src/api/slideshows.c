@@ -28,6 +28,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,6 +86,63 @@ static json_t *show_json(http_req *r, const asset *a, const slideshow *sh, int p
         json_object_set_new(o, "error", json_pack("{s:s, s:s}", "code", a->error_code,
                                                   "message", a->error_message));
     return o;
+}
+
+/* ---------- audience counts ---------- */
+
+/* A short list (one entry per slideshow with listeners now), so counting
+ * costs nothing on the fan-out path: +1 when a listener opens, -1 when it
+ * closes. */
+typedef struct audience_count {
+    char id[ID_LEN + 1];
+    int n;
+    struct audience_count *next;
+} audience_count;
+
+struct audiences {
+    pthread_mutex_t lock;
+    audience_count *head;
+};
+
+audiences *audiences_new(void)
+{
+    audiences *a = calloc(1, sizeof *a);
+    if (a) pthread_mutex_init(&a->lock, NULL);
+    return a;
+}
+
+void audiences_free(audiences *a)
+{
+    if (!a) return;
+    while (a->head) {
+        audience_count *next = a->head->next;
+        free(a->head);
+        a->head = next;
+    }
+    pthread_mutex_destroy(&a->lock);
+    free(a);
+}
+
+/* Adds delta to id's count (an entry at 0 goes); returns the count. */
+static int audiences_add(audiences *a, const char *id, int delta)
+{
+    if (!a) return 0;
+    pthread_mutex_lock(&a->lock);
+    audience_count **p = &a->head;
+    while (*p && strcmp((*p)->id, id) != 0) p = &(*p)->next;
+    if (!*p && delta > 0 && (*p = calloc(1, sizeof **p)))
+        snprintf((*p)->id, sizeof (*p)->id, "%s", id);
+    int n = 0;
+    if (*p) {
+        n = (*p)->n += delta;
+        if (n <= 0) {
+            audience_count *gone = *p;
+            *p = gone->next;
+            free(gone);
+        }
+    }
+    pthread_mutex_unlock(&a->lock);
+    return n;
 }
 
 /* ---------- upload ---------- */
@@ -185,7 +243,7 @@ void slideshows_get(http_req *r)
     json_t *o = show_json(r, &a, &sh, pages_of(&a));
     app *ap = http_req_app(r);
     /* New: how many are watching (the presenter page shows it). */
-    json_object_set_new(o, "listeners", json_integer(hub_count(ap->hub, a.id, "slideshow.control")));
+    json_object_set_new(o, "listeners", json_integer(audiences_add(ap->audiences, a.id, 0)));
     http_reply_json(r, 200, o);
 }
 
@@ -291,6 +349,7 @@ void slideshows_control(http_req *r) { http_req_defer(r, control_work); }
 typedef struct audience {
     app *app;
     hub_sub *sub;
+    bool counted;              /* on_open ran: on_close takes it off the count */
     ws_conn *ws;
     hub_filter filter;
     char state[160];           /* the first message: the current slide */
@@ -318,6 +377,8 @@ static void audience_open(void *arg, ws_conn *c)
 {
     audience *au = arg;
     au->ws = c;
+    au->counted = true;
+    audiences_add(au->app->audiences, au->filter.asset_id, 1);
     ws_conn_send_text(c, au->state, strlen(au->state));
     au->sub = hub_subscribe(au->app->hub, &au->filter, &audience_sink, au);
 }
@@ -326,6 +387,7 @@ static void audience_close(void *arg, ws_conn *c)
 {
     audience *au = arg;
     hub_unsubscribe(au->app->hub, au->sub);
+    if (au->counted) audiences_add(au->app->audiences, au->filter.asset_id, -1);
     free(au);
 }
 

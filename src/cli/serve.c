@@ -241,11 +241,13 @@ int cli_serve(int argc, char **argv)
                   "dir", cfg.data_dir, NULL);
         return 1;
     }
-    app a = {.max_upload = cfg.max_upload, .keys = keycache_new((unsigned)cfg.key_cache_ms)};
+    app a = {.max_upload = cfg.max_upload, .keys = keycache_new((unsigned)cfg.key_cache_ms),
+             .audiences = audiences_new()};
     rc = prepare(&cfg, &a) ? run(&cfg, &a) : 1;
     store_close(a.store);
     db_close(a.db);
     keycache_free(a.keys);
+    audiences_free(a.audiences);
     sniffer_free(a.sniffer);
     close(lock);
     return rc;

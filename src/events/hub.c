@@ -179,18 +179,6 @@ void hub_close_all(hub *h)
 
 int64_t hub_dropped(hub *h) { return atomic_load(&h->dropped); }
 
-int hub_count(hub *h, const char *asset_id, const char *type)
-{
-    int n = 0;
-    pthread_mutex_lock(&h->lock);
-    for (sub_list *l = &h->live; l; l = l == &h->live ? &h->pending : NULL)
-        for (hub_sub *s = l->head; s; s = s->next)
-            n += !s->refused && strcmp(s->f.asset_id, asset_id) == 0 && s->f.ntypes > 0 &&
-                 type_wanted(&s->f, type);
-    pthread_mutex_unlock(&h->lock);
-    return n;
-}
-
 int hub_subscribers(hub *h)
 {
     pthread_mutex_lock(&h->lock);

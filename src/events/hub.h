@@ -114,10 +114,6 @@ void hub_unsubscribe(hub *h, hub_sub *s);
 void hub_close_all(hub *h);
 /* Live subscriptions (metrics, tests). */
 int hub_subscribers(hub *h);
-/* Subscriptions to one asset that want events of `type` (a slideshow's
- * audience).  Scans every subscription under the lock: for occasional
- * reads, not per event. */
-int hub_count(hub *h, const char *asset_id, const char *type);
 /* Subscriptions whose sink refused a message (slow consumers), ever. */
 int64_t hub_dropped(hub *h);
 
