@@ -44,6 +44,10 @@ build/bench-queue: bench/queue_bench.c $(SRC) $(GEN) $(wildcard src/*/*.h) Makef
 	@mkdir -p build
 	$(CC) $(CFLAGS) -o $@ bench/queue_bench.c $(SRC) $(GEN) $(LDLIBS)
 
+build/ws-listen: bench/ws_listen.c Makefile
+	@mkdir -p build
+	$(CC) $(CFLAGS) -o $@ bench/ws_listen.c -lwslay -lcrypto -lm
+
 $(GEN): $(WEB) scripts/embed-web.sh Makefile
 	@mkdir -p $(dir $@)
 	scripts/embed-web.sh $(WEB) > $@.tmp
@@ -69,7 +73,7 @@ e2e: build/assetd build/assetd-asan
 test: test-deps
 	@$(MAKE) --no-print-directory unit e2e
 
-bench: test-deps build/assetd build/bench-queue
+bench: test-deps build/assetd build/bench-queue build/ws-listen
 	bench/run-all.sh
 
 clean:

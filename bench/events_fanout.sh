@@ -17,9 +17,10 @@
 # events: the hub checks every subscription's filter against every event
 # and hands the message to each match (src/events/hub.c fan_out).
 #
-# Listeners: LISTENER_PROCS node processes (bench/ws_listeners.mjs, npm `ws`
-# from tests/node_modules) share the N connections, each opening its share
-# CONNECT_BATCH handshakes at a time and then reporting ready.  Per message
+# Listeners: LISTENER_PROCS processes (bench/listeners.sh: build/ws-listen
+# from bench/ws_listen.c by default, or bench/ws_listeners.mjs with npm `ws`)
+# share the N connections, each opening its share CONNECT_BATCH handshakes
+# at a time and then reporting ready.  Per message
 # they record receipt time minus the message's "at" (same machine, same
 # clock; "at" is taken just before the event's commit and truncated to the
 # millisecond, so latencies read 0-1 ms high) and count messages per
@@ -60,13 +61,14 @@
 # CPU is printed per phase (in cores = CPU seconds / wall seconds): assetd
 # per thread group, from /proc/PID/task/*/stat and schedstat (share of
 # system time, and time runnable but waiting for a CPU) — hub (the thread
-# that runs fan_out), ws (the epoll thread that frames and writes), http
-# (libmicrohttpd's "MHD-worker" threads), other (the rest: work pool,
-# uploads' writer threads, main) — the reference server, the listeners,
-# the whole machine and its rest (curl, anyone else on the VM).  Threads are told apart when the server is
-# idle: the one non-MHD thread in epoll_wait is ws, and the hub is the thread
-# created just before it (ws_server_start follows hub_start in
-# src/cli/serve.c start_events: consecutive thread ids).
+# that runs fan_out), ws (the epoll threads that frame and write, one per
+# core), http (libmicrohttpd's "MHD-worker" threads), other (the rest: work
+# pool, uploads' writer threads, main) — the reference server, the
+# listeners, the whole machine and its rest (curl, anyone else on the VM).
+# Threads are told apart when the server is idle: the non-MHD threads in
+# epoll_wait are ws, and the hub is the thread created just before the
+# first (ws_server_start follows hub_start in src/cli/serve.c start_events:
+# consecutive thread ids).
 # Syscall numbers are x86-64's; elsewhere everything is "other".
 #
 # Prints three lines:
@@ -81,7 +83,8 @@
 # FANOUT_TIMEOUT).
 #
 # Environment knobs (defaults in brackets):
-#   LISTENERS [10000] LISTENER_PROCS [4] CONNECT_BATCH [50]
+#   LISTENERS [10000] CONNECT_BATCH [50]
+#   LISTENER_IMPL [c] LISTENER_PROCS [1 for c, 4 for node]: bench/listeners.sh
 #   WARMUP_EVENTS [2] EVENTS [30] EVENT_INTERVAL_MS [300] BURST [200] UPLOADERS [8]
 #   FANOUT_ROUNDS [2] FANOUT_TIMEOUT [120] (seconds: opening, each phase)
 #   FANOUT_SIDES ["assetd ref"]: one of them alone for profiling
@@ -96,9 +99,9 @@
 #     FANOUT_PERF_KEEP=FILE keeps perf.data there (for perf report -g).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/listeners.sh"   # sets LISTENER_IMPL, LISTENER_PROCS
 
 LISTENERS=${LISTENERS:-10000}
-LISTENER_PROCS=${LISTENER_PROCS:-4}
 CONNECT_BATCH=${CONNECT_BATCH:-50}
 EVENTS=${EVENTS:-30}
 WARMUP_EVENTS=${WARMUP_EVENTS:-2}
@@ -140,7 +143,7 @@ if (($(ulimit -n) < want_fds)); then
 fi
 
 bench_init fanout
-note "N = $LISTENERS listeners in $LISTENER_PROCS processes (pinning: $FANOUT_PIN); latency: $EVENTS events every $EVENT_INTERVAL_MS ms; burst: $BURST events, $UPLOADERS uploaders; $FANOUT_ROUNDS round(s); node $(node --version), ws $(sed -n 's/.*"version": *"\([^"]*\)".*/\1/p' "$WS_DIR/package.json"); load average $(cut -d' ' -f1-3 /proc/loadavg)"
+note "N = $LISTENERS listeners in $LISTENER_PROCS $LISTENER_IMPL processes (pinning: $FANOUT_PIN); latency: $EVENTS events every $EVENT_INTERVAL_MS ms; burst: $BURST events, $UPLOADERS uploaders; $FANOUT_ROUNDS round(s); node $(node --version), ws $(sed -n 's/.*"version": *"\([^"]*\)".*/\1/p' "$WS_DIR/package.json"); load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # "TID UTIME STIME WAIT_NS" for each live thread of a process: user and
 # system CPU ticks, and the time spent runnable but waiting for a CPU.
@@ -157,7 +160,7 @@ cores() { awk -v t="$1" -v hz="$TICK" -v us="$2" 'BEGIN { printf "%.2f", (us > 0
 # label_threads PID: writes "TID LABEL" lines to $BENCH_TMP/labels (see the
 # header for how they are told apart).
 label_threads() {
-  local pid=$1 t tid comm sc ws="" prev="" hub="" nws=0
+  local pid=$1 t tid comm sc prev="" hub="" nws=0
   : >"$BENCH_TMP/labels"
   for t in $(printf '%s\n' /proc/"$pid"/task/* | sort -t/ -k5,5n); do
     tid=${t##*/}
@@ -166,15 +169,16 @@ label_threads() {
     if [[ $comm == MHD-* ]]; then
       echo "$tid http" >>"$BENCH_TMP/labels"
     elif [[ $sc == 232 || $sc == 281 ]]; then
-      nws=$((nws + 1)); ws=$tid; hub=$prev
+      ((nws++ == 0)) && hub=$prev
+      echo "$tid ws" >>"$BENCH_TMP/labels"
     fi
     prev=$tid
   done
-  if ((nws != 1)) || [[ -z $hub ]]; then
-    note "thread labels unknown: $nws non-MHD thread(s) in epoll_wait (want 1); CPU by thread group will be wrong"
+  if ((nws == 0)) || [[ -z $hub ]]; then
+    note "thread labels unknown: no non-MHD thread in epoll_wait; CPU by thread group will be wrong"
     return 0
   fi
-  printf '%s ws\n%s hub\n' "$ws" "$hub" >>"$BENCH_TMP/labels"
+  echo "$hub hub" >>"$BENCH_TMP/labels"
 }
 # cpu_snap PID FILE: the process's total ticks, then its threads'.
 cpu_snap() { { echo "total $(ticks_of "$1") 0 0"; task_ticks "$1"; } >"$2"; }
@@ -194,8 +198,6 @@ cpu_groups() {
   ' "$BENCH_TMP/labels" "$1" "$2"
 }
 
-# ---- listeners: bench/listeners.sh -------------------------------------
-source "$(dirname "$0")/listeners.sh"
 
 # phase_begin TAG EXPECT: every listener should now get EXPECT messages.
 phase_begin() {

@@ -1,10 +1,36 @@
 # Listener processes for the WebSocket fan-out benchmarks (sourced by
 # events_fanout.sh and slides_fanout.sh after lib.sh).
 #
-# LISTENER_PROCS node processes (bench/ws_listeners.mjs) share LISTENERS
-# connections; each is driven by lines on a FIFO (mark, close) and reports
-# on its stdout file.  Needs LISTENERS, LISTENER_PROCS, CONNECT_BATCH,
-# FANOUT_TIMEOUT; CLI_PIN (optional) prefixes the node command.
+# LISTENER_PROCS processes share LISTENERS connections; each is driven by
+# lines on a FIFO (mark, close) and reports on its stdout file.  Two
+# programs speak that protocol (see bench/ws_listeners.mjs):
+#   LISTENER_IMPL=c     build/ws-listen (bench/ws_listen.c: epoll +
+#                       libwslay, one read per message), the default: the
+#                       listeners share the server's two cores, and this
+#                       one leaves it the most.  One process by default:
+#                       it finds many sockets ready per epoll_wait, so it
+#                       is woken (and wakes the sender's CPU) least; 10,000
+#                       listeners cost it ~0.15 of a core at 3 events/s
+#                       (2 processes: 0.22, and p99 10-15 % higher)
+#   LISTENER_IMPL=node  bench/ws_listeners.mjs (npm ws), 4 processes by
+#                       default; about twice the CPU per message
+# Needs LISTENERS, CONNECT_BATCH, FANOUT_TIMEOUT when start_listeners runs;
+# CLI_PIN (optional) prefixes the listener command.
+
+LISTENER_IMPL=${LISTENER_IMPL:-c}
+case $LISTENER_IMPL in
+  c)
+    LISTENER_PROCS=${LISTENER_PROCS:-1}
+    LISTENER_CMD=("$BENCH_ROOT/build/ws-listen")
+    [[ -x ${LISTENER_CMD[0]} && ${LISTENER_CMD[0]} -nt $BENCH_ROOT/bench/ws_listen.c ]] ||
+      make -C "$BENCH_ROOT" --no-print-directory build/ws-listen >&2 || die "cannot build build/ws-listen"
+    ;;
+  node)
+    LISTENER_PROCS=${LISTENER_PROCS:-4}
+    LISTENER_CMD=(node "$BENCH_ROOT/bench/ws_listeners.mjs")
+    ;;
+  *) die "LISTENER_IMPL must be c or node" ;;
+esac
 
 LPIDS=() LFDS=()
 # start_listeners URL [AUTH]: returns once every connection is open; AUTH
@@ -18,7 +44,7 @@ start_listeners() {
     rm -f "$BENCH_TMP/ctl.$i" "$BENCH_TMP/out.$i"
     mkfifo "$BENCH_TMP/ctl.$i"
     WS_AUTH=${auth#Authorization: } WS_NAME="listeners $i" ${CLI_PIN[@]+"${CLI_PIN[@]}"} \
-      node "$BENCH_ROOT/bench/ws_listeners.mjs" "$url" "$n" "$CONNECT_BATCH" \
+      "${LISTENER_CMD[@]}" "$url" "$n" "$CONNECT_BATCH" \
       <"$BENCH_TMP/ctl.$i" >"$BENCH_TMP/out.$i" 2>"$BENCH_TMP/err.$i" &
     LPIDS+=("$!")
     BENCH_PIDS+=("$!")

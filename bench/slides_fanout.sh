@@ -21,12 +21,12 @@
 # the request is about to be written; curl's fork, exec and start-up before
 # its clock runs are inside the latency, so figures read a few ms high — the
 # reference's send -> first receipt, 7-9 ms here, bounds it) and the listeners
-# (bench/ws_listeners.mjs in its CURRENTS mode) keep each change's receipt
+# (bench/listeners.sh, in their CURRENTS mode) keep each change's receipt
 # times (0.1 ms bins, same machine, same clock); latency = receipt - send.
 # Every listener must get every change, in order (the "current" values of
 # the phase, in sequence), within FANOUT_TIMEOUT, or the run breaks (exit 2).
 #
-# Per side and round, on a fresh server: N listeners in LISTENER_PROCS node
+# Per side and round, on a fresh server: N listeners in LISTENER_PROCS
 # processes (CONNECT_BATCH handshakes at a time); WARMUP_CHANGES untimed
 # changes (their fan-out times are printed: a fresh connection's first
 # message costs more); then CHANGES changes, one every CHANGE_INTERVAL_MS ->
@@ -47,15 +47,16 @@
 # Exit 0 whether or not the target is met; 2 if something is broken.
 #
 # Environment knobs (defaults in brackets):
-#   LISTENERS [10000] LISTENER_PROCS [4] CONNECT_BATCH [50]
+#   LISTENERS [10000] CONNECT_BATCH [50]
+#   LISTENER_IMPL [c] LISTENER_PROCS [1 for c, 4 for node]: bench/listeners.sh
 #   WARMUP_CHANGES [2] CHANGES [30] CHANGE_INTERVAL_MS [300]
 #   FANOUT_ROUNDS [1] FANOUT_TIMEOUT [120] (seconds: opening, each phase)
 #   FANOUT_SIDES ["assetd ref"]  DECK [../shared/corpus/pdf/slides_context_bachotex2018_45p.pdf]
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/listeners.sh"   # sets LISTENER_IMPL, LISTENER_PROCS
 
 LISTENERS=${LISTENERS:-10000}
-LISTENER_PROCS=${LISTENER_PROCS:-4}
 CONNECT_BATCH=${CONNECT_BATCH:-50}
 CHANGES=${CHANGES:-30}
 WARMUP_CHANGES=${WARMUP_CHANGES:-2}
@@ -83,10 +84,8 @@ if (($(ulimit -n) < want_fds)); then
 fi
 
 bench_init slidesfanout
-note "N = $LISTENERS listeners in $LISTENER_PROCS processes; $WARMUP_CHANGES warm-up + $CHANGES changes every $CHANGE_INTERVAL_MS ms; $FANOUT_ROUNDS round(s); deck $(basename "$DECK"); node $(node --version); load average $(cut -d' ' -f1-3 /proc/loadavg)"
+note "N = $LISTENERS listeners in $LISTENER_PROCS $LISTENER_IMPL processes; $WARMUP_CHANGES warm-up + $CHANGES changes every $CHANGE_INTERVAL_MS ms; $FANOUT_ROUNDS round(s); deck $(basename "$DECK"); node $(node --version); load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
-# ---- listeners: bench/listeners.sh -------------------------------------
-source "$(dirname "$0")/listeners.sh"
 
 # ---- changes --------------------------------------------------------------
 NEXT_SLIDE=0      # the changes cycle over 1..44
