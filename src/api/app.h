@@ -43,6 +43,10 @@ typedef struct app {
     bool webhook_allow_local;  /* loopback/link-local webhook targets allowed */
 } app;
 
+/* Lets WebSocket connections hold a hub message instead of a copy of it
+ * (ws_conn_send_shared; api/events.c). */
+extern const ws_shared_ops hub_msg_shared;
+
 /* The route table of the whole API. */
 extern const http_route api_routes[];
 extern const int api_route_count;

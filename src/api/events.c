@@ -94,10 +94,15 @@ static void start_sse(http_req *r, listener *l)
 
 /* ---------- WebSocket ---------- */
 
+static void msg_ref(void *m) { hub_msg_ref(m); }
+static void msg_unref(void *m) { hub_msg_unref(m); }
+const ws_shared_ops hub_msg_shared = {msg_ref, msg_unref};
+
 static bool ws_deliver(void *arg, hub_msg *m)
 {
     listener *l = arg;
-    return ws_conn_send_text(l->ws, m->text, m->len);   /* over the bound: closed 1013 */
+    /* over the bound: closed 1013 */
+    return ws_conn_send_shared(l->ws, m->text, m->len, &hub_msg_shared, m);
 }
 
 static void ws_closing(void *arg) { ws_conn_close(((listener *)arg)->ws, 1001, "server stopping"); }

@@ -363,7 +363,7 @@ static bool audience_deliver(void *arg, hub_msg *m)
     if (!data) return true;
     data += 8;
     size_t len = m->len - (size_t)(data - m->text) - 1;   /* the envelope's closing brace */
-    return ws_conn_send_text(au->ws, data, len);
+    return ws_conn_send_shared(au->ws, data, len, &hub_msg_shared, m);
 }
 
 static void audience_closing(void *arg)

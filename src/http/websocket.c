@@ -12,21 +12,26 @@
  *
  *   server inbox   sockets handed over by the HTTP threads after the 101
  *                  (on_switched), registered by the ws thread;
- *   conn outbox    text messages and a close request from
- *                  ws_conn_send_text() / ws_conn_close().  A connection with
+ *   conn outbox    text messages (`queued`) and a close request from
+ *                  ws_conn_send_*() / ws_conn_close().  A connection with
  *                  something in its outbox sits once on the server's ready
- *                  list; the ws thread moves the outbox into libwslay.
+ *                  list; the ws thread swaps `queued` with its own
+ *                  `sending` queue when that one is empty.
  *
  * Both wake the ws thread through one eventfd in its epoll set.  Lock order
  * is conn->lock, then server->lock; the ws thread never holds server->lock
  * while taking a conn lock, and never holds any lock while calling a handler.
  *
- * A message is copied twice: into the outbox (by the sender, outside the ws
- * thread) and into libwslay's queue (wslay_event_queue_msg copies).  The
- * first copy is freed at once, so the cost is a memcpy, not memory.  Queued
- * bytes = outbox bytes + libwslay's queued length (which covers a message
- * until its last byte is written), both kept under conn->lock so a sender
- * checks max_queued_bytes against an exact figure.
+ * Messages are not copied per connection: the queues hold references
+ * (ws_outbox.h) and the ws thread writes frames straight from the shared
+ * bytes, outside libwslay, which frames only what it makes itself: pongs,
+ * pings and close frames.  The two never interleave inside a frame: the
+ * rest of a partly written message frame goes first, then libwslay's
+ * control frames, then further message frames (flush()); after a close
+ * frame, no message.  Queued bytes (`queued_bytes`, messages not yet
+ * completely written) are added by senders under conn->lock and taken off
+ * by the ws thread as frames complete, so a sender's check against
+ * max_queued_bytes can only overestimate.
  *
  * The ws thread
  * -------------
@@ -71,9 +76,11 @@
  * closed inline and drops the last reference.
  */
 #include "http/websocket.h"
+#include "http/ws_outbox.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -97,12 +104,6 @@
 #define LINGER_READS 64        /* reads per wakeup while draining a closing socket */
 #define REASON_MAX 123         /* RFC 6455: a close frame's payload is at most 125 bytes */
 
-typedef struct out_msg {
-    struct out_msg *next;
-    size_t len;
-    char data[];
-} out_msg;
-
 typedef enum { CONN_OPEN, CONN_CLOSING, CONN_LINGER } conn_state;
 
 struct ws_conn {
@@ -122,12 +123,13 @@ struct ws_conn {
 
     /* The ws thread's alone. */
     wslay_event_context_ptr ws;
+    bool ws_read, ws_write, ws_close_sent;   /* libwslay's state: wslay_look() */
     conn_state state;
     uint32_t events;               /* the epoll mask registered */
     bool failed;                   /* libwslay could not queue: end at once */
     uint16_t pending_code;         /* a close waiting for queued messages to go out */
     char *pending_reason;
-    size_t published;              /* libwslay's queued length as last put in wslay_bytes */
+    ws_outbox sending;             /* messages being written */
     uint64_t heard_ms, pinged_ms, deadline_ms;
     ws_conn *prev, *next;          /* the server's connections */
 
@@ -136,12 +138,13 @@ struct ws_conn {
     bool accepting;                /* ws_conn_send_text may queue */
     bool in_ready;                 /* on the server's ready list */
     ws_conn *ready_next;           /* (the list itself is under the server's lock) */
-    out_msg *out_head, *out_tail;
-    size_t out_bytes;              /* in the outbox */
-    size_t wslay_bytes;            /* in libwslay's queue */
+    ws_outbox queued;              /* messages the ws thread has not taken yet */
     uint16_t close_code;           /* a close request not yet taken; 0: none */
     bool close_first;              /* ...to go ahead of queued messages (1013) */
     char *close_reason;
+
+    _Atomic size_t queued_bytes;   /* payload in queued + sending */
+    _Atomic unsigned queued_count; /* messages in queued: read by the ws thread without the lock */
 };
 
 struct ws_server {
@@ -223,10 +226,8 @@ static ws_conn *conn_new(ws_server *s, const ws_handler *h, void *arg)
 
 static void conn_free(ws_conn *c)
 {
-    for (out_msg *m = c->out_head, *next; m; m = next) {
-        next = m->next;
-        free(m);
-    }
+    ws_outbox_free(&c->queued);
+    ws_outbox_free(&c->sending);
     if (c->ws) wslay_event_context_free(c->ws);
     free(c->extra);
     free(c->pending_reason);
@@ -278,31 +279,47 @@ static bool request_close_locked(ws_conn *c, uint16_t code, const char *reason, 
     return mark_ready_locked(c);
 }
 
-bool ws_conn_send_text(ws_conn *c, const char *data, size_t len)
+/* take_ref: call m->ops->ref once queued (a shared message); otherwise the
+ * queue takes over the caller's only reference. */
+static bool enqueue(ws_conn *c, const ws_out *m, bool take_ref)
 {
-    out_msg *m = malloc(sizeof *m + len);
-    if (!m) return false;
-    m->next = NULL;
-    m->len = len;
-    if (len) memcpy(m->data, data, len);
     bool queued = false, wake_it = false;
     pthread_mutex_lock(&c->lock);
     if (!c->accepting) {
         /* closing or closed */
-    } else if (c->out_bytes + c->wslay_bytes + len > c->srv->cfg.max_queued_bytes) {
+    } else if (atomic_load(&c->queued_bytes) + m->len > c->srv->cfg.max_queued_bytes) {
         wake_it = request_close_locked(c, 1013, "send queue full", true);
-    } else {
-        if (c->out_tail) c->out_tail->next = m;
-        else c->out_head = m;
-        c->out_tail = m;
-        c->out_bytes += len;
+    } else if (ws_outbox_push(&c->queued, m)) {
+        if (take_ref) m->ops->ref(m->owner);   /* before the ws thread can see m */
+        atomic_fetch_add(&c->queued_bytes, m->len);
+        atomic_fetch_add(&c->queued_count, 1);
         queued = true;
         wake_it = mark_ready_locked(c);
     }
     pthread_mutex_unlock(&c->lock);
-    if (!queued) free(m);
     if (wake_it) wake(c->srv);
     return queued;
+}
+
+bool ws_conn_send_shared(ws_conn *c, const char *data, size_t len, const ws_shared_ops *ops,
+                         void *owner)
+{
+    ws_out m = {data, len, ops, owner};
+    return enqueue(c, &m, true);
+}
+
+static void unref_copy(void *copy) { free(copy); }
+static const ws_shared_ops copy_ops = {NULL, unref_copy};
+
+bool ws_conn_send_text(ws_conn *c, const char *data, size_t len)
+{
+    char *copy = malloc(len ? len : 1);
+    if (!copy) return false;
+    memcpy(copy, data, len);
+    ws_out m = {copy, len, &copy_ops, copy};
+    if (enqueue(c, &m, false)) return true;
+    free(copy);
+    return false;
 }
 
 /* Codes an endpoint may send (RFC 6455 section 7.4 and the IANA registry);
@@ -352,11 +369,11 @@ static ssize_t on_wslay_recv(wslay_event_context_ptr ws, uint8_t *buf, size_t le
     return -1;
 }
 
-/* libwslay hands over a frame as two sends, the header with MSG_MORE and
- * then the payload: two system calls per message, the largest cost of a
- * fan-out.  The header is kept here (reported as sent) and goes out with
- * the payload in one sendmsg(); header bytes a short write left behind go
- * first next time, so the stream stays exact. */
+/* libwslay hands over a frame (here: a control frame) as two sends, the
+ * header with MSG_MORE and then the payload.  The header is kept here
+ * (reported as sent) and goes out with the payload in one sendmsg(); header
+ * bytes a short write left behind go first next time, so the stream stays
+ * exact. */
 static ssize_t on_wslay_send(wslay_event_context_ptr ws, const uint8_t *data, size_t len,
                              int flags, void *user)
 {
@@ -384,6 +401,16 @@ static ssize_t on_wslay_send(wslay_event_context_ptr ws, const uint8_t *data, si
     return n - (ssize_t)from_hdr;
 }
 
+/* Reads libwslay's state after every call into it; in between it cannot
+ * change.  A fan-out writes outside libwslay, and asking it each time was a
+ * cache miss per message (its context is a separate 8 KiB allocation). */
+static void wslay_look(ws_conn *c)
+{
+    c->ws_read = wslay_event_want_read(c->ws);
+    c->ws_write = wslay_event_want_write(c->ws);
+    c->ws_close_sent = wslay_event_get_close_sent(c->ws);
+}
+
 static void set_accepting(ws_conn *c, bool on)
 {
     pthread_mutex_lock(&c->lock);
@@ -402,8 +429,20 @@ static uint64_t close_timeout_ms(const ws_server *s)
     return (uint64_t)s->cfg.pong_timeout * 1000;
 }
 
+/* Messages not yet written are dropped (a close goes ahead of them), all but
+ * a partly written frame, which must be finished. */
+static void drop_messages(ws_conn *c)
+{
+    size_t n = ws_outbox_drop(&c->sending);
+    pthread_mutex_lock(&c->lock);
+    n += ws_outbox_drop(&c->queued);
+    atomic_store(&c->queued_count, 0);
+    pthread_mutex_unlock(&c->lock);
+    atomic_fetch_sub(&c->queued_bytes, n);
+}
+
 /* Starts our side of the close handshake.  first: ahead of queued messages
- * (libwslay sends control frames first); otherwise once they are written. */
+ * (they are dropped); otherwise once they are written. */
 static void begin_close(ws_conn *c, uint16_t code, const char *reason, bool first,
                         uint64_t timeout_ms)
 {
@@ -420,8 +459,10 @@ static void begin_close(ws_conn *c, uint16_t code, const char *reason, bool firs
     free(c->pending_reason);
     c->pending_reason = NULL;
     c->pending_code = 0;
+    drop_messages(c);
     size_t n = reason ? strnlen(reason, REASON_MAX) : 0;
     int rc = wslay_event_queue_close(c->ws, code, (const uint8_t *)reason, n);
+    wslay_look(c);
     if (rc != 0 && rc != WSLAY_ERR_NO_MORE_MSG) c->failed = true;   /* out of memory */
 }
 
@@ -432,6 +473,7 @@ static void on_wslay_msg(wslay_event_context_ptr ws, const struct wslay_event_on
     if (m->opcode == WSLAY_CONNECTION_CLOSE) {
         /* libwslay has queued the answer; nothing more may be sent. */
         if (c->state == CONN_OPEN) set_accepting(c, false);
+        drop_messages(c);
         c->state = CONN_CLOSING;
         set_deadline(c, close_timeout_ms(c->srv));
     } else if (m->opcode == WSLAY_BINARY_FRAME) {
@@ -535,21 +577,49 @@ static void linger_read(ws_server *s, ws_conn *c)
     }
 }
 
-/* Lets other threads see how much libwslay still holds. */
-static void publish_queued(ws_conn *c)
+/* Caller holds c->lock; c->sending is empty. */
+static void take_queued_locked(ws_conn *c)
 {
-    size_t n = wslay_event_get_queued_msg_length(c->ws);
-    if (n == c->published) return;
-    c->published = n;
-    pthread_mutex_lock(&c->lock);
-    c->wslay_bytes = n;
-    pthread_mutex_unlock(&c->lock);
+    ws_outbox_swap(&c->sending, &c->queued);
+    atomic_store(&c->queued_count, 0);
 }
 
-/* Writes what libwslay has queued, as far as the socket takes it. */
-static bool flush(ws_conn *c)
+/* Writes message frames until none is left or the socket is full.  A message
+ * queued after queued_count reads 0 finds c off the ready list and puts it
+ * back, so nothing is left behind unseen. */
+static ws_outbox_result write_messages(ws_conn *c, unsigned max_frames)
 {
-    return !wslay_event_want_write(c->ws) || wslay_event_send(c->ws) == 0;
+    for (;;) {
+        if (c->sending.count == 0) {
+            if (atomic_load(&c->queued_count) == 0) return WS_OUTBOX_DONE;
+            pthread_mutex_lock(&c->lock);
+            take_queued_locked(c);
+            pthread_mutex_unlock(&c->lock);
+        }
+        size_t done;
+        ws_outbox_result r = ws_outbox_write(&c->sending, c->fd, max_frames, &done);
+        atomic_fetch_sub(&c->queued_bytes, done);
+        if (r != WS_OUTBOX_DONE || max_frames != UINT_MAX) return r;
+    }
+}
+
+/* Writes what can be written, in stream order: the rest of a partly written
+ * message frame, libwslay's frames, then more messages (none after a close).
+ * *blocked: the socket is full and something waits.  false: it failed. */
+static bool flush(ws_conn *c, bool *blocked)
+{
+    *blocked = false;
+    ws_outbox_result r = WS_OUTBOX_DONE;
+    if (c->sending.off > 0) r = write_messages(c, 1);
+    if (r == WS_OUTBOX_DONE && c->ws_write) {
+        int rc = wslay_event_send(c->ws);
+        wslay_look(c);
+        if (rc != 0) return false;
+        if (c->ws_write) r = WS_OUTBOX_BLOCKED;
+    }
+    if (r == WS_OUTBOX_DONE && !c->ws_close_sent) r = write_messages(c, UINT_MAX);
+    *blocked = r == WS_OUTBOX_BLOCKED;
+    return r != WS_OUTBOX_FAILED;
 }
 
 /* After anything happened to c: write what can be written, then either
@@ -557,25 +627,28 @@ static bool flush(ws_conn *c)
 static void conn_settle(ws_server *s, ws_conn *c)
 {
     if (c->state == CONN_LINGER) return;
-    if (c->failed || !flush(c)) {
+    bool blocked;
+    if (c->failed || !flush(c, &blocked)) {
         conn_teardown(s, c);
         return;
     }
-    if (c->pending_code && wslay_event_get_queued_msg_count(c->ws) == 0) {
+    /* A close that waits for the messages before it (no more can come:
+     * the close request stopped accepting). */
+    if (c->pending_code && !blocked && c->sending.count == 0 &&
+        atomic_load(&c->queued_count) == 0) {
         char *reason = c->pending_reason;
         c->pending_reason = NULL;
         begin_close(c, c->pending_code, reason, true, close_timeout_ms(s));
         free(reason);
-        if (c->failed || !flush(c)) {
+        if (c->failed || !flush(c, &blocked)) {
             conn_teardown(s, c);
             return;
         }
     }
-    publish_queued(c);
-    bool r = wslay_event_want_read(c->ws), w = wslay_event_want_write(c->ws);
+    bool r = c->ws_read, w = blocked;
     if (r || w) {
         conn_watch(s, c, (r ? EPOLLIN : 0u) | (w ? EPOLLOUT : 0u));
-    } else if (wslay_event_get_close_sent(c->ws) && !wslay_event_get_close_received(c->ws)) {
+    } else if (c->ws_close_sent && !wslay_event_get_close_received(c->ws)) {
         conn_linger(s, c);
     } else {
         conn_teardown(s, c);
@@ -588,29 +661,24 @@ static void conn_io(ws_server *s, ws_conn *c, uint32_t events)
         linger_read(s, c);
         return;
     }
-    if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && wslay_event_want_read(c->ws) &&
-        wslay_event_recv(c->ws) != 0) {
-        conn_teardown(s, c);   /* read error or EOF without a close frame */
-        return;
+    if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && c->ws_read) {
+        int rc = wslay_event_recv(c->ws);
+        wslay_look(c);
+        if (rc != 0) {
+            conn_teardown(s, c);   /* read error or EOF without a close frame */
+            return;
+        }
     }
     conn_settle(s, c);
 }
 
-/* Moves c's outbox into libwslay and acts on a close request. */
+/* Takes c's new messages (when nothing is being written: one lock for both)
+ * and a close request, then writes. */
 static void conn_take_requests(ws_server *s, ws_conn *c)
 {
     pthread_mutex_lock(&c->lock);
     c->in_ready = false;
-    for (out_msg *m = c->out_head, *next; m; m = next) {
-        next = m->next;
-        struct wslay_event_msg msg = {WSLAY_TEXT_FRAME, (const uint8_t *)m->data, m->len};
-        int rc = wslay_event_queue_msg(c->ws, &msg);
-        if (rc != 0 && rc != WSLAY_ERR_NO_MORE_MSG) c->failed = true;   /* out of memory */
-        c->out_bytes -= m->len;
-        free(m);
-    }
-    c->out_head = c->out_tail = NULL;
-    c->wslay_bytes = c->published = wslay_event_get_queued_msg_length(c->ws);
+    if (c->sending.count == 0) take_queued_locked(c);
     uint16_t code = c->close_code;
     bool first = c->close_first;
     char *reason = c->close_reason;
@@ -646,6 +714,7 @@ static void conn_register(ws_server *s, ws_conn *c)
     }
     c->events = EPOLLIN;
     wslay_event_config_set_max_recv_msg_length(c->ws, s->cfg.max_message);
+    wslay_look(c);
     c->h->on_open(c->arg, c);
     if (s->stop_begun) begin_close(c, 1001, "server stopping", true, STOP_GRACE_MS);
     if (c->extra) conn_io(s, c, EPOLLIN);   /* a frame came with the handshake */
@@ -672,6 +741,7 @@ static void sweep(ws_server *s)
                    now - c->pinged_ms >= ping_ms) {
             struct wslay_event_msg ping = {WSLAY_PING, NULL, 0};
             if (wslay_event_queue_msg(c->ws, &ping) != 0) c->failed = true;
+            wslay_look(c);
             c->pinged_ms = now;
             conn_settle(s, c);
         }

@@ -113,6 +113,19 @@ bool http_reply_websocket(http_req *r, ws_server *s, const ws_handler *h, void *
  * case the connection is closed with 1013 ("try again later").  Messages from one thread are
  * sent in the order queued. */
 bool ws_conn_send_text(ws_conn *c, const char *data, size_t len);
+
+/* How a connection holds a message it does not copy: ref(owner) when it is queued, unref(owner)
+ * once it is written or dropped — on any thread, so both must be thread-safe (an atomic count). */
+typedef struct ws_shared_ops {
+    void (*ref)(void *owner);
+    void (*unref)(void *owner);
+} ws_shared_ops;
+
+/* ws_conn_send_text() without the copy, for a message that goes to many connections: data
+ * (len bytes, UTF-8) must stay valid while owner is referenced.  On true the connection holds
+ * its own reference; on false it took none. */
+bool ws_conn_send_shared(ws_conn *c, const char *data, size_t len, const ws_shared_ops *ops,
+                         void *owner);
 /* Thread-safe.  Starts a close handshake with code/reason (reason <= 123 bytes; longer is
  * cut; may be NULL).  A code that may not be sent (0, 1004-1006, 1015, outside 1000-4999)
  * becomes 1000.  Messages queued before it are still sent.  Later calls are ignored. */
