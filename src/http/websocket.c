@@ -135,7 +135,7 @@ struct ws_conn {
 
     /* Shared with other threads: under lock. */
     pthread_mutex_t lock;
-    bool accepting;                /* ws_conn_send_text may queue */
+    bool accepting;                /* ws_conn_send_* may queue */
     bool in_ready;                 /* on the server's ready list */
     ws_conn *ready_next;           /* (the list itself is under the server's lock) */
     ws_outbox queued;              /* messages the ws thread has not taken yet */
@@ -585,8 +585,8 @@ static void take_queued_locked(ws_conn *c)
 }
 
 /* Writes message frames until none is left or the socket is full.  A message
- * queued after queued_count reads 0 finds c off the ready list and puts it
- * back, so nothing is left behind unseen. */
+ * queued after queued_count reads 0 is not left behind: it finds c on the
+ * ready list, or puts it there (in_ready is cleared before c is served). */
 static ws_outbox_result write_messages(ws_conn *c, unsigned max_frames)
 {
     for (;;) {
