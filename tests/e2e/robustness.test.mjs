@@ -2,7 +2,9 @@
 // must be alive and /healthz must answer 200.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import {
   startServer, api, postBody, rawExchange, multipartBody, assertError, healthy, sleep, SLOW, tmpFiles, waitFor,
@@ -19,6 +21,23 @@ async function stillFine(label) {
 }
 
 const auth = () => `Authorization: Bearer ${srv.token}\r\n`;
+
+// Waits until no upload is in progress on the server (its temp files are
+// gone); if one stays, says which (size, age) and what the server counts.
+async function noUploadLeft(label) {
+  try {
+    await waitFor(() => tmpFiles(srv.dataDir).length === 0, { what: `tmp/ empty after "${label}"` });
+  } catch (e) {
+    const now = Date.now();
+    const left = tmpFiles(srv.dataDir).map((f) => {
+      const st = fs.statSync(f, { throwIfNoEntry: false });
+      return st ? `${path.basename(f)}: ${st.size} bytes, written ${Math.round(now - st.mtimeMs)} ms ago` : `${path.basename(f)}: gone`;
+    });
+    const m = await api(srv, 'GET', '/metrics');
+    const conns = m.text.split('\n').filter((l) => l.startsWith('assetd_http_open_connections'));
+    throw new Error(`${e.message}; left: ${left.join('; ')}; ${conns.join('; ')}`);
+  }
+}
 
 test('raw TCP garbage', { timeout: T }, async () => {
   for (let i = 0; i < 5; i++) {
@@ -112,6 +131,7 @@ test('Content-Length together with Transfer-Encoding, short bodies, bad chunking
   }
   const l = await api(srv, 'GET', '/v1/assets?limit=1000');
   for (const it of l.json.items) assert.ok(it.size === 5, `unexpected asset from a malformed request: ${JSON.stringify(it)}`);
+  await noUploadLeft('malformed framing');
 });
 
 test('multipart with broken boundaries and headers -> 400, never 201/5xx', { timeout: T }, async () => {
@@ -136,7 +156,7 @@ test('multipart with broken boundaries and headers -> 400, never 201/5xx', { tim
     assert.equal(r.status, 400, `${label}: got ${r.status} ${r.text.slice(0, 200)}`);
     assertError(r, 400);
     await stillFine(label);
-    await waitFor(() => tmpFiles(srv.dataDir).length === 0, { what: `tmp/ empty after "${label}" (in flight on the server?)` });
+    await noUploadLeft(label);
   }
   // unusual but arguably valid: 201 or 400/413 are fine, crashing is not
   const lenient = [
@@ -150,7 +170,7 @@ test('multipart with broken boundaries and headers -> 400, never 201/5xx', { tim
     if (r.status === 201) assert.ok(Buffer.byteLength(r.json.filename) <= 255);
     else assertError(r, r.status);
     await stillFine(label);
-    await waitFor(() => tmpFiles(srv.dataDir).length === 0, { what: `tmp/ empty after "${label}" (in flight on the server?)` });
+    await noUploadLeft(label);
   }
   // the 'multipart' media type spelled differently is still multipart
   const r = await postBody(srv, good.body, 'Multipart/Form-Data; boundary=GOODBOUNDARY');
@@ -158,7 +178,7 @@ test('multipart with broken boundaries and headers -> 400, never 201/5xx', { tim
   assert.equal(r.json.sha256, (await import('./lib.mjs')).sha256(data));
   const q = await postBody(srv, good.body, 'multipart/form-data; boundary="GOODBOUNDARY"');
   assert.equal(q.status, 201, `quoted boundary: ${q.status} ${q.text}`);
-  await waitFor(() => tmpFiles(srv.dataDir).length === 0, { what: 'tmp/ empty after failed multiparts' });
+  await noUploadLeft('failed multiparts');
 });
 
 test('weird paths and queries', { timeout: T }, async () => {
