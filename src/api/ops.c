@@ -48,13 +48,9 @@ void ops_metrics(http_req *r)
                      "assetd_event_subscribers_dropped_total %lld\n"
                      "# HELP assetd_websocket_connections Open WebSocket connections.\n"
                      "# TYPE assetd_websocket_connections gauge\n"
-                     "assetd_websocket_connections %d\n"
-                     "# HELP assetd_db_checkpoints_total Background WAL checkpoints run by "
-                     "this process.\n"
-                     "# TYPE assetd_db_checkpoints_total counter\n"
-                     "assetd_db_checkpoints_total %lld\n",
+                     "assetd_websocket_connections %d\n",
                      text, hub_subscribers(a->hub), (long long)hub_dropped(a->hub),
-                     websocket_connections(a), (long long)db_checkpoints(a->db));
+                     websocket_connections(a));
     free(text);
     if (n < 0) return;
     http_reply_text(r, 200, "text/plain; version=0.0.4", all);

@@ -38,10 +38,6 @@ void db_close(db *d);
 db_conn *db_acquire(db *d);
 void db_release(db *d, db_conn *c);
 
-/* Checkpoints this process ran in the background (SQLite: WAL pages copied
- * into the database file off every request's path); for metrics and tests. */
-int64_t db_checkpoints(db *d);
-
 /* Cheap round trip, for readiness checks. */
 db_status db_ping(db_conn *c);
 

@@ -11,18 +11,6 @@
  *
  * Every connection prepares each statement once (SQLITE_PREPARE_PERSISTENT)
  * and keeps it for its life; statement i of `sql_text` lives in stmts[i].
- *
- * Checkpoints.  SQLite's automatic checkpoint runs inside whichever commit
- * takes the WAL past 1,000 pages: that request then also copies the pages
- * into the database file and fsyncs it — about 10 ms here, far more on a
- * busy disk, on a random request (an upload, a presenter's slide change).
- * So every connection's automatic checkpoint is off (sqlite3_wal_hook
- * replaces it), and its hook wakes one background thread per process
- * instead, which runs a PASSIVE checkpoint on a connection of its own:
- * PASSIVE never waits for readers or writers, so nothing else waits for it.
- * Worker processes have their own thread and run them too; SQLite lets one
- * checkpoint run at a time and the others return SQLITE_BUSY, which is
- * harmless (the next commit past the mark asks again).
  */
 #include "db/db.h"
 #include "util/log.h"
@@ -30,7 +18,6 @@
 
 #include <pthread.h>
 #include <sqlite3.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -348,22 +335,10 @@ struct db_conn {
     db_conn *next_idle;
 };
 
-#define CHECKPOINT_PAGES 1000          /* SQLite's own automatic threshold */
-#define CHECKPOINTER_STACK (256 * 1024)  /* workers run under RLIMIT_AS */
-
 struct db {
     char path[4096];
     pthread_mutex_t lock;
     db_conn *idle;     /* LIFO free list: the warmest connection first */
-
-    /* The checkpointer (see the top of the file). */
-    pthread_t ckpt_thread;
-    bool ckpt_running;
-    pthread_mutex_t ckpt_lock;
-    pthread_cond_t ckpt_cond;
-    bool ckpt_wanted, ckpt_stop;       /* under ckpt_lock */
-    sqlite3 *ckpt_h;
-    _Atomic int64_t checkpoints;
 };
 
 static void conn_free(db_conn *c)
@@ -374,31 +349,16 @@ static void conn_free(db_conn *c)
     free(c);
 }
 
-/* After every commit, with the WAL's size in pages. */
-static int on_wal_commit(void *arg, sqlite3 *h, const char *name, int pages)
-{
-    db *d = arg;
-    if (pages < CHECKPOINT_PAGES) return SQLITE_OK;
-    pthread_mutex_lock(&d->ckpt_lock);
-    if (!d->ckpt_wanted) {
-        d->ckpt_wanted = true;
-        pthread_cond_signal(&d->ckpt_cond);
-    }
-    pthread_mutex_unlock(&d->ckpt_lock);
-    return SQLITE_OK;
-}
-
-static db_conn *conn_open(db *d)
+static db_conn *conn_open(const char *path)
 {
     db_conn *c = calloc(1, sizeof *c);
     if (!c) return NULL;
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-    if (sqlite3_open_v2(d->path, &c->h, flags, NULL) != SQLITE_OK) {
-        log_error("sqlite open failed", "path", d->path, "error", sqlite3_errmsg(c->h), NULL);
+    if (sqlite3_open_v2(path, &c->h, flags, NULL) != SQLITE_OK) {
+        log_error("sqlite open failed", "path", path, "error", sqlite3_errmsg(c->h), NULL);
         conn_free(c);
         return NULL;
     }
-    sqlite3_wal_hook(c->h, on_wal_commit, d);   /* also turns the automatic checkpoint off */
     sqlite3_busy_timeout(c->h, 10000);
     char *err = NULL;
     if (sqlite3_exec(c->h, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
@@ -494,64 +454,6 @@ static void configure_sqlite(void)
     sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 }
 
-static void *checkpointer(void *arg)
-{
-    db *d = arg;
-    pthread_mutex_lock(&d->ckpt_lock);
-    for (;;) {
-        while (!d->ckpt_wanted && !d->ckpt_stop) pthread_cond_wait(&d->ckpt_cond, &d->ckpt_lock);
-        if (d->ckpt_stop) break;
-        d->ckpt_wanted = false;
-        pthread_mutex_unlock(&d->ckpt_lock);
-        int rc = sqlite3_wal_checkpoint_v2(d->ckpt_h, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-        if (rc == SQLITE_OK) atomic_fetch_add(&d->checkpoints, 1);
-        else if (rc != SQLITE_BUSY)
-            log_warn("sqlite checkpoint failed", "error", sqlite3_errmsg(d->ckpt_h), NULL);
-        pthread_mutex_lock(&d->ckpt_lock);
-    }
-    pthread_mutex_unlock(&d->ckpt_lock);
-    return NULL;
-}
-
-/* Without the thread the database still works; the WAL then only shrinks
- * when the last connection closes, so say so. */
-static void start_checkpointer(db *d)
-{
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, CHECKPOINTER_STACK);
-    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
-    d->ckpt_running = sqlite3_open_v2(d->path, &d->ckpt_h, flags, NULL) == SQLITE_OK &&
-                      pthread_create(&d->ckpt_thread, &attr, checkpointer, d) == 0;
-    pthread_attr_destroy(&attr);
-    if (!d->ckpt_running) log_warn("no background checkpoints", "path", d->path, NULL);
-}
-
-static void stop_checkpointer(db *d)
-{
-    if (d->ckpt_running) {
-        pthread_mutex_lock(&d->ckpt_lock);
-        d->ckpt_stop = true;
-        pthread_cond_signal(&d->ckpt_cond);
-        pthread_mutex_unlock(&d->ckpt_lock);
-        pthread_join(d->ckpt_thread, NULL);
-    }
-    sqlite3_close(d->ckpt_h);
-}
-
-static void db_free(db *d)
-{
-    while (d->idle) {
-        db_conn *c = d->idle;
-        d->idle = c->next_idle;
-        conn_free(c);
-    }
-    pthread_mutex_destroy(&d->lock);
-    pthread_mutex_destroy(&d->ckpt_lock);
-    pthread_cond_destroy(&d->ckpt_cond);
-    free(d);
-}
-
 db *db_open(const char *dir, const char **err)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -560,31 +462,31 @@ db *db_open(const char *dir, const char **err)
     if (!d) { *err = "out of memory"; return NULL; }
     snprintf(d->path, sizeof d->path, "%s/assetd.db", dir);
     pthread_mutex_init(&d->lock, NULL);
-    pthread_mutex_init(&d->ckpt_lock, NULL);
-    pthread_cond_init(&d->ckpt_cond, NULL);
-    db_conn *c = conn_open(d);
-    if (!c) { *err = "cannot open database"; db_free(d); return NULL; }
+    db_conn *c = conn_open(d->path);
+    if (!c) { *err = "cannot open database"; free(d); return NULL; }
     /* Another process may be migrating the same file: its BEGIN IMMEDIATE
      * makes ours wait, then we re-read user_version and find nothing to do. */
     if (!migrate(c)) {
         *err = "database migration failed";
         conn_free(c);
-        db_free(d);
+        free(d);
         return NULL;
     }
     d->idle = c;
-    start_checkpointer(d);
     return d;
 }
 
 void db_close(db *d)
 {
     if (!d) return;
-    stop_checkpointer(d);
-    db_free(d);
+    while (d->idle) {
+        db_conn *c = d->idle;
+        d->idle = c->next_idle;
+        conn_free(c);
+    }
+    pthread_mutex_destroy(&d->lock);
+    free(d);
 }
-
-int64_t db_checkpoints(db *d) { return atomic_load(&d->checkpoints); }
 
 db_conn *db_acquire(db *d)
 {
@@ -592,7 +494,7 @@ db_conn *db_acquire(db *d)
     db_conn *c = d->idle;
     if (c) d->idle = c->next_idle;
     pthread_mutex_unlock(&d->lock);
-    return c ? c : conn_open(d);
+    return c ? c : conn_open(d->path);
 }
 
 void db_release(db *d, db_conn *c)

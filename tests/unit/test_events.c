@@ -124,27 +124,3 @@ TEST(events_trim_removes_a_prefix_of_ids_never_a_hole)
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     CHECK(system(cmd) == 0);
 }
-
-/* Commits never checkpoint themselves: past 1,000 WAL pages the background
- * checkpointer does it (a commit that did would leave the counter at 0). */
-TEST(wal_checkpoints_run_in_the_background)
-{
-    char dir[] = "/tmp/assetd-ckpt-XXXXXX";
-    const char *err;
-    db *d = mkdtemp(dir) ? db_open(dir, &err) : NULL;
-    CHECK(d != NULL);
-    if (!d) return;
-    db_conn *c = db_acquire(d);
-    CHECK(db_checkpoints(d) == 0);
-    for (int i = 0; i < 400; i++) {   /* about 4 pages per commit */
-        asset a = make_asset("carol");
-        CHECK(db_begin(c) == DB_OK && db_asset_insert(c, &a) == DB_OK && db_commit(c) == DB_OK);
-    }
-    for (int i = 0; i < 500 && db_checkpoints(d) == 0; i++) usleep(10000);
-    CHECK(db_checkpoints(d) >= 1);
-    db_release(d, c);
-    db_close(d);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    CHECK(system(cmd) == 0);
-}
