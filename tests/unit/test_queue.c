@@ -207,3 +207,28 @@ TEST(queue_claim_many_takes_expired_leases_first_then_oldest_due)
     CHECK(db_job_claim_many(c, 33000, LEASE, 4, got, &n) == DB_NOT_FOUND && n == 0);
     close_tmp(d, c, dir);
 }
+
+TEST(job_list_is_per_owner_newest_first_and_filters)
+{
+    char dir[64];
+    db *d = open_tmp(dir);
+    db_conn *c = db_acquire(d);
+    job j[4], running, out[8];
+    int n = 0;
+    CHECK(db_job_enqueue(c, "asset1", "alice", "image", 3, 1000, &j[0]) == DB_OK);
+    CHECK(db_job_enqueue(c, "asset2", "alice", "image", 3, 2000, &j[1]) == DB_OK);
+    CHECK(db_job_enqueue(c, "asset1", "alice", "pdf", 3, 3000, &j[2]) == DB_OK);
+    CHECK(db_job_enqueue(c, "asset3", "bob", "image", 3, 4000, &j[3]) == DB_OK);
+    CHECK(db_job_list(c, "alice", NULL, -1, 8, out, &n) == DB_OK && n == 3);
+    CHECK(n == 3 && !strcmp(out[0].id, j[2].id) && !strcmp(out[1].id, j[1].id) &&
+          !strcmp(out[2].id, j[0].id));   /* newest first, no one else's */
+    CHECK(db_job_list(c, "alice", NULL, -1, 2, out, &n) == DB_OK && n == 2);   /* the limit */
+    CHECK(db_job_list(c, "alice", "asset1", -1, 8, out, &n) == DB_OK && n == 2);
+    CHECK(n == 2 && !strcmp(out[0].id, j[2].id) && !strcmp(out[1].id, j[0].id));
+    CHECK(db_job_list(c, "bob", "asset1", -1, 8, out, &n) == DB_OK && n == 0);   /* not bob's */
+    CHECK(db_job_claim(c, 5000, LEASE, &running) == DB_OK);   /* the oldest due: j[0] */
+    CHECK(db_job_list(c, "alice", NULL, JOB_RUNNING, 8, out, &n) == DB_OK && n == 1);
+    CHECK(n == 1 && !strcmp(out[0].id, running.id));
+    CHECK(db_job_list(c, "alice", "asset2", JOB_RUNNING, 8, out, &n) == DB_OK && n == 0);
+    close_tmp(d, c, dir);
+}
