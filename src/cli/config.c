@@ -72,6 +72,8 @@ static const option_def options[] = {
      "inside|cover)"},
     {"event-retention", "ASSETD_EVENT_RETENTION", NUM(OPT_COUNT, event_retention), "604800",
      "seconds events are kept for replay (since=, Last-Event-ID)"},
+    {"history-retention", "ASSETD_HISTORY_RETENTION", NUM(OPT_COUNT, history_retention),
+     "2592000", "seconds finished jobs and webhook deliveries are kept"},
     {"stream-queue", "ASSETD_STREAM_QUEUE", NUM(OPT_SIZE, stream_queue), "1M",
      "bytes of events a WebSocket or SSE client may have unread before it is disconnected"},
     {"webhook-allow-local", "ASSETD_WEBHOOK_ALLOW_LOCAL", NUM(OPT_UINT, webhook_allow_local), "0",

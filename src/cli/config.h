@@ -44,6 +44,7 @@ typedef struct config {
     image_preset presets[IMAGE_PRESETS_MAX];   /* renditions, parsed */
     int npresets;
     uint64_t event_retention;
+    uint64_t history_retention;
     uint64_t stream_queue;
     uint64_t webhook_allow_local;
     uint64_t webhook_retry_ms;

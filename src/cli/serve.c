@@ -6,10 +6,14 @@
  *   2. open and migrate the database, open the store;
  *   3. sweep: delete temp files and blobs without a row (crash leftovers);
  *   4. create the bootstrap key if there is no key at all;
- *   5. block SIGTERM/SIGINT in every thread (they are taken by sigwait in
- *      the main thread), then start the work pool, the webhook dispatcher,
- *      the event hub, the WebSocket threads (one per core), the HTTP server and last the
- *      worker processes (start_services).
+ *   5. block SIGTERM/SIGINT in every thread (the main thread takes them
+ *      with sigtimedwait), then start the work pool, the webhook
+ *      dispatcher, the event hub, the WebSocket threads (one per core), the
+ *      HTTP server and last the worker processes (start_services).
+ *
+ * Finished jobs and deliveries past --history-retention are trimmed before
+ * serving and then once a minute by the main thread, which otherwise only
+ * waits for those signals.
  *
  * Shutdown on SIGTERM/SIGINT (stop_services): stop accepting, end event
  * streams, close WebSockets with 1001, give in-flight requests up to
@@ -198,6 +202,39 @@ static void stop_services(const config *cfg, app *a, services *sv)
     supervisor_stop(sv->workers, 10);
 }
 
+#define HISTORY_TRIM_EVERY_S 60
+#define HISTORY_TRIM_BATCH 1000
+
+/* Finished jobs and webhook deliveries past --history-retention go (events
+ * have their own retention, in the hub: replay depends on it). */
+static void trim_history(const config *cfg, app *a)
+{
+    db_conn *c = db_acquire(a->db);
+    if (!c) return;
+    int64_t jobs = 0, deliveries = 0;
+    int64_t before = time_now_ms() - (int64_t)cfg->history_retention * 1000;
+    if (db_history_trim(c, before, HISTORY_TRIM_BATCH, &jobs, &deliveries) == DB_OK &&
+        jobs + deliveries > 0) {
+        char nj[24], nd[24];
+        snprintf(nj, sizeof nj, "%lld", (long long)jobs);
+        snprintf(nd, sizeof nd, "%lld", (long long)deliveries);
+        log_info("history trimmed", "jobs", nj, "deliveries", nd, NULL);
+    }
+    db_release(a->db, c);
+}
+
+/* The main thread's life while serving: housekeeping once a minute until
+ * SIGTERM or SIGINT, which it returns. */
+static int wait_for_signal(const sigset_t *sigs, const config *cfg, app *a)
+{
+    const struct timespec every = {HISTORY_TRIM_EVERY_S, 0};
+    for (;;) {
+        int sig = sigtimedwait(sigs, NULL, &every);
+        if (sig > 0) return sig;   /* otherwise the minute passed (or EINTR) */
+        trim_history(cfg, a);
+    }
+}
+
 static int run(const config *cfg, app *a)
 {
     sigset_t sigs;
@@ -207,6 +244,7 @@ static int run(const config *cfg, app *a)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    trim_history(cfg, a);   /* before serving: nothing past retention is ever shown */
     services sv = {0};
     if (!start_services(cfg, a, &sv)) {
         stop_services(cfg, a, &sv);
@@ -216,8 +254,7 @@ static int run(const config *cfg, app *a)
     snprintf(addr, sizeof addr, "%s:%u", cfg->host, http_server_port(a->server));
     log_info("listening", "addr", addr, "data", cfg->data_dir, "version", ASSETD_VERSION, NULL);
 
-    int sig = 0;
-    sigwait(&sigs, &sig);
+    int sig = wait_for_signal(&sigs, cfg, a);
     log_info("shutting down", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
     stop_services(cfg, a, &sv);
     log_info("stopped", NULL);

@@ -130,6 +130,8 @@ static const char *const migrations[] = {
     /* 8: GET /v1/jobs lists an owner's jobs newest first; without this it
      * scanned the whole table and sorted it. */
     "CREATE INDEX jobs_by_owner ON jobs(owner, created);",
+    /* 9: retention of finished deliveries (jobs use jobs_runnable). */
+    "CREATE INDEX deliveries_finished ON webhook_deliveries(finished_ms) WHERE state != 0;",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof *migrations))
 
@@ -161,6 +163,8 @@ enum {
     Q_JOB_RETRY,
     Q_JOB_LIST,
     Q_JOB_LIST_ASSET,
+    Q_JOBS_TRIM,
+    Q_DELIVERIES_TRIM,
     Q_ASSET_GET_ANY,
     Q_ASSET_SET_PROCESSING,
     Q_ASSET_SET_READY,
@@ -262,6 +266,13 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_JOB_LIST_ASSET] = "SELECT " JOB_COLS " FROM jobs INDEXED BY jobs_by_asset WHERE asset_id = ?2"
                          " AND owner = ?1 AND (?3 < 0 OR state = ?3) ORDER BY created DESC, id"
                          " LIMIT ?4",
+    /* A finished job's run_at is when its last attempt became due: it
+     * finished after that.  Both use an index range (jobs_runnable,
+     * deliveries_finished); rowid batches because SQLite has no DELETE ... LIMIT. */
+    [Q_JOBS_TRIM] = "DELETE FROM jobs WHERE rowid IN (SELECT rowid FROM jobs"
+                    " WHERE state IN (2, 3, 4) AND run_at < ?1 LIMIT ?2)",
+    [Q_DELIVERIES_TRIM] = "DELETE FROM webhook_deliveries WHERE rowid IN (SELECT rowid FROM"
+                          " webhook_deliveries WHERE state != 0 AND finished_ms < ?1 LIMIT ?2)",
     [Q_ASSET_GET_ANY] = "SELECT " ASSET_COLS " FROM assets WHERE id = ?",
     [Q_ASSET_SET_PROCESSING] = "UPDATE assets SET status = 1, error_code = '', error_message = '',"
                                " updated = ?2 WHERE id = ?1",
@@ -1097,6 +1108,36 @@ db_status db_job_list(db_conn *c, const char *owner, const char *asset_id, int s
     if (rc != SQLITE_DONE) return fail(c, "job list");
     *n = count;
     return DB_OK;
+}
+
+/* Runs the trim statement q until a batch deletes fewer than `batch` rows;
+ * each run is its own transaction. */
+static db_status trim_in_batches(db_conn *c, int q, int64_t before_ms, int batch,
+                                 int64_t *removed, const char *what)
+{
+    *removed = 0;
+    for (;;) {
+        sqlite3_stmt *s = stmt(c, q);
+        if (!s) return DB_ERROR;
+        sqlite3_bind_int64(s, 1, before_ms);
+        sqlite3_bind_int(s, 2, batch);
+        int rc = sqlite3_step(s);
+        sqlite3_reset(s);
+        if (rc != SQLITE_DONE) return fail(c, what);
+        int n = sqlite3_changes(c->h);
+        *removed += n;
+        if (n < batch) return DB_OK;
+    }
+}
+
+db_status db_history_trim(db_conn *c, int64_t before_ms, int batch, int64_t *jobs,
+                          int64_t *deliveries)
+{
+    *deliveries = 0;
+    db_status st = trim_in_batches(c, Q_JOBS_TRIM, before_ms, batch, jobs, "jobs trim");
+    if (st != DB_OK) return st;
+    return trim_in_batches(c, Q_DELIVERIES_TRIM, before_ms, batch, deliveries,
+                           "deliveries trim");
 }
 
 /* ---------- webhooks ---------- */

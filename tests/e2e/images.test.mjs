@@ -272,6 +272,26 @@ test('a job whose worker dies on every attempt ends dead; POST retry requeues it
   assert.equal(again.json.error.code, 'not_retryable');
 });
 
+test('finished jobs past --history-retention are trimmed; the asset keeps its renditions', { timeout: T }, async (t) => {
+  const s = await startServer({ workers: 1 });
+  const r = await upload(s, { file: path.join(CORPUS, 'png', 'arc_alpha_2140x1200.png'), filename: 'old.png' });
+  assert.equal((await settled(r.json.id, s)).status, 'ready');
+  const job = (await api(s, 'GET', `/v1/jobs?asset=${r.json.id}`)).json.items[0];
+  assert.equal(job.state, 'succeeded');
+  await s.stop();
+  await new Promise((res) => setTimeout(res, 1500));
+  // serve trims at start-up (then once a minute): the job is over 1 s old.
+  const s2 = await startServer({ dataDir: s.dataDir, workers: 0, args: ['--history-retention', '1'] });
+  t.after(() => s2.stop());
+  assert.equal((await api(s2, 'GET', `/v1/jobs/${job.id}`)).status, 404);
+  assert.deepEqual((await api(s2, 'GET', `/v1/jobs?asset=${r.json.id}`)).json.items, []);
+  const a = (await api(s2, 'GET', `/v1/assets/${r.json.id}`)).json;
+  assert.equal(a.status, 'ready');
+  assert.ok(a.renditions.length >= 2);
+  assert.ok(s2.stderrLines.some((l) => l.includes('"history trimmed"') && l.includes('"jobs":"1"')),
+    'the trim is logged');
+});
+
 test('jobs are owner-scoped and validated', { timeout: T }, async () => {
   const r = await upload(srv, { file: path.join(CORPUS, 'png', 'arc_alpha_2140x1200.png'), filename: 'a.png' });
   const job = (await api(srv, 'GET', `/v1/jobs?asset=${r.json.id}`)).json.items[0];

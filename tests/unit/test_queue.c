@@ -2,6 +2,9 @@
 #include "test.h"
 #include "db/db.h"
 #include "queue/job.h"
+#include "core/webhook.h"
+#include "util/encode.h"
+#include "util/timefmt.h"
 
 #include <stdlib.h>
 #include <unistd.h>
@@ -230,5 +233,73 @@ TEST(job_list_is_per_owner_newest_first_and_filters)
     CHECK(db_job_list(c, "alice", NULL, JOB_RUNNING, 8, out, &n) == DB_OK && n == 1);
     CHECK(n == 1 && !strcmp(out[0].id, running.id));
     CHECK(db_job_list(c, "alice", "asset2", JOB_RUNNING, 8, out, &n) == DB_OK && n == 0);
+    close_tmp(d, c, dir);
+}
+
+static void collect_due(void *arg, const db_delivery_due *d)
+{
+    snprintf(arg, DELIVERY_ID_LEN + 1, "%s", d->id);
+}
+
+/* One delivery, of a new asset's asset.created event, to alice's endpoint. */
+static void one_delivery(db_conn *c, int64_t now)
+{
+    asset a = {0};
+    id_generate(a.id);
+    strcpy(a.owner, "alice");
+    strcpy(a.filename, "f.txt");
+    strcpy(a.content_type, "text/plain");
+    strcpy(a.sha256, "00");
+    time_format_now(a.created);
+    strcpy(a.updated, a.created);
+    int created = 0;
+    CHECK(db_begin(c) == DB_OK && db_asset_insert(c, &a) == DB_OK && db_commit(c) == DB_OK);
+    CHECK(db_webhook_fan_in(c, now, 100, &created) == DB_OK && created == 1);
+}
+
+TEST(history_trim_removes_only_finished_jobs_and_deliveries_past_retention)
+{
+    char dir[64];
+    db *d = open_tmp(dir);
+    db_conn *c = db_acquire(d);
+    job done, failed, queued, recent, j;
+    CHECK(db_job_enqueue(c, "asset1", "alice", "image", 3, 1000, &done) == DB_OK);
+    CHECK(db_job_claim(c, 1000, LEASE, &j) == DB_OK && db_job_complete(c, &j, 1500) == DB_OK);
+    CHECK(db_job_enqueue(c, "asset2", "alice", "image", 3, 2000, &failed) == DB_OK);
+    CHECK(db_job_claim(c, 2000, LEASE, &j) == DB_OK &&
+          db_job_fail(c, &j, "corrupt_input", "no", false, 2500, 0) == DB_OK);
+    CHECK(db_job_enqueue(c, "asset3", "alice", "image", 3, 3000, &queued) == DB_OK);
+    CHECK(db_job_enqueue(c, "asset4", "alice", "image", 3, 9000, &recent) == DB_OK);
+
+    webhook w;
+    CHECK(webhook_init(&w, "alice", "https://example.com/h", "asset.created", 1000));
+    CHECK(db_webhook_insert(c, &w) == DB_OK);
+    int created = -1;   /* the first fan-in starts the cursor at the newest event */
+    CHECK(db_webhook_fan_in(c, 1000, 100, &created) != DB_ERROR && created == 0);
+    one_delivery(c, 1000);
+    char due_id[DELIVERY_ID_LEN + 1] = "";
+    int n = 0;
+    CHECK(db_webhook_due(c, 1000, LEASE, 10, collect_due, due_id, &n) == DB_OK && n == 1);
+    CHECK(db_webhook_delivery_done(c, due_id, w.id, DELIVERY_DELIVERED, 200, NULL, 0, 1200,
+                                   NULL) == DB_OK);
+    one_delivery(c, 1300);   /* still pending: kept however old */
+
+    int64_t jobs = -1, deliveries = -1;
+    /* batch 1: the loop must go round until nothing is left */
+    CHECK(db_history_trim(c, 5000, 1, &jobs, &deliveries) == DB_OK);
+    CHECK(jobs == 2 && deliveries == 1);
+    CHECK(db_job_get(c, "alice", done.id, &j) == DB_NOT_FOUND);
+    CHECK(db_job_get(c, "alice", failed.id, &j) == DB_NOT_FOUND);
+    CHECK(db_job_get(c, "alice", queued.id, &j) == DB_OK);    /* not finished */
+    /* finished, but after the cutoff */
+    CHECK(db_job_claim(c, 9000, LEASE, &j) == DB_OK);       /* the queued one (run_at 3000) */
+    CHECK(db_job_complete(c, &j, 9100) == DB_OK);
+    CHECK(db_job_claim(c, 9000, LEASE, &j) == DB_OK && db_job_complete(c, &j, 9100) == DB_OK);
+    CHECK(db_history_trim(c, 5000, 1000, &jobs, &deliveries) == DB_OK);
+    CHECK(jobs == 1 && deliveries == 0);                    /* run_at 3000 < 5000, 9000 is not */
+    CHECK(db_job_get(c, "alice", recent.id, &j) == DB_OK);
+    webhook_delivery left[4];
+    CHECK(db_webhook_deliveries(c, "alice", w.id, 4, left, &n) == DB_OK && n == 1);
+    CHECK(n == 1 && left[0].state == DELIVERY_PENDING);
     close_tmp(d, c, dir);
 }
