@@ -204,6 +204,7 @@ static void stop_services(const config *cfg, app *a, services *sv)
 
 #define HISTORY_TRIM_EVERY_S 60
 #define HISTORY_TRIM_BATCH 1000
+#define HISTORY_TRIM_MAX 100000   /* rows of each per round: a backlog must not delay start-up */
 
 /* Finished jobs and webhook deliveries past --history-retention go (events
  * have their own retention, in the hub: replay depends on it). */
@@ -213,8 +214,9 @@ static void trim_history(const config *cfg, app *a)
     if (!c) return;
     int64_t jobs = 0, deliveries = 0;
     int64_t before = time_now_ms() - (int64_t)cfg->history_retention * 1000;
-    if (db_history_trim(c, before, HISTORY_TRIM_BATCH, &jobs, &deliveries) == DB_OK &&
-        jobs + deliveries > 0) {
+    db_status st =
+        db_history_trim(c, before, HISTORY_TRIM_BATCH, HISTORY_TRIM_MAX, &jobs, &deliveries);
+    if (st == DB_OK && jobs + deliveries > 0) {
         char nj[24], nd[24];
         snprintf(nj, sizeof nj, "%lld", (long long)jobs);
         snprintf(nd, sizeof nd, "%lld", (long long)deliveries);

@@ -180,10 +180,11 @@ db_status db_webhook_delivery_done(db_conn *c, const char *delivery_id, const ch
 
 /* Retention: deletes finished jobs (succeeded, failed, dead) last scheduled
  * before before_ms and finished webhook deliveries finished before it, at
- * most `batch` rows per transaction, so a writer waits for one batch at
- * most, not for a whole backlog.  Counts go to *jobs and *deliveries. */
-db_status db_history_trim(db_conn *c, int64_t before_ms, int batch, int64_t *jobs,
-                          int64_t *deliveries);
+ * most `batch` rows per transaction (a writer waits for one batch at most,
+ * not for a whole backlog) and about max_rows of each per call (a backlog
+ * goes over several calls).  Counts go to *jobs and *deliveries. */
+db_status db_history_trim(db_conn *c, int64_t before_ms, int batch, int64_t max_rows,
+                          int64_t *jobs, int64_t *deliveries);
 
 /* Transactions, to commit a state change together with the job it needs.
  * db_begin() takes the write lock at once (no upgrade deadlocks). */

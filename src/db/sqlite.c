@@ -1110,13 +1110,13 @@ db_status db_job_list(db_conn *c, const char *owner, const char *asset_id, int s
     return DB_OK;
 }
 
-/* Runs the trim statement q until a batch deletes fewer than `batch` rows;
- * each run is its own transaction. */
+/* Runs the trim statement q until a batch deletes fewer than `batch` rows
+ * or max_rows are gone; each run is its own transaction. */
 static db_status trim_in_batches(db_conn *c, int q, int64_t before_ms, int batch,
-                                 int64_t *removed, const char *what)
+                                 int64_t max_rows, int64_t *removed, const char *what)
 {
     *removed = 0;
-    for (;;) {
+    while (*removed < max_rows) {
         sqlite3_stmt *s = stmt(c, q);
         if (!s) return DB_ERROR;
         sqlite3_bind_int64(s, 1, before_ms);
@@ -1126,17 +1126,18 @@ static db_status trim_in_batches(db_conn *c, int q, int64_t before_ms, int batch
         if (rc != SQLITE_DONE) return fail(c, what);
         int n = sqlite3_changes(c->h);
         *removed += n;
-        if (n < batch) return DB_OK;
+        if (n < batch) break;
     }
+    return DB_OK;
 }
 
-db_status db_history_trim(db_conn *c, int64_t before_ms, int batch, int64_t *jobs,
-                          int64_t *deliveries)
+db_status db_history_trim(db_conn *c, int64_t before_ms, int batch, int64_t max_rows,
+                          int64_t *jobs, int64_t *deliveries)
 {
     *deliveries = 0;
-    db_status st = trim_in_batches(c, Q_JOBS_TRIM, before_ms, batch, jobs, "jobs trim");
+    db_status st = trim_in_batches(c, Q_JOBS_TRIM, before_ms, batch, max_rows, jobs, "jobs trim");
     if (st != DB_OK) return st;
-    return trim_in_batches(c, Q_DELIVERIES_TRIM, before_ms, batch, deliveries,
+    return trim_in_batches(c, Q_DELIVERIES_TRIM, before_ms, batch, max_rows, deliveries,
                            "deliveries trim");
 }
 
