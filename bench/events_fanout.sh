@@ -99,18 +99,14 @@
 #     FANOUT_PERF_KEEP=FILE keeps perf.data there (for perf report -g).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
-source "$(dirname "$0")/listeners.sh"   # sets LISTENER_IMPL, LISTENER_PROCS
+source "$(dirname "$0")/listeners.sh"   # LISTENER_IMPL, LISTENER_PROCS and the shared settings
 
-LISTENERS=${LISTENERS:-10000}
-CONNECT_BATCH=${CONNECT_BATCH:-50}
 EVENTS=${EVENTS:-30}
 WARMUP_EVENTS=${WARMUP_EVENTS:-2}
 EVENT_INTERVAL_MS=${EVENT_INTERVAL_MS:-300}
 BURST=${BURST:-200}
 UPLOADERS=${UPLOADERS:-8}
 FANOUT_ROUNDS=${FANOUT_ROUNDS:-2}
-FANOUT_TIMEOUT=${FANOUT_TIMEOUT:-120}
-FANOUT_SIDES=${FANOUT_SIDES:-assetd ref}
 FANOUT_HOLD=${FANOUT_HOLD:-0}
 FANOUT_PERF=${FANOUT_PERF:-none}
 FANOUT_PIN=${FANOUT_PIN:-none}
@@ -118,29 +114,18 @@ TARGET_P99_MS=100
 TARGET_RATE=100000
 TARGET_BYTES=20000
 
-for v in LISTENERS LISTENER_PROCS CONNECT_BATCH EVENTS EVENT_INTERVAL_MS BURST UPLOADERS \
-         FANOUT_ROUNDS FANOUT_TIMEOUT; do
+listeners_check
+for v in EVENTS EVENT_INTERVAL_MS BURST UPLOADERS FANOUT_ROUNDS; do
   [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer"
 done
 [[ $FANOUT_HOLD =~ ^[0-9]+$ ]] || die "FANOUT_HOLD must be a number of seconds"
 [[ $WARMUP_EVENTS =~ ^[0-9]+$ ]] || die "WARMUP_EVENTS must be a number"
-((LISTENER_PROCS <= LISTENERS)) || die "LISTENER_PROCS must be <= LISTENERS"
-for s in $FANOUT_SIDES; do [[ $s == assetd || $s == ref ]] || die "FANOUT_SIDES: assetd and/or ref"; done
-need node curl awk sed sort mkfifo
 case $FANOUT_PIN in
   none) SRV_PIN=(); CLI_PIN=() ;;
   split) need taskset; SRV_PIN=(taskset -c 0); CLI_PIN=(taskset -c 1) ;;
   *) die "FANOUT_PIN must be none or split" ;;
 esac
 case $FANOUT_PERF in none) ;; lat|burst) need perf ;; *) die "FANOUT_PERF must be none, lat or burst" ;; esac
-WS_DIR=$BENCH_ROOT/tests/node_modules/ws
-[[ -f $WS_DIR/package.json ]] ||
-  die "npm package ws not found in $BENCH_ROOT/tests/node_modules (scripts/install-deps.sh --test)"
-# Descriptors: the server holds N sockets, each listener process its share.
-want_fds=$((LISTENERS + 2048))
-if (($(ulimit -n) < want_fds)); then
-  ulimit -n "$want_fds" 2>/dev/null || die "ulimit -n is $(ulimit -n) and cannot be raised to $want_fds"
-fi
 
 bench_init fanout
 note "N = $LISTENERS listeners in $LISTENER_PROCS $LISTENER_IMPL processes (pinning: $FANOUT_PIN); latency: $EVENTS events every $EVENT_INTERVAL_MS ms; burst: $BURST events, $UPLOADERS uploaders; $FANOUT_ROUNDS round(s); node $(node --version), ws $(sed -n 's/.*"version": *"\([^"]*\)".*/\1/p' "$WS_DIR/package.json"); load average $(cut -d' ' -f1-3 /proc/loadavg)"

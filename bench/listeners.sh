@@ -14,7 +14,8 @@
 #                       (2 processes: 0.22, and p99 10-15 % higher)
 #   LISTENER_IMPL=node  bench/ws_listeners.mjs (npm ws), 4 processes by
 #                       default; about twice the CPU per message
-# Needs LISTENERS, CONNECT_BATCH, FANOUT_TIMEOUT when start_listeners runs;
+# Settings shared by both benchmarks (defaults here; the scripts' headers
+# document them): LISTENERS, CONNECT_BATCH, FANOUT_TIMEOUT, FANOUT_SIDES.
 # CLI_PIN (optional) prefixes the listener command.
 
 LISTENER_IMPL=${LISTENER_IMPL:-c}
@@ -31,6 +32,30 @@ case $LISTENER_IMPL in
     ;;
   *) die "LISTENER_IMPL must be c or node" ;;
 esac
+LISTENERS=${LISTENERS:-10000}
+CONNECT_BATCH=${CONNECT_BATCH:-50}
+FANOUT_TIMEOUT=${FANOUT_TIMEOUT:-120}
+FANOUT_SIDES=${FANOUT_SIDES:-assetd ref}
+WS_DIR=$BENCH_ROOT/tests/node_modules/ws   # npm ws: the reference server's
+
+# listeners_check: validates the shared settings, checks for what both
+# benchmarks run (node and npm ws for the reference, curl, the tools the
+# reports go through), and raises ulimit -n: the server holds N sockets and
+# the listener processes their shares.
+listeners_check() {
+  local v s want_fds=$((LISTENERS + 2048))
+  for v in LISTENERS LISTENER_PROCS CONNECT_BATCH FANOUT_TIMEOUT; do
+    [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer"
+  done
+  ((LISTENER_PROCS <= LISTENERS)) || die "LISTENER_PROCS must be <= LISTENERS"
+  for s in $FANOUT_SIDES; do [[ $s == assetd || $s == ref ]] || die "FANOUT_SIDES: assetd and/or ref"; done
+  need node curl awk sed sort mkfifo
+  [[ -f $WS_DIR/package.json ]] ||
+    die "npm package ws not found in $BENCH_ROOT/tests/node_modules (scripts/install-deps.sh --test)"
+  if (($(ulimit -n) < want_fds)); then
+    ulimit -n "$want_fds" 2>/dev/null || die "ulimit -n is $(ulimit -n) and cannot be raised to $want_fds"
+  fi
+}
 
 LPIDS=() LFDS=()
 # start_listeners URL [AUTH]: returns once every connection is open; AUTH

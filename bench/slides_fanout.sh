@@ -54,34 +54,21 @@
 #   FANOUT_SIDES ["assetd ref"]  DECK [../shared/corpus/pdf/slides_context_bachotex2018_45p.pdf]
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
-source "$(dirname "$0")/listeners.sh"   # sets LISTENER_IMPL, LISTENER_PROCS
+source "$(dirname "$0")/listeners.sh"   # LISTENER_IMPL, LISTENER_PROCS and the shared settings
 
-LISTENERS=${LISTENERS:-10000}
-CONNECT_BATCH=${CONNECT_BATCH:-50}
 CHANGES=${CHANGES:-30}
 WARMUP_CHANGES=${WARMUP_CHANGES:-2}
 CHANGE_INTERVAL_MS=${CHANGE_INTERVAL_MS:-300}
 FANOUT_ROUNDS=${FANOUT_ROUNDS:-1}
-FANOUT_TIMEOUT=${FANOUT_TIMEOUT:-120}
-FANOUT_SIDES=${FANOUT_SIDES:-assetd ref}
 DECK=${DECK:-$BENCH_ROOT/../shared/corpus/pdf/slides_context_bachotex2018_45p.pdf}
 TARGET_P99_MS=100
 
-for v in LISTENERS LISTENER_PROCS CONNECT_BATCH CHANGES CHANGE_INTERVAL_MS FANOUT_ROUNDS FANOUT_TIMEOUT; do
+listeners_check
+for v in CHANGES CHANGE_INTERVAL_MS FANOUT_ROUNDS; do
   [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer"
 done
 [[ $WARMUP_CHANGES =~ ^[0-9]+$ ]] || die "WARMUP_CHANGES must be a number"
-((LISTENER_PROCS <= LISTENERS)) || die "LISTENER_PROCS must be <= LISTENERS"
-for s in $FANOUT_SIDES; do [[ $s == assetd || $s == ref ]] || die "FANOUT_SIDES: assetd and/or ref"; done
 [[ -f $DECK ]] || die "deck not found: $DECK"
-need node curl awk sed sort mkfifo
-WS_DIR=$BENCH_ROOT/tests/node_modules/ws
-[[ -f $WS_DIR/package.json ]] ||
-  die "npm package ws not found in $BENCH_ROOT/tests/node_modules (scripts/install-deps.sh --test)"
-want_fds=$((LISTENERS + 2048))
-if (($(ulimit -n) < want_fds)); then
-  ulimit -n "$want_fds" 2>/dev/null || die "ulimit -n is $(ulimit -n) and cannot be raised to $want_fds"
-fi
 
 bench_init slidesfanout
 note "N = $LISTENERS listeners in $LISTENER_PROCS $LISTENER_IMPL processes; $WARMUP_CHANGES warm-up + $CHANGES changes every $CHANGE_INTERVAL_MS ms; $FANOUT_ROUNDS round(s); deck $(basename "$DECK"); node $(node --version); load average $(cut -d' ' -f1-3 /proc/loadavg)"
