@@ -96,6 +96,9 @@ void ops_healthz(http_req *r);
 bool json_body_begin(http_req *r);
 bool json_body_data(http_req *r, const char *data, size_t len);
 json_t *json_body_object(http_req *r);
+/* ?limit= of a list (query.c): absent → fallback; else 1..max, or a 400 is
+ * set and false returned. */
+bool query_limit(http_req *r, int fallback, int max, int *out);
 void ops_readyz(http_req *r);
 void ops_metrics(http_req *r);
 void web_page(http_req *r);

@@ -213,12 +213,7 @@ void assets_get(http_req *r)
 static bool parse_list_query(http_req *r, asset_filter *f, int *limit)
 {
     const char *v;
-    uint64_t n = LIST_DEFAULT;
-    if ((v = http_req_query(r, "limit")) && (!parse_u64(v, &n) || n < 1 || n > LIST_MAX)) {
-        http_reply_error(r, 400, "invalid_parameter", "limit must be 1..%d", LIST_MAX);
-        return false;
-    }
-    *limit = (int)n;
+    if (!query_limit(r, LIST_DEFAULT, LIST_MAX, limit)) return false;
     if ((v = http_req_query(r, "kind")) && !(f->by_kind = asset_kind_parse(v, &f->kind))) {
         http_reply_error(r, 400, "invalid_parameter",
                          "kind must be image, pdf, presentation, video or other");

@@ -1,7 +1,6 @@
 /* jobs.c — /v1/jobs: what the background workers are doing with your assets.
  * Owner-scoped like assets: another owner's job answers 404. */
 #include "api/app.h"
-#include "util/parse.h"
 #include "util/timefmt.h"
 
 #include <stdlib.h>
@@ -35,16 +34,22 @@ void jobs_list(http_req *r)
     const char *asset_id = http_req_query(r, "asset");
     const char *state_name = http_req_query(r, "state");
     job_state state;
+    int limit;
+    if (!query_limit(r, JOB_LIST_MAX, JOB_LIST_MAX, &limit)) return;
     if (state_name && !job_state_parse(state_name, &state)) {
         http_reply_error(r, 400, "invalid_parameter",
                          "state must be queued, running, succeeded, failed or dead");
         return;
     }
-    job *rows = malloc(sizeof *rows * JOB_LIST_MAX);
+    if (asset_id && !id_is_valid(asset_id)) {
+        http_reply_error(r, 400, "invalid_parameter", "asset must be an asset id");
+        return;
+    }
+    job *rows = malloc(sizeof *rows * (size_t)limit);
     db_conn *c = rows ? db_acquire(a->db) : NULL;
     int n = 0;
     db_status st = c ? db_job_list(c, http_req_owner(r), asset_id, state_name ? (int)state : -1,
-                                   JOB_LIST_MAX, rows, &n)
+                                   limit, rows, &n)
                      : DB_ERROR;
     db_release(a->db, c);
     if (st != DB_OK) {

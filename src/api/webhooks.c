@@ -61,10 +61,12 @@ void webhooks_get(http_req *r)
 void webhooks_list(http_req *r)
 {
     app *a = http_req_app(r);
-    webhook *rows = malloc(sizeof *rows * HOOK_LIST_MAX);
+    int limit;
+    if (!query_limit(r, HOOK_LIST_MAX, HOOK_LIST_MAX, &limit)) return;
+    webhook *rows = malloc(sizeof *rows * (size_t)limit);
     db_conn *c = rows ? db_acquire(a->db) : NULL;
     int n = 0;
-    db_status st = c ? db_webhook_list(c, http_req_owner(r), HOOK_LIST_MAX, rows, &n) : DB_ERROR;
+    db_status st = c ? db_webhook_list(c, http_req_owner(r), limit, rows, &n) : DB_ERROR;
     db_release(a->db, c);
     json_t *items = json_array();
     for (int i = 0; st == DB_OK && i < n; i++)
@@ -94,11 +96,12 @@ void webhooks_deliveries(http_req *r)
 {
     app *a = http_req_app(r);
     webhook w;
-    if (!load(r, &w)) return;
-    webhook_delivery *rows = malloc(sizeof *rows * DELIVERY_LIST_MAX);
+    int limit;
+    if (!query_limit(r, DELIVERY_LIST_MAX, DELIVERY_LIST_MAX, &limit) || !load(r, &w)) return;
+    webhook_delivery *rows = malloc(sizeof *rows * (size_t)limit);
     db_conn *c = rows ? db_acquire(a->db) : NULL;
     int n = 0;
-    db_status st = c ? db_webhook_deliveries(c, http_req_owner(r), w.id, DELIVERY_LIST_MAX, rows, &n)
+    db_status st = c ? db_webhook_deliveries(c, http_req_owner(r), w.id, limit, rows, &n)
                      : DB_ERROR;
     db_release(a->db, c);
     json_t *items = json_array();

@@ -60,28 +60,57 @@ bool webhook_events_parse(const json_t *array, char out[WEBHOOK_EVENTS_MAX + 1],
     return true;
 }
 
-static bool host_is_local(const char *host)
+/* Names that mean this machine whatever DNS says: RFC 6761's localhost and
+ * everything under it, and the aliases Linux distributions put in /etc/hosts
+ * (ip6-localhost, ip6-loopback on Debian). */
+static bool name_is_loopback(const char *name)
+{
+    static const char *const names[] = {"localhost", "localhost.localdomain", "localhost6",
+                                        "localhost6.localdomain6", "ip6-localhost",
+                                        "ip6-loopback"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (strcasecmp(name, names[i]) == 0) return true;
+    size_t len = strlen(name);
+    return len > 10 && strcasecmp(name + len - 10, ".localhost") == 0;
+}
+
+static bool address_text_is_local(const char *text)
 {
     struct in_addr v4;
     struct in6_addr v6;
-    size_t len = strlen(host);
-    if (strcasecmp(host, "localhost") == 0 ||
-        (len > 10 && strcasecmp(host + len - 10, ".localhost") == 0))
-        return true;
-    if (inet_pton(AF_INET, host, &v4) == 1) {
+    char bare[64];
+    size_t len = strlen(text);
+    if (len > 2 && len < sizeof bare && text[0] == '[' && text[len - 1] == ']') {
+        memcpy(bare, text + 1, len - 2);   /* curl keeps IPv6 brackets */
+        bare[len - 2] = '\0';
+        text = bare;
+    }
+    /* inet_aton, not inet_pton: it also reads the shorthand forms some
+     * resolvers accept ("127.1", "0x7f.1", "2130706433"). */
+    if (inet_aton(text, &v4) == 1) {
         struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr = v4};
         return !webhook_address_allowed((struct sockaddr *)&sa, false);
     }
-    char bare[64];
-    if (len > 2 && len < sizeof bare && host[0] == '[') {   /* curl keeps IPv6 brackets */
-        memcpy(bare, host + 1, len - 2);
-        bare[len - 2] = '\0';
-        if (inet_pton(AF_INET6, bare, &v6) == 1) {
-            struct sockaddr_in6 sa = {.sin6_family = AF_INET6, .sin6_addr = v6};
-            return !webhook_address_allowed((struct sockaddr *)&sa, false);
-        }
+    if (inet_pton(AF_INET6, text, &v6) == 1) {
+        struct sockaddr_in6 sa = {.sin6_family = AF_INET6, .sin6_addr = v6};
+        return !webhook_address_allowed((struct sockaddr *)&sa, false);
     }
     return false;
+}
+
+/* A registration-time check, so an obviously local target is refused with a
+ * clear message.  It does not resolve names (no DNS on the request path, and
+ * a name may resolve differently later): the connect-time check after DNS
+ * (events/webhooks.c) is the one that cannot be fooled. */
+static bool host_is_local(const char *host)
+{
+    char name[256];
+    size_t len = strlen(host);
+    while (len > 0 && host[len - 1] == '.') len--;   /* "localhost." is localhost */
+    if (len == 0 || len >= sizeof name) return len == 0;
+    memcpy(name, host, len);
+    name[len] = '\0';
+    return name_is_loopback(name) || address_text_is_local(name);
 }
 
 bool webhook_url_allowed(const char *url, bool allow_local, const char **why)

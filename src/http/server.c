@@ -25,6 +25,7 @@
 #include "http/timeouts.h"
 #include "util/log.h"
 #include "util/timefmt.h"
+#include "util/utf8.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -132,13 +133,21 @@ void http_reply_json(http_req *r, int status, json_t *body)
 
 void http_reply_error(http_req *r, int status, const char *code, const char *fmt, ...)
 {
-    char message[512];
+    /* Messages may echo what the client sent (a method, a name): scrubbed to
+     * valid UTF-8, or jansson would refuse them and the error become a 500. */
+    char raw[512], message[3 * sizeof raw];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(message, sizeof message, fmt, ap);
+    vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
-    http_reply_json(r, status, json_pack("{s:{s:s, s:s}}", "error", "code", code, "message",
-                                         message));
+    json_t *body = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message",
+                             utf8_scrub(raw, message, sizeof message));
+    if (body) {
+        http_reply_json(r, status, body);
+        return;
+    }
+    static const char oom[] = "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}";
+    http_reply_static(r, 500, "application/json", oom, sizeof oom - 1);
 }
 
 void http_reply_text(http_req *r, int status, const char *content_type, const char *body)
@@ -417,11 +426,13 @@ static void write_access_log(http_server *s, http_req *r, double seconds)
             inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
                       remote, sizeof remote);
     }
-    char ts[32];
+    char ts[32], method[64], path[3 * sizeof r->path];
     time_format_now(ts);
+    utf8_scrub(r->method, method, sizeof method);
+    utf8_scrub(r->path, path, sizeof path);
     json_t *line = json_pack(
         "{s:s, s:s, s:s, s:s, s:s, s:i, s:I, s:I, s:f, s:s}", "ts", ts, "request_id",
-        r->request_id, "method", r->method, "path", r->path, "route",
+        r->request_id, "method", method, "path", path, "route",
         r->route ? r->route->pattern : "unmatched", "status", r->status, "bytes_in",
         (json_int_t)r->bytes_in, "bytes_out", (json_int_t)r->bytes_out, "duration_ms",
         seconds * 1000.0, "remote", remote);

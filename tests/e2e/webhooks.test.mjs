@@ -152,7 +152,10 @@ test('targets: loopback refused unless allowed; validation; owner scoping; delet
     assert.equal(r.status, 422, url);
     assert.equal(r.json.error.code, 'invalid_webhook');
   }
-  for (const url of ['http://127.1:9/x', 'http://[::ffff:127.0.0.1]/x', 'http://0.0.0.0/x']) {
+  // Found by a black-box run: a trailing dot and Debian's IPv6 aliases passed.
+  for (const url of ['http://127.1:9/x', 'http://[::ffff:127.0.0.1]/x', 'http://0.0.0.0/x',
+    'http://localhost./x', 'http://LOCALHOST../x', 'http://ip6-localhost/x', 'http://ip6-loopback:80/x',
+    'http://a.localhost./x', 'http://2130706433/x', 'http://0x7f.1/x']) {
     assert.equal((await hook(strict, { url, events: ['asset.ready'] })).status, 422, url);
   }
   const bad = [
