@@ -15,14 +15,10 @@
 struct ingest {
     store *s;
     store_upload *up;
+    char id[ID_LEN + 1];   /* the asset's id, and so its blob's key */
     EVP_MD_CTX *sha;
     uint64_t size, max_size;
 };
-
-/* How much of a file libmagic may read.  Its own default (7 MiB in 5.44)
- * leaves that much heap behind per sniff; every format we classify is
- * recognisable in its first megabyte. */
-#define SNIFF_BYTES_MAX ((size_t)1 << 20)
 
 struct sniffer {
     magic_t m;
@@ -36,7 +32,9 @@ ingest *ingest_begin(store *s, uint64_t max_size)
     in->s = s;
     in->max_size = max_size;
     in->sha = EVP_MD_CTX_new();
-    in->up = store_upload_begin(s);
+    /* The key is known from the start: an S3 multipart upload is named
+     * when it begins (nothing is visible under it until the commit). */
+    if (id_generate(in->id)) in->up = store_upload_begin(s, in->id);
     if (!in->sha || !in->up || EVP_DigestInit_ex(in->sha, EVP_sha256(), NULL) != 1) {
         ingest_abort(in);
         return NULL;
@@ -98,21 +96,25 @@ ingest_result ingest_finish(ingest *in, sniffer *sn, db_conn *c, const char *own
     unsigned int dlen = 0;
     EVP_DigestFinal_ex(in->sha, digest, &dlen);
     hex_encode(digest, sizeof digest, out->sha256);
-    sniffer_mime_fd(sn, store_upload_fd(in->up), out->content_type, sizeof out->content_type);
-
-    classify(out, claim);
+    memcpy(out->id, in->id, sizeof out->id);
     out->size = in->size;
-    snprintf(out->owner, sizeof out->owner, "%s", owner);
-    filename_sanitize(claim->filename ? claim->filename : "", out->filename);
-    time_format_now(out->created);
-    memcpy(out->updated, out->created, sizeof out->updated);
-
     store *s = in->s;
     store_upload *up = in->up;
     in->up = NULL;
     ingest_abort(in);  /* frees the hash; the upload is ours now */
-    if (!id_generate(out->id)) { store_upload_abort(up); return INGEST_IO_ERROR; }
-    if (!store_upload_commit(up, out->id)) return INGEST_IO_ERROR;
+    if (!store_upload_commit(up)) return INGEST_IO_ERROR;
+    /* Sniffed from the committed blob (an upload in progress on S3 cannot be
+     * read back); the row does not exist yet, so nobody sees it unsniffed. */
+    if (!ingest_sniff(sn, s, out->id, out->content_type, sizeof out->content_type)) {
+        store_remove(s, out->id);
+        return INGEST_IO_ERROR;
+    }
+
+    classify(out, claim);
+    snprintf(out->owner, sizeof out->owner, "%s", owner);
+    filename_sanitize(claim->filename ? claim->filename : "", out->filename);
+    time_format_now(out->created);
+    memcpy(out->updated, out->created, sizeof out->updated);
     /* The row and the job that processes it commit together: no asset
      * waits for a job that was never queued, no job runs for a missing row. */
     const char *pipeline = out->status == STATUS_UPLOADED ? asset_pipeline(out->kind) : NULL;
@@ -157,13 +159,20 @@ void sniffer_free(sniffer *sn)
     free(sn);
 }
 
-void sniffer_mime_fd(sniffer *sn, int fd, char *out, size_t cap)
+void sniffer_mime_buffer(sniffer *sn, const void *data, size_t len, char *out, size_t cap)
 {
-    /* libmagic reads from the current offset; the upload left it at the end.
-     * magic_descriptor() reads at most its bytes_max, so memory is bounded. */
     pthread_mutex_lock(&sn->lock);
-    const char *mime = NULL;
-    if (lseek(fd, 0, SEEK_SET) == 0) mime = magic_descriptor(sn->m, fd);
+    const char *mime = magic_buffer(sn->m, data, len);
     snprintf(out, cap, "%s", mime ? mime : "application/octet-stream");
     pthread_mutex_unlock(&sn->lock);
+}
+
+bool ingest_sniff(sniffer *sn, store *s, const char *key, char *out, size_t cap)
+{
+    size_t n = 0;
+    char *head = malloc(SNIFF_BYTES_MAX);
+    bool ok = head && store_read_head(s, key, head, SNIFF_BYTES_MAX, &n);
+    if (ok) sniffer_mime_buffer(sn, head, n, out, cap);
+    free(head);
+    return ok;
 }

@@ -5,7 +5,8 @@
  * against the size limit.  ingest_finish() then runs the durability
  * protocol:
  *
- *     fsync + rename the blob (store_upload_commit)  ->  INSERT the row
+ *     commit the blob (store_upload_commit)  ->  sniff its first bytes
+ *       ->  INSERT the row
  *
  * and only then reports success, so a row never exists without its bytes.
  * If the insert fails the blob is removed again; if the process dies in
@@ -24,6 +25,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* How much of a file libmagic may read.  Its own default (7 MiB in 5.44)
+ * leaves that much heap behind per sniff; every format we classify is
+ * recognisable in its first megabyte. */
+#define SNIFF_BYTES_MAX ((size_t)1 << 20)
 
 /* Attempts a processing job gets before it is dead. */
 #define INGEST_JOB_ATTEMPTS 3
@@ -73,7 +79,11 @@ void ingest_abort(ingest *in);
  * database is loaded once.  sniffer_new() returns NULL if it is missing. */
 sniffer *sniffer_new(void);
 void sniffer_free(sniffer *sn);
-/* Writes the MIME type of the file behind fd into out. */
-void sniffer_mime_fd(sniffer *sn, int fd, char *out, size_t cap);
+/* Writes the MIME type of the bytes (a file's first SNIFF_BYTES_MAX at
+ * most) into out. */
+void sniffer_mime_buffer(sniffer *sn, const void *data, size_t len, char *out, size_t cap);
+/* Sniffs a committed blob from its first SNIFF_BYTES_MAX bytes; false if
+ * the store cannot read it. */
+bool ingest_sniff(sniffer *sn, store *s, const char *key, char *out, size_t cap);
 
 #endif

@@ -65,13 +65,7 @@ bool pipeline_store(worker *w, const char *asset_id, const char *name, const voi
 {
     char key[ID_LEN + 40];
     snprintf(key, sizeof key, "%s.%s", asset_id, name);
-    store_upload *u = store_upload_begin(w->store);
-    if (!u) return false;
-    if (!store_upload_write(u, data, len)) {
-        store_upload_abort(u);
-        return false;
-    }
-    return store_upload_commit(u, key);
+    return store_put(w->store, key, data, len);
 }
 
 void pipeline_succeed(worker *w, const job *j, const char *renditions, const char *meta,

@@ -13,7 +13,7 @@
  * the database row only after store_upload_commit() returns, so a crash
  * leaves at worst an unreferenced blob, which store_sweep() removes.
  */
-#include "store/store.h"
+#include "store/backend.h"
 #include "store/writer.h"
 #include "util/encode.h"
 #include "util/log.h"
@@ -31,22 +31,25 @@
  * of the store's slots is free; smaller ones are written inline. */
 #define OFFLOAD_AFTER ((off_t)4 << 20)
 
-struct store {
+typedef struct fs_store {
+    store base;
     char root[1024];
     char tmp_dir[1100];
     char blob_dir[1100];
     _Atomic int writer_slots;   /* writer threads still allowed */
-};
+} fs_store;
 
-struct store_upload {
-    store *s;
+typedef struct fs_upload {
+    store_upload base;
+    fs_store *s;
     int fd;
     file_pos pos;
     file_writer *writer;        /* NULL: writing inline */
     bool offload_tried;
     bool failed;                /* a write failed: the upload cannot commit */
     char tmp_path[1200];
-};
+    char key[64];
+} fs_upload;
 
 static bool ensure_dir(const char *path)
 {
@@ -62,57 +65,24 @@ static bool fsync_path(const char *path)
     return ok;
 }
 
-store *store_fs_open(const char *dir, const char **err)
+/* Returns false if key could reach outside blobs/ (store.c checked it:
+ * keys are ids we generated, but this is the last line before a path). */
+static bool blob_path(const fs_store *s, const char *key, char *out, size_t cap, bool dir_only)
 {
-    store *s = calloc(1, sizeof *s);
-    if (!s) { *err = "out of memory"; return NULL; }
-    snprintf(s->root, sizeof s->root, "%s", dir);
-    snprintf(s->tmp_dir, sizeof s->tmp_dir, "%s/tmp", dir);
-    snprintf(s->blob_dir, sizeof s->blob_dir, "%s/blobs", dir);
-    if (!ensure_dir(s->tmp_dir) || !ensure_dir(s->blob_dir)) {
-        *err = "cannot create store directories";
-        free(s);
-        return NULL;
-    }
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    atomic_init(&s->writer_slots, cores > 0 ? (int)cores : 2);
-    return s;
-}
-
-void store_close(store *s) { free(s); }
-
-/* A key is an asset id, optionally followed by "." and a rendition name of
- * [a-z0-9_] (1..32 chars): nothing that could leave blobs/. */
-static bool key_valid(const char *key)
-{
-    char id[ID_LEN + 1];
-    size_t n = strlen(key);
-    if (n < ID_LEN) return false;
-    memcpy(id, key, ID_LEN);
-    id[ID_LEN] = '\0';
-    if (!id_is_valid(id)) return false;
-    if (n == ID_LEN) return true;
-    const char *name = key + ID_LEN + 1;
-    size_t len = strlen(name);
-    return key[ID_LEN] == '.' && len >= 1 && len <= 32 &&
-           strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_") == len;
-}
-
-/* Returns false if key could reach outside blobs/ (defence in depth: keys
- * are ids we generated, but this is the last line before a path). */
-static bool blob_path(const store *s, const char *key, char *out, size_t cap, bool dir_only)
-{
-    if (!key_valid(key)) return false;
+    if (!store_key_valid(key)) return false;
     int n = dir_only ? snprintf(out, cap, "%s/%.2s", s->blob_dir, key)
                      : snprintf(out, cap, "%s/%.2s/%s", s->blob_dir, key, key);
     return n > 0 && (size_t)n < cap;
 }
 
-store_upload *store_upload_begin(store *s)
+static store_upload *fs_upload_begin(store *base, const char *key)
 {
-    store_upload *u = calloc(1, sizeof *u);
-    if (!u) return NULL;
+    fs_store *s = (fs_store *)base;
+    fs_upload *u = calloc(1, sizeof *u);
+    if (!u || strlen(key) >= sizeof u->key) { free(u); return NULL; }
+    u->base.s = base;
     u->s = s;
+    memcpy(u->key, key, strlen(key) + 1);
     char name[ID_LEN + 1];
     if (!id_generate(name)) { free(u); return NULL; }
     snprintf(u->tmp_path, sizeof u->tmp_path, "%s/%s.part", s->tmp_dir, name);
@@ -122,11 +92,12 @@ store_upload *store_upload_begin(store *s)
         free(u);
         return NULL;
     }
-    return u;
+    return &u->base;
 }
 
-bool store_upload_write(store_upload *u, const void *data, size_t len)
+static bool fs_upload_write(store_upload *base, const void *data, size_t len)
 {
+    fs_upload *u = (fs_upload *)base;
     if (!u->offload_tried && u->pos.written >= OFFLOAD_AFTER) {
         u->offload_tried = true;
         u->writer = file_writer_start(u->fd, &u->pos, &u->s->writer_slots);
@@ -138,20 +109,16 @@ bool store_upload_write(store_upload *u, const void *data, size_t len)
 }
 
 /* Waits until every byte is in the file and the writer thread is gone. */
-static void finish_writes(store_upload *u)
+static void finish_writes(fs_upload *u)
 {
     if (u->writer && !file_writer_finish(u->writer)) u->failed = true;
     u->writer = NULL;
 }
 
-int store_upload_fd(store_upload *u)
+static bool fs_upload_commit(store_upload *base)
 {
-    finish_writes(u);
-    return u->failed ? -1 : u->fd;
-}
-
-bool store_upload_commit(store_upload *u, const char *key)
-{
+    fs_upload *u = (fs_upload *)base;
+    const char *key = u->key;
     char dir[1200], path[1300];
     finish_writes(u);
     bool renamed = false;
@@ -169,17 +136,18 @@ bool store_upload_commit(store_upload *u, const char *key)
     return ok;
 }
 
-void store_upload_abort(store_upload *u)
+static void fs_upload_abort(store_upload *base)
 {
-    if (!u) return;
+    fs_upload *u = (fs_upload *)base;
     finish_writes(u);
     close(u->fd);
     unlink(u->tmp_path);
     free(u);
 }
 
-bool store_open(store *s, const char *key, int *fd, uint64_t *size)
+static bool fs_open(store *base, const char *key, int *fd, uint64_t *size)
 {
+    fs_store *s = (fs_store *)base;
     char path[1300];
     if (!blob_path(s, key, path, sizeof path, false)) return false;
     int f = open(path, O_RDONLY | O_CLOEXEC);
@@ -191,15 +159,34 @@ bool store_open(store *s, const char *key, int *fd, uint64_t *size)
     return true;
 }
 
-bool store_remove(store *s, const char *key)
+static bool fs_read_head(store *base, const char *key, void *buf, size_t cap, size_t *n)
 {
+    int fd;
+    uint64_t size;
+    if (!fs_open(base, key, &fd, &size)) return false;
+    size_t got = 0;
+    while (got < cap) {
+        ssize_t r = pread(fd, (char *)buf + got, cap - got, (off_t)got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        got += (size_t)r;
+    }
+    close(fd);
+    *n = got;
+    return got == cap || got == size;
+}
+
+static bool fs_remove(store *base, const char *key)
+{
+    fs_store *s = (fs_store *)base;
     char path[1300];
     if (!blob_path(s, key, path, sizeof path, false)) return false;
     return unlink(path) == 0 || errno == ENOENT;
 }
 
-void store_remove_asset(store *s, const char *id)
+static void fs_remove_asset(store *base, const char *id)
 {
+    fs_store *s = (fs_store *)base;
     char dir[1200];
     if (!blob_path(s, id, dir, sizeof dir, true)) return;
     DIR *d = opendir(dir);
@@ -211,8 +198,9 @@ void store_remove_asset(store *s, const char *id)
     closedir(d);
 }
 
-bool store_check(store *s)
+static bool fs_check(store *base)
 {
+    fs_store *s = (fs_store *)base;
     return access(s->tmp_dir, W_OK | X_OK) == 0 && access(s->blob_dir, W_OK | X_OK) == 0;
 }
 
@@ -249,7 +237,7 @@ struct sweep_ctx {
 static int sweep_blob(const char *dir, const char *name, void *arg)
 {
     struct sweep_ctx *ctx = arg;
-    if (key_valid(name) && ctx->is_live(name, ctx->arg)) return 0;
+    if (store_key_valid(name) && ctx->is_live(name, ctx->arg)) return 0;
     return remove_file(dir, name, NULL);
 }
 
@@ -260,9 +248,46 @@ static int sweep_fanout(const char *dir, const char *name, void *arg)
     return each_file(sub, sweep_blob, arg);
 }
 
-int store_sweep(store *s, bool (*is_live)(const char *key, void *arg), void *arg)
+static int fs_sweep(store *base, bool (*is_live)(const char *key, void *arg), void *arg)
 {
+    fs_store *s = (fs_store *)base;
     struct sweep_ctx ctx = {is_live, arg};
     return each_file(s->tmp_dir, remove_file, NULL) +
            each_file(s->blob_dir, sweep_fanout, &ctx);
+}
+
+static void fs_close(store *base) { free(base); }
+
+static const store_backend fs_backend = {
+    .local = true,
+    .close = fs_close,
+    .upload_begin = fs_upload_begin,
+    .upload_write = fs_upload_write,
+    .upload_commit = fs_upload_commit,
+    .upload_abort = fs_upload_abort,
+    .read_head = fs_read_head,
+    .fetch = fs_open,
+    .open = fs_open,
+    .remove = fs_remove,
+    .remove_asset = fs_remove_asset,
+    .check = fs_check,
+    .sweep = fs_sweep,
+};
+
+store *store_fs_open(const char *dir, const char **err)
+{
+    fs_store *s = calloc(1, sizeof *s);
+    if (!s) { *err = "out of memory"; return NULL; }
+    s->base.be = &fs_backend;
+    snprintf(s->root, sizeof s->root, "%s", dir);
+    snprintf(s->tmp_dir, sizeof s->tmp_dir, "%s/tmp", dir);
+    snprintf(s->blob_dir, sizeof s->blob_dir, "%s/blobs", dir);
+    if (!ensure_dir(s->tmp_dir) || !ensure_dir(s->blob_dir)) {
+        *err = "cannot create store directories";
+        free(s);
+        return NULL;
+    }
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    atomic_init(&s->writer_slots, cores > 0 ? (int)cores : 2);
+    return &s->base;
 }

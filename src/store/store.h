@@ -1,12 +1,21 @@
 /* store.h — the blob store interface: where asset bytes live.
  *
- * Local disk (fs.c) is the embedded default; S3 will implement the same
- * interface.  A blob is written once and never modified: it is created
- * through a store_upload (a private temporary file that nobody else can
- * see), made durable and visible under its key by store_upload_commit(),
- * and later removed whole.  Keys are asset ids (base64url), or an id, "."
- * and a rendition name ("<id>.thumb"); never client input such as file
- * names.
+ * Two backends implement it: the local disk (fs.c, the embedded default)
+ * and S3 (s3.c).  Callers never know which one they have, except for the
+ * one question store_local() answers (a blob that is a local file can be
+ * sent with sendfile; an S3 blob is proxied or redirected).
+ *
+ * A blob is written once and never modified: it is created through a
+ * store_upload (invisible to every reader until committed: a private
+ * temporary file on disk, an uncompleted multipart upload on S3), made
+ * durable and visible under its key by store_upload_commit(), and later
+ * removed whole.  Keys are asset ids (base64url), or an id, "." and a
+ * rendition name ("<id>.thumb"); never client input such as file names
+ * (store_key_valid() is checked by every call that takes a key).
+ *
+ * Every call may block (fsync, network): call from a worker or work-pool
+ * thread, never from an HTTP thread — except store_open() on a local store,
+ * which is an open() and an fstat().
  *
  * Ownership: store_upload_begin() returns an upload the caller must end
  * with exactly one of commit or abort, both of which free it.
@@ -25,30 +34,45 @@ typedef struct store_upload store_upload;
  * NULL with *err set to a static message on failure. */
 store *store_fs_open(const char *dir, const char **err);
 void store_close(store *s);
+/* True when blobs are local files (store_open works). */
+bool store_local(const store *s);
 
-store_upload *store_upload_begin(store *s);
+/* A key is an asset id, optionally followed by "." and a rendition name of
+ * [a-z0-9_] (1..32 chars): nothing that could leave the store's namespace. */
+bool store_key_valid(const char *key);
+
+/* Starts a blob under key (NULL if the key is invalid or the store cannot
+ * take it).  Nothing is visible under key until the commit. */
+store_upload *store_upload_begin(store *s, const char *key);
 /* Appends bytes; false on an I/O error (errno set). */
 bool store_upload_write(store_upload *u, const void *data, size_t len);
-/* A read-only view of the upload once every byte written so far is in the
- * file (waits for a writer thread to drain), for content sniffing; -1 if a
- * write failed.  The descriptor stays owned by the upload. */
-int store_upload_fd(store_upload *u);
-/* fsync the data, rename it to its key, fsync the directory: after this
- * returns true the blob survives a crash.  Frees u either way. */
-bool store_upload_commit(store_upload *u, const char *key);
+/* Makes the blob durable and visible under its key: after this returns
+ * true it survives a crash.  Frees u either way. */
+bool store_upload_commit(store_upload *u);
 void store_upload_abort(store_upload *u);
+/* begin + write + commit of a blob already in memory (renditions). */
+bool store_put(store *s, const char *key, const void *data, size_t len);
 
-/* Opens a blob for reading; the caller owns *fd. */
+/* Reads up to cap bytes from the start of a committed blob (content
+ * sniffing); *n is how many. */
+bool store_read_head(store *s, const char *key, void *buf, size_t cap, size_t *n);
+/* A readable descriptor holding the whole blob, for decoders: the blob
+ * itself on a local store, a private downloaded copy (already unlinked) on
+ * S3.  The caller owns *fd. */
+bool store_fetch(store *s, const char *key, int *fd, uint64_t *size);
+/* Local stores only: opens a blob for reading; the caller owns *fd. */
 bool store_open(store *s, const char *key, int *fd, uint64_t *size);
+/* Removes one blob (a missing one is not an error). */
 bool store_remove(store *s, const char *key);
 /* Removes the blob of asset `id` and every rendition of it. */
 void store_remove_asset(store *s, const char *id);
 /* True when the store can take writes (readiness). */
 bool store_check(store *s);
 
-/* Start-up recovery: removes every temporary file left by a crash, and every
- * blob for which is_live(key) is false (a crash between the rename and the
- * database commit).  Returns the number of files removed. */
+/* Start-up recovery: removes every temporary file (or unfinished upload)
+ * left by a crash, and every blob for which is_live(key) is false (a crash
+ * between the commit and the database commit).  Returns the number of
+ * blobs and temporary files removed. */
 int store_sweep(store *s, bool (*is_live)(const char *key, void *arg), void *arg);
 
 #endif

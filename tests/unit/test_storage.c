@@ -48,25 +48,28 @@ TEST(store_commit_abort_and_sweep)
     char tmp[256];
     snprintf(tmp, sizeof tmp, "%s/tmp", dir);
 
-    store_upload *u = store_upload_begin(s);
+    char key[ID_LEN + 1];
+    id_generate(key);
+    store_upload *u = store_upload_begin(s, key);
     CHECK(store_upload_write(u, "hello", 5));
     CHECK(count_files(tmp) == 1);
+    int fd;
+    uint64_t size;
+    CHECK(!store_open(s, key, &fd, &size));   /* invisible until the commit */
     store_upload_abort(u);
     CHECK(count_files(tmp) == 0);
 
-    char key[ID_LEN + 1];
-    id_generate(key);
-    u = store_upload_begin(s);
+    u = store_upload_begin(s, key);
     CHECK(store_upload_write(u, "hello", 5));
-    CHECK(store_upload_commit(u, key));
-    int fd;
-    uint64_t size;
+    CHECK(store_upload_commit(u));
     CHECK(store_open(s, key, &fd, &size) && size == 5);
     close(fd);
 
     /* A crash mid-upload leaves a temp file; a crash before the row commit
      * leaves an unreferenced blob.  The sweep keeps live blobs... */
-    u = store_upload_begin(s);
+    char other[ID_LEN + 1];
+    id_generate(other);
+    u = store_upload_begin(s, other);
     store_upload_write(u, "partial", 7);
     CHECK(store_sweep(s, always_live, NULL) == 1);   /* the temp file only */
     CHECK(store_open(s, key, &fd, &size));
@@ -76,7 +79,7 @@ TEST(store_commit_abort_and_sweep)
     CHECK(!store_open(s, key, &fd, &size));
     store_upload_abort(u);   /* its file is already gone: must not fail */
 
-    CHECK(!store_upload_commit(store_upload_begin(s), "../../escape"));
+    CHECK(!store_upload_begin(s, "../../escape"));
     CHECK(count_files(tmp) == 0);
     store_close(s);
     rm_rf(dir);
@@ -97,9 +100,9 @@ static asset sample(const char *owner, asset_kind kind)
     return a;
 }
 
-/* A failed commit removes only its own temp file: never a blob that an
- * earlier commit (on the same stack, with the same path buffer) made. */
-TEST(store_failed_commit_leaves_other_blobs_alone)
+/* Keys that are not ours are refused before anything is written, and the
+ * refusals leave the blobs already there alone. */
+TEST(store_refuses_bad_keys_and_keeps_other_blobs)
 {
     char *dir = make_tmpdir();
     const char *err;
@@ -107,19 +110,15 @@ TEST(store_failed_commit_leaves_other_blobs_alone)
     char id[ID_LEN + 1], key[ID_LEN + 8];
     id_generate(id);
     snprintf(key, sizeof key, "%s.thumb", id);
-    store_upload *u = store_upload_begin(s);
-    CHECK(u && store_upload_write(u, "kept", 4) && store_upload_commit(u, key));
-    const char *bad[] = {"../../etc/passwd", "short", ""};
-    for (int i = 0; i < 3; i++) {
-        u = store_upload_begin(s);
-        CHECK(u && store_upload_write(u, "x", 1));
-        CHECK(!store_upload_commit(u, bad[i]));
-    }
+    store_upload *u = store_upload_begin(s, key);
+    CHECK(u && store_upload_write(u, "kept", 4) && store_upload_commit(u));
+    const char *bad[] = {"../../etc/passwd", "short", "", NULL};
+    for (int i = 0; i < 4; i++) CHECK(!store_upload_begin(s, bad[i]));
     /* A rendition name the store refuses (presets cannot produce it). */
     char dashed[ID_LEN + 8];
     snprintf(dashed, sizeof dashed, "%s.sq-1", id);
-    u = store_upload_begin(s);
-    CHECK(u && store_upload_write(u, "x", 1) && !store_upload_commit(u, dashed));
+    CHECK(!store_upload_begin(s, dashed));
+    CHECK(!store_put(s, dashed, "x", 1));
     int fd;
     uint64_t size;
     CHECK(store_open(s, key, &fd, &size) && size == 4);
