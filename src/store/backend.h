@@ -17,6 +17,8 @@ typedef struct store_backend {
     void (*upload_abort)(store_upload *u);
     bool (*read_head)(store *s, const char *key, void *buf, size_t cap, size_t *n);
     bool (*fetch)(store *s, const char *key, int *fd, uint64_t *size);
+    bool (*stream)(store *s, const char *key, uint64_t first, uint64_t last, store_sink sink,
+                   void *arg);
     bool (*open)(store *s, const char *key, int *fd, uint64_t *size);   /* local only */
     bool (*remove)(store *s, const char *key);
     void (*remove_asset)(store *s, const char *id);

@@ -176,6 +176,26 @@ static bool fs_read_head(store *base, const char *key, void *buf, size_t cap, si
     return got == cap || got == size;
 }
 
+static bool fs_stream(store *base, const char *key, uint64_t first, uint64_t last,
+                      store_sink sink, void *arg)
+{
+    int fd;
+    uint64_t size;
+    if (!fs_open(base, key, &fd, &size)) return false;
+    char buf[64 * 1024];
+    uint64_t at = first;
+    bool ok = last < size;
+    while (ok && at <= last) {
+        size_t want = last - at + 1 < sizeof buf ? (size_t)(last - at + 1) : sizeof buf;
+        ssize_t r = pread(fd, buf, want, (off_t)at);
+        if (r < 0 && errno == EINTR) continue;
+        ok = r > 0 && sink(arg, buf, (size_t)r);
+        at += r > 0 ? (uint64_t)r : 0;
+    }
+    close(fd);
+    return ok;
+}
+
 static bool fs_remove(store *base, const char *key)
 {
     fs_store *s = (fs_store *)base;
@@ -267,6 +287,7 @@ static const store_backend fs_backend = {
     .upload_abort = fs_upload_abort,
     .read_head = fs_read_head,
     .fetch = fs_open,
+    .stream = fs_stream,
     .open = fs_open,
     .remove = fs_remove,
     .remove_asset = fs_remove_asset,

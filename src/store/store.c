@@ -64,6 +64,12 @@ bool store_fetch(store *s, const char *key, int *fd, uint64_t *size)
     return store_key_valid(key) && s->be->fetch(s, key, fd, size);
 }
 
+bool store_read(store *s, const char *key, uint64_t first, uint64_t last, store_sink sink,
+                void *arg)
+{
+    return store_key_valid(key) && first <= last && s->be->stream(s, key, first, last, sink, arg);
+}
+
 bool store_open(store *s, const char *key, int *fd, uint64_t *size)
 {
     return s->be->local && store_key_valid(key) && s->be->open(s, key, fd, size);

@@ -33,6 +33,21 @@ typedef struct store_upload store_upload;
 /* Opens the store rooted at dir (creating blobs/ and tmp/ as needed).
  * NULL with *err set to a static message on failure. */
 store *store_fs_open(const char *dir, const char **err);
+
+/* An S3 store: --store s3://BUCKET[/PREFIX], path-style requests to the
+ * endpoint (empty: AWS's for the region); credentials from AWS_ACCESS_KEY_ID,
+ * AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN. */
+#define STORE_S3_PREFIX_MAX 200
+typedef struct store_s3_config {
+    char bucket[64];
+    char prefix[STORE_S3_PREFIX_MAX + 2];   /* "" or "PREFIX/" */
+    const char *endpoint;
+    const char *region;
+} store_s3_config;
+/* Fills bucket and prefix from "s3://BUCKET[/PREFIX]"; false if malformed. */
+bool store_s3_parse_url(const char *url, store_s3_config *c);
+/* data_dir/tmp holds the decoders' private copies.  Makes no request. */
+store *store_s3_open(const store_s3_config *c, const char *data_dir, const char **err);
 void store_close(store *s);
 /* True when blobs are local files (store_open works). */
 bool store_local(const store *s);
@@ -60,6 +75,11 @@ bool store_read_head(store *s, const char *key, void *buf, size_t cap, size_t *n
  * itself on a local store, a private downloaded copy (already unlinked) on
  * S3.  The caller owns *fd. */
 bool store_fetch(store *s, const char *key, int *fd, uint64_t *size);
+/* Streams bytes first..last (inclusive) of a blob to sink, in order; a
+ * sink that returns false stops the read (which then fails). */
+typedef bool (*store_sink)(void *arg, const void *data, size_t len);
+bool store_read(store *s, const char *key, uint64_t first, uint64_t last, store_sink sink,
+                void *arg);
 /* Local stores only: opens a blob for reading; the caller owns *fd. */
 bool store_open(store *s, const char *key, int *fd, uint64_t *size);
 /* Removes one blob (a missing one is not an error). */

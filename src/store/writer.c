@@ -20,7 +20,9 @@
 #define WRITEBACK_CHUNK ((off_t)8 << 20)
 
 struct file_writer {
-    int fd;
+    writer_sink sink;
+    void *sink_arg;
+    int fd;                                  /* the file sink's, when sink is NULL */
     file_pos *pos;
     _Atomic int *slots;
     char *ring;
@@ -65,7 +67,8 @@ static void *drain(void *arg)
         if (n > RING_BYTES - at) n = RING_BYTES - at;  /* up to the wrap */
         if (n > WRITE_MAX) n = WRITE_MAX;
         pthread_mutex_unlock(&w->lock);
-        bool ok = file_append(w->fd, w->pos, w->ring + at, n);
+        bool ok = w->sink ? w->sink(w->sink_arg, w->ring + at, n)
+                          : file_append(w->fd, w->pos, w->ring + at, n);
         int err = errno;
         pthread_mutex_lock(&w->lock);
         if (!ok) {
@@ -80,7 +83,8 @@ static void *drain(void *arg)
     return NULL;
 }
 
-file_writer *file_writer_start(int fd, file_pos *pos, _Atomic int *slots)
+static file_writer *start(writer_sink sink, void *arg, int fd, file_pos *pos,
+                          _Atomic int *slots)
 {
     if (atomic_fetch_sub(slots, 1) <= 0) {
         atomic_fetch_add(slots, 1);
@@ -95,6 +99,8 @@ file_writer *file_writer_start(int fd, file_pos *pos, _Atomic int *slots)
                    : MAP_FAILED;
     if (ring != MAP_FAILED) {
         w->ring = ring;
+        w->sink = sink;
+        w->sink_arg = arg;
         w->fd = fd;
         w->pos = pos;
         w->slots = slots;
@@ -108,6 +114,16 @@ file_writer *file_writer_start(int fd, file_pos *pos, _Atomic int *slots)
     free(w);
     atomic_fetch_add(slots, 1);
     return NULL;
+}
+
+file_writer *file_writer_start(int fd, file_pos *pos, _Atomic int *slots)
+{
+    return start(NULL, NULL, fd, pos, slots);
+}
+
+file_writer *writer_start(writer_sink sink, void *arg, _Atomic int *slots)
+{
+    return start(sink, arg, -1, NULL, slots);
 }
 
 bool file_writer_append(file_writer *w, const void *data, size_t len)

@@ -1,4 +1,4 @@
-/* writer.h — appending to a file from a second thread.
+/* writer.h — appending to a file (or any sink) from a second thread.
  *
  * A large upload is received, hashed and written by one HTTP thread, and the
  * write (the copy into the page cache) is the biggest part of that work.  A
@@ -37,6 +37,11 @@ bool file_append(int fd, file_pos *pos, const void *data, size_t len);
 /* Takes one slot from *slots (NULL if none is left, or on failure).  From
  * then on only the writer touches fd's data and *pos until finish. */
 file_writer *file_writer_start(int fd, file_pos *pos, _Atomic int *slots);
+/* The same machinery for any sink (an S3 multipart upload): the writer
+ * thread hands the ring's bytes to sink in order, in pieces of at most
+ * 1 MiB; a false return (errno set) fails the writer. */
+typedef bool (*writer_sink)(void *arg, const void *data, size_t len);
+file_writer *writer_start(writer_sink sink, void *arg, _Atomic int *slots);
 /* Copies data into the ring; false if an earlier write failed (errno set). */
 bool file_writer_append(file_writer *w, const void *data, size_t len);
 /* Drains the ring, stops the thread, returns the slot, frees w.  False if
