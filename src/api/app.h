@@ -64,6 +64,19 @@ bool assets_create_data(http_req *r, const char *data, size_t len);
  * is set — by extra's caller when extra refused (INGEST_REFUSED). */
 bool assets_upload_body_done(http_req *r);
 bool assets_upload_store(http_req *r, ingest_extra_fn extra, void *arg, asset *out);
+/* A blob to download (download.c): its store key, size (from the
+ * database), how to label it. */
+typedef struct blob_ref {
+    const char *key;
+    uint64_t size;
+    const char *content_type;
+    const char *etag;          /* quoted */
+    const char *filename;
+    bool as_attachment;
+} blob_ref;
+/* Replies with the blob: 304 on a matching If-None-Match, one Range (206,
+ * 416), sendfile from a local store, a proxied stream from S3. */
+void blob_send(http_req *r, const blob_ref *b);
 /* Sends the rendition `name` of an asset already authorised (404 if it has
  * none by that name), with the caching/range behaviour of content. */
 void assets_reply_rendition(http_req *r, const asset *as, const char *name);

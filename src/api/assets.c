@@ -10,9 +10,7 @@
  */
 #include "api/app.h"
 #include "core/ingest.h"
-#include "http/etag.h"
 #include "http/multipart.h"
-#include "http/range.h"
 #include "util/parse.h"
 
 #include <inttypes.h>
@@ -263,70 +261,14 @@ void assets_list(http_req *r)
     http_reply_json(r, 200, json_pack("{s:o, s:o}", "items", items, "next_cursor", next));
 }
 
-static void add_content_headers(http_req *r, const char *filename, bool as_attachment,
-                                const char *etag)
-{
-    char disposition[1200];
-    http_reply_header(r, "ETag", etag);
-    http_reply_header(r, "Accept-Ranges", "bytes");
-    http_reply_header(r, "Cache-Control", "private, max-age=31536000, immutable");
-    http_reply_header(r, "X-Content-Type-Options", "nosniff");
-    /* User content on our origin must never run script. */
-    http_reply_header(r, "Content-Security-Policy", "default-src 'none'; sandbox");
-    if (content_disposition(filename, as_attachment, disposition, sizeof disposition))
-        http_reply_header(r, "Content-Disposition", disposition);
-}
-
-/* Sends a blob with validators and single-range support: the one download
- * path for originals and renditions alike. */
-static void send_blob(http_req *r, const char *key, const char *content_type, const char *etag,
-                      const char *filename, bool as_attachment)
-{
-    app *a = http_req_app(r);
-    const char *inm = http_req_header(r, "If-None-Match");
-    if (inm && http_etag_matches(inm, etag)) {
-        http_reply_empty(r, 304);
-        http_reply_header(r, "ETag", etag);
-        return;
-    }
-    int fd;
-    uint64_t size;
-    if (!store_open(a->store, key, &fd, &size)) {
-        http_reply_error(r, 500, "storage_failed", "the asset's bytes are unreadable");
-        return;
-    }
-    uint64_t start = 0, length = size;
-    const char *range = http_req_header(r, "Range");
-    const char *if_range = http_req_header(r, "If-Range");
-    range_result rr = RANGE_NONE;
-    if (range && (!if_range || strcmp(if_range, etag) == 0))
-        rr = range_parse(range, size, &start, &length);
-    char content_range[96];
-    if (rr == RANGE_UNSATISFIABLE) {
-        close(fd);
-        http_reply_error(r, 416, "range_not_satisfiable", "the asset has %" PRIu64 " bytes",
-                         size);
-        snprintf(content_range, sizeof content_range, "bytes */%" PRIu64, size);
-        http_reply_header(r, "Content-Range", content_range);
-        return;
-    }
-    http_reply_fd(r, rr == RANGE_PARTIAL ? 206 : 200, fd, start, length);
-    http_reply_header(r, "Content-Type", content_type);
-    add_content_headers(r, filename, as_attachment, etag);
-    if (rr == RANGE_PARTIAL) {
-        snprintf(content_range, sizeof content_range, "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64,
-                 start, start + length - 1, size);
-        http_reply_header(r, "Content-Range", content_range);
-    }
-}
-
 void assets_content(http_req *r)
 {
     asset as;
     if (!load_asset(r, &as)) return;
     char etag[70];
     snprintf(etag, sizeof etag, "\"%s\"", as.sha256);
-    send_blob(r, as.id, as.content_type, etag, as.filename, !asset_inline_safe(&as));
+    blob_send(r, &(blob_ref){as.id, as.size, as.content_type, etag, as.filename,
+                             !asset_inline_safe(&as)});
 }
 
 /* GET /v1/assets/{id}/renditions/{name}: only names the asset's rendition
@@ -355,7 +297,8 @@ void assets_reply_rendition(http_req *r, const asset *as, const char *name)
     const char *type = json_string_value(json_object_get(found, "content_type"));
     snprintf(filename, sizeof filename, "%s.%s", name,
              type && strstr(type, "webp") ? "webp" : type && strstr(type, "png") ? "png" : "jpg");
-    send_blob(r, key, type ? type : "application/octet-stream", etag, filename, false);
+    blob_send(r, &(blob_ref){key, (uint64_t)json_integer_value(json_object_get(found, "size")),
+                             type ? type : "application/octet-stream", etag, filename, false});
     json_decref(list);
 }
 

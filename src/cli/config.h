@@ -22,6 +22,10 @@ typedef struct config {
     char host[64];
     uint16_t port;
     char data_dir[1024];
+    char store[300];           /* "disk" or s3://BUCKET[/PREFIX] */
+    char s3_endpoint[512];
+    char s3_region[64];
+    uint64_t s3_redirect;
     uint64_t max_upload;
     uint64_t http_threads;
     uint64_t io_threads;
@@ -71,7 +75,7 @@ int config_to_args(const config *c, const char *only, char *buf, size_t cap, cha
 
 /* The flags `assetd worker` takes. */
 #define CONFIG_WORKER_FLAGS                                                                   \
-    "data,job-timeout,job-lease,worker-memory,max-pixels,renditions,slide-width,max-pages,"   \
+    "data,store,s3-endpoint,s3-region,job-timeout,job-lease,worker-memory,max-pixels,renditions,slide-width,max-pages,"   \
     "page-timeout,log-level"
 
 /* The preamble of a command that takes only flags: parses them (printing

@@ -178,9 +178,9 @@ void http_reply_fd(http_req *r, int status, int fd, uint64_t offset, uint64_t le
     set_reply(r, status, resp, length);
 }
 
-void http_reply_response(http_req *r, int status, struct MHD_Response *resp)
+void http_reply_response(http_req *r, int status, struct MHD_Response *resp, uint64_t body_len)
 {
-    set_reply(r, status, resp, 0);
+    set_reply(r, status, resp, body_len);
 }
 
 void http_reply_header(http_req *r, const char *name, const char *value)
@@ -237,6 +237,19 @@ static void run_deferred(void *arg)
 {
     http_req *r = arg;
     r->deferred(r);
+    http_req_resume(r);
+}
+
+static void no_deferred_fn(http_req *r) { (void)r; }
+
+void http_req_suspend(http_req *r)
+{
+    if (!r->deferred) r->deferred = no_deferred_fn;   /* marks the request as suspended */
+    MHD_suspend_connection(r->conn);
+}
+
+void http_req_resume(http_req *r)
+{
     /* Resuming without a reply would run the route's handler again. */
     if (!r->replied) http_reply_error(r, 500, "internal", "the server could not finish");
     MHD_resume_connection(r->conn);
@@ -245,7 +258,7 @@ static void run_deferred(void *arg)
 void http_req_defer(http_req *r, void (*fn)(http_req *r))
 {
     r->deferred = fn;
-    MHD_suspend_connection(r->conn);
+    http_req_suspend(r);
     if (!workpool_submit(r->srv->pool, run_deferred, r)) {
         MHD_resume_connection(r->conn);
         http_reply_error(r, 503, "overloaded", "the server is out of memory; retry later");

@@ -92,7 +92,7 @@ struct MHD_Connection *http_req_connection(http_req *r);
 /* Sets a response built with libmicrohttpd, for http/ modules only
  * (stream.c); takes ownership of resp. */
 struct MHD_Response;
-void http_reply_response(http_req *r, int status, struct MHD_Response *resp);
+void http_reply_response(http_req *r, int status, struct MHD_Response *resp, uint64_t body_len);
 
 /* Replies.  Exactly one per request; later calls are ignored. */
 void http_reply_json(http_req *r, int status, json_t *body);   /* steals body */
@@ -111,6 +111,12 @@ void http_reply_header(http_req *r, const char *name, const char *value);
 
 /* Suspends the request and runs fn on the work pool; fn must reply. */
 void http_req_defer(http_req *r, void (*fn)(http_req *r));
+/* The same for a handler that brings its own thread (a proxied download
+ * that lasts as long as the client reads): http_req_suspend() in the
+ * handler, then the other thread sets the reply and calls
+ * http_req_resume(), after which it must not touch r again. */
+void http_req_suspend(http_req *r);
+void http_req_resume(http_req *r);
 
 /* --- protocol upgrades, for http/ modules only (websocket) --- */
 

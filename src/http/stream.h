@@ -36,4 +36,22 @@ bool http_stream_write(http_stream *s, const char *data, size_t len);
 /* Any thread: end the body once the buffered bytes are sent. */
 void http_stream_end(http_stream *s);
 
+/* A body of known length from a producer that can wait (a download proxied
+ * from S3): the producer blocks in http_stream_write_wait() while the
+ * buffer is full, so a slow client slows the producer instead of costing
+ * memory.  Such a stream has two owners, the response and the producer:
+ * it is freed when the response is over and the producer has called
+ * http_stream_release().  No on_gone: write_wait returning false is how the
+ * producer learns that the client left. */
+http_stream *http_reply_stream_sized(http_req *r, int status, const char *content_type,
+                                     uint64_t length, size_t max_buffered);
+/* Waits for room, then writes; false if the client is gone (or the stream
+ * ended).  data may be longer than max_buffered: it goes in pieces. */
+bool http_stream_write_wait(http_stream *s, const char *data, size_t len);
+/* Ends the body early: the connection is closed, so the client sees a
+ * short body and never mistakes it for the whole. */
+void http_stream_fail(http_stream *s);
+/* The producer's last touch of s. */
+void http_stream_release(http_stream *s);
+
 #endif
