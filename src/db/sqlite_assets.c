@@ -1,0 +1,203 @@
+/* sqlite_assets.c — assets on SQLite (db.h "Assets").
+ *
+ * The assets table: insert, the owner-scoped get, list and delete, and the
+ * processing results workers write (get_any, set_processing/ready/failed).
+ * Every state change appends its asset.* event inside the caller's
+ * transaction (the outbox rule, sq_in_transaction), the event carrying the
+ * asset's JSON as clients see it (db_asset_json, sqlite_slides.c).  Deleting
+ * an asset also clears its slides and its slideshow, so the slideshow
+ * delete is one of this file's statements: a statement's SQL lives in the
+ * file whose functions run it (sqlite_internal.h).
+ */
+#include "db/sqlite_internal.h"
+#include "util/timefmt.h"
+
+#include <stdlib.h>
+
+#define ASSET_COLS "seq, id, owner, kind, status, filename, content_type, size, sha256, created," \
+                   " updated, renditions, meta, error_code, error_message"
+const char *const sq_sql_assets[Q_COUNT] = {
+    [Q_ASSET_INSERT] = "INSERT INTO assets (id, owner, kind, status, filename, content_type,"
+                       " size, sha256, created, updated, error_code, error_message)"
+                       " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+    [Q_ASSET_GET] = "SELECT " ASSET_COLS " FROM assets WHERE id = ? AND owner = ?",
+    [Q_ASSET_DELETE] = "DELETE FROM assets WHERE id = ? AND owner = ?",
+    [Q_ASSET_EXISTS] = "SELECT 1 FROM assets WHERE id = ?",
+    [Q_ASSET_LIST] = "SELECT " ASSET_COLS " FROM assets WHERE owner = ?1 AND seq < ?2"
+                     " AND (?3 IS NULL OR kind = ?3) AND (?4 IS NULL OR status = ?4)"
+                     " ORDER BY seq DESC LIMIT ?5",
+    [Q_ASSET_GET_ANY] = "SELECT " ASSET_COLS " FROM assets WHERE id = ?",
+    [Q_ASSET_SET_PROCESSING] = "UPDATE assets SET status = 1, error_code = '', error_message = '',"
+                               " updated = ?2 WHERE id = ?1",
+    [Q_ASSET_SET_READY] = "UPDATE assets SET status = 2, renditions = ?2, meta = ?3,"
+                          " error_code = '', error_message = '', updated = ?4 WHERE id = ?1",
+    [Q_ASSET_SET_FAILED] = "UPDATE assets SET status = 3, error_code = ?2, error_message = ?3,"
+                           " updated = ?4 WHERE id = ?1",
+    [Q_SHOW_DELETE] = "DELETE FROM slideshows WHERE asset_id = ?1",
+};
+
+static void read_asset(sqlite3_stmt *s, void *out)
+{
+    asset *a = out;
+    a->seq = sqlite3_column_int64(s, 0);
+    sq_copy_text(a->id, sizeof a->id, s, 1);
+    sq_copy_text(a->owner, sizeof a->owner, s, 2);
+    a->kind = (asset_kind)sqlite3_column_int(s, 3);
+    a->status = (asset_status)sqlite3_column_int(s, 4);
+    sq_copy_text(a->filename, sizeof a->filename, s, 5);
+    sq_copy_text(a->content_type, sizeof a->content_type, s, 6);
+    a->size = (uint64_t)sqlite3_column_int64(s, 7);
+    sq_copy_text(a->sha256, sizeof a->sha256, s, 8);
+    sq_copy_text(a->created, sizeof a->created, s, 9);
+    sq_copy_text(a->updated, sizeof a->updated, s, 10);
+    sq_copy_text(a->renditions, sizeof a->renditions, s, 11);
+    sq_copy_text(a->meta, sizeof a->meta, s, 12);
+    sq_copy_text(a->error_code, sizeof a->error_code, s, 13);
+    sq_copy_text(a->error_message, sizeof a->error_message, s, 14);
+}
+
+/* An asset event carries the asset's JSON as clients see it. */
+static db_status event_asset(db_conn *c, const char *type, const asset *a, int64_t now_ms)
+{
+    json_t *j = db_asset_json(c, a);
+    char *text = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    db_status st = text ? db_event_append(c, type, a->id, a->owner, now_ms, text) : DB_ERROR;
+    free(text);
+    return st;
+}
+
+static db_status event_asset_id(db_conn *c, const char *type, const char *id, int64_t now_ms)
+{
+    asset a;
+    db_status st = db_asset_get_any(c, id, &a);
+    return st == DB_OK ? event_asset(c, type, &a, now_ms) : st;
+}
+
+db_status db_asset_insert(db_conn *c, asset *a)
+{
+    if (!sq_in_transaction(c, "asset.created")) return DB_ERROR;
+    sqlite3_stmt *s = sq_stmt(c, Q_ASSET_INSERT);
+    if (!s) return DB_ERROR;
+    sqlite3_bind_text(s, 1, a->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, a->owner, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 3, (int)a->kind);
+    sqlite3_bind_int(s, 4, (int)a->status);
+    sqlite3_bind_text(s, 5, a->filename, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 6, a->content_type, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 7, (sqlite3_int64)a->size);
+    sqlite3_bind_text(s, 8, a->sha256, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 9, a->created, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 10, a->updated, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 11, a->error_code, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 12, a->error_message, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) return sq_fail(c, "asset insert");
+    a->seq = sqlite3_last_insert_rowid(c->h);
+    int64_t now = time_now_ms();
+    db_status st = event_asset(c, "asset.created", a, now);
+    if (st == DB_OK && a->status == STATUS_FAILED) st = event_asset(c, "asset.failed", a, now);
+    return st;
+}
+
+db_status db_asset_get(db_conn *c, const char *owner, const char *id, asset *out)
+{
+    return sq_get_owned(c, Q_ASSET_GET, id, owner, read_asset, out, "asset get");
+}
+
+db_status db_asset_delete(db_conn *c, const char *owner, const char *id)
+{
+    if (!sq_in_transaction(c, "asset.deleted")) return DB_ERROR;
+    asset gone;   /* the last state, for the event */
+    db_status st = db_asset_get(c, owner, id, &gone);
+    sqlite3_stmt *s = st == DB_OK ? sq_stmt(c, Q_ASSET_DELETE) : NULL;
+    if (!s) return st == DB_OK ? DB_ERROR : st;
+    sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, owner, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    st = sq_change_result(c, rc, "asset delete");
+    if (st == DB_OK) st = event_asset(c, "asset.deleted", &gone, time_now_ms());
+    if (st == DB_OK) st = db_slides_clear(c, id);
+    return st == DB_OK ? sq_exec_one(c, Q_SHOW_DELETE, id, "slideshow delete") : st;
+}
+
+db_status db_asset_id_exists(db_conn *c, const char *id)
+{
+    sqlite3_stmt *s = sq_stmt(c, Q_ASSET_EXISTS);
+    if (!s) return DB_ERROR;
+    sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    return sq_lookup_result(c, rc, "asset exists");
+}
+
+db_status db_asset_list(db_conn *c, const char *owner, const asset_filter *f, int limit,
+                        asset *out, int *n)
+{
+    sqlite3_stmt *s = sq_stmt(c, Q_ASSET_LIST);
+    if (!s) return DB_ERROR;
+    sqlite3_bind_text(s, 1, owner, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, f->before_seq > 0 ? f->before_seq : INT64_MAX);
+    if (f->by_kind) sqlite3_bind_int(s, 3, (int)f->kind);
+    if (f->by_status) sqlite3_bind_int(s, 4, (int)f->status);
+    sqlite3_bind_int(s, 5, limit);
+    int rc, count = 0;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW && count < limit) read_asset(s, &out[count++]);
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) return sq_fail(c, "asset list");
+    *n = count;
+    return DB_OK;
+}
+
+/* ---------- processing results ---------- */
+
+db_status db_asset_get_any(db_conn *c, const char *id, asset *out)
+{
+    sqlite3_stmt *s = sq_stmt(c, Q_ASSET_GET_ANY);
+    if (!s) return DB_ERROR;
+    sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) read_asset(s, out);
+    sqlite3_reset(s);
+    return sq_lookup_result(c, rc, "asset get any");
+}
+
+/* Binds id as ?1, the texts as ?2.., the time as the last parameter, then
+ * appends the event named `event` with the changed asset. */
+static db_status update_asset(db_conn *c, int q, const char *id, const char *const *texts,
+                              int ntexts, int64_t now_ms, const char *event)
+{
+    if (!sq_in_transaction(c, event)) return DB_ERROR;
+    char now_text[32];
+    time_format_ms(now_ms, now_text);
+    sqlite3_stmt *s = sq_stmt(c, q);
+    if (!s) return DB_ERROR;
+    sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+    for (int i = 0; i < ntexts; i++) sqlite3_bind_text(s, 2 + i, texts[i], -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2 + ntexts, now_text, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    db_status st = sq_change_result(c, rc, event);
+    return st == DB_OK ? event_asset_id(c, event, id, now_ms) : st;
+}
+
+db_status db_asset_set_processing(db_conn *c, const char *id, int64_t now_ms)
+{
+    return update_asset(c, Q_ASSET_SET_PROCESSING, id, NULL, 0, now_ms, "asset.processing");
+}
+
+db_status db_asset_set_ready(db_conn *c, const char *id, const char *renditions_json,
+                             const char *meta_json, int64_t now_ms)
+{
+    const char *texts[] = {renditions_json, meta_json};
+    return update_asset(c, Q_ASSET_SET_READY, id, texts, 2, now_ms, "asset.ready");
+}
+
+db_status db_asset_set_failed(db_conn *c, const char *id, const char *code,
+                              const char *message, int64_t now_ms)
+{
+    const char *texts[] = {code, message};
+    return update_asset(c, Q_ASSET_SET_FAILED, id, texts, 2, now_ms, "asset.failed");
+}

@@ -1,0 +1,91 @@
+/* sqlite_internal.h — what the SQLite back-end's files share.  Internal to
+ * src/db: only sqlite*.c include it; everything else uses db.h, which a
+ * PostgreSQL back-end will implement without any of this.
+ *
+ * The back-end is one file per concern: sqlite.c (connection pool,
+ * statement cache, migrations, transactions, the helpers below),
+ * sqlite_assets.c, sqlite_keys.c, sqlite_jobs.c, sqlite_events.c,
+ * sqlite_webhooks.c, sqlite_slides.c.
+ *
+ * Statements: the enum below names every statement, grouped by the file
+ * that owns it; a connection caches statement q in stmts[q].  Each file
+ * owns the SQL of the statements its functions run, in its own table
+ * indexed by this enum (sq_sql_jobs[Q_JOB_GET] = "SELECT ..."), and gives
+ * text to its own statements only.  To add one: its name in the file's
+ * group here, its text in that file's table; db_open refuses to start if a
+ * statement has no text or text in two tables.
+ *
+ * The helpers are prefixed sq_ because, shared, they have external linkage
+ * in a binary that links every module.  Nothing they return outlives the
+ * connection: statements belong to it, column text to the statement until
+ * its next step or reset.
+ */
+#ifndef ASSETD_DB_SQLITE_INTERNAL_H
+#define ASSETD_DB_SQLITE_INTERNAL_H
+
+#include "db/db.h"
+
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+enum {
+    /* sqlite.c */
+    Q_PING, Q_BEGIN, Q_BEGIN_READ, Q_COMMIT, Q_ROLLBACK,
+    /* sqlite_assets.c */
+    Q_ASSET_INSERT, Q_ASSET_GET, Q_ASSET_DELETE, Q_ASSET_EXISTS, Q_ASSET_LIST, Q_ASSET_GET_ANY,
+    Q_ASSET_SET_PROCESSING, Q_ASSET_SET_READY, Q_ASSET_SET_FAILED, Q_SHOW_DELETE,
+    /* sqlite_keys.c */
+    Q_KEY_INSERT, Q_KEY_FIND, Q_KEY_REVOKE, Q_KEY_COUNT, Q_KEY_EACH,
+    /* sqlite_jobs.c */
+    Q_JOB_INSERT, Q_JOB_LIVE, Q_JOB_BURY_EXPIRED, Q_JOB_ANY_DUE, Q_JOB_CLAIM, Q_JOB_HEARTBEAT,
+    Q_JOB_COMPLETE, Q_JOB_FAIL, Q_JOB_GET, Q_JOB_RETRY, Q_JOB_LIST, Q_JOB_LIST_ASSET,
+    Q_JOB_BURIED_ASSETS, Q_JOBS_TRIM, Q_DELIVERIES_TRIM,
+    /* sqlite_events.c */
+    Q_EVENT_INSERT, Q_EVENT_AFTER, Q_EVENT_BOUNDS, Q_EVENT_TRIM,
+    /* sqlite_webhooks.c */
+    Q_HOOK_INSERT, Q_HOOK_GET, Q_HOOK_LIST, Q_HOOK_DELETE, Q_HOOK_CURSOR_INIT, Q_HOOK_CURSOR,
+    Q_HOOK_BATCH_END, Q_HOOK_FAN_IN, Q_HOOK_SET_CURSOR, Q_HOOK_ANY_DUE, Q_HOOK_DUE, Q_HOOK_LEASE,
+    Q_HOOK_DONE, Q_HOOK_DISABLE, Q_HOOK_DROP_PENDING, Q_HOOK_DELIVERIES,
+    /* sqlite_slides.c */
+    Q_SLIDES_CLEAR, Q_SLIDE_INSERT, Q_SLIDES_LIST, Q_SHOW_INSERT, Q_SHOW_GET, Q_SHOW_SET,
+    Q_COUNT
+};
+
+/* Owned by the pool (sqlite.c); used by one thread at a time (db.h). */
+struct db_conn {
+    sqlite3 *h;
+    sqlite3_stmt *stmts[Q_COUNT];
+    db_conn *next_idle;
+};
+
+/* Each file's statement texts, NULL for the statements of other files. */
+extern const char *const sq_sql_assets[Q_COUNT];
+extern const char *const sq_sql_keys[Q_COUNT];
+extern const char *const sq_sql_jobs[Q_COUNT];
+extern const char *const sq_sql_events[Q_COUNT];
+extern const char *const sq_sql_webhooks[Q_COUNT];
+extern const char *const sq_sql_slides[Q_COUNT];
+
+/* Statement q of c, prepared on first use, reset with no bindings; NULL
+ * (logged) if it cannot be prepared.  The caller resets it after stepping. */
+sqlite3_stmt *sq_stmt(db_conn *c, int q);
+/* Logs the connection's last error for `what`; returns DB_ERROR. */
+db_status sq_fail(db_conn *c, const char *what);
+/* A step result: of a lookup of at most one row (DB_NOT_FOUND for none),
+ * of an UPDATE or DELETE of one row (DB_NOT_FOUND if it changed nothing). */
+db_status sq_lookup_result(db_conn *c, int rc, const char *what);
+db_status sq_change_result(db_conn *c, int rc, const char *what);
+/* Runs statement q, which returns no rows, binding arg (if any) to ?1. */
+db_status sq_exec_one(db_conn *c, int q, const char *arg, const char *what);
+/* Copies column col of s into dst (cap bytes, truncated, "" for NULL). */
+void sq_copy_text(char *dst, size_t cap, sqlite3_stmt *s, int col);
+/* Runs q, a "WHERE id = ?1 AND owner = ?2" lookup, and read()s its row into
+ * out: another owner's row is DB_NOT_FOUND exactly like a missing one. */
+db_status sq_get_owned(db_conn *c, int q, const char *id, const char *owner,
+                       void (*read)(sqlite3_stmt *s, void *out), void *out, const char *what);
+/* True inside a transaction; false, logged, outside (the outbox rule:
+ * every state change must commit with its event). */
+bool sq_in_transaction(db_conn *c, const char *what);
+
+#endif
