@@ -40,6 +40,16 @@ build/unit-asan: $(UNIT_SRC) $(SRC) $(GEN) $(wildcard src/*/*.h) Makefile
 	@mkdir -p build
 	$(CC) $(CFLAGS) $(ASAN_FLAGS) -o $@ $(UNIT_SRC) $(SRC) $(GEN) $(LDLIBS)
 
+# The S3 client against real servers (tests/e2e/s3client.test.mjs runs it).
+S3_TEST_SRC := tests/s3/s3_test.c $(wildcard src/store/s3_*.c) src/util/log.c src/util/timefmt.c
+build/s3-test: $(S3_TEST_SRC) tests/unit/test.h $(wildcard src/store/s3_*.h) Makefile
+	@mkdir -p build
+	$(CC) $(CFLAGS) -o $@ $(S3_TEST_SRC) $(LDLIBS)
+
+build/s3-test-asan: $(S3_TEST_SRC) tests/unit/test.h $(wildcard src/store/s3_*.h) Makefile
+	@mkdir -p build
+	$(CC) $(CFLAGS) $(ASAN_FLAGS) -o $@ $(S3_TEST_SRC) $(LDLIBS)
+
 build/bench-queue: bench/queue_bench.c $(SRC) $(GEN) $(wildcard src/*/*.h) Makefile
 	@mkdir -p build
 	$(CC) $(CFLAGS) -o $@ bench/queue_bench.c $(SRC) $(GEN) $(LDLIBS)
@@ -67,7 +77,7 @@ unit: build/unit build/unit-asan
 	build/unit
 	build/unit-asan
 
-e2e: build/assetd build/assetd-asan
+e2e: build/assetd build/assetd-asan build/s3-test build/s3-test-asan
 	scripts/run-e2e.sh
 
 test: test-deps
