@@ -212,7 +212,24 @@ int config_parse(config *c, int argc, char **argv, const char *only, const char 
         }
         if (!apply(c, o, value, arg)) return 2;
     }
+    store_s3_config s3;
+    if (strcmp(c->store, "disk") != 0 && !store_s3_parse_url(c->store, &s3)) {
+        fprintf(stderr, "assetd: --store must be disk or s3://BUCKET[/PREFIX], not '%s'\n",
+                c->store);
+        return 2;
+    }
     return 0;
+}
+
+store *config_open_store(const config *c, const char **err)
+{
+    store_s3_config s3 = {.endpoint = c->s3_endpoint, .region = c->s3_region};
+    if (strcmp(c->store, "disk") == 0) return store_fs_open(c->data_dir, err);
+    if (!store_s3_parse_url(c->store, &s3)) {
+        *err = "--store must be disk or s3://BUCKET[/PREFIX]";
+        return NULL;
+    }
+    return store_s3_open(&s3, c->data_dir, err);
 }
 
 /* One option's current value as text. */

@@ -11,6 +11,7 @@
 #define ASSETD_CONFIG_H
 
 #include "media/image.h"
+#include "store/store.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -77,6 +78,10 @@ int config_to_args(const config *c, const char *only, char *buf, size_t cap, cha
 #define CONFIG_WORKER_FLAGS                                                                   \
     "data,store,s3-endpoint,s3-region,job-timeout,job-lease,worker-memory,max-pixels,renditions,slide-width,max-pages,"   \
     "page-timeout,log-level"
+
+/* Opens the store --store names (the data directory's, or an S3 bucket);
+ * NULL with *err set on failure.  Makes no network request. */
+store *config_open_store(const config *c, const char **err);
 
 /* The preamble of a command that takes only flags: parses them (printing
  * usage_head and the flag list for --help), refuses positional words, and

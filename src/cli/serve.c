@@ -91,8 +91,12 @@ static bool bootstrap_key(db_conn *c, const char *dir)
 static bool prepare(const config *cfg, app *a)
 {
     const char *err;
-    if (!(a->db = db_open(cfg->data_dir, &err)) || !(a->store = store_fs_open(cfg->data_dir, &err))) {
+    if (!(a->db = db_open(cfg->data_dir, &err))) {
         log_error("cannot open data directory", "dir", cfg->data_dir, "error", err, NULL);
+        return false;
+    }
+    if (!(a->store = config_open_store(cfg, &err))) {
+        log_error("cannot open the store", "store", cfg->store, "error", err, NULL);
         return false;
     }
     if (!(a->sniffer = sniffer_new())) return false;   /* logged */

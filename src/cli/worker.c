@@ -23,13 +23,21 @@ int cli_worker(int argc, char **argv, const char *argv0)
     config cfg;
     int rc = config_for_command(&cfg, argc, argv, CONFIG_WORKER_FLAGS, usage_head);
     if (rc >= 0) return rc;
+    const char *err;
+    store *st = config_open_store(&cfg, &err);
+    if (!st) {
+        log_error("worker cannot open the store", "store", cfg.store, "error", err, NULL);
+        return 1;
+    }
     worker_config wc = {
-        .data_dir = cfg.data_dir, .lease_ms = (int64_t)cfg.job_lease * 1000, .job_timeout = (unsigned)cfg.job_timeout,
+        .data_dir = cfg.data_dir, .store = st, .lease_ms = (int64_t)cfg.job_lease * 1000, .job_timeout = (unsigned)cfg.job_timeout,
         .memory_limit = cfg.worker_memory, .max_pixels = cfg.max_pixels,
         .presets = cfg.presets, .npresets = cfg.npresets,
         .slide_width = (int)cfg.slide_width, .max_pages = (int)cfg.max_pages,
         .page_seconds = (double)cfg.page_timeout,
         .crash_after_claim = getenv("ASSETD_FAULT") && strcmp(getenv("ASSETD_FAULT"), "worker_crash") == 0,
     };
-    return worker_main(&wc, argv0);
+    rc = worker_main(&wc, argv0);
+    store_close(st);
+    return rc;
 }

@@ -130,8 +130,8 @@ int worker_main(const worker_config *cfg, const char *argv0)
     signal(SIGINT, on_signal);
     signal(SIGPIPE, SIG_IGN);
     const char *err;
-    worker w = {.cfg = cfg};
-    if (!(w.db = db_open(cfg->data_dir, &err)) || !(w.store = store_fs_open(cfg->data_dir, &err))) {
+    worker w = {.cfg = cfg, .store = cfg->store};
+    if (!(w.db = db_open(cfg->data_dir, &err))) {
         log_error("worker cannot open data directory", "dir", cfg->data_dir, "error", err, NULL);
         db_close(w.db);
         return 1;
@@ -159,7 +159,6 @@ int worker_main(const worker_config *cfg, const char *argv0)
         else sleep_ms(IDLE_POLL_MS);
     }
     notifier_close(w.events);
-    store_close(w.store);
     db_close(w.db);
     return 0;
 }

@@ -15,12 +15,14 @@
 #define ASSETD_WORKER_H
 
 #include "media/image.h"
+#include "store/store.h"
 
 #include <stdbool.h>
 #include <stdint.h>
 
 typedef struct worker_config {
     const char *data_dir;
+    store *store;              /* where blobs live; the caller's */
     int64_t lease_ms;
     unsigned job_timeout;      /* seconds */
     uint64_t memory_limit;     /* bytes of address space; 0: none */

@@ -1,0 +1,169 @@
+// The S3 store (--store s3://BUCKET/PREFIX): everything that works on disk
+// works on S3 — uploads streamed as multipart uploads, workers reading
+// sources and writing renditions there, downloads with ETag/304/Range,
+// deletes that remove every object, the start-up sweep — against s3rver
+// behind a proxy that checks every request's SigV4 signature (s3rver checks
+// none), and against moto_server in auth mode where it is installed.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { randomBytes } from 'node:crypto';
+import {
+  api, curl, serverFor, sha256, upload, waitFor, TINY_PNG, CORPUS, TEST_TIMEOUT as T, SLOW,
+} from './lib.mjs';
+import path from 'node:path';
+import fs from 'node:fs';
+import { S3RVER_ACCESS_KEY, startMoto, startS3Proxy, startS3rver } from './s3servers.mjs';
+
+const SECRET = 'assetd-store/test+secret';
+
+// A plain request to the S3 server itself (s3rver: unsigned is fine).
+function s3(endpoint, method, p, body) {
+  return new Promise((resolve, reject) => {
+    const u = new URL(endpoint + p);
+    const req = http.request({ host: u.hostname, port: u.port, method, path: u.pathname + u.search }, (res) => {
+      const chunks = [];
+      res.on('data', (d) => chunks.push(d));
+      res.on('end', () => resolve({ status: res.statusCode, body: Buffer.concat(chunks) }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+async function keysUnder(endpoint, bucket, prefix) {
+  const r = await s3(endpoint, 'GET', `/${bucket}?list-type=2&prefix=${encodeURIComponent(prefix)}`);
+  assert.equal(r.status, 200, r.body.toString());
+  return [...r.body.toString().matchAll(/<Key>([^<]+)<\/Key>/g)].map((m) => m[1]);
+}
+
+async function s3Setup(t) {
+  const server = await startS3rver(t);
+  const proxy = await startS3Proxy(t, { target: server.endpoint, accessKey: S3RVER_ACCESS_KEY, secretKey: SECRET });
+  const bucket = 'assetd-' + randomBytes(5).toString('hex');
+  assert.equal((await s3(server.endpoint, 'PUT', `/${bucket}`)).status, 200);
+  const env = { AWS_ACCESS_KEY_ID: S3RVER_ACCESS_KEY, AWS_SECRET_ACCESS_KEY: SECRET, AWS_SESSION_TOKEN: '' };
+  const args = ['--store', `s3://${bucket}/media`, '--s3-endpoint', proxy.endpoint];
+  return { server, proxy, bucket, env, args };
+}
+
+test('S3 store: upload, process, download with validators and ranges, delete', { timeout: T * 2 }, async (t) => {
+  const { server, proxy, bucket, env, args } = await s3Setup(t);
+  const srv = await serverFor(t, { env, args, workers: 1 });
+
+  // An image: stored on S3, processed by a worker reading it from there.
+  const up = await upload(srv, { data: TINY_PNG, filename: 'dot.png', contentType: 'image/png' });
+  assert.equal(up.status, 201, up.text);
+  const id = up.json.id;
+  assert.equal(up.json.content_type, 'image/png');
+  let a;
+  await waitFor(async () => { a = (await api(srv, 'GET', `/v1/assets/${id}`)).json; return a.status === 'ready' || a.status === 'failed'; },
+    { timeoutMs: 30000 * SLOW, what: 'the image processed' });
+  assert.equal(a.status, 'ready', JSON.stringify(a));
+  const keys = await keysUnder(server.endpoint, bucket, `media/${id}`);
+  assert.ok(keys.includes(`media/${id}`), keys.join());
+  for (const r of a.renditions) assert.ok(keys.includes(`media/${id}.${r.name}`), `${r.name} in ${keys.join()}`);
+
+  // Downloads are proxied, with the disk store's validators.
+  const full = await api(srv, 'GET', `/v1/assets/${id}/content`);
+  assert.equal(full.status, 200);
+  assert.equal(sha256(full.body), up.json.sha256);
+  const etag = `"${up.json.sha256}"`;
+  assert.equal(full.headers.etag, etag);
+  assert.equal(full.headers['content-type'], 'image/png');
+  const notModified = await api(srv, 'GET', `/v1/assets/${id}/content`, { headers: [`If-None-Match: ${etag}`] });
+  assert.equal(notModified.status, 304);
+  const part = await api(srv, 'GET', `/v1/assets/${id}/content`, { headers: ['Range: bytes=1-4'] });
+  assert.equal(part.status, 206);
+  assert.equal(part.headers['content-range'], `bytes 1-4/${TINY_PNG.length}`);
+  assert.deepEqual(part.body, TINY_PNG.subarray(1, 5));
+  const r416 = await api(srv, 'GET', `/v1/assets/${id}/content`, { headers: [`Range: bytes=${TINY_PNG.length}-`] });
+  assert.equal(r416.status, 416);
+  const thumb = a.renditions[0];
+  const rend = await api(srv, 'GET', thumb.url);
+  assert.equal(rend.status, 200);
+  assert.equal(rend.body.length, thumb.size);
+  const head = await api(srv, 'HEAD', `/v1/assets/${id}/content`);
+  assert.equal(head.status, 200);
+  assert.equal(Number(head.headers['content-length']), TINY_PNG.length);
+
+  // A larger upload goes as a multipart upload of 8 MiB parts, streamed.
+  const big = randomBytes(20 * 1024 * 1024 + 12345);
+  const bigUp = await upload(srv, { data: big, filename: 'big.bin' });
+  assert.equal(bigUp.status, 201, bigUp.text);
+  assert.equal(bigUp.json.sha256, sha256(big));
+  assert.ok(proxy.log.some((e) => e.method === 'POST' && /\?uploads=$/.test(e.url)), 'a multipart upload');
+  const bigGot = await api(srv, 'GET', `/v1/assets/${bigUp.json.id}/content`);
+  assert.equal(bigGot.body.length, big.length);
+  assert.equal(sha256(bigGot.body), sha256(big));
+  const mid = await api(srv, 'GET', `/v1/assets/${bigUp.json.id}/content`, { headers: ['Range: bytes=9000000-9000099'] });
+  assert.deepEqual(mid.body, big.subarray(9000000, 9000100));
+
+  // Delete removes the blob and every rendition.
+  assert.equal((await api(srv, 'DELETE', `/v1/assets/${id}`)).status, 204);
+  assert.deepEqual(await keysUnder(server.endpoint, bucket, `media/${id}`), []);
+  assert.equal((await api(srv, 'GET', `/v1/assets/${id}/content`)).status, 404);
+
+  // Every request assetd made was correctly signed.
+  const bad = proxy.log.filter((e) => e.problem);
+  assert.deepEqual(bad.map((e) => `${e.method} ${e.url}: ${e.problem}`), []);
+});
+
+test('S3 store: the start-up sweep removes objects no asset names; storage failures are clear errors', { timeout: T * 2 }, async (t) => {
+  const { server, proxy, bucket, env, args } = await s3Setup(t);
+  const srv = await serverFor(t, { env, args });
+  const kept = await upload(srv, { data: Buffer.from('kept bytes\n'), filename: 'k.txt' });
+  assert.equal(kept.status, 201);
+  const leftover = 'A'.repeat(22);
+  assert.equal((await s3(server.endpoint, 'PUT', `/${bucket}/media/${leftover}`, 'orphan')).status, 200);
+  assert.equal((await s3(server.endpoint, 'PUT', `/${bucket}/elsewhere/keep`, 'not ours')).status, 200);
+  await srv.stop();
+  const again = await serverFor(t, { env, args, dataDir: srv.dataDir });
+  await again.waitUntil((s) => s.logs.find((j) => j.msg === 'recovery sweep done'), 10000, 'sweep');
+  const keys = await keysUnder(server.endpoint, bucket, '');
+  assert.ok(keys.includes(`media/${kept.json.id}`), keys.join());
+  assert.ok(!keys.includes(`media/${leftover}`), keys.join());
+  assert.ok(keys.includes('elsewhere/keep'), 'objects outside the prefix are not touched');
+  const got = await api(again, 'GET', `/v1/assets/${kept.json.id}/content`);
+  assert.equal(got.body.toString(), 'kept bytes\n');
+
+  // S3 gone: an upload is a 507, a download a 502, both JSON; readiness says so.
+  await proxy.stop();
+  const failed = await upload(again, { data: Buffer.from('x'.repeat(1000)), filename: 'f.txt' });
+  assert.equal(failed.status, 507, failed.text);
+  assert.equal(failed.json.error.code, 'storage_failed');
+  const down = await api(again, 'GET', `/v1/assets/${kept.json.id}/content`);
+  assert.equal(down.status, 502, down.text);
+  assert.equal(down.json.error.code, 'storage_failed');
+  assert.equal((await api(again, 'GET', '/readyz', { token: null })).status, 503);
+  const list = await api(again, 'GET', '/v1/assets');
+  assert.equal(list.json.items.length, 1, 'the failed upload left no asset');
+});
+
+test('S3 store against moto_server with signatures checked', { timeout: T * 2 }, async (t) => {
+  const moto = await startMoto(t);
+  if (!moto) return t.skip('moto_server is not installed here');
+  const bucket = 'assetd-' + randomBytes(5).toString('hex');
+  const made = await curl(['-s', '-o', '/dev/null', '-w', '%{http_code}', '-X', 'PUT', '--aws-sigv4', 'aws:amz:us-east-1:s3',
+    '--user', `${moto.accessKey}:${moto.secretKey}`,
+    '-H', 'x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
+    `${moto.endpoint}/${bucket}`]);
+  assert.equal(made.body.toString(), '200');
+  const env = { AWS_ACCESS_KEY_ID: moto.accessKey, AWS_SECRET_ACCESS_KEY: moto.secretKey, AWS_SESSION_TOKEN: '' };
+  const srv = await serverFor(t, { env, args: ['--store', `s3://${bucket}`, '--s3-endpoint', moto.endpoint], workers: 1 });
+  const photo = fs.readFileSync(path.join(CORPUS, 'photos', fs.readdirSync(path.join(CORPUS, 'photos')).filter((f) => /\.jpe?g$/i.test(f)).sort()[0]));
+  const up = await upload(srv, { data: photo, filename: 'photo.jpg', contentType: 'image/jpeg' });
+  assert.equal(up.status, 201, up.text);
+  let a;
+  await waitFor(async () => { a = (await api(srv, 'GET', `/v1/assets/${up.json.id}`)).json; return a.status === 'ready' || a.status === 'failed'; },
+    { timeoutMs: 60000 * SLOW, what: 'the photo processed' });
+  assert.equal(a.status, 'ready', JSON.stringify(a));
+  const got = await api(srv, 'GET', `/v1/assets/${up.json.id}/content`);
+  assert.equal(sha256(got.body), sha256(photo));
+  assert.equal((await api(srv, 'DELETE', `/v1/assets/${up.json.id}`)).status, 204);
+  // A wrong secret: the server starts, but is not ready and cannot store.
+  const wrong = await serverFor(t, { env: { ...env, AWS_SECRET_ACCESS_KEY: 'wrong' }, args: ['--store', `s3://${bucket}`, '--s3-endpoint', moto.endpoint] });
+  assert.equal((await api(wrong, 'GET', '/readyz', { token: null })).status, 503);
+  const refused = await upload(wrong, { data: Buffer.from('hello'), filename: 'h.txt' });
+  assert.equal(refused.status, 507, refused.text);
+});
