@@ -17,6 +17,7 @@
 
 #include "core/apikey.h"
 #include "core/asset.h"
+#include "core/upload.h"
 #include "core/webhook.h"
 #include "queue/job.h"
 
@@ -225,5 +226,24 @@ db_status db_job_list(db_conn *c, const char *owner, const char *asset_id, int s
 /* A failed or dead job goes back to queued with its attempts reset.
  * DB_NOT_FOUND for other states, or when another live job exists. */
 db_status db_job_retry(db_conn *c, const char *owner, const char *id, int64_t now_ms, job *out);
+
+/* Signed direct uploads (core/upload.h).  Reads are owner-scoped except
+ * get_any, which the signed store routes use (the signature is their
+ * authority, not an owner). */
+/* Inserts u (sets u->seq).  With an object_key that the owner already has,
+ * inserts nothing and returns DB_NOT_FOUND: the caller reads that one. */
+db_status db_upload_insert(db_conn *c, upload_rec *u);
+db_status db_upload_get(db_conn *c, const char *owner, const char *id, upload_rec *out);
+db_status db_upload_get_seq(db_conn *c, const char *owner, int64_t seq, upload_rec *out);
+db_status db_upload_by_key(db_conn *c, const char *owner, const char *object_key,
+                           upload_rec *out);
+db_status db_upload_get_any(db_conn *c, const char *id, upload_rec *out);
+/* Sets the state; UPLOAD_COMPLETE also marks the key as an asset's. */
+db_status db_upload_set_state(db_conn *c, const char *id, upload_state st);
+/* A new signature for a pending upload: its new expiry. */
+db_status db_upload_resign(db_conn *c, const char *id, int64_t expires_ms);
+/* Pending uploads whose expiry is before before_ms, oldest first. */
+db_status db_upload_expired(db_conn *c, int64_t before_ms, int limit, upload_rec *out, int *n);
+db_status db_upload_delete(db_conn *c, const char *id);
 
 #endif

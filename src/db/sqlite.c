@@ -138,6 +138,24 @@ static const char *const migrations[] = {
     "CREATE INDEX jobs_by_owner ON jobs(owner, created);",
     /* 9: retention of finished deliveries (jobs use jobs_runnable). */
     "CREATE INDEX deliveries_finished ON webhook_deliveries(finished_ms) WHERE state != 0;",
+    /* 10: signed direct uploads (core/upload.h).  seq is the small integer
+     * the cloud-asset-uploader API calls asset_id; (owner, object_key) is
+     * unique, so two concurrent first uploads of one key meet here. */
+    "CREATE TABLE uploads ("
+    "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  id TEXT NOT NULL UNIQUE,"
+    "  owner TEXT NOT NULL,"
+    "  object_key TEXT,"
+    "  filename TEXT NOT NULL,"
+    "  content_type TEXT NOT NULL,"
+    "  size INTEGER NOT NULL,"
+    "  sha256 TEXT NOT NULL,"
+    "  state INTEGER NOT NULL,"
+    "  asset_made INTEGER NOT NULL DEFAULT 0,"
+    "  expires_ms INTEGER NOT NULL,"
+    "  created TEXT NOT NULL,"
+    "  UNIQUE (owner, object_key));"
+    "CREATE INDEX uploads_pending ON uploads(expires_ms) WHERE state = 0;",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof *migrations))
 
@@ -152,7 +170,7 @@ static const char *const sql_core[Q_COUNT] = {
 /* Every file's statements; sql_text(q) is the one that has q. */
 static const char *const *const sql_tables[] = {
     sql_core, sq_sql_assets, sq_sql_keys, sq_sql_jobs, sq_sql_events, sq_sql_webhooks,
-    sq_sql_slides,
+    sq_sql_slides, sq_sql_uploads,
 };
 #define N_SQL_TABLES (sizeof sql_tables / sizeof *sql_tables)
 

@@ -5,7 +5,7 @@
  * The back-end is one file per concern: sqlite.c (connection pool,
  * statement cache, migrations, transactions, the helpers below),
  * sqlite_assets.c, sqlite_keys.c, sqlite_jobs.c, sqlite_events.c,
- * sqlite_webhooks.c, sqlite_slides.c.
+ * sqlite_webhooks.c, sqlite_slides.c, sqlite_uploads.c.
  *
  * Statements: the enum below names every statement, grouped by the file
  * that owns it; a connection caches statement q in stmts[q].  Each file
@@ -49,6 +49,9 @@ enum {
     Q_HOOK_DONE, Q_HOOK_DISABLE, Q_HOOK_DROP_PENDING, Q_HOOK_DELIVERIES,
     /* sqlite_slides.c */
     Q_SLIDES_CLEAR, Q_SLIDE_INSERT, Q_SLIDES_LIST, Q_SHOW_INSERT, Q_SHOW_GET, Q_SHOW_SET,
+    /* sqlite_uploads.c */
+    Q_UPLOAD_INSERT, Q_UPLOAD_GET, Q_UPLOAD_GET_SEQ, Q_UPLOAD_BY_KEY, Q_UPLOAD_GET_ANY,
+    Q_UPLOAD_SET_STATE, Q_UPLOAD_RESIGN, Q_UPLOAD_EXPIRED, Q_UPLOAD_DELETE,
     Q_COUNT
 };
 
@@ -66,6 +69,7 @@ extern const char *const sq_sql_jobs[Q_COUNT];
 extern const char *const sq_sql_events[Q_COUNT];
 extern const char *const sq_sql_webhooks[Q_COUNT];
 extern const char *const sq_sql_slides[Q_COUNT];
+extern const char *const sq_sql_uploads[Q_COUNT];
 
 /* Statement q of c, prepared on first use, reset with no bindings; NULL
  * (logged) if it cannot be prepared.  The caller resets it after stepping. */
