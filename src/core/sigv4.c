@@ -360,10 +360,13 @@ sigv4_status sigv4_presign_url(const sigv4_creds *c, const sigv4_url_request *r,
         r->expires_s < 1 || r->expires_s > SIGV4_MAX_EXPIRES || !sigv4_amz_date(r->now_s, amz) ||
         !sigv4_credential(c, amz, cred, sizeof cred) || r->nparams > SIGV4_QUERY_MAX - 7)
         return SIGV4_EINVAL;
-    for (size_t i = 0; i < r->nparams; i++)
+    for (size_t i = 0; i < r->nparams; i++) {
         if (!r->params[i].name || !*r->params[i].name ||
             strncasecmp(r->params[i].name, "x-amz-", 6) == 0)
             return SIGV4_EINVAL;
+        for (size_t j = 0; j < i; j++)   /* sigv4_verify_url refuses duplicates */
+            if (strcmp(r->params[i].name, r->params[j].name) == 0) return SIGV4_EINVAL;
+    }
     snprintf(exp, sizeof exp, "%" PRId64, r->expires_s);
 
     sigv4_param p[SIGV4_QUERY_MAX];

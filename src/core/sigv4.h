@@ -97,7 +97,8 @@ typedef struct sigv4_url_request {
     int64_t now_s;              /* signing time, Unix seconds */
     int64_t expires_s;          /* 1 .. SIGV4_MAX_EXPIRES */
     const sigv4_param *params;  /* extra signed query parameters, raw (e.g. */
-    size_t nparams;             /* response-content-disposition); no X-Amz-* */
+    size_t nparams;             /* response-content-disposition); no X-Amz-*, no
+                                 * name twice, at most SIGV4_QUERY_MAX - 7 */
 } sigv4_url_request;
 
 /* Returns a malloc'd URL (the caller frees it) in *url, or a status:

@@ -316,6 +316,10 @@ TEST(sigv4_presign_refuses_bad_arguments)
     r.params = &amz;
     r.nparams = 1;
     CHECK(sigv4_presign_url(&ME, &r, &url) == SIGV4_EINVAL);
+    sigv4_param twice[] = {{"a", "1"}, {"a", "2"}};
+    r.params = twice;
+    r.nparams = 2;
+    CHECK(sigv4_presign_url(&ME, &r, &url) == SIGV4_EINVAL);
     r = ok;
     r.method = "get";
     CHECK(sigv4_presign_url(&ME, &r, &url) == SIGV4_EINVAL);
