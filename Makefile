@@ -21,7 +21,7 @@ GEN      := build/gen/web_files.c
 
 ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
-.PHONY: all run test deps test-deps unit e2e asan clean bench
+.PHONY: all run test deps test-deps unit e2e asan clean bench sigv4-crosscheck
 all: build/assetd
 
 build/assetd: $(MAIN) $(SRC) $(GEN) $(wildcard src/*/*.h) VERSION Makefile
@@ -58,6 +58,13 @@ build/ws-listen: bench/ws_listen.c Makefile
 	@mkdir -p build
 	$(CC) $(CFLAGS) -o $@ bench/ws_listen.c -lwslay -lcrypto -lm
 
+# The SigV4 module alone, behind a command line, for tests/s3/crosscheck.py;
+# built with ASan + UBSan so the cross-check exercises it sanitized too.
+SIGV4_SRC := src/core/sigv4.c src/core/sigv4_post.c
+build/sigv4-tool: tests/s3/sigv4_tool.c $(SIGV4_SRC) src/core/sigv4.h src/core/sigv4_post.h Makefile
+	@mkdir -p build
+	$(CC) $(CFLAGS) $(ASAN_FLAGS) -o $@ tests/s3/sigv4_tool.c $(SIGV4_SRC) -ljansson -lcrypto
+
 $(GEN): $(WEB) scripts/embed-web.sh Makefile
 	@mkdir -p $(dir $@)
 	scripts/embed-web.sh $(WEB) > $@.tmp
@@ -85,6 +92,10 @@ test: test-deps
 
 bench: test-deps build/assetd build/bench-queue build/ws-listen
 	bench/run-all.sh
+
+# Needs python3 with botocore and moto (not Debian packages): not in `make test`.
+sigv4-crosscheck: build/sigv4-tool
+	python3 tests/s3/crosscheck.py build/sigv4-tool
 
 clean:
 	rm -rf build
