@@ -13,6 +13,7 @@ static const char usage[] =
     "  serve      run the HTTP API (embedded: SQLite + local disk)\n"
     "  worker     run one worker process (serve already supervises its own)\n"
     "  keys       create, list and revoke API keys\n"
+    "  gc         remove signed uploads never completed, and their bytes\n"
     "  version    print the version\n"
     "\n"
     "`assetd <command> --help` describes each command.\n";
@@ -26,6 +27,7 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (strcmp(cmd, "serve") == 0) return cli_serve(argc - 2, argv + 2);
     if (strcmp(cmd, "keys") == 0) return cli_keys(argc - 2, argv + 2);
+    if (strcmp(cmd, "gc") == 0) return cli_gc(argc - 2, argv + 2);
     if (strcmp(cmd, "worker") == 0) return cli_worker(argc - 2, argv + 2, argv[0]);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         if (argc > 2 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) {

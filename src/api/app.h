@@ -9,6 +9,7 @@
 #include "core/ingest.h"
 #include "core/keycache.h"
 #include "core/token.h"
+#include "core/transfer.h"
 #include "db/db.h"
 #include "events/hub.h"
 #include "http/server.h"
@@ -41,6 +42,9 @@ typedef struct app {
     audiences *audiences;  /* listeners per slideshow, for the presenter */
     uint8_t secret[TOKEN_SECRET_LEN];   /* signs URL tokens (core/token.h) */
     bool webhook_allow_local;  /* loopback/link-local webhook targets allowed */
+    transfer_signer signer;    /* signed direct transfers (core/transfer.h) */
+    char public_url[256];      /* how clients reach us; "" = from the Host header */
+    uint64_t max_sign_ttl;     /* seconds a signature may live */
 } app;
 
 /* Lets WebSocket connections hold a hub message instead of a copy of it
@@ -102,6 +106,38 @@ void webhooks_get(http_req *r);
 void webhooks_delete(http_req *r);
 void webhooks_deliveries(http_req *r);
 void ops_healthz(http_req *r);
+void uploads_create(http_req *r);
+void uploads_get(http_req *r);
+void uploads_complete(http_req *r);
+void assets_link(http_req *r);
+void signed_get(http_req *r);
+bool signed_put_begin(http_req *r);
+bool signed_put_data(http_req *r, const char *data, size_t len);
+void signed_put(http_req *r);
+bool signed_post_begin(http_req *r);
+bool signed_post_data(http_req *r, const char *data, size_t len);
+void signed_post(http_req *r);
+
+/* What signed transfers share (uploads.c), for every API that signs. */
+/* How clients reach this server: --public-url, else http:// + Host. */
+void api_base_url(http_req *r, char *out, size_t cap);
+/* A signature's lifetime from a JSON value: absent -> fallback; else an
+ * integer 1..max, or false with why. */
+bool api_parse_ttl(const json_t *v, int64_t fallback, uint64_t max, int64_t *out,
+                   const char **why);
+/* {"url", "fields": {...}} of a signed POST form. */
+json_t *api_form_json(const char *url, const sigv4_form *form);
+/* Adds "post" (form) and "put" (URL) for u's bytes to o; false: a 500 is set. */
+bool api_sign_upload(http_req *r, const upload_rec *u, int64_t ttl, json_t *o);
+/* {"url", "expires", "asset_id"} of a signed download; false: a 500 is set. */
+bool api_signed_link(http_req *r, const asset *as, int64_t ttl, bool attachment, json_t **out);
+typedef enum {
+    COMPLETE_OK, COMPLETE_ALREADY, COMPLETE_MISSING, COMPLETE_SIZE_MISMATCH,
+    COMPLETE_SHA_MISMATCH, COMPLETE_STORAGE_FAILED, COMPLETE_DB_ERROR,
+} complete_result;
+/* Checks u's object against its promise and records the asset (blocking:
+ * a work-pool thread). */
+complete_result api_complete_upload(app *a, const upload_rec *u, asset *out);
 
 /* Small JSON request bodies (json_body.c): body_begin/body_data for the
  * route table, then json_body_object() in the handler (NULL: a 400/413 is

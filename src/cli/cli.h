@@ -9,6 +9,7 @@
 int cli_serve(int argc, char **argv);
 int cli_keys(int argc, char **argv);
 int cli_worker(int argc, char **argv, const char *argv0);
+int cli_gc(int argc, char **argv);
 
 /* Creates a key and writes its token (shown once) into token.  Used by
  * `keys create` and by serve's bootstrap key. */

@@ -35,6 +35,14 @@ static const option_def options[] = {
     {"s3-region", "ASSETD_S3_REGION", STR(s3_region), "us-east-1", "S3 region (signing)"},
     {"s3-redirect", "ASSETD_S3_REDIRECT", NUM(OPT_UINT, s3_redirect), "0",
      "1: downloads from an S3 store answer 302 to a presigned URL instead of proxying"},
+    {"public-url", "ASSETD_PUBLIC_URL", STR(public_url), "",
+     "how clients reach this server (http://host:port), for the URLs it signs on the disk "
+     "store; empty: http:// and the request's Host"},
+    {"max-sign-ttl", "ASSETD_MAX_SIGN_TTL", NUM(OPT_COUNT, max_sign_ttl), "3600",
+     "longest lifetime, in seconds, of a signed upload or download URL"},
+    {"upload-grace", "ASSETD_UPLOAD_GRACE", NUM(OPT_UINT, upload_grace), "3600",
+     "seconds a signed upload never completed is kept after its signature expired; then gc "
+     "removes it and its bytes"},
     {"max-upload", "ASSETD_MAX_UPLOAD", NUM(OPT_SIZE, max_upload), "1G",
      "largest accepted upload (K, M, G, T suffixes)"},
     {"http-threads", "ASSETD_HTTP_THREADS", NUM(OPT_COUNT, http_threads), NULL,

@@ -27,6 +27,9 @@ typedef struct config {
     char s3_endpoint[512];
     char s3_region[64];
     uint64_t s3_redirect;
+    char public_url[256];
+    uint64_t max_sign_ttl;
+    uint64_t upload_grace;
     uint64_t max_upload;
     uint64_t http_threads;
     uint64_t io_threads;

@@ -67,7 +67,10 @@ static bool blob_is_live(const char *key, void *arg)
      * unreferenced is the one mistake a sweep must never make. */
     char id[ID_LEN + 1];
     snprintf(id, sizeof id, "%s", key);   /* renditions are "<id>.<name>" */
-    return db_asset_id_exists(arg, id) != DB_NOT_FOUND;
+    upload_rec u;
+    /* A pending signed upload's bytes are live too: `complete` will come. */
+    return db_asset_id_exists(arg, id) != DB_NOT_FOUND ||
+           (strlen(key) == ID_LEN && db_upload_get_any(arg, id, &u) != DB_NOT_FOUND);
 }
 
 static bool bootstrap_key(db_conn *c, const char *dir)
@@ -104,6 +107,17 @@ static bool prepare(const config *cfg, app *a)
         log_error("cannot read or create DATA/secret", "dir", cfg->data_dir, NULL);
         return false;
     }
+    store_s3_config s3 = {.endpoint = cfg->s3_endpoint, .region = cfg->s3_region};
+    if (strcmp(cfg->store, "disk") == 0) {
+        transfer_signer_disk(&a->signer, a->secret, sizeof a->secret);
+    } else if (!store_s3_parse_url(cfg->store, &s3) || !transfer_signer_s3(&a->signer, &s3)) {
+        log_error("S3 credentials missing: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY", NULL);
+        return false;
+    }
+    snprintf(a->public_url, sizeof a->public_url, "%s", cfg->public_url);
+    size_t n = strlen(a->public_url);
+    while (n > 0 && a->public_url[n - 1] == '/') a->public_url[--n] = '\0';
+    a->max_sign_ttl = cfg->max_sign_ttl < SIGV4_MAX_EXPIRES ? cfg->max_sign_ttl : SIGV4_MAX_EXPIRES;
     db_conn *c = db_acquire(a->db);
     if (!c) return false;
     char removed[24];
@@ -211,7 +225,8 @@ static void stop_services(const config *cfg, app *a, services *sv)
 #define HISTORY_TRIM_MAX 100000   /* rows of each per round: a backlog must not delay start-up */
 
 /* Finished jobs and webhook deliveries past --history-retention go (events
- * have their own retention, in the hub: replay depends on it). */
+ * have their own retention, in the hub: replay depends on it), and so do
+ * signed uploads that were never completed, with their bytes. */
 static void trim_history(const config *cfg, app *a)
 {
     db_conn *c = db_acquire(a->db);
@@ -227,6 +242,8 @@ static void trim_history(const config *cfg, app *a)
         log_info("history trimmed", "jobs", nj, "deliveries", nd, NULL);
     }
     db_release(a->db, c);
+    /* signed uploads never completed */
+    upload_gc(a->db, a->store, time_now_ms() - (int64_t)cfg->upload_grace * 1000);
 }
 
 /* The main thread's life while serving: housekeeping once a minute until

@@ -103,13 +103,18 @@ ingest_result ingest_finish(ingest *in, sniffer *sn, db_conn *c, const char *own
     in->up = NULL;
     ingest_abort(in);  /* frees the hash; the upload is ours now */
     if (!store_upload_commit(up)) return INGEST_IO_ERROR;
+    ingest_result res = ingest_record(sn, s, c, owner, claim, out);
+    if (res != INGEST_OK) store_remove(s, out->id);
+    return res;
+}
+
+ingest_result ingest_record(sniffer *sn, store *s, db_conn *c, const char *owner,
+                            const ingest_claim *claim, asset *out)
+{
     /* Sniffed from the committed blob (an upload in progress on S3 cannot be
      * read back); the row does not exist yet, so nobody sees it unsniffed. */
-    if (!ingest_sniff(sn, s, out->id, out->content_type, sizeof out->content_type)) {
-        store_remove(s, out->id);
+    if (!ingest_sniff(sn, s, out->id, out->content_type, sizeof out->content_type))
         return INGEST_IO_ERROR;
-    }
-
     classify(out, claim);
     snprintf(out->owner, sizeof out->owner, "%s", owner);
     filename_sanitize(claim->filename ? claim->filename : "", out->filename);
@@ -127,7 +132,6 @@ ingest_result ingest_finish(ingest *in, sniffer *sn, db_conn *c, const char *own
               db_commit(c) == DB_OK;
     if (!ok) {
         db_rollback(c);
-        store_remove(s, out->id);
         return extra == DB_NOT_FOUND ? INGEST_REFUSED : INGEST_DB_ERROR;
     }
     return INGEST_OK;

@@ -72,6 +72,13 @@ uint64_t ingest_size(const ingest *in);
 ingest_result ingest_finish(ingest *in, sniffer *sn, db_conn *c, const char *owner,
                             const ingest_claim *claim, asset *out);
 void ingest_abort(ingest *in);
+/* The second half of ingest_finish, for bytes that reached the store by
+ * another way (a signed direct upload): out->id (the blob's key), size and
+ * sha256 are set; sniffs the blob, classifies it, and inserts the row, its
+ * job and claim->extra's rows in one transaction.  The blob is left alone
+ * on failure. */
+ingest_result ingest_record(sniffer *sn, store *s, db_conn *c, const char *owner,
+                            const ingest_claim *claim, asset *out);
 
 /* Content sniffing (libmagic).  One sniffer serves every thread: libmagic
  * handles are not thread-safe, so calls are serialised by a mutex (a sniff

@@ -38,14 +38,19 @@ typedef struct upload_rec {
     char sha256[65];            /* declared hex SHA-256, or "" */
     upload_state state;
     bool asset_made;            /* complete once: the key belongs to an asset for good */
-    int64_t expires_ms;         /* the signature's end; gc'd an hour after if still pending */
+    int64_t expires_ms;         /* the signature's end; gc'd --upload-grace after if pending */
     char created[32];
 } upload_rec;
 
-/* How long after its signature expired a pending upload is kept: a transfer
- * that began in time may still be running (up to --body-timeout). */
-#define UPLOAD_GC_GRACE_MS (3600LL * 1000)
-
 const char *upload_state_name(upload_state s);
+
+/* Removes pending uploads whose signature expired before before_ms (now
+ * less a grace: a transfer that began in time may still be running), bytes
+ * first, then the row (a crash in between leaves a row whose bytes are
+ * gone: the next round removes it).  Returns how many, or -1 if the
+ * database failed.  Blocks (store, db). */
+typedef struct db db;
+typedef struct store store;
+int upload_gc(db *d, store *s, int64_t before_ms);
 
 #endif

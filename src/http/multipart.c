@@ -12,6 +12,7 @@
 struct multipart {
     struct MHD_PostProcessor *pp;
     multipart_sink sink;
+    multipart_field_fn on_field;
     void *arg;
     int file_parts;
     bool in_file_part;         /* the last callback was for a `file` part */
@@ -31,6 +32,10 @@ static enum MHD_Result on_part(void *cls, enum MHD_ValueKind kind, const char *k
     multipart *mp = cls;
     if (!key || strcmp(key, "file") != 0) {
         mp->in_file_part = false;
+        if (key && mp->on_field && !mp->on_field(mp->arg, key, data, off, size)) {
+            mp->error = MP_SINK_FAILED;
+            return MHD_NO;
+        }
         return MHD_YES;
     }
     if (!mp->in_file_part || (off == 0 && mp->part_bytes > 0)) {
@@ -62,6 +67,8 @@ multipart *multipart_new(struct MHD_Connection *conn, multipart_sink sink, void 
     if (!mp->pp) { free(mp); return NULL; }
     return mp;
 }
+
+void multipart_on_field(multipart *mp, multipart_field_fn fn) { mp->on_field = fn; }
 
 multipart_status multipart_feed(multipart *mp, const char *data, size_t len)
 {

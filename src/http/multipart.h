@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct MHD_Connection;
 typedef struct multipart multipart;
@@ -31,6 +32,12 @@ typedef bool (*multipart_sink)(void *arg, const char *data, size_t len);
 /* NULL when the request has no usable multipart boundary. */
 multipart *multipart_new(struct MHD_Connection *conn, multipart_sink sink, void *arg);
 multipart_status multipart_feed(multipart *mp, const char *data, size_t len);
+/* Optional: every other field's bytes go to fn as they are parsed (off is
+ * the offset within the field's value); false stops parsing (MP_SINK_FAILED).
+ * Fields that come after the file part are still given. */
+typedef bool (*multipart_field_fn)(void *arg, const char *name, const char *data, uint64_t off,
+                                   size_t len);
+void multipart_on_field(multipart *mp, multipart_field_fn fn);
 /* What the client said about the file part: unsanitised, possibly "". */
 typedef struct multipart_file {
     char filename[FILENAME_MAX_BYTES + 1];

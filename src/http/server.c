@@ -225,6 +225,25 @@ const char *http_req_param(http_req *r, int i)
     return i < r->match.nparams ? r->match.params[i] : "";
 }
 
+typedef struct query_walk {
+    bool (*fn)(void *arg, const char *name, const char *value);
+    void *arg;
+} query_walk;
+
+static enum MHD_Result walk_query(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  const char *value)
+{
+    query_walk *w = cls;
+    return w->fn(w->arg, key, value ? value : "") ? MHD_YES : MHD_NO;
+}
+
+void http_req_query_each(http_req *r, bool (*fn)(void *arg, const char *name, const char *value),
+                         void *arg)
+{
+    query_walk w = {fn, arg};
+    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, walk_query, &w);
+}
+
 void http_req_set_data(http_req *r, void *data, void (*free_fn)(void *))
 {
     r->data = data;

@@ -85,6 +85,10 @@ const char *http_req_param(http_req *r, int i);
 /* The authenticated owner ("" on routes without auth). */
 const char *http_req_owner(http_req *r);
 /* Per-request handler state, freed with free_fn when the request ends. */
+/* Calls fn for each query parameter (decoded) in order; stops when fn
+ * returns false. */
+void http_req_query_each(http_req *r, bool (*fn)(void *arg, const char *name, const char *value),
+                         void *arg);
 void http_req_set_data(http_req *r, void *data, void (*free_fn)(void *));
 void *http_req_data(http_req *r);
 /* The libmicrohttpd connection, for http/ modules only (multipart). */

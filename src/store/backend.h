@@ -20,6 +20,7 @@ typedef struct store_backend {
     bool (*stream)(store *s, const char *key, uint64_t first, uint64_t last, store_sink sink,
                    void *arg);
     bool (*open)(store *s, const char *key, int *fd, uint64_t *size);   /* local only */
+    bool (*stat)(store *s, const char *key, uint64_t *size, bool *missing);
     bool (*remove)(store *s, const char *key);
     void (*remove_asset)(store *s, const char *id);
     bool (*check)(store *s);

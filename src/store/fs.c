@@ -196,6 +196,20 @@ static bool fs_stream(store *base, const char *key, uint64_t first, uint64_t las
     return ok;
 }
 
+static bool fs_stat(store *base, const char *key, uint64_t *size, bool *missing)
+{
+    fs_store *s = (fs_store *)base;
+    char path[1300];
+    struct stat st;
+    if (!blob_path(s, key, path, sizeof path, false)) return false;
+    if (stat(path, &st) != 0) {
+        *missing = errno == ENOENT;
+        return false;
+    }
+    *size = (uint64_t)st.st_size;
+    return true;
+}
+
 static bool fs_remove(store *base, const char *key)
 {
     fs_store *s = (fs_store *)base;
@@ -289,6 +303,7 @@ static const store_backend fs_backend = {
     .fetch = fs_open,
     .stream = fs_stream,
     .open = fs_open,
+    .stat = fs_stat,
     .remove = fs_remove,
     .remove_asset = fs_remove_asset,
     .check = fs_check,

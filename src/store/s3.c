@@ -208,6 +208,22 @@ static bool s3_stream(store *base, const char *key, uint64_t first, uint64_t las
     return ok;
 }
 
+static bool s3_stat(store *base, const char *key, uint64_t *size, bool *missing)
+{
+    s3_store *s = (s3_store *)base;
+    char obj[sizeof ((s3_upload *)0)->key];
+    s3_object_info info;
+    s3_error err;
+    if (!object_key(s, key, obj, sizeof obj)) return false;
+    if (s3_head(s->client, obj, &info, &err)) {
+        *size = info.size;
+        return true;
+    }
+    *missing = s3_error_is_not_found(&err);
+    if (!*missing) log_s3_error("S3 HEAD failed", obj, &err);
+    return false;
+}
+
 /* ---------- removal, health, recovery ---------- */
 
 static bool s3_remove(store *base, const char *key)
@@ -292,6 +308,7 @@ static const store_backend s3_backend = {
     .read_head = s3_read_head,
     .fetch = s3_fetch,
     .stream = s3_stream,
+    .stat = s3_stat,
     .remove = s3_remove,
     .remove_asset = s3_remove_asset,
     .check = s3_check,

@@ -75,6 +75,12 @@ bool store_open(store *s, const char *key, int *fd, uint64_t *size)
     return s->be->local && store_key_valid(key) && s->be->open(s, key, fd, size);
 }
 
+bool store_stat(store *s, const char *key, uint64_t *size, bool *missing)
+{
+    *missing = false;
+    return store_key_valid(key) && s->be->stat(s, key, size, missing);
+}
+
 bool store_remove(store *s, const char *key)
 {
     return store_key_valid(key) && s->be->remove(s, key);

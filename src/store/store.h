@@ -82,6 +82,9 @@ bool store_read(store *s, const char *key, uint64_t first, uint64_t last, store_
                 void *arg);
 /* Local stores only: opens a blob for reading; the caller owns *fd. */
 bool store_open(store *s, const char *key, int *fd, uint64_t *size);
+/* The size of a committed blob: true if it exists; false with *missing set
+ * when the store says it does not, false alone when the store failed. */
+bool store_stat(store *s, const char *key, uint64_t *size, bool *missing);
 /* Removes one blob (a missing one is not an error). */
 bool store_remove(store *s, const char *key);
 /* Removes the blob of asset `id` and every rendition of it. */
