@@ -127,6 +127,9 @@ struct ws_conn {
     conn_state state;
     uint32_t events;               /* the epoll mask registered */
     bool failed;                   /* libwslay could not queue: end at once */
+    bool recv_failed;              /* on_wslay_recv reported EOF or an error */
+    bool proto_error;              /* the client broke the protocol: its close is 1002 */
+    uint8_t proto_close_off;       /* bytes of that 1002 frame written (on_wslay_send) */
     uint16_t pending_code;         /* a close waiting for queued messages to go out */
     char *pending_reason;
     ws_outbox sending;             /* messages being written */
@@ -366,7 +369,32 @@ static ssize_t on_wslay_recv(wslay_event_context_ptr ws, uint8_t *buf, size_t le
     /* EOF before a close frame is an error too: the connection is over. */
     bool later = n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR);
     wslay_event_set_error(ws, later ? WSLAY_ERR_WOULDBLOCK : WSLAY_ERR_CALLBACK_FAILURE);
+    if (!later) c->recv_failed = true;
     return -1;
+}
+
+/* libwslay answers some protocol errors with an empty close frame (no status):
+ * a frame its frame layer rejects (a fragmented or over-long control frame, a
+ * 64-bit length with the top bit set) and a close frame with a 1-byte payload.
+ * RFC 6455 wants 1002 there (section 7.4.1), so once proto_error is set that
+ * frame's two bytes go out as a 1002 close frame instead.  libwslay hears
+ * "would block" until all four bytes are written, so it offers the same two
+ * bytes again and never sees a count that does not match its frame. */
+static ssize_t send_proto_close(wslay_event_context_ptr ws, ws_conn *c)
+{
+    static const uint8_t frame[] = {0x88, 0x02, 1002 >> 8, 1002 & 0xFF};
+    while (c->proto_close_off < sizeof frame) {
+        ssize_t n = send(c->fd, frame + c->proto_close_off, sizeof frame - c->proto_close_off,
+                         MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            bool later = errno == EAGAIN || errno == EWOULDBLOCK;
+            wslay_event_set_error(ws, later ? WSLAY_ERR_WOULDBLOCK : WSLAY_ERR_CALLBACK_FAILURE);
+            return -1;
+        }
+        c->proto_close_off += (uint8_t)n;
+    }
+    return 2;   /* libwslay's empty close frame, as far as it knows */
 }
 
 /* libwslay hands over a frame (here: a control frame) as two sends, the
@@ -378,6 +406,10 @@ static ssize_t on_wslay_send(wslay_event_context_ptr ws, const uint8_t *data, si
                              int flags, void *user)
 {
     ws_conn *c = user;
+    /* An empty close frame goes out as one 2-byte send; hdr is empty then
+     * (it only holds a header whose payload is still to come). */
+    if (c->proto_error && len == 2 && data[0] == 0x88 && data[1] == 0x00 && c->hdr_len == 0)
+        return send_proto_close(ws, c);
     if ((flags & WSLAY_MSG_MORE) && c->hdr_len + len <= sizeof c->hdr) {
         memcpy(c->hdr + c->hdr_len, data, len);
         c->hdr_len += len;
@@ -466,16 +498,25 @@ static void begin_close(ws_conn *c, uint16_t code, const char *reason, bool firs
     if (rc != 0 && rc != WSLAY_ERR_NO_MORE_MSG) c->failed = true;   /* out of memory */
 }
 
+/* libwslay queued a close of its own (an answer, or its reply to a protocol
+ * error): nothing more may be sent but that close. */
+static void stop_sending(ws_conn *c)
+{
+    if (c->state == CONN_OPEN) set_accepting(c, false);
+    drop_messages(c);
+    if (c->state != CONN_LINGER) c->state = CONN_CLOSING;
+    set_deadline(c, close_timeout_ms(c->srv));
+}
+
 static void on_wslay_msg(wslay_event_context_ptr ws, const struct wslay_event_on_msg_recv_arg *m,
                          void *user)
 {
     ws_conn *c = user;
     if (m->opcode == WSLAY_CONNECTION_CLOSE) {
-        /* libwslay has queued the answer; nothing more may be sent. */
-        if (c->state == CONN_OPEN) set_accepting(c, false);
-        drop_messages(c);
-        c->state = CONN_CLOSING;
-        set_deadline(c, close_timeout_ms(c->srv));
+        /* libwslay has queued the answer; nothing more may be sent.  A
+         * 1-byte payload is neither "no status" nor a status: 1002. */
+        if (m->msg_length == 1) c->proto_error = true;
+        stop_sending(c);
     } else if (m->opcode == WSLAY_BINARY_FRAME) {
         begin_close(c, 1003, "only text messages are accepted", true,
                     close_timeout_ms(c->srv));
@@ -664,7 +705,13 @@ static void conn_io(ws_server *s, ws_conn *c, uint32_t events)
     if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && c->ws_read) {
         int rc = wslay_event_recv(c->ws);
         wslay_look(c);
-        if (rc != 0) {
+        if (rc == WSLAY_ERR_CALLBACK_FAILURE && !c->recv_failed) {
+            /* Not our callback: libwslay's frame layer rejected a frame
+             * (WSLAY_ERR_PROTO, which wslay_event_recv reports this way).
+             * It stopped reading and queued an empty close: send 1002. */
+            c->proto_error = true;
+            stop_sending(c);
+        } else if (rc != 0) {
             conn_teardown(s, c);   /* read error or EOF without a close frame */
             return;
         }

@@ -19,7 +19,9 @@
  *   client sends a close frame          the same code echoed (wslay)
  *   message over max_message            1009, then the connection ends
  *   binary message                      1003 (only text is accepted)
- *   invalid UTF-8 / protocol error      1007 / 1002 (wslay)
+ *   invalid UTF-8 / protocol error      1007 / 1002 (wslay; a frame libwslay's frame layer
+ *                                       rejects, such as a fragmented or over-long control
+ *                                       frame, and a 1-byte close payload: 1002 from us)
  *   queue over max_queued_bytes         1013 "try again later"
  *   ws_conn_close(c, code, reason)      code
  *   ws_server_stop()                    1001 "going away"

@@ -625,3 +625,73 @@ TEST(ws_server_stop_says_going_away)
     client_free(b);
     fixture_stop(&f);
 }
+
+/* A protocol error gets a close frame with 1002 and then the server's FIN
+ * (it half-closes and drains, so a RST cannot destroy that frame); the
+ * connection ends when the client closes too. */
+static void expect_1002(fixture *f, client *cl)
+{
+    frame *fr = malloc(sizeof *fr);
+    CHECK(read_frame(cl, fr) && close_code(fr) == 1002 && fr->len == 2);
+    CHECK(!read_frame(cl, fr) && cl->len == 0);
+    client_free(cl);
+    CHECK(wait_for(&f->e.closes, 1));
+    free(fr);
+}
+
+TEST(ws_fragmented_ping_is_1002)
+{
+    fixture f;
+    CHECK(fixture_start(&f, NULL));
+    client *cl = ws_open(&f, 0);
+    CHECK(cl && send_fragment(cl, false, 0x9, "x", 1));
+    if (cl) expect_1002(&f, cl);
+    fixture_stop(&f);
+}
+
+TEST(ws_over_long_ping_is_1002)
+{
+    fixture f;
+    CHECK(fixture_start(&f, NULL));
+    client *cl = ws_open(&f, 0);
+    char p[126];
+    memset(p, 'p', sizeof p);
+    CHECK(cl && send_frame(cl, 0x9, p, sizeof p));   /* control frames carry <= 125 bytes */
+    if (cl) expect_1002(&f, cl);
+    fixture_stop(&f);
+}
+
+TEST(ws_length_with_the_top_bit_set_is_1002)
+{
+    fixture f;
+    CHECK(fixture_start(&f, NULL));
+    client *cl = ws_open(&f, 0);
+    /* A text frame claiming 2^63 + 1 bytes (RFC 6455: the top bit must be 0). */
+    static const unsigned char hdr[] = {0x81, 0x80 | 127, 0x80, 0, 0, 0, 0, 0, 0, 1,
+                                        1, 2, 3, 4, 'a' ^ 1, 'b' ^ 2};
+    CHECK(cl && send_all(cl->fd, hdr, sizeof hdr));
+    if (cl) expect_1002(&f, cl);
+    fixture_stop(&f);
+}
+
+TEST(ws_close_with_a_one_byte_payload_is_1002)
+{
+    fixture f;
+    CHECK(fixture_start(&f, NULL));
+    client *cl = ws_open(&f, 0);
+    frame *fr = malloc(sizeof *fr);
+    CHECK(cl && send_frame(cl, 0x8, "\x03", 1));
+    CHECK(cl && read_frame(cl, fr) && close_code(fr) == 1002 && fr->len == 2);
+    CHECK(cl && !read_frame(cl, fr));   /* the close was received: the server closes */
+    CHECK(wait_for(&f.e.closes, 1));
+    /* An empty close is still answered with an empty one. */
+    client *other = ws_open(&f, 0);
+    CHECK(wait_for(&f.e.opens, 2));
+    CHECK(other && send_frame(other, 0x8, "", 0) && read_frame(other, fr));
+    CHECK(fr->opcode == 0x8 && fr->len == 0);
+    CHECK(wait_for(&f.e.closes, 2));
+    free(fr);
+    client_free(other);
+    client_free(cl);
+    fixture_stop(&f);
+}
