@@ -92,6 +92,9 @@ static const option_def options[] = {
      "2592000", "seconds finished jobs and webhook deliveries are kept"},
     {"stream-queue", "ASSETD_STREAM_QUEUE", NUM(OPT_SIZE, stream_queue), "1M",
      "bytes of events a WebSocket or SSE client may have unread before it is disconnected"},
+    {"ws-close-grace", "ASSETD_WS_CLOSE_GRACE", NUM(OPT_COUNT, ws_close_grace), "30",
+     "seconds a WebSocket client cut off for reading too slowly has to read its 1013 close "
+     "frame before the connection is dropped"},
     {"webhook-allow-local", "ASSETD_WEBHOOK_ALLOW_LOCAL", NUM(OPT_UINT, webhook_allow_local), "0",
      "1: allow webhook URLs on loopback and link-local addresses (development, tests)"},
     {"webhook-retry-ms", "ASSETD_WEBHOOK_RETRY_MS", NUM(OPT_COUNT, webhook_retry_ms), "5000",

@@ -54,6 +54,7 @@ typedef struct config {
     uint64_t event_retention;
     uint64_t history_retention;
     uint64_t stream_queue;
+    uint64_t ws_close_grace;
     uint64_t webhook_allow_local;
     uint64_t webhook_retry_ms;
     uint64_t webhook_retry_window;

@@ -173,7 +173,9 @@ static bool start_events(const config *cfg, app *a, services *sv, const char **e
                        .on_news = wake_webhooks, .news_arg = sv->hooks};
     if (!(a->hub = hub_start(a->db, &hcfg, err))) return false;
     ws_config wscfg = {.ping_interval = 30, .pong_timeout = 10,
-                       .max_queued_bytes = (size_t)cfg->stream_queue, .max_message = 4096};
+                       .max_queued_bytes = (size_t)cfg->stream_queue, .max_message = 4096,
+                       .close_grace = cfg->ws_close_grace > 86400 ? 86400u
+                                                                   : (unsigned)cfg->ws_close_grace};
     a->stream_queue = (size_t)cfg->stream_queue;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     int n = cores < 1 ? 1 : cores > WS_THREADS_MAX ? WS_THREADS_MAX : (int)cores;

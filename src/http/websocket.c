@@ -1,5 +1,17 @@
 /* websocket.c — see websocket.h.
  *
+ * Files
+ * -----
+ * websocket.c     the server: its thread and loop, the mailboxes other
+ *                 threads fill (ws_conn_send_*, ws_conn_close), start, stop
+ *                 and the hand-over after the 101;
+ * ws_conn.c       one connection's life on the ws thread: libwslay's
+ *                 callbacks, writing in stream order, closing, timers;
+ * ws_handshake.c  checking the upgrade request, Sec-WebSocket-Accept;
+ * ws_outbox.c     the queues of shared messages and their framing;
+ * ws_internal.h   the structs the first two share.
+ * The rules below hold across all of them.
+ *
  * Threads and ownership
  * ---------------------
  * One thread (the "ws thread") owns every connection's socket and libwslay
@@ -27,7 +39,7 @@
  * bytes, outside libwslay, which frames only what it makes itself: pongs,
  * pings and close frames.  The two never interleave inside a frame: the
  * rest of a partly written message frame goes first, then libwslay's
- * control frames, then further message frames (flush()); after a close
+ * control frames, then further message frames (flush() in ws_conn.c); after a close
  * frame, no message.  Queued bytes (`queued_bytes`, messages not yet
  * completely written) are added by senders under conn->lock and taken off
  * by the ws thread as frames complete, so a sender's check against
@@ -47,7 +59,7 @@
  * Measured RSS per idle connection: about 10 KiB (5,000 connections;
  * libwslay's context 8.5, the ws_conn 0.3).  libmicrohttpd would keep the
  * connection and its whole memory pool (47 KiB at the default 64 KiB
- * connection_memory) for as long as it owns the socket, so take_socket()
+ * connection_memory) for as long as it owns the socket, so ws_conn_take_socket()
  * keeps a duplicate descriptor and hands the original back right after the
  * switch.
  *
@@ -61,11 +73,18 @@
  * when the answer is written.  A close from us is queued in libwslay (it
  * goes ahead of queued messages, except for ws_conn_close(), which waits
  * until the messages queued before it are written); the connection then
- * ends when the client's close arrives or at the deadline.  When libwslay
+ * ends when the client's close arrives or at the deadline.  The deadline is
+ * two-step: a close frame that cannot be written yet (a slow consumer's
+ * 1013 waits behind the bytes the socket already holds) keeps the
+ * connection open for close_grace, so a client that reads again within it
+ * still learns why it was cut off; once the frame is written, the client
+ * has pong_timeout to answer (wslay_look in ws_conn.c).  When libwslay
  * stops reading before the client's close arrives (message too big,
  * protocol error) we half-close and drain the socket until the client
  * closes ("linger"): closing a socket with unread input sends a RST, which
- * may destroy our close frame before the client reads it.
+ * may destroy our close frame before the client reads it.  Protocol errors
+ * libwslay answers with an empty close (a frame its frame layer rejects, a
+ * 1-byte close payload) go out as 1002 instead (send_proto_close).
  *
  * Shutdown and late handshakes
  * ----------------------------
@@ -75,97 +94,19 @@
  * owner's reference; a hand-over that arrives after the thread finished is
  * closed inline and drops the last reference.
  */
-#include "http/websocket.h"
-#include "http/ws_outbox.h"
+#include "http/ws_internal.h"
+#include "http/ws_handshake.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
-#include <openssl/evp.h>
-#include <wslay/wslay.h>
 
-#define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-#define SWEEP_MS 1000          /* timer resolution */
-#define STOP_GRACE_MS 1000     /* how long ws_server_stop waits for close replies */
 #define MAX_EVENTS 256
-#define LINGER_READS 64        /* reads per wakeup while draining a closing socket */
-#define REASON_MAX 123         /* RFC 6455: a close frame's payload is at most 125 bytes */
-
-typedef enum { CONN_OPEN, CONN_CLOSING, CONN_LINGER } conn_state;
-
-struct ws_conn {
-    ws_server *srv;
-    const ws_handler *h;
-    void *arg;
-
-    /* Set by the hand-over, then the ws thread's. */
-    http_upgraded *up;             /* NULL: the switch never happened */
-    int fd;
-    bool own_fd;                   /* fd is our duplicate; up was handed back */
-    uint8_t hdr[16];               /* a frame header waiting for its payload */
-    size_t hdr_len;
-    char *extra;                   /* bytes read by libmicrohttpd past the request */
-    size_t extra_len, extra_off;
-    ws_conn *inbox_next;
-
-    /* The ws thread's alone. */
-    wslay_event_context_ptr ws;
-    bool ws_read, ws_write, ws_close_sent;   /* libwslay's state: wslay_look() */
-    conn_state state;
-    uint32_t events;               /* the epoll mask registered */
-    bool failed;                   /* libwslay could not queue: end at once */
-    uint16_t pending_code;         /* a close waiting for queued messages to go out */
-    char *pending_reason;
-    ws_outbox sending;             /* messages being written */
-    uint64_t heard_ms, pinged_ms, deadline_ms;
-    ws_conn *prev, *next;          /* the server's connections */
-
-    /* Shared with other threads: under lock. */
-    pthread_mutex_t lock;
-    bool accepting;                /* ws_conn_send_* may queue */
-    bool in_ready;                 /* on the server's ready list */
-    ws_conn *ready_next;           /* (the list itself is under the server's lock) */
-    ws_outbox queued;              /* messages the ws thread has not taken yet */
-    uint16_t close_code;           /* a close request not yet taken; 0: none */
-    bool close_first;              /* ...to go ahead of queued messages (1013) */
-    char *close_reason;
-
-    _Atomic size_t queued_bytes;   /* payload in queued + sending */
-    _Atomic unsigned queued_count; /* messages in queued: read by the ws thread without the lock */
-};
-
-struct ws_server {
-    ws_config cfg;
-    int epfd, wakefd;
-    pthread_t thread;
-    _Atomic int nconns;
-
-    pthread_mutex_t lock;
-    int refs;                      /* the owner + one per handshake in flight */
-    bool stopping;                 /* ws_server_stop() has begun */
-    bool thread_done;              /* the ws thread takes no more hand-overs */
-    ws_conn *inbox;
-    ws_conn *ready_head, *ready_tail;
-
-    /* The ws thread's alone. */
-    ws_conn *conns;
-    bool stop_begun;
-    uint64_t now_ms;               /* the loop's clock, read once per wakeup */
-    char scratch[4096];            /* where lingering input is read and dropped */
-};
 
 static uint64_t clock_ms(void)
 {
@@ -211,7 +152,7 @@ static void server_unref(ws_server *s)
 
 /* ---------- connections: memory ---------- */
 
-static ws_conn *conn_new(ws_server *s, const ws_handler *h, void *arg)
+ws_conn *ws_conn_new(ws_server *s, const ws_handler *h, void *arg)
 {
     ws_conn *c = calloc(1, sizeof *c);
     if (!c) return NULL;
@@ -224,7 +165,7 @@ static ws_conn *conn_new(ws_server *s, const ws_handler *h, void *arg)
     return c;
 }
 
-static void conn_free(ws_conn *c)
+void ws_conn_free(ws_conn *c)
 {
     ws_outbox_free(&c->queued);
     ws_outbox_free(&c->sending);
@@ -238,7 +179,7 @@ static void conn_free(ws_conn *c)
 
 /* A copy of reason cut to REASON_MAX bytes without splitting a UTF-8
  * sequence (the client validates it).  NULL for none or out of memory. */
-static char *reason_copy(const char *reason)
+char *ws_reason_copy(const char *reason)
 {
     if (!reason || !*reason) return NULL;
     size_t n = strnlen(reason, REASON_MAX + 1);
@@ -275,7 +216,7 @@ static bool request_close_locked(ws_conn *c, uint16_t code, const char *reason, 
     c->accepting = false;
     c->close_code = code;
     c->close_first = first;
-    c->close_reason = reason_copy(reason);
+    c->close_reason = ws_reason_copy(reason);
     return mark_ready_locked(c);
 }
 
@@ -340,411 +281,13 @@ void ws_conn_close(ws_conn *c, uint16_t code, const char *reason)
     if (wake_it) wake(c->srv);
 }
 
-/* ---------- the ws thread: libwslay callbacks ---------- */
-
-static ssize_t on_wslay_recv(wslay_event_context_ptr ws, uint8_t *buf, size_t len, int flags,
-                             void *user)
-{
-    ws_conn *c = user;
-    if (c->extra) {
-        size_t n = c->extra_len - c->extra_off;
-        if (n > len) n = len;
-        memcpy(buf, c->extra + c->extra_off, n);
-        c->extra_off += n;
-        if (c->extra_off == c->extra_len) {
-            free(c->extra);
-            c->extra = NULL;
-        }
-        c->heard_ms = c->srv->now_ms;
-        return (ssize_t)n;
-    }
-    ssize_t n = recv(c->fd, buf, len, 0);
-    if (n > 0) {
-        c->heard_ms = c->srv->now_ms;
-        return n;
-    }
-    /* EOF before a close frame is an error too: the connection is over. */
-    bool later = n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR);
-    wslay_event_set_error(ws, later ? WSLAY_ERR_WOULDBLOCK : WSLAY_ERR_CALLBACK_FAILURE);
-    return -1;
-}
-
-/* libwslay hands over a frame (here: a control frame) as two sends, the
- * header with MSG_MORE and then the payload.  The header is kept here
- * (reported as sent) and goes out with the payload in one sendmsg(); header
- * bytes a short write left behind go first next time, so the stream stays
- * exact. */
-static ssize_t on_wslay_send(wslay_event_context_ptr ws, const uint8_t *data, size_t len,
-                             int flags, void *user)
-{
-    ws_conn *c = user;
-    if ((flags & WSLAY_MSG_MORE) && c->hdr_len + len <= sizeof c->hdr) {
-        memcpy(c->hdr + c->hdr_len, data, len);
-        c->hdr_len += len;
-        return (ssize_t)len;
-    }
-    struct iovec iov[2] = {{c->hdr, c->hdr_len}, {(void *)data, len}};
-    struct msghdr msg = {.msg_iov = c->hdr_len ? iov : iov + 1, .msg_iovlen = c->hdr_len ? 2 : 1};
-    ssize_t n = sendmsg(c->fd, &msg, MSG_NOSIGNAL | ((flags & WSLAY_MSG_MORE) ? MSG_MORE : 0));
-    if (n < 0) {
-        bool later = errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
-        wslay_event_set_error(ws, later ? WSLAY_ERR_WOULDBLOCK : WSLAY_ERR_CALLBACK_FAILURE);
-        return -1;
-    }
-    size_t from_hdr = (size_t)n < c->hdr_len ? (size_t)n : c->hdr_len;
-    memmove(c->hdr, c->hdr + from_hdr, c->hdr_len - from_hdr);
-    c->hdr_len -= from_hdr;
-    if ((size_t)n == from_hdr && len > 0) {   /* no payload byte went: try again later */
-        wslay_event_set_error(ws, WSLAY_ERR_WOULDBLOCK);
-        return -1;
-    }
-    return n - (ssize_t)from_hdr;
-}
-
-/* Reads libwslay's state after every call into it; in between it cannot
- * change.  A fan-out writes outside libwslay, and asking it each time was a
- * cache miss per message (its context is a separate 8 KiB allocation). */
-static void wslay_look(ws_conn *c)
-{
-    c->ws_read = wslay_event_want_read(c->ws);
-    c->ws_write = wslay_event_want_write(c->ws);
-    c->ws_close_sent = wslay_event_get_close_sent(c->ws);
-}
-
-static void set_accepting(ws_conn *c, bool on)
-{
-    pthread_mutex_lock(&c->lock);
-    c->accepting = on;
-    pthread_mutex_unlock(&c->lock);
-}
-
-static void set_deadline(ws_conn *c, uint64_t ms)
-{
-    uint64_t at = c->srv->now_ms + ms;
-    if (!c->deadline_ms || at < c->deadline_ms) c->deadline_ms = at;
-}
-
-static uint64_t close_timeout_ms(const ws_server *s)
-{
-    return (uint64_t)s->cfg.pong_timeout * 1000;
-}
-
-/* Messages not yet written are dropped (a close goes ahead of them), all but
- * a partly written frame, which must be finished. */
-static void drop_messages(ws_conn *c)
-{
-    size_t n = ws_outbox_drop(&c->sending);
-    pthread_mutex_lock(&c->lock);
-    n += ws_outbox_drop(&c->queued);
-    atomic_store(&c->queued_count, 0);
-    pthread_mutex_unlock(&c->lock);
-    atomic_fetch_sub(&c->queued_bytes, n);
-}
-
-/* Starts our side of the close handshake.  first: ahead of queued messages
- * (they are dropped); otherwise once they are written. */
-static void begin_close(ws_conn *c, uint16_t code, const char *reason, bool first,
-                        uint64_t timeout_ms)
-{
-    if (c->state == CONN_LINGER) return;
-    if (c->state == CONN_OPEN) set_accepting(c, false);
-    c->state = CONN_CLOSING;
-    set_deadline(c, timeout_ms);
-    if (!first) {
-        if (c->pending_code) return;   /* one close is enough */
-        c->pending_code = code;
-        c->pending_reason = reason_copy(reason);
-        return;
-    }
-    free(c->pending_reason);
-    c->pending_reason = NULL;
-    c->pending_code = 0;
-    drop_messages(c);
-    size_t n = reason ? strnlen(reason, REASON_MAX) : 0;
-    int rc = wslay_event_queue_close(c->ws, code, (const uint8_t *)reason, n);
-    wslay_look(c);
-    if (rc != 0 && rc != WSLAY_ERR_NO_MORE_MSG) c->failed = true;   /* out of memory */
-}
-
-static void on_wslay_msg(wslay_event_context_ptr ws, const struct wslay_event_on_msg_recv_arg *m,
-                         void *user)
-{
-    ws_conn *c = user;
-    if (m->opcode == WSLAY_CONNECTION_CLOSE) {
-        /* libwslay has queued the answer; nothing more may be sent. */
-        if (c->state == CONN_OPEN) set_accepting(c, false);
-        drop_messages(c);
-        c->state = CONN_CLOSING;
-        set_deadline(c, close_timeout_ms(c->srv));
-    } else if (m->opcode == WSLAY_BINARY_FRAME) {
-        begin_close(c, 1003, "only text messages are accepted", true,
-                    close_timeout_ms(c->srv));
-    } else if (m->opcode == WSLAY_TEXT_FRAME && c->state == CONN_OPEN && c->h->on_text) {
-        c->h->on_text(c->arg, c, m->msg ? (const char *)m->msg : "", m->msg_length);
-    }
-}
-
-static const struct wslay_event_callbacks wslay_callbacks = {
-    .recv_callback = on_wslay_recv,
-    .send_callback = on_wslay_send,
-    .on_msg_recv_callback = on_wslay_msg,
-};
-
-/* ---------- the ws thread: connection life ---------- */
-
-static void ready_unlink(ws_server *s, ws_conn *c)
-{
-    pthread_mutex_lock(&s->lock);
-    ws_conn *prev = NULL;
-    for (ws_conn *x = s->ready_head; x; prev = x, x = x->ready_next) {
-        if (x != c) continue;
-        if (prev) prev->ready_next = c->ready_next;
-        else s->ready_head = c->ready_next;
-        if (s->ready_tail == c) s->ready_tail = prev;
-        break;
-    }
-    pthread_mutex_unlock(&s->lock);
-}
-
-/* Memory: libmicrohttpd keeps an upgraded connection's whole buffer pool
- * (--connection-memory, 64 KiB by default, half of it touched) until the
- * socket is handed back.  So we keep a duplicate of the descriptor and hand
- * the original back at once: libmicrohttpd frees its side (and stops
- * counting it against --max-connections) while the TCP connection lives
- * on through our duplicate, costing only what websocket.c allocates. */
-static void take_socket(ws_conn *c)
-{
-    int own = fcntl(c->fd, F_DUPFD_CLOEXEC, 0);
-    if (own < 0) return;   /* keep using libmicrohttpd's */
-    http_upgraded_close(c->up);
-    c->fd = own;
-    c->own_fd = true;
-}
-
-static void release_socket(ws_conn *c)
-{
-    if (c->own_fd) close(c->fd);
-    else http_upgraded_close(c->up);
-}
-
-/* The end, whatever the cause: the socket goes back to libmicrohttpd, the
- * handler hears on_close, c is freed. */
-static void conn_teardown(ws_server *s, ws_conn *c)
-{
-    pthread_mutex_lock(&c->lock);
-    c->accepting = false;
-    bool ready = c->in_ready;
-    c->in_ready = false;
-    pthread_mutex_unlock(&c->lock);
-    if (ready) ready_unlink(s, c);
-    if (c->prev) c->prev->next = c->next;
-    else s->conns = c->next;
-    if (c->next) c->next->prev = c->prev;
-    if (c->up) {
-        epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL);   /* before the fd can be reused */
-        release_socket(c);
-    }
-    c->h->on_close(c->arg, c);
-    atomic_fetch_sub(&s->nconns, 1);
-    conn_free(c);
-}
-
-static void conn_watch(ws_server *s, ws_conn *c, uint32_t events)
-{
-    if (events == c->events) return;
-    struct epoll_event ev = {.events = events, .data.ptr = c};
-    if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, c->fd, &ev) == 0) c->events = events;
-}
-
-/* libwslay stopped reading before the client's close: half-close and drain
- * until the client closes too (see the top of the file). */
-static void conn_linger(ws_server *s, ws_conn *c)
-{
-    shutdown(c->fd, SHUT_WR);
-    c->state = CONN_LINGER;
-    set_deadline(c, close_timeout_ms(s));
-    conn_watch(s, c, EPOLLIN);
-}
-
-static void linger_read(ws_server *s, ws_conn *c)
-{
-    for (int i = 0; i < LINGER_READS; i++) {
-        ssize_t n = recv(c->fd, s->scratch, sizeof s->scratch, 0);
-        if (n > 0) continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
-        conn_teardown(s, c);   /* the client closed (or failed) */
-        return;
-    }
-}
-
-/* Caller holds c->lock; c->sending is empty. */
-static void take_queued_locked(ws_conn *c)
-{
-    ws_outbox_swap(&c->sending, &c->queued);
-    atomic_store(&c->queued_count, 0);
-}
-
-/* Writes message frames until none is left or the socket is full.  A message
- * queued after queued_count reads 0 is not left behind: it finds c on the
- * ready list, or puts it there (in_ready is cleared before c is served). */
-static ws_outbox_result write_messages(ws_conn *c, unsigned max_frames)
-{
-    for (;;) {
-        if (c->sending.count == 0) {
-            if (atomic_load(&c->queued_count) == 0) return WS_OUTBOX_DONE;
-            pthread_mutex_lock(&c->lock);
-            take_queued_locked(c);
-            pthread_mutex_unlock(&c->lock);
-        }
-        size_t done;
-        ws_outbox_result r = ws_outbox_write(&c->sending, c->fd, max_frames, &done);
-        atomic_fetch_sub(&c->queued_bytes, done);
-        if (r != WS_OUTBOX_DONE || max_frames != UINT_MAX) return r;
-    }
-}
-
-/* Writes what can be written, in stream order: the rest of a partly written
- * message frame, libwslay's frames, then more messages (none after a close).
- * *blocked: the socket is full and something waits.  false: it failed. */
-static bool flush(ws_conn *c, bool *blocked)
-{
-    *blocked = false;
-    ws_outbox_result r = WS_OUTBOX_DONE;
-    if (c->sending.off > 0) r = write_messages(c, 1);
-    if (r == WS_OUTBOX_DONE && c->ws_write) {
-        int rc = wslay_event_send(c->ws);
-        wslay_look(c);
-        if (rc != 0) return false;
-        if (c->ws_write) r = WS_OUTBOX_BLOCKED;
-    }
-    if (r == WS_OUTBOX_DONE && !c->ws_close_sent) r = write_messages(c, UINT_MAX);
-    *blocked = r == WS_OUTBOX_BLOCKED;
-    return r != WS_OUTBOX_FAILED;
-}
-
-/* After anything happened to c: write what can be written, then either
- * watch the socket for what libwslay wants next or end the connection. */
-static void conn_settle(ws_server *s, ws_conn *c)
-{
-    if (c->state == CONN_LINGER) return;
-    bool blocked;
-    if (c->failed || !flush(c, &blocked)) {
-        conn_teardown(s, c);
-        return;
-    }
-    /* A close that waits for the messages before it (no more can come:
-     * the close request stopped accepting). */
-    if (c->pending_code && !blocked && c->sending.count == 0 &&
-        atomic_load(&c->queued_count) == 0) {
-        char *reason = c->pending_reason;
-        c->pending_reason = NULL;
-        begin_close(c, c->pending_code, reason, true, close_timeout_ms(s));
-        free(reason);
-        if (c->failed || !flush(c, &blocked)) {
-            conn_teardown(s, c);
-            return;
-        }
-    }
-    bool r = c->ws_read, w = blocked;
-    if (r || w) {
-        conn_watch(s, c, (r ? EPOLLIN : 0u) | (w ? EPOLLOUT : 0u));
-    } else if (c->ws_close_sent && !wslay_event_get_close_received(c->ws)) {
-        conn_linger(s, c);
-    } else {
-        conn_teardown(s, c);
-    }
-}
-
-static void conn_io(ws_server *s, ws_conn *c, uint32_t events)
-{
-    if (c->state == CONN_LINGER) {
-        linger_read(s, c);
-        return;
-    }
-    if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && c->ws_read) {
-        int rc = wslay_event_recv(c->ws);
-        wslay_look(c);
-        if (rc != 0) {
-            conn_teardown(s, c);   /* read error or EOF without a close frame */
-            return;
-        }
-    }
-    conn_settle(s, c);
-}
-
-/* Takes c's new messages (when nothing is being written: one lock for both)
- * and a close request, then writes. */
-static void conn_take_requests(ws_server *s, ws_conn *c)
-{
-    pthread_mutex_lock(&c->lock);
-    c->in_ready = false;
-    if (c->sending.count == 0) take_queued_locked(c);
-    uint16_t code = c->close_code;
-    bool first = c->close_first;
-    char *reason = c->close_reason;
-    c->close_code = 0;
-    c->close_reason = NULL;
-    pthread_mutex_unlock(&c->lock);
-    if (code) begin_close(c, code, reason, first, close_timeout_ms(s));
-    free(reason);
-    conn_settle(s, c);
-}
-
-/* A hand-over from the inbox: the connection joins the epoll set. */
-static void conn_register(ws_server *s, ws_conn *c)
-{
-    atomic_fetch_add(&s->nconns, 1);
-    c->next = s->conns;
-    if (s->conns) s->conns->prev = c;
-    s->conns = c;
-    c->heard_ms = s->now_ms;
-    if (!c->up) {   /* the client left before the switch */
-        conn_teardown(s, c);
-        return;
-    }
-    int one = 1;
-    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    int fl = fcntl(c->fd, F_GETFL);
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
-    if (fl < 0 || fcntl(c->fd, F_SETFL, fl | O_NONBLOCK) != 0 ||
-        wslay_event_context_server_init(&c->ws, &wslay_callbacks, c) != 0 ||
-        epoll_ctl(s->epfd, EPOLL_CTL_ADD, c->fd, &ev) != 0) {
-        conn_teardown(s, c);
-        return;
-    }
-    c->events = EPOLLIN;
-    wslay_event_config_set_max_recv_msg_length(c->ws, s->cfg.max_message);
-    wslay_look(c);
-    c->h->on_open(c->arg, c);
-    if (s->stop_begun) begin_close(c, 1001, "server stopping", true, STOP_GRACE_MS);
-    if (c->extra) conn_io(s, c, EPOLLIN);   /* a frame came with the handshake */
-    else conn_settle(s, c);
-}
-
 /* ---------- the ws thread: the loop ---------- */
 
 static void sweep(ws_server *s)
 {
-    uint64_t now = s->now_ms;
-    uint64_t ping_ms = (uint64_t)s->cfg.ping_interval * 1000;
-    uint64_t pong_ms = (uint64_t)s->cfg.pong_timeout * 1000;
     for (ws_conn *c = s->conns, *next; c; c = next) {
-        next = c->next;
-        /* Timed from the ping, not from the silence: with a 1 s sweep, a
-         * connection must not be dropped before it was ever pinged. */
-        bool unanswered = c->pinged_ms > c->heard_ms;
-        if (c->deadline_ms && now >= c->deadline_ms) {
-            conn_teardown(s, c);
-        } else if (c->state == CONN_OPEN && unanswered && now - c->pinged_ms >= pong_ms) {
-            conn_teardown(s, c);   /* silent for too long: presumably gone */
-        } else if (c->state == CONN_OPEN && now - c->heard_ms >= ping_ms &&
-                   now - c->pinged_ms >= ping_ms) {
-            struct wslay_event_msg ping = {WSLAY_PING, NULL, 0};
-            if (wslay_event_queue_msg(c->ws, &ping) != 0) c->failed = true;
-            wslay_look(c);
-            c->pinged_ms = now;
-            conn_settle(s, c);
-        }
+        next = c->next;   /* c may be freed */
+        ws_conn_tick(s, c);
     }
 }
 
@@ -753,9 +296,7 @@ static void begin_stop(ws_server *s)
     s->stop_begun = true;
     for (ws_conn *c = s->conns, *next; c; c = next) {
         next = c->next;
-        if (c->state == CONN_LINGER) set_deadline(c, STOP_GRACE_MS);
-        else begin_close(c, 1001, "server stopping", true, STOP_GRACE_MS);
-        conn_settle(s, c);
+        ws_conn_stop(s, c);
     }
 }
 
@@ -781,7 +322,7 @@ static void drain_ready(ws_server *s)
         }
         pthread_mutex_unlock(&s->lock);
         if (!c) return;
-        conn_take_requests(s, c);
+        ws_conn_take_requests(s, c);
     }
 }
 
@@ -809,7 +350,7 @@ static void *ws_thread(void *arg)
         s->now_ms = clock_ms();
         for (int i = 0; i < n; i++) {
             if (evs[i].data.ptr) {
-                conn_io(s, evs[i].data.ptr, evs[i].events);
+                ws_conn_io(s, evs[i].data.ptr, evs[i].events);
             } else {
                 uint64_t count;
                 ssize_t r = read(s->wakefd, &count, sizeof count);
@@ -821,7 +362,7 @@ static void *ws_thread(void *arg)
         while (inbox) {
             ws_conn *c = inbox;
             inbox = c->inbox_next;
-            conn_register(s, c);
+            ws_conn_register(s, c);
         }
         drain_ready(s);
         if (stopping && !s->stop_begun) {
@@ -846,6 +387,7 @@ ws_server *ws_server_start(const ws_config *cfg, const char **err)
     if (cfg) s->cfg = *cfg;
     if (!s->cfg.ping_interval) s->cfg.ping_interval = 30;
     if (!s->cfg.pong_timeout) s->cfg.pong_timeout = 10;
+    if (!s->cfg.close_grace) s->cfg.close_grace = 30;
     if (!s->cfg.max_queued_bytes) s->cfg.max_queued_bytes = 1u << 20;
     if (!s->cfg.max_message) s->cfg.max_message = 64u << 10;
     s->refs = 1;
@@ -884,69 +426,7 @@ void ws_server_free(ws_server *s)
 
 int ws_server_connections(ws_server *s) { return atomic_load(&s->nconns); }
 
-/* ---------- the handshake (HTTP threads) ---------- */
-
-/* value is a comma-separated list containing token (case-insensitive). */
-static bool has_token(const char *value, const char *token)
-{
-    size_t n = strlen(token);
-    for (const char *p = value; p && *p;) {
-        p += strspn(p, " \t,");
-        size_t len = strcspn(p, ",");
-        size_t end = len;
-        while (end > 0 && (p[end - 1] == ' ' || p[end - 1] == '\t')) end--;
-        if (end == n && strncasecmp(p, token, n) == 0) return true;
-        p += len;
-    }
-    return false;
-}
-
-/* 24 base64 characters ending in "==" decode to exactly 16 bytes. */
-static bool key_is_valid(const char *key)
-{
-    static const char b64[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    return key && strlen(key) == 24 && strspn(key, b64) == 22 && strcmp(key + 22, "==") == 0;
-}
-
-/* base64(SHA-1(key + GUID)), RFC 6455 section 4.2.2. */
-static bool accept_value(const char *key, char out[29])
-{
-    char joined[24 + sizeof WS_GUID];
-    memcpy(joined, key, 24);
-    memcpy(joined + 24, WS_GUID, sizeof WS_GUID);
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
-    if (!EVP_Digest(joined, strlen(joined), md, &mdlen, EVP_sha1(), NULL) || mdlen != 20)
-        return false;
-    EVP_EncodeBlock((unsigned char *)out, md, 20);   /* 28 characters and a NUL */
-    return true;
-}
-
-/* NULL for a valid handshake; else why not, with the status to answer. */
-static const char *handshake_problem(http_req *r, int *status)
-{
-    *status = 400;
-    const char *upgrade = http_req_header(r, "Upgrade");
-    const char *connection = http_req_header(r, "Connection");
-    const char *length = http_req_header(r, "Content-Length");
-    if (strcmp(http_req_method(r), "GET") != 0) return "a WebSocket handshake is a GET";
-    if (!upgrade || !has_token(upgrade, "websocket") || !connection ||
-        !has_token(connection, "upgrade"))
-        return "this is a WebSocket endpoint: send 'Upgrade: websocket' and "
-               "'Connection: Upgrade'";
-    if ((length && strcmp(length, "0") != 0) || http_req_header(r, "Transfer-Encoding"))
-        return "a WebSocket handshake has no body";
-    const char *version = http_req_header(r, "Sec-WebSocket-Version");
-    if (!version) return "Sec-WebSocket-Version is missing";
-    if (strcmp(version, "13") != 0) {
-        *status = 426;
-        return "only WebSocket version 13 is supported";
-    }
-    if (!key_is_valid(http_req_header(r, "Sec-WebSocket-Key")))
-        return "Sec-WebSocket-Key must be 16 bytes in base64";
-    return NULL;
-}
+/* ---------- the hand-over (HTTP threads) ---------- */
 
 /* libmicrohttpd sent the 101 (or the client left first): over to the ws
  * thread, or, if that thread is gone, closed here. */
@@ -957,14 +437,14 @@ static void on_switched(void *cls, http_upgraded *u, int fd, const char *extra,
     ws_server *s = c->srv;
     c->up = u;
     c->fd = fd;
-    if (u) take_socket(c);
+    if (u) ws_conn_take_socket(c);
     if (u && extra_len > 0) {
         c->extra = malloc(extra_len);
         if (c->extra) {
             memcpy(c->extra, extra, extra_len);
             c->extra_len = extra_len;
         } else {   /* cannot keep the client's first bytes: the stream is unusable */
-            release_socket(c);
+            ws_conn_release_socket(c);
             c->up = NULL;
         }
     }
@@ -983,10 +463,10 @@ static void on_switched(void *cls, http_upgraded *u, int fd, const char *extra,
              * than drop it (the client would see 1006). */
             static const unsigned char going_away[] = {0x88, 0x02, 0x03, 0xe9};
             (void)!send(c->fd, going_away, sizeof going_away, MSG_NOSIGNAL | MSG_DONTWAIT);
-            release_socket(c);
+            ws_conn_release_socket(c);
         }
         c->h->on_close(c->arg, c);
-        conn_free(c);
+        ws_conn_free(c);
     } else {
         wake(s);
     }
@@ -996,7 +476,7 @@ static void on_switched(void *cls, http_upgraded *u, int fd, const char *extra,
 bool http_reply_websocket(http_req *r, ws_server *s, const ws_handler *h, void *arg)
 {
     int status;
-    const char *problem = handshake_problem(r, &status);
+    const char *problem = ws_handshake_problem(r, &status);
     if (problem) {
         http_reply_error(r, status, status == 426 ? "upgrade_required" : "bad_handshake", "%s",
                          problem);
@@ -1004,19 +484,19 @@ bool http_reply_websocket(http_req *r, ws_server *s, const ws_handler *h, void *
         return false;
     }
     char accept[29];
-    ws_conn *c = accept_value(http_req_header(r, "Sec-WebSocket-Key"), accept)
-                     ? conn_new(s, h, arg) : NULL;
+    ws_conn *c = ws_handshake_accept(http_req_header(r, "Sec-WebSocket-Key"), accept)
+                     ? ws_conn_new(s, h, arg) : NULL;
     if (!c) {
         http_reply_error(r, 500, "internal", "out of memory");
         return false;
     }
     if (!server_ref(s)) {
-        conn_free(c);
+        ws_conn_free(c);
         http_reply_error(r, 503, "shutting_down", "the server is shutting down");
         return false;
     }
     if (!http_reply_upgrade(r, "websocket", on_switched, c)) {
-        conn_free(c);
+        ws_conn_free(c);
         server_unref(s);
         http_reply_error(r, 500, "internal", "out of memory");
         return false;

@@ -19,7 +19,9 @@
  *   client sends a close frame          the same code echoed (wslay)
  *   message over max_message            1009, then the connection ends
  *   binary message                      1003 (only text is accepted)
- *   invalid UTF-8 / protocol error      1007 / 1002 (wslay)
+ *   invalid UTF-8 / protocol error      1007 / 1002 (wslay; a frame libwslay's frame layer
+ *                                       rejects, such as a fragmented or over-long control
+ *                                       frame, and a 1-byte close payload: 1002 from us)
  *   queue over max_queued_bytes         1013 "try again later"
  *   ws_conn_close(c, code, reason)      code
  *   ws_server_stop()                    1001 "going away"
@@ -28,13 +30,17 @@
  *   gone, and a close handshake would only wait on the same silent peer.
  *   Pings go out after ping_interval of silence, so a silent peer is dropped
  *   after ping_interval + pong_timeout (+ up to 2 s: timers tick each second).
- * After the server sends a close frame it waits up to pong_timeout seconds
- * (1 s when stopping) for the client's reply, then drops the connection.
+ * A close frame the server cannot write yet (the client is not reading:
+ * a slow consumer's 1013) stays queued for up to close_grace seconds, so a
+ * client that reads again within it gets the frame; after that the
+ * connection is dropped.  Once its close frame is written the server waits
+ * up to pong_timeout seconds (from then) for the client's reply, then drops
+ * the connection.  When stopping, 1 s covers both.
  *
  * Memory: an idle connection costs about 10 KiB, all of it here (libwslay's
  * context, ours): the socket is duplicated and libmicrohttpd's side handed
- * back at once, which frees its per-connection buffers (take_socket in
- * websocket.c).  Upgraded connections therefore do not count against the
+ * back at once, which frees its per-connection buffers (ws_conn_take_socket
+ * in ws_conn.c).  Upgraded connections therefore do not count against the
  * HTTP server's --max-connections either.
  *
  * Shutdown order: http_server_quiesce(), ws_server_stop(), then
@@ -71,6 +77,9 @@ typedef struct ws_config {
                                   * closed with 1013 (default 1 MiB) */
     size_t max_message;          /* largest client message accepted (default 64 KiB); larger:
                                   * close 1009 */
+    unsigned close_grace;        /* seconds a close frame of ours may wait to be written to a
+                                  * client that does not read (a slow consumer's 1013); the
+                                  * connection stays open that long (default 30) */
 } ws_config;
 
 typedef struct ws_handler {

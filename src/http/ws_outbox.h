@@ -13,7 +13,7 @@
  * bytes of the first frame already written; the rest of that frame must go
  * out before anything else does, or the stream is corrupt.
  *
- * Not thread-safe: websocket.c keeps two per connection, one that senders
+ * Not thread-safe: a ws_conn (ws_internal.h) keeps two per connection, one that senders
  * fill under the connection's lock and one the ws thread writes from, and
  * swaps them when the second runs dry.
  */

@@ -552,6 +552,64 @@ TEST(ws_slow_consumer_is_closed_with_1013)
     fixture_stop(&f);
 }
 
+TEST(ws_slow_consumer_gets_1013_after_a_pause)
+{
+    /* The client stops reading for longer than pong_timeout (and the 1 s
+     * sweep) but well within close_grace (30 s by default): when it reads
+     * again, the 1013 close frame is still queued behind what the socket
+     * holds.  First 8 MiB, more than the kernel's buffers take (tcp_wmem
+     * caps at 4 MiB), so the socket is full when the flood cuts it off and
+     * the close frame cannot be written until the client reads. */
+    fixture f;
+    ws_config wc = {.max_queued_bytes = 10u << 20, .pong_timeout = 1};
+    CHECK(fixture_start(&f, &wc));
+    client *cl = ws_open(&f, 4096);
+    flood fl = {.c = atomic_load(&f.e.conn)};
+    CHECK(cl && fl.c);
+    static char mib[1 << 20];
+    memset(mib, 'm', sizeof mib);
+    for (int i = 0; fl.c && i < 8; i++) {
+        CHECK(ws_conn_send_text(fl.c, mib, sizeof mib));
+        nanosleep(&(struct timespec){0, 20 * 1000 * 1000}, NULL);   /* lets the socket fill */
+    }
+    pthread_t t;
+    pthread_create(&t, NULL, flood_thread, &fl);
+    pthread_join(t, NULL);
+    CHECK(fl.refused);
+    nanosleep(&(struct timespec){3, 0}, NULL);   /* at least; a slower machine waits longer */
+    CHECK(f.e.closes == 0);
+    frame *fr = malloc(sizeof *fr);
+    int code = -1;
+    size_t skipped = 0;
+    while (cl && code < 0) {
+        /* Skip the 1 MiB messages (too big for a frame buffer) by hand. */
+        if (!need(cl, 2)) break;
+        if ((cl->buf[1] & 0x7F) == 127) {
+            if (!need(cl, 10)) break;
+            size_t len = 0;
+            for (int i = 0; i < 8; i++) len = len << 8 | cl->buf[2 + i];
+            consume(cl, 10);
+            while (len > 0) {
+                if (cl->len == 0 && !fill(cl)) break;
+                size_t n = cl->len < len ? cl->len : len;
+                consume(cl, n);
+                len -= n;
+            }
+            skipped++;
+            continue;
+        }
+        if (!read_frame(cl, fr)) break;
+        if (fr->opcode == 0x8) code = close_code(fr);
+    }
+    CHECK(skipped > 0);
+    CHECK(code == 1013);
+    CHECK(cl && send_close(cl, 1000));
+    CHECK(wait_for(&f.e.closes, 1));
+    free(fr);
+    client_free(cl);
+    fixture_stop(&f);
+}
+
 TEST(ws_conn_close_sends_queued_messages_first)
 {
     fixture f;
@@ -623,5 +681,75 @@ TEST(ws_server_stop_says_going_away)
     free(fr);
     client_free(a);
     client_free(b);
+    fixture_stop(&f);
+}
+
+/* A protocol error gets a close frame with 1002 and then the server's FIN
+ * (it half-closes and drains, so a RST cannot destroy that frame); the
+ * connection ends when the client closes too. */
+static void expect_1002(fixture *f, client *cl)
+{
+    frame *fr = malloc(sizeof *fr);
+    CHECK(read_frame(cl, fr) && close_code(fr) == 1002 && fr->len == 2);
+    CHECK(!read_frame(cl, fr) && cl->len == 0);
+    client_free(cl);
+    CHECK(wait_for(&f->e.closes, 1));
+    free(fr);
+}
+
+TEST(ws_fragmented_ping_is_1002)
+{
+    fixture f;
+    CHECK(fixture_start(&f, NULL));
+    client *cl = ws_open(&f, 0);
+    CHECK(cl && send_fragment(cl, false, 0x9, "x", 1));
+    if (cl) expect_1002(&f, cl);
+    fixture_stop(&f);
+}
+
+TEST(ws_over_long_ping_is_1002)
+{
+    fixture f;
+    CHECK(fixture_start(&f, NULL));
+    client *cl = ws_open(&f, 0);
+    char p[126];
+    memset(p, 'p', sizeof p);
+    CHECK(cl && send_frame(cl, 0x9, p, sizeof p));   /* control frames carry <= 125 bytes */
+    if (cl) expect_1002(&f, cl);
+    fixture_stop(&f);
+}
+
+TEST(ws_length_with_the_top_bit_set_is_1002)
+{
+    fixture f;
+    CHECK(fixture_start(&f, NULL));
+    client *cl = ws_open(&f, 0);
+    /* A text frame claiming 2^63 + 1 bytes (RFC 6455: the top bit must be 0). */
+    static const unsigned char hdr[] = {0x81, 0x80 | 127, 0x80, 0, 0, 0, 0, 0, 0, 1,
+                                        1, 2, 3, 4, 'a' ^ 1, 'b' ^ 2};
+    CHECK(cl && send_all(cl->fd, hdr, sizeof hdr));
+    if (cl) expect_1002(&f, cl);
+    fixture_stop(&f);
+}
+
+TEST(ws_close_with_a_one_byte_payload_is_1002)
+{
+    fixture f;
+    CHECK(fixture_start(&f, NULL));
+    client *cl = ws_open(&f, 0);
+    frame *fr = malloc(sizeof *fr);
+    CHECK(cl && send_frame(cl, 0x8, "\x03", 1));
+    CHECK(cl && read_frame(cl, fr) && close_code(fr) == 1002 && fr->len == 2);
+    CHECK(cl && !read_frame(cl, fr));   /* the close was received: the server closes */
+    CHECK(wait_for(&f.e.closes, 1));
+    /* An empty close is still answered with an empty one. */
+    client *other = ws_open(&f, 0);
+    CHECK(wait_for(&f.e.opens, 2));
+    CHECK(other && send_frame(other, 0x8, "", 0) && read_frame(other, fr));
+    CHECK(fr->opcode == 0x8 && fr->len == 0);
+    CHECK(wait_for(&f.e.closes, 2));
+    free(fr);
+    client_free(other);
+    client_free(cl);
     fixture_stop(&f);
 }
