@@ -87,6 +87,20 @@ test('S3 store: upload, process, download with validators and ranges, delete', {
   assert.equal(head.status, 200);
   assert.equal(Number(head.headers['content-length']), TINY_PNG.length);
 
+  // A PDF: the document pipeline reads it from S3 and writes its slides there.
+  const pdf = await upload(srv, { file: path.join(CORPUS, 'pdf', 'slides_context_bachotex2018_45p.pdf'), filename: 'deck.pdf', contentType: 'application/pdf' });
+  assert.equal(pdf.status, 201, pdf.text);
+  let doc;
+  await waitFor(async () => { doc = (await api(srv, 'GET', `/v1/assets/${pdf.json.id}`)).json; return doc.status === 'ready' || doc.status === 'failed'; },
+    { timeoutMs: 60000 * SLOW, what: 'the PDF processed' });
+  assert.equal(doc.status, 'ready', JSON.stringify(doc));
+  const slide = doc.renditions.find((x) => x.name === 'slide_001');
+  assert.ok(slide, JSON.stringify(doc.renditions));
+  const slideGot = await api(srv, 'GET', slide.url);
+  assert.equal(slideGot.status, 200);
+  assert.equal(slideGot.body.length, slide.size);
+  assert.equal(slideGot.body.subarray(0, 2).toString('hex'), 'ffd8', 'a JPEG');
+
   // A larger upload goes as a multipart upload of 8 MiB parts, streamed.
   const big = randomBytes(20 * 1024 * 1024 + 12345);
   const bigUp = await upload(srv, { data: big, filename: 'big.bin' });
