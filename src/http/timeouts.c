@@ -6,7 +6,9 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <poll.h>
 #include <stdlib.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -14,6 +16,7 @@ struct conn_clock {
     int fd;
     /* (milliseconds since start of phase << 2) | phase, one atomic word. */
     _Atomic uint64_t state;
+    uint64_t hangup_state;   /* the state in which a hang-up was last seen (watchdog only) */
     conn_clock *prev, *next;
 };
 
@@ -38,6 +41,20 @@ void timeouts_enter(conn_clock *c, conn_phase phase)
     if (c) atomic_store_explicit(&c->state, now_ms() << 2 | phase, memory_order_relaxed);
 }
 
+/* True when the client has closed its side and every byte it sent has been
+ * read.  libmicrohttpd 0.9.75 (edge-triggered epoll) misses a FIN that
+ * arrives together with the last bytes of an unfinished request: it reads
+ * the bytes, takes the short read for an empty socket and never reads the
+ * end-of-file, so the request would wait for the rest of its body until
+ * the body deadline (an hour), holding its temporary file. */
+static bool peer_gone(int fd)
+{
+    struct pollfd p = {.fd = fd, .events = POLLRDHUP};
+    int unread = 0;
+    return poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP)) &&
+           ioctl(fd, FIONREAD, &unread) == 0 && unread == 0;
+}
+
 static void sweep(conn_timeouts *t)
 {
     uint64_t now = now_ms();
@@ -53,6 +70,16 @@ static void sweep(conn_timeouts *t)
                      phase == PHASE_HEADERS ? "headers" : "body", NULL);
             shutdown(c->fd, SHUT_RDWR);
             timeouts_enter(c, PHASE_BUSY);  /* report once */
+        } else if (phase == PHASE_BODY && peer_gone(c->fd)) {
+            /* A body that can never be completed.  Seen on two sweeps in the
+             * same phase, so a request the server is just finishing is not
+             * cut; shutdown wakes libmicrohttpd, which then reads the end. */
+            if (c->hangup_state == state) {
+                log_info("client closed mid-body", NULL);
+                shutdown(c->fd, SHUT_RDWR);
+                timeouts_enter(c, PHASE_BUSY);
+            }
+            c->hangup_state = state;
         }
     }
 }
