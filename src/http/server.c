@@ -273,32 +273,54 @@ static bool authenticate(http_req *r)
     return false;
 }
 
-static enum MHD_Result count_lengths(void *cls, enum MHD_ValueKind kind, const char *key,
-                                     const char *value)
+/* What the framing headers say; filled by one pass over the headers. */
+typedef struct framing_fields {
+    const char *length;    /* the first Content-Length, "" if two differ */
+    const char *coding;    /* the first Transfer-Encoding */
+    int codings;           /* how many Transfer-Encoding fields */
+} framing_fields;
+
+static enum MHD_Result scan_framing(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    const char *value)
 {
-    const char **first = cls;
-    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) != 0) return MHD_YES;
-    if (!*first) *first = value;
-    else if (strcmp(*first, value) != 0) *first = "";   /* conflict marker */
+    framing_fields *f = cls;
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+        if (!f->length) f->length = value;
+        else if (strcmp(f->length, value) != 0) f->length = "";   /* conflict marker */
+    } else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+        if (f->codings++ == 0) f->coding = value;
+    }
     return MHD_YES;
 }
 
-/* Two different Content-Length headers are a request-smuggling vector; RFC
- * 9112 §6.3 says reject.  libmicrohttpd would silently use one of them. */
-static bool lengths_conflict(http_req *r)
+/* Refuses framing the server cannot read safely (RFC 9112 §6.3): two
+ * different Content-Length headers are a request-smuggling vector, and
+ * libmicrohttpd would silently use one of them; a Transfer-Encoding other
+ * than exactly "chunked" (gzip, "chunked, gzip", two fields...) leaves the
+ * body's length unknown, and libmicrohttpd would read it until the client
+ * closes — so the client would wait for an answer until the idle timeout.
+ * Replying now, before the body, closes the connection after the reply. */
+static bool framing_refused(http_req *r)
 {
-    const char *first = NULL;
-    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, count_lengths, &first);
-    return first && !*first;
+    framing_fields f = {0};
+    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, scan_framing, &f);
+    if (f.length && !*f.length) {
+        http_reply_error(r, 400, "bad_request", "conflicting Content-Length headers");
+        return true;
+    }
+    if (f.codings > 1 || (f.coding && strcasecmp(f.coding, "chunked") != 0)) {
+        http_reply_error(r, 400, "bad_request",
+                         "unsupported Transfer-Encoding '%.64s': only 'chunked' is accepted",
+                         f.codings > 1 ? "(several fields)" : f.coding);
+        return true;
+    }
+    return false;
 }
 
 /* First call: headers are complete, no body has been read. */
 static void start_request(http_req *r, const char *url)
 {
-    if (lengths_conflict(r)) {
-        http_reply_error(r, 400, "bad_request", "conflicting Content-Length headers");
-        return;
-    }
+    if (framing_refused(r)) return;
     router_match(r->srv->router, r->method, url, &r->match);
     if (r->match.route < 0) {
         if (r->match.allow[0]) {
