@@ -7,7 +7,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { startServer, healthy, tmpFiles, waitFor, SLOW, TEST_TIMEOUT as T } from './lib.mjs';
+import { randomBytes } from 'node:crypto';
+import { startServer, api, healthy, sha256, tmpFiles, waitFor, SLOW, TEST_TIMEOUT as T } from './lib.mjs';
 
 const MAX_UPLOAD = 10 * 1024 * 1024;
 const JSON_MAX = 64 * 1024;
@@ -149,6 +150,62 @@ test('a transfer coding other than exactly chunked -> 400 and close (RFC 9112 §
   }
 });
 
+test('a chunk line that does not fit -> JSON 400 and close, not an HTML 500', { timeout: T }, async () => {
+  const longExt = `5;${'e'.repeat(70000)}\r\nhello\r\n0\r\n\r\n`;
+  const longSize = `${'0'.repeat(70000)}5\r\nhello\r\n0\r\n\r\n`;
+  for (const [name, send] of Object.entries(modes)) {
+    for (const [what, body] of [['70 KB extension', longExt], ['70 KB of leading zeros', longSize]]) {
+      const id = newId();
+      const r = await converse(send(upload(id, chunked), body));
+      await assertRefused(r, id, 400, 'bad_request', `${what}, ${name}`);
+      await stillFine(`${what}, ${name}`);
+    }
+  }
+});
+
+test('a chunk size past the body limit -> 413 at once', { timeout: T }, async () => {
+  const assetsBefore = (await api(srv, 'GET', '/v1/assets?limit=1000')).json.items.length;
+  const cases = [
+    ['64-bit size', upload, 'ffffffffffffffff\r\nhello'],
+    ['size overflowing 64 bits', upload, 'fffffffffffffffffff\r\nhello'],
+    ['one byte past --max-upload', upload, `${(MAX_UPLOAD + 1).toString(16)}\r\nhello`],
+    ['chunks adding up past --max-upload', upload,
+      `${(MAX_UPLOAD / 2).toString(16)}\r\n${'x'.repeat(MAX_UPLOAD / 2)}\r\n${(MAX_UPLOAD / 2 + 1).toString(16)};a=b\r\nhello`],
+    ['slideshow upload past --max-upload', (id, extra) => post('/api/v1/slideshow/upload', id, `Content-Type: multipart/form-data; boundary=----framing0123456789\r\n${extra}`),
+      `${(MAX_UPLOAD + 1).toString(16)}\r\nhello`],
+    ['one byte past a JSON route\'s limit', (id, extra) => post('/v1/webhooks', id, `Content-Type: application/json\r\n${extra}`),
+      `${(JSON_MAX + 1).toString(16)}\r\n{}`],
+    ['JSON chunks adding up past the limit', (id, extra) => post('/v1/webhooks', id, `Content-Type: application/json\r\n${extra}`),
+      `8000\r\n${' '.repeat(0x8000)}\r\n8001\r\n{}`],
+  ];
+  for (const [name, send] of Object.entries(modes)) {
+    for (const [what, head, body] of cases) {
+      const id = newId();
+      const r = await converse(send(head(id, chunked), body));
+      await assertRefused(r, id, 413, 'payload_too_large', `${what}, ${name}`);
+      await stillFine(`${what}, ${name}`);
+    }
+  }
+  // Over the limit by a drainable amount, the 413 comes at once and the rest
+  // of the body may still follow (clients that read no reply before their
+  // body is sent must not see a reset); nothing more is answered.
+  const id0 = newId();
+  const d = await converse([post('/v1/webhooks', id0, `Content-Type: application/json\r\n${chunked}Expect: 100-continue\r\n\r\n`),
+    { until: /^HTTP\/1\.1 100 / }, `${(JSON_MAX + 1).toString(16)}\r\n{`, { until: /\r\n\r\n\{"error"[^\n]*\}\}$/ },
+    `${' '.repeat(JSON_MAX - 1)}}\r\n0\r\n\r\n`], { final: 0 });
+  await assertRefused(d, id0, 413, 'payload_too_large', 'drained JSON body');
+  assert.equal(d.responses.filter((x) => x.status >= 200).length, 1, d.text);
+  const assets = await api(srv, 'GET', '/v1/assets?limit=1000');
+  assert.equal(assets.json.items.length, assetsBefore, 'a refused upload was stored');
+  // exactly at the limit is not too large: the JSON route reads it all (and
+  // finds no JSON object in 64 KiB of spaces)
+  const id = newId();
+  const r = await converse([post('/v1/webhooks', id, `Content-Type: application/json\r\n${chunked}Connection: close\r\n`) +
+    `\r\n${JSON_MAX.toString(16)}\r\n${' '.repeat(JSON_MAX)}\r\n0\r\n\r\n`]);
+  assert.equal(r.responses.at(-1)?.status, 400, r.text.slice(0, 300));
+  assert.equal(r.responses.at(-1).json.error.code, 'invalid_json');
+});
+
 test('a JSON route refuses a Content-Length past its limit before the body', { timeout: T }, async () => {
   for (const path of ['/v1/webhooks', '/api/v1/slideshow/nope/control']) {
     const id = newId();
@@ -158,3 +215,52 @@ test('a JSON route refuses a Content-Length past its limit before the body', { t
   }
 });
 
+test('malformed chunked framing -> JSON 400 and close', { timeout: T }, async () => {
+  const bodies = ['zz\r\nhello\r\n0\r\n\r\n', '5\r\nhelloXX\r\n0\r\n\r\n', '-1\r\nx\r\n0\r\n\r\n', ' 5\r\nhello\r\n0\r\n\r\n',
+    '5 \r\nhello\r\n0\r\n\r\n', ';ext\r\nhello\r\n0\r\n\r\n', '\r\n', '5\rX\nhello\r\n0\r\n\r\n', '5\r\nhello\rX0\r\n\r\n'];
+  for (const [name, send] of Object.entries(modes)) {
+    for (const body of bodies) {
+      const id = newId();
+      const r = await converse(send(upload(id, chunked), body));
+      await assertRefused(r, id, 400, 'bad_request', `${JSON.stringify(body)}, ${name}`);
+      await stillFine(`${JSON.stringify(body)}, ${name}`);
+    }
+  }
+});
+
+test('valid chunked requests still work: extensions, trailers, bare LF, pipelined, kept alive', { timeout: T }, async () => {
+  const a = randomBytes(70000), b = randomBytes(3);
+  // a: many chunks of varied sizes, with extensions; b: bare LFs and a trailer
+  const parts = [];
+  for (let at = 0, n = 1; at < a.length; at += n, n = (n * 7 + 3) % 9000 + 1) {
+    const piece = a.subarray(at, at + n);
+    parts.push(Buffer.from(`${piece.length.toString(16)}${n % 3 ? '' : ';ext=' + 'v'.repeat(n % 200)}\r\n`), piece, Buffer.from('\r\n'));
+  }
+  parts.push(Buffer.from('0\r\n\r\n'));
+  const bodyA = Buffer.concat(parts);
+  const bodyB = Buffer.concat([Buffer.from('3\n'), b, Buffer.from('\n0;last\nX-Trailer: yes\n\n')]);
+  const get = 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n';
+  const stream = Buffer.concat([
+    Buffer.from('\r\n' + upload(newId(), chunked) + '\r\n'), bodyA,
+    Buffer.from(get),
+    Buffer.from(upload(newId(), chunked) + '\r\n'), bodyB,
+    Buffer.from(upload(newId(), 'Content-Length: 3\r\n') + '\r\n'), b,
+    Buffer.from('GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'),
+  ]);
+  // in one write, and again in small pieces so every state meets a boundary
+  for (const pieces of [[stream], Array.from({ length: Math.ceil(stream.length / 1000) }, (_, i) => stream.subarray(i * 1000, i * 1000 + 1000))]) {
+    const r = await converse(pieces, { final: 0, timeoutMs: 10000 });
+    const st = r.responses.filter((x) => x.status >= 200);
+    assert.deepEqual(st.map((x) => x.status), [201, 200, 201, 201, 200], r.text.slice(0, 500));
+    assert.equal(st[0].json.sha256, sha256(a));
+    assert.equal(st[2].json.sha256, sha256(b));
+    assert.equal(st[3].json.sha256, sha256(b));
+  }
+  // a refusal after a valid pipelined request answers that one first
+  const id = newId();
+  const r = await converse([Buffer.concat([Buffer.from(get), Buffer.from(upload(id, chunked) + '\r\nffffffffff\r\n')])], { final: 2 });
+  const st = r.responses.filter((x) => x.status >= 200).map((x) => x.status);
+  assert.deepEqual(st, [200, 413], r.text.slice(0, 500));
+  assert.ok(r.closed && !r.timedOut);
+  await stillFine('valid chunked');
+});
