@@ -141,8 +141,9 @@ typedef enum {
 complete_result api_complete_upload(app *a, const upload_rec *u, asset *out);
 
 /* Small JSON request bodies (json_body.c): body_begin/body_data for the
- * route table, then json_body_object() in the handler (NULL: a 400/413 is
- * set).  The caller owns the object. */
+ * route table (with body_max JSON_BODY_MAX), then json_body_object() in the
+ * handler (NULL: a 400/413 is set).  The caller owns the object. */
+#define JSON_BODY_MAX (64 * 1024)
 bool json_body_begin(http_req *r);
 bool json_body_data(http_req *r, const char *data, size_t len);
 json_t *json_body_object(http_req *r);

@@ -72,6 +72,7 @@ bool assets_create_begin(http_req *r)
         reply_too_large(r);
         return false;
     }
+    if (!http_req_body_limit(r, a->max_upload)) return false;
     upload *u = calloc(1, sizeof *u);
     if (!u || !(u->in = ingest_begin(a->store, a->max_upload))) {
         free(u);

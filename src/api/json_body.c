@@ -10,8 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define JSON_BODY_MAX (64 * 1024)
-
 typedef struct json_body {
     size_t len;
     bool too_large;
@@ -27,6 +25,7 @@ bool json_body_begin(http_req *r)
                          JSON_BODY_MAX);
         return false;
     }
+    if (!http_req_body_limit(r, JSON_BODY_MAX)) return false;
     json_body *b = malloc(sizeof *b);
     if (!b) {
         http_reply_error(r, 500, "internal", "out of memory");

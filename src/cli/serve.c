@@ -193,6 +193,8 @@ static bool start_services(const config *cfg, app *a, services *sv)
         .max_connections = (int)cfg->max_connections, .idle_timeout = (int)cfg->idle_timeout,
         .header_timeout = (unsigned)cfg->header_timeout, .body_timeout = (unsigned)cfg->body_timeout,
         .connection_memory = (size_t)cfg->connection_memory, .access_log = cfg->access_log,
+        /* the largest body of any route: an upload, or a JSON body */
+        .max_body = cfg->max_upload > JSON_BODY_MAX ? cfg->max_upload : JSON_BODY_MAX,
     };
     if (!(sv->pool = workpool_new((int)cfg->io_threads)) || !start_events(cfg, a, sv, &err) ||
         !(a->server = http_server_start(&hc, api_routes, api_route_count, a, api_authenticate,

@@ -19,8 +19,15 @@
  * clock stays in PHASE_BUSY, which has no deadline, and libmicrohttpd keeps
  * an upgraded connection suspended, which exempts it from the idle timeout:
  * from then on the new owner decides when the connection ends.
+ *
+ * Request framing that libmicrohttpd parses out of our sight (chunk lines)
+ * is checked by the framing guard (framing.h), one per connection: a
+ * refusal it finds before a request begins is replied here like any other
+ * error; one it had to write itself, mid-body, is only accounted here
+ * (framing_sent) and the request's body dropped.
  */
 #include "http/server.h"
+#include "http/framing.h"
 #include "http/router.h"
 #include "http/timeouts.h"
 #include "util/log.h"
@@ -43,8 +50,9 @@
  * (a chunked upload passing the size limit), we read and drop the rest so
  * the client gets our 413 at the end; only CPU is spent, no disk or memory.
  * A client that sends more than this after the rejection is cut off without
- * an answer. */
-#define DISCARD_LIMIT (1ull << 30)
+ * an answer.  (A chunked body declared past its limit is refused sooner, by
+ * the framing guard, which then drains the same way.) */
+#define DISCARD_LIMIT FRAMING_DISCARD_MAX
 
 struct http_server {
     struct MHD_Daemon *daemon;
@@ -58,16 +66,24 @@ struct http_server {
     workpool *pool;
     conn_timeouts *timeouts;
     FILE *access_log;
+    uint64_t max_body;             /* the largest body any route takes */
     char id_prefix[9];
     _Atomic uint64_t next_id;
     _Atomic int in_flight;
     int quiesced_fd;               /* the listen socket after quiesce, or -1 */
 };
 
+/* What the server keeps per connection (libmicrohttpd's socket context). */
+typedef struct conn_state {
+    conn_clock *clock;             /* deadlines; NULL: none */
+    framing *guard;                /* chunk framing; NULL: not guarded */
+} conn_state;
+
 struct http_req {
     http_server *srv;
     struct MHD_Connection *conn;
     conn_clock *clock;             /* the connection's deadlines */
+    framing *guard;                /* the connection's framing guard */
     const http_route *route;
     route_match match;
     const char *method;
@@ -244,6 +260,14 @@ void http_req_query_each(http_req *r, bool (*fn)(void *arg, const char *name, co
     MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, walk_query, &w);
 }
 
+bool http_req_body_limit(http_req *r, uint64_t limit)
+{
+    framing_refusal refusal;
+    if (!framing_request_limit(r->guard, limit, &refusal)) return true;
+    http_reply_error(r, refusal.status, refusal.code, "%s", refusal.message);
+    return false;
+}
+
 void http_req_set_data(http_req *r, void *data, void (*free_fn)(void *))
 {
     r->data = data;
@@ -314,34 +338,56 @@ static bool authenticate(http_req *r)
     return false;
 }
 
-static enum MHD_Result count_lengths(void *cls, enum MHD_ValueKind kind, const char *key,
-                                     const char *value)
+/* What the framing headers say; filled by one pass over the headers. */
+typedef struct framing_fields {
+    const char *length;    /* the first Content-Length, "" if two differ */
+    const char *coding;    /* the first Transfer-Encoding */
+    int codings;           /* how many Transfer-Encoding fields */
+} framing_fields;
+
+static enum MHD_Result scan_framing(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    const char *value)
 {
-    const char **first = cls;
-    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) != 0) return MHD_YES;
-    if (!*first) *first = value;
-    else if (strcmp(*first, value) != 0) *first = "";   /* conflict marker */
+    framing_fields *f = cls;
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+        if (!f->length) f->length = value;
+        else if (strcmp(f->length, value) != 0) f->length = "";   /* conflict marker */
+    } else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+        if (f->codings++ == 0) f->coding = value;
+    }
     return MHD_YES;
 }
 
-/* Two different Content-Length headers are a request-smuggling vector; RFC
- * 9112 §6.3 says reject.  libmicrohttpd would silently use one of them. */
-static bool lengths_conflict(http_req *r)
+/* Refuses framing the server cannot read safely (RFC 9112 §6.3): two
+ * different Content-Length headers are a request-smuggling vector, and
+ * libmicrohttpd would silently use one of them; a Transfer-Encoding other
+ * than exactly "chunked" (gzip, "chunked, gzip", two fields...) leaves the
+ * body's length unknown, and libmicrohttpd would read it until the client
+ * closes — so the client would wait for an answer until the idle timeout.
+ * Replying now, before the body, closes the connection after the reply. */
+static bool framing_refused(http_req *r)
 {
-    const char *first = NULL;
-    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, count_lengths, &first);
-    return first && !*first;
+    framing_fields f = {0};
+    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, scan_framing, &f);
+    if (f.length && !*f.length) {
+        http_reply_error(r, 400, "bad_request", "conflicting Content-Length headers");
+        return true;
+    }
+    if (f.codings > 1 || (f.coding && strcasecmp(f.coding, "chunked") != 0)) {
+        http_reply_error(r, 400, "bad_request",
+                         "unsupported Transfer-Encoding '%.64s': only 'chunked' is accepted",
+                         f.codings > 1 ? "(several fields)" : f.coding);
+        return true;
+    }
+    return false;
 }
 
-/* First call: headers are complete, no body has been read. */
-static void start_request(http_req *r, const char *url)
+/* First call: headers are complete, no body has been read, the route (if
+ * any) is matched. */
+static void start_request(http_req *r)
 {
-    if (lengths_conflict(r)) {
-        http_reply_error(r, 400, "bad_request", "conflicting Content-Length headers");
-        return;
-    }
-    router_match(r->srv->router, r->method, url, &r->match);
-    if (r->match.route < 0) {
+    if (framing_refused(r)) return;
+    if (!r->route) {
         if (r->match.allow[0]) {
             http_reply_error(r, 405, "method_not_allowed", "%s is not allowed here", r->method);
             http_reply_header(r, MHD_HTTP_HEADER_ALLOW, r->match.allow);
@@ -350,7 +396,6 @@ static void start_request(http_req *r, const char *url)
         }
         return;
     }
-    r->route = &r->srv->routes[r->match.route];
     if (r->route->auth && !authenticate(r)) return;
     if (r->route->body_begin && !r->route->body_begin(r)) return;
     if (!r->route->body_data) r->route->handle(r);
@@ -398,14 +443,23 @@ static http_req *begin_request(http_server *s, struct MHD_Connection *conn, cons
     atomic_fetch_add(&s->in_flight, 1);
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    r->clock = ci ? ci->socket_context : NULL;
+    const conn_state *cs = ci ? ci->socket_context : NULL;
+    r->clock = cs ? cs->clock : NULL;
+    r->guard = cs ? cs->guard : NULL;
     timeouts_enter(r->clock, has_body(r) ? PHASE_BODY : PHASE_BUSY);
     assign_request_id(r);
-    if (refuse_uri)
+    if (!refuse_uri) {
+        router_match(s->router, method, url, &r->match);
+        if (r->match.route >= 0) r->route = &s->routes[r->match.route];
+    }
+    framing_refusal refusal;
+    if (framing_request_begin(r->guard, r->request_id, &refusal))   /* its chunking */
+        http_reply_error(r, refusal.status, refusal.code, "%s", refusal.message);
+    else if (refuse_uri)
         http_reply_error(r, 414, "uri_too_long", "at most %d bytes and %d query parameters",
                          URI_MAX, QUERY_ARGS_MAX);
     else
-        start_request(r, url);
+        start_request(r);
     return r;
 }
 
@@ -422,14 +476,18 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
          * connection afterwards.  That is what we want when refusing a body
          * (no point reading a 2 GB upload to say 413), and what we must avoid
          * otherwise: it would defeat keep-alive.  Bodiless requests get their
-         * reply on the next call, which follows at once. */
-        return r->replied && has_body(r) ? queue_reply(r) : MHD_YES;
+         * reply on the next call, which follows at once.  libmicrohttpd reads
+         * nothing more after such a reply: the guard has nothing to guard. */
+        if (!r->replied || !has_body(r)) return MHD_YES;
+        framing_stop(r->guard, true);
+        return queue_reply(r);
     }
     if (*upload_data_size > 0) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
         r->bytes_in += n;
-        if (r->body_rejected || !r->route || !r->route->body_data) {
+        if (r->body_rejected || !r->route || !r->route->body_data ||
+            framing_sent(r->guard, NULL)) {
             r->discarded += n;
             return r->discarded > DISCARD_LIMIT ? MHD_NO : MHD_YES;
         }
@@ -437,6 +495,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         return MHD_YES;
     }
     timeouts_enter(r->clock, PHASE_BUSY);   /* the body, if any, is complete */
+    if (framing_sent(r->guard, NULL)) return MHD_NO;   /* replied already: close */
     if (r->replied) return queue_reply(r);  /* a rejection, or deferred work done */
     if (r->route && r->route->body_data) r->route->handle(r);
     if (r->replied) return queue_reply(r);
@@ -498,6 +557,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
     if (!r || r == (void *)&uri_too_long) return;
     if (!r->upgraded) {   /* upgraded requests were accounted in on_upgrade() */
+        uint64_t sent_len;
+        int sent = framing_sent(r->guard, &sent_len);
+        if (sent) {   /* the guard refused the body and replied itself */
+            r->status = sent;
+            r->bytes_out = sent_len;
+        }
         if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && r->status == 0) r->status = 499;
         if (r->upgrade_fn) r->status = 499;   /* the client left before the switch */
         account_request(s, r);
@@ -520,6 +585,7 @@ static void on_upgrade(void *cls, struct MHD_Connection *conn, void *con_cls,
     http_upgrade_fn fn = r->upgrade_fn;
     r->upgrade_fn = NULL;
     r->upgraded = true;
+    framing_stop(r->guard, false);          /* the socket leaves HTTP */
     timeouts_enter(r->clock, PHASE_BUSY);   /* no deadline while upgraded */
     account_request(r->srv, r);
     fn(r->upgrade_cls, (http_upgraded *)urh, sock, extra, extra_len);
@@ -553,10 +619,20 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
         metrics_connections(s->metrics, 1);
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-        *socket_context = ci ? timeouts_track(s->timeouts, ci->connect_fd) : NULL;
-    } else {
+        conn_state *cs = ci ? calloc(1, sizeof *cs) : NULL;
+        if (cs) {
+            cs->clock = timeouts_track(s->timeouts, ci->connect_fd);
+            cs->guard = framing_track(ci->connect_fd, s->max_body);
+        }
+        *socket_context = cs;
+    } else {   /* closed: libmicrohttpd closes the socket after this */
         metrics_connections(s->metrics, -1);
-        timeouts_untrack(s->timeouts, *socket_context);
+        conn_state *cs = *socket_context;
+        if (cs) {
+            timeouts_untrack(s->timeouts, cs->clock);
+            framing_release(cs->guard);
+            free(cs);
+        }
         *socket_context = NULL;
     }
 }
@@ -634,6 +710,7 @@ http_server *http_server_start(const http_server_config *cfg, const http_route *
     s->auth = auth;
     s->pool = pool;
     s->quiesced_fd = -1;
+    s->max_body = cfg->max_body ? cfg->max_body : UINT64_MAX;
     uint8_t rnd[4];
     RAND_bytes(rnd, sizeof rnd);
     snprintf(s->id_prefix, sizeof s->id_prefix, "%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2],

@@ -53,6 +53,7 @@ typedef struct http_server_config {
     unsigned header_timeout;   /* seconds to send a request's headers (see timeouts.h) */
     unsigned body_timeout;     /* seconds to send a request's body */
     size_t connection_memory;  /* per-connection buffer (headers + body chunks) */
+    uint64_t max_body;         /* the largest body any route takes; 0: no limit */
     const char *access_log;    /* "stdout", "off" or a file path */
 } http_server_config;
 
@@ -84,6 +85,11 @@ const char *http_req_query(http_req *r, const char *name);
 const char *http_req_param(http_req *r, int i);
 /* The authenticated owner ("" on routes without auth). */
 const char *http_req_owner(http_req *r);
+/* For body_begin(): the most this request's body may be.  A chunked body
+ * whose chunk sizes pass it is refused at once with a 413 (http/framing.h),
+ * not after the bytes arrive; false if the sizes read so far already pass it
+ * (the 413 is then set).  Content-Length stays the route's to check. */
+bool http_req_body_limit(http_req *r, uint64_t limit);
 /* Per-request handler state, freed with free_fn when the request ends. */
 /* Calls fn for each query parameter (decoded) in order; stops when fn
  * returns false. */

@@ -1,0 +1,266 @@
+// HTTP/1.1 request framing (RFC 9112 §6-7) where libmicrohttpd alone falls
+// short: transfer codings other than chunked, chunk lines that do not fit,
+// chunk sizes past the body limit, malformed chunking.  Every refusal is a
+// prompt JSON error that closes the connection and is accounted (access
+// log) with the status the client saw; valid chunked traffic — extensions,
+// trailers, pipelining, keep-alive — still works.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { startServer, api, healthy, sha256, tmpFiles, waitFor, SLOW, TEST_TIMEOUT as T } from './lib.mjs';
+
+const MAX_UPLOAD = 10 * 1024 * 1024;
+const JSON_MAX = 64 * 1024;
+
+let srv;
+before(async () => { srv = await startServer({ args: ['--max-upload', '10M'] }); });
+after(() => srv?.cleanup());
+
+let seq = 0;
+const newId = () => `framing-${process.pid}-${++seq}`;
+
+/** Splits raw response bytes into responses (interim 1xx included). */
+function parseResponses(buf) {
+  const out = [];
+  let at = 0;
+  for (;;) {
+    const end = buf.indexOf('\r\n\r\n', at);
+    if (end < 0) break;
+    const lines = buf.subarray(at, end).toString('latin1').split('\r\n');
+    const m = /^HTTP\/1\.[01] (\d{3})/.exec(lines[0]);
+    if (!m) break;
+    const headers = {};
+    for (const l of lines.slice(1)) {
+      const i = l.indexOf(':');
+      if (i > 0) headers[l.slice(0, i).trim().toLowerCase()] = l.slice(i + 1).trim();
+    }
+    const status = Number(m[1]);
+    const len = status >= 200 && headers['content-length'] ? Number(headers['content-length']) : 0;
+    const body = buf.subarray(end + 4, end + 4 + len);
+    if (body.length < len) break;
+    let json = null;
+    try { json = JSON.parse(body.toString('utf8')); } catch { /* not JSON */ }
+    out.push({ status, headers, body, json });
+    at = end + 4 + len;
+  }
+  return out;
+}
+
+/** One connection: `steps` are bytes to write or { until: RegExp } to wait
+ *  for in what was received so far.  Ends when the server closes, or after
+ *  timeoutMs (timedOut: the server neither answered in full nor closed). */
+function converse(steps, { timeoutMs = 5000, final = 1 } = {}) {
+  return new Promise((resolve) => {
+    const s = net.connect({ host: '127.0.0.1', port: srv.port });
+    let data = Buffer.alloc(0), closed = false, timedOut = false, waiting = null, done = false;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      s.destroy();
+      resolve({ responses: parseResponses(data), text: data.toString('latin1'), closed, timedOut });
+    };
+    const timer = setTimeout(() => { timedOut = true; finish(); }, timeoutMs * SLOW);
+    const next = (i) => {
+      for (; i < steps.length; i++) {
+        const st = steps[i];
+        if (st.until) { waiting = { re: st.until, i }; check(); return; }
+        s.write(st);
+      }
+    };
+    const check = () => {
+      if (waiting && waiting.re.test(data.toString('latin1'))) {
+        const i = waiting.i;
+        waiting = null;
+        next(i + 1);
+      }
+    };
+    s.on('data', (d) => {
+      data = Buffer.concat([data, d]);
+      check();
+      // enough final responses and keep-alive: no close will come
+      if (!waiting && final > 0 && parseResponses(data).filter((r) => r.status >= 200).length >= final &&
+          !/connection:\s*close/i.test(data.toString('latin1'))) finish();
+    });
+    s.on('end', () => { closed = true; finish(); });
+    s.on('close', () => { closed = true; finish(); });
+    s.on('error', () => { closed = true; finish(); });
+    s.on('connect', () => next(0));
+  });
+}
+
+const auth = () => `Authorization: Bearer ${srv.token}\r\n`;
+const post = (path, id, extra = '') =>
+  `POST ${path} HTTP/1.1\r\nHost: x\r\n${auth()}X-Request-Id: ${id}\r\n${extra}`;
+const upload = (id, extra = '') =>
+  post('/v1/assets?filename=f.bin', id, `Content-Type: application/octet-stream\r\n${extra}`);
+const chunked = 'Transfer-Encoding: chunked\r\n';
+
+/** The exchange ended with one JSON error, the connection closed by the
+ *  server, and the access log has the request with that status. */
+async function assertRefused(r, id, status, code, label) {
+  const ctx = `${label}: ${JSON.stringify(r.text.slice(0, 300))} (closed=${r.closed}, timedOut=${r.timedOut})`;
+  assert.ok(!r.timedOut, `no answer and no close: ${ctx}`);
+  const finals = r.responses.filter((x) => x.status >= 200);
+  assert.equal(finals.length, 1, `one final response expected: ${ctx}`);
+  const res = finals[0];
+  assert.equal(res.status, status, ctx);
+  assert.match(res.headers['content-type'] || '', /^application\/json\b/, ctx);
+  assert.equal(res.json?.error?.code, code, ctx);
+  assert.ok(typeof res.json.error.message === 'string' && res.json.error.message.length > 0, ctx);
+  assert.equal(res.headers['x-request-id'], id, ctx);
+  assert.match(res.headers.connection || '', /close/i, ctx);
+  assert.ok(r.closed, `connection left open: ${ctx}`);
+  const line = await srv.waitUntil((s) => s.accessLog.find((l) => l.request_id === id), 5000, `access log line ${id}`);
+  assert.equal(line.status, status, `${label}: access log says ${JSON.stringify(line)}`);
+}
+
+async function stillFine(label) {
+  assert.ok(srv.alive(), `${label}: server died; stderr:\n${srv.stderrLines.slice(-10).join('\n')}`);
+  assert.ok(await healthy(srv), `${label}: /healthz did not answer`);
+  await waitFor(() => tmpFiles(srv.dataDir).length === 0, { what: `no upload left after ${label}` });
+}
+
+// Two ways to send a request: all at once (the server sees the head and the
+// offending bytes together), or the head first with Expect: 100-continue
+// and the body only once the server asked for it (the request has begun).
+const modes = {
+  'at once': (head, body) => [head + '\r\n' + body],
+  'after 100-continue': (head, body) => [head + 'Expect: 100-continue\r\n\r\n', { until: /^HTTP\/1\.1 100 / }, body],
+};
+
+test('a transfer coding other than exactly chunked -> 400 and close (RFC 9112 §6.3)', { timeout: T }, async () => {
+  const body = '5\r\nhello\r\n0\r\n\r\n';
+  for (const te of ['gzip', 'chunked, gzip', 'xchunked', 'gzip, chunked', 'identity', 'chunked;q=1', 'chunked ']) {
+    const id = newId();
+    const r = await converse([upload(id, `Transfer-Encoding: ${te}\r\n`) + '\r\n' + body]);
+    await assertRefused(r, id, 400, 'bad_request', `TE ${JSON.stringify(te)}`);
+    await stillFine(`TE ${te}`);
+  }
+  // two Transfer-Encoding fields are one list: "chunked, chunked"
+  const id = newId();
+  const r = await converse([upload(id, chunked + chunked) + '\r\n' + body]);
+  await assertRefused(r, id, 400, 'bad_request', 'two TE fields');
+  // the coding name is case-insensitive
+  for (const te of ['Chunked', 'CHUNKED']) {
+    const ok = await converse([upload(newId(), `Transfer-Encoding: ${te}\r\nConnection: close\r\n`) + '\r\n' + body]);
+    assert.equal(ok.responses.at(-1)?.status, 201, `TE ${te}: ${ok.text.slice(0, 300)}`);
+    assert.equal(ok.responses.at(-1).json.size, 5);
+  }
+});
+
+test('a chunk line that does not fit -> JSON 400 and close, not an HTML 500', { timeout: T }, async () => {
+  const longExt = `5;${'e'.repeat(70000)}\r\nhello\r\n0\r\n\r\n`;
+  const longSize = `${'0'.repeat(70000)}5\r\nhello\r\n0\r\n\r\n`;
+  for (const [name, send] of Object.entries(modes)) {
+    for (const [what, body] of [['70 KB extension', longExt], ['70 KB of leading zeros', longSize]]) {
+      const id = newId();
+      const r = await converse(send(upload(id, chunked), body));
+      await assertRefused(r, id, 400, 'bad_request', `${what}, ${name}`);
+      await stillFine(`${what}, ${name}`);
+    }
+  }
+});
+
+test('a chunk size past the body limit -> 413 at once', { timeout: T }, async () => {
+  const assetsBefore = (await api(srv, 'GET', '/v1/assets?limit=1000')).json.items.length;
+  const cases = [
+    ['64-bit size', upload, 'ffffffffffffffff\r\nhello'],
+    ['size overflowing 64 bits', upload, 'fffffffffffffffffff\r\nhello'],
+    ['one byte past --max-upload', upload, `${(MAX_UPLOAD + 1).toString(16)}\r\nhello`],
+    ['chunks adding up past --max-upload', upload,
+      `${(MAX_UPLOAD / 2).toString(16)}\r\n${'x'.repeat(MAX_UPLOAD / 2)}\r\n${(MAX_UPLOAD / 2 + 1).toString(16)};a=b\r\nhello`],
+    ['slideshow upload past --max-upload', (id, extra) => post('/api/v1/slideshow/upload', id, `Content-Type: multipart/form-data; boundary=----framing0123456789\r\n${extra}`),
+      `${(MAX_UPLOAD + 1).toString(16)}\r\nhello`],
+    ['one byte past a JSON route\'s limit', (id, extra) => post('/v1/webhooks', id, `Content-Type: application/json\r\n${extra}`),
+      `${(JSON_MAX + 1).toString(16)}\r\n{}`],
+    ['JSON chunks adding up past the limit', (id, extra) => post('/v1/webhooks', id, `Content-Type: application/json\r\n${extra}`),
+      `8000\r\n${' '.repeat(0x8000)}\r\n8001\r\n{}`],
+  ];
+  for (const [name, send] of Object.entries(modes)) {
+    for (const [what, head, body] of cases) {
+      const id = newId();
+      const r = await converse(send(head(id, chunked), body));
+      await assertRefused(r, id, 413, 'payload_too_large', `${what}, ${name}`);
+      await stillFine(`${what}, ${name}`);
+    }
+  }
+  // Over the limit by a drainable amount, the 413 comes at once and the rest
+  // of the body may still follow (clients that read no reply before their
+  // body is sent must not see a reset); nothing more is answered.
+  const id0 = newId();
+  const d = await converse([post('/v1/webhooks', id0, `Content-Type: application/json\r\n${chunked}Expect: 100-continue\r\n\r\n`),
+    { until: /^HTTP\/1\.1 100 / }, `${(JSON_MAX + 1).toString(16)}\r\n{`, { until: /\r\n\r\n\{"error"[^\n]*\}\}$/ },
+    `${' '.repeat(JSON_MAX - 1)}}\r\n0\r\n\r\n`], { final: 0 });
+  await assertRefused(d, id0, 413, 'payload_too_large', 'drained JSON body');
+  assert.equal(d.responses.filter((x) => x.status >= 200).length, 1, d.text);
+  const assets = await api(srv, 'GET', '/v1/assets?limit=1000');
+  assert.equal(assets.json.items.length, assetsBefore, 'a refused upload was stored');
+  // exactly at the limit is not too large: the JSON route reads it all (and
+  // finds no JSON object in 64 KiB of spaces)
+  const id = newId();
+  const r = await converse([post('/v1/webhooks', id, `Content-Type: application/json\r\n${chunked}Connection: close\r\n`) +
+    `\r\n${JSON_MAX.toString(16)}\r\n${' '.repeat(JSON_MAX)}\r\n0\r\n\r\n`]);
+  assert.equal(r.responses.at(-1)?.status, 400, r.text.slice(0, 300));
+  assert.equal(r.responses.at(-1).json.error.code, 'invalid_json');
+});
+
+test('a JSON route refuses a Content-Length past its limit before the body', { timeout: T }, async () => {
+  for (const path of ['/v1/webhooks', '/api/v1/slideshow/nope/control']) {
+    const id = newId();
+    // no body is sent: the answer must not wait for it
+    const r = await converse([post(path, id, `Content-Type: application/json\r\nContent-Length: ${JSON_MAX + 1}\r\n\r\n`)]);
+    await assertRefused(r, id, 413, 'payload_too_large', path);
+  }
+});
+
+test('malformed chunked framing -> JSON 400 and close', { timeout: T }, async () => {
+  const bodies = ['zz\r\nhello\r\n0\r\n\r\n', '5\r\nhelloXX\r\n0\r\n\r\n', '-1\r\nx\r\n0\r\n\r\n', ' 5\r\nhello\r\n0\r\n\r\n',
+    '5 \r\nhello\r\n0\r\n\r\n', ';ext\r\nhello\r\n0\r\n\r\n', '\r\n', '5\rX\nhello\r\n0\r\n\r\n', '5\r\nhello\rX0\r\n\r\n'];
+  for (const [name, send] of Object.entries(modes)) {
+    for (const body of bodies) {
+      const id = newId();
+      const r = await converse(send(upload(id, chunked), body));
+      await assertRefused(r, id, 400, 'bad_request', `${JSON.stringify(body)}, ${name}`);
+      await stillFine(`${JSON.stringify(body)}, ${name}`);
+    }
+  }
+});
+
+test('valid chunked requests still work: extensions, trailers, bare LF, pipelined, kept alive', { timeout: T }, async () => {
+  const a = randomBytes(70000), b = randomBytes(3);
+  // a: many chunks of varied sizes, with extensions; b: bare LFs and a trailer
+  const parts = [];
+  for (let at = 0, n = 1; at < a.length; at += n, n = (n * 7 + 3) % 9000 + 1) {
+    const piece = a.subarray(at, at + n);
+    parts.push(Buffer.from(`${piece.length.toString(16)}${n % 3 ? '' : ';ext=' + 'v'.repeat(n % 200)}\r\n`), piece, Buffer.from('\r\n'));
+  }
+  parts.push(Buffer.from('0\r\n\r\n'));
+  const bodyA = Buffer.concat(parts);
+  const bodyB = Buffer.concat([Buffer.from('3\n'), b, Buffer.from('\n0;last\nX-Trailer: yes\n\n')]);
+  const get = 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n';
+  const stream = Buffer.concat([
+    Buffer.from('\r\n' + upload(newId(), chunked) + '\r\n'), bodyA,
+    Buffer.from(get),
+    Buffer.from(upload(newId(), chunked) + '\r\n'), bodyB,
+    Buffer.from(upload(newId(), 'Content-Length: 3\r\n') + '\r\n'), b,
+    Buffer.from('GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'),
+  ]);
+  // in one write, and again in small pieces so every state meets a boundary
+  for (const pieces of [[stream], Array.from({ length: Math.ceil(stream.length / 1000) }, (_, i) => stream.subarray(i * 1000, i * 1000 + 1000))]) {
+    const r = await converse(pieces, { final: 0, timeoutMs: 10000 });
+    const st = r.responses.filter((x) => x.status >= 200);
+    assert.deepEqual(st.map((x) => x.status), [201, 200, 201, 201, 200], r.text.slice(0, 500));
+    assert.equal(st[0].json.sha256, sha256(a));
+    assert.equal(st[2].json.sha256, sha256(b));
+    assert.equal(st[3].json.sha256, sha256(b));
+  }
+  // a refusal after a valid pipelined request answers that one first
+  const id = newId();
+  const r = await converse([Buffer.concat([Buffer.from(get), Buffer.from(upload(id, chunked) + '\r\nffffffffff\r\n')])], { final: 2 });
+  const st = r.responses.filter((x) => x.status >= 200).map((x) => x.status);
+  assert.deepEqual(st, [200, 413], r.text.slice(0, 500));
+  assert.ok(r.closed && !r.timedOut);
+  await stillFine('valid chunked');
+});
