@@ -10,8 +10,10 @@
  *     is chunked when the (only) Transfer-Encoding is "chunked", any case;
  *   - a chunk line is 1*HEXDIG, then ";" and anything, or CR? LF; chunk
  *     data ends with CRLF or a bare LF; trailer lines end at an empty line.
- * Anything else in a head (continuation lines, NUL bytes, odd framing
- * fields) stops the guard for the connection rather than risk disagreeing.
+ * A NUL byte inside a header field refuses the request (400), which the
+ * server answers when it begins it.  Anything else in a head (continuation
+ * lines, odd framing fields) stops the guard for the connection rather than
+ * risk disagreeing.
  */
 #include "http/framing.h"
 
@@ -54,7 +56,9 @@ typedef enum {
     ST_OFF,        /* not guarding */
 } state;
 
-typedef enum { REFUSE_NONE, REFUSE_LINE, REFUSE_MALFORMED, REFUSE_TOO_LARGE } refusal_kind;
+typedef enum {
+    REFUSE_NONE, REFUSE_LINE, REFUSE_MALFORMED, REFUSE_TOO_LARGE, REFUSE_NUL
+} refusal_kind;
 
 struct framing {
     int fd;
@@ -70,6 +74,7 @@ struct framing {
     /* the head being read */
     char line[64];           /* the first bytes of the current line */
     bool odd;                /* something the guard does not follow */
+    bool nul;                /* a NUL byte inside a header field */
     bool has_length, bad_length;
     uint64_t length;
     int codings;             /* Transfer-Encoding fields */
@@ -155,6 +160,8 @@ static void describe(const framing *g, refusal_kind kind, framing_refusal *out)
                  CHUNK_LINE_MAX);
     else if (kind == REFUSE_MALFORMED)
         snprintf(out->message, sizeof out->message, "malformed chunked encoding");
+    else if (kind == REFUSE_NUL)
+        snprintf(out->message, sizeof out->message, "a header field contains a NUL byte");
     else
         snprintf(out->message, sizeof out->message,
                  "the chunk sizes add up to more than %llu bytes, the limit",
@@ -277,6 +284,12 @@ static void head_field(framing *g, uint32_t len)
 static void head_end(framing *g)
 {
     g->heads++;
+    if (g->nul) {   /* the whole head goes to the server, which refuses it */
+        g->refused = REFUSE_NUL;
+        g->refused_head = g->heads;
+        g->st = ST_PENDING;
+        return;
+    }
     if (g->odd || g->codings > 1 || (g->codings == 1 && !g->chunked) ||
         (g->codings == 0 && g->has_length && g->bad_length)) {
         g->st = ST_OFF;   /* refused by the server or libmicrohttpd, or beyond us */
@@ -301,7 +314,7 @@ static void line_end(framing *g)
     if (g->st == ST_START) {
         if (!empty) {   /* the request line */
             g->st = ST_HEAD;
-            g->odd = g->has_length = g->bad_length = g->chunked = false;
+            g->odd = g->nul = g->has_length = g->bad_length = g->chunked = false;
             g->codings = 0;
         }
     } else if (g->st == ST_HEAD) {
@@ -320,7 +333,9 @@ static void line_byte(framing *g, char c)
     if (g->line_len < sizeof g->line) g->line[g->line_len] = c;
     if (g->line_len < UINT32_MAX) g->line_len++;
     g->cr = c == '\r';
-    if (c == '\0' && g->st == ST_HEAD && g->line_len > 1) g->odd = true;
+    /* libmicrohttpd would cut the field there ("Bearer KEY\0junk" would read
+     * as the key): RFC 9110 §5.5 lets us reject the message instead. */
+    if (c == '\0' && g->st == ST_HEAD && g->line_len > 1) g->nul = true;
 }
 
 /* ---------- chunk lines ---------- */

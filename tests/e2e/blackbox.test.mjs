@@ -73,3 +73,21 @@ test('limit is validated the same way on every list route', { timeout: T }, asyn
   const jobs = await api(srv, 'GET', '/v1/jobs?limit=1');
   assert.equal(jobs.json.items.length, 1, jobs.text);
 });
+
+test('a NUL byte in a header (Authorization: Bearer KEY\\0) is a 400, never a cut-off key', { timeout: T }, async () => {
+  const head = (auth) => Buffer.concat([Buffer.from(`GET /v1/assets HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${srv.token}`), auth, Buffer.from('\r\nConnection: close\r\n\r\n')]);
+  for (const tail of [Buffer.from([0]), Buffer.from([0, 0x41, 0x42]), Buffer.from('\0junk')]) {
+    const r = parseRaw(await rawExchange(srv.port, head(tail)));
+    assert.equal(r.status, 400, `tail ${tail.toString('hex')}: ${r.status} ${r.body}`);
+    assertError(r, 400, 'bad_request');
+  }
+  // The same request without the NUL is served: the key itself is fine.
+  const ok = parseRaw(await rawExchange(srv.port, head(Buffer.alloc(0))));
+  assert.equal(ok.status, 200);
+  // A NUL elsewhere in a header, and in a body-carrying request.
+  const other = parseRaw(await rawExchange(srv.port, Buffer.from(`GET /healthz HTTP/1.1\r\nHost: x\r\nX-Thing: a\0b\r\nConnection: close\r\n\r\n`)));
+  assert.equal(other.status, 400);
+  const post = parseRaw(await rawExchange(srv.port, Buffer.from(`POST /v1/assets?filename=a HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${srv.token}\0\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc`)));
+  assert.equal(post.status, 400);
+  assert.ok(await healthy(srv));
+});
