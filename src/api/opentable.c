@@ -229,7 +229,6 @@ static const ws_handler live_ws = {live_open, NULL, live_close};
 void opentable_live(http_req *r)
 {
     app *a = http_req_app(r);
-    const char *upgrade = http_req_header(r, "Upgrade");
     live *l = calloc(1, sizeof *l);
     if (!l) {
         http_reply_error(r, 500, "internal", "out of memory");
@@ -238,12 +237,6 @@ void opentable_live(http_req *r)
     l->app = a;
     if (!api_authenticate_stream(r, l->filter.owner)) {
         free(l);
-        return;
-    }
-    if (!upgrade || strcasecmp(upgrade, "websocket") != 0) {
-        free(l);
-        http_reply_error(r, 426, "upgrade_required", "connect with a WebSocket");
-        http_reply_header(r, "Upgrade", "websocket");
         return;
     }
     /* Live from now: images ready before the socket opened are in
@@ -262,5 +255,6 @@ void opentable_live(http_req *r)
     hub_filter_set_types(&l->filter, "asset.ready");
     api_base_url(r, l->base, sizeof l->base);
     ws_server *ws = a->ws[atomic_fetch_add(&a->ws_next, 1) % (unsigned)a->nws];
+    /* Not a handshake: 400 bad_handshake (426 for another version). */
     if (!http_reply_websocket(r, ws, &live_ws, l)) free(l);   /* it replied */
 }

@@ -59,10 +59,16 @@ const EXPECTED_ERRORS = {
   // The same for the slideshow listeners: a plain GET is not a handshake.
   'GET /api/v1/slideshow/{id}/listen': { status: 400, code: 'bad_handshake' },
   'GET /api/v1/slideshow/{id}/updates': { status: 400, code: 'bad_handshake' },
+  'GET /api/images/live': { status: 400, code: 'bad_handshake' },
+  // The cloud API's access without ?asset_id= (the original's message).
+  'GET /api/access': { status: 400, code: 'invalid_parameter' },
 };
 const JSON_BODIES = {
   'POST /v1/webhooks': { url: 'https://example.com/hook', events: ['asset.failed'] },
   'POST /api/v1/slideshow/{id}/control': { current: 1 },
+  'POST /api/upload': { object_key: 'openapi.txt' },
+  // the upload above, the first cloud upload of this server (asset_id 1)
+  'PUT /api/status': { asset_id: 1, uploaded_status: 'pending' },
 };
 const DECK = path.join(CORPUS, 'pdf', 'slides_context_bachotex2018_45p.pdf');
 
