@@ -45,6 +45,7 @@ typedef struct app {
     transfer_signer signer;    /* signed direct transfers (core/transfer.h) */
     char public_url[256];      /* how clients reach us; "" = from the Host header */
     uint64_t max_sign_ttl;     /* seconds a signature may live */
+    bool s3_redirect;          /* S3 downloads: 302 to a presigned GET, not a proxy */
 } app;
 
 /* Lets WebSocket connections hold a hub message instead of a copy of it

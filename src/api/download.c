@@ -14,6 +14,8 @@
  *                download is one buffer whatever the size.  The reply is set
  *                only when the first bytes arrived, so an S3 failure before
  *                then is a clean JSON error, never a truncated 200.
+ *   S3 with --s3-redirect: a 302 to a short-lived presigned GET, so the
+ *                bytes never pass through assetd at all.
  *
  * Sizes come from the database (the asset row, the rendition list), not
  * from the store, so a range is checked before any request to S3.
@@ -23,6 +25,7 @@
 #include "http/range.h"
 #include "http/stream.h"
 #include "util/filename.h"
+#include "util/timefmt.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -156,6 +159,35 @@ static void send_proxied(http_req *r, const blob_ref *b, uint64_t start, uint64_
     pthread_attr_destroy(&attr);
 }
 
+/* ---------- redirected (S3, --s3-redirect) ---------- */
+
+/* How long a redirect's presigned URL lives: long enough to follow it and
+ * resume a broken download, short enough that a leaked one soon dies. */
+#define REDIRECT_TTL 300
+
+/* 302 to a presigned GET of the object, which carries the headers a client
+ * would have had from us (type, disposition); S3 then answers ranges and
+ * conditionals itself.  Not cacheable: the URL expires. */
+static void send_redirect(http_req *r, const blob_ref *b)
+{
+    app *a = http_req_app(r);
+    char base[300], disposition[1200];
+    api_base_url(r, base, sizeof base);
+    char *url = NULL;
+    bool ok = content_disposition(b->filename, b->as_attachment, disposition, sizeof disposition) &&
+              transfer_get_url(&a->signer, base, b->key, disposition, time_now_ms() / 1000,
+                               REDIRECT_TTL, &url) == SIGV4_OK;
+    if (!ok) {
+        free(url);
+        http_reply_error(r, 500, "internal", "cannot sign the download");
+        return;
+    }
+    http_reply_empty(r, 302);
+    http_reply_header(r, "Location", url);
+    http_reply_header(r, "Cache-Control", "private, no-store");
+    free(url);
+}
+
 /* ---------- the one entry point ---------- */
 
 void blob_send(http_req *r, const blob_ref *b)
@@ -165,6 +197,10 @@ void blob_send(http_req *r, const blob_ref *b)
     if (inm && http_etag_matches(inm, b->etag)) {
         http_reply_empty(r, 304);
         http_reply_header(r, "ETag", b->etag);
+        return;
+    }
+    if (a->s3_redirect) {
+        send_redirect(r, b);
         return;
     }
     int fd = -1;

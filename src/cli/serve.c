@@ -118,6 +118,7 @@ static bool prepare(const config *cfg, app *a)
     size_t n = strlen(a->public_url);
     while (n > 0 && a->public_url[n - 1] == '/') a->public_url[--n] = '\0';
     a->max_sign_ttl = cfg->max_sign_ttl < SIGV4_MAX_EXPIRES ? cfg->max_sign_ttl : SIGV4_MAX_EXPIRES;
+    a->s3_redirect = cfg->s3_redirect && a->signer.to_s3;
     db_conn *c = db_acquire(a->db);
     if (!c) return false;
     char removed[24];

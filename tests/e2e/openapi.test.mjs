@@ -60,15 +60,24 @@ const EXPECTED_ERRORS = {
   'GET /api/v1/slideshow/{id}/listen': { status: 400, code: 'bad_handshake' },
   'GET /api/v1/slideshow/{id}/updates': { status: 400, code: 'bad_handshake' },
   'GET /api/images/live': { status: 400, code: 'bad_handshake' },
-  // The cloud API's access without ?asset_id= (the original's message).
+  // The cloud API's access without ?asset_id= (the original's message), and
+  // a status change for an id nobody has (cloud_api.test.mjs drives real ones).
   'GET /api/access': { status: 400, code: 'invalid_parameter' },
+  'PUT /api/status': { status: 404, code: 'not_found' },
+  // A fresh upload has no bytes yet; uploads.test.mjs completes real ones.
+  'POST /v1/uploads/{id}/complete': { status: 409, code: 'object_missing' },
+  // The disk store's signed routes, asked without a signature.
+  'GET /v1/store/{key}': { status: 400, code: 'signature_invalid' },
+  'PUT /v1/store/{key}': { status: 400, code: 'signature_invalid' },
+  'POST /v1/store': { status: 400, code: 'invalid_multipart' },
 };
 const JSON_BODIES = {
   'POST /v1/webhooks': { url: 'https://example.com/hook', events: ['asset.failed'] },
   'POST /api/v1/slideshow/{id}/control': { current: 1 },
   'POST /api/upload': { object_key: 'openapi.txt' },
-  // the upload above, the first cloud upload of this server (asset_id 1)
-  'PUT /api/status': { asset_id: 1, uploaded_status: 'pending' },
+  'PUT /api/status': { asset_id: 1000000, uploaded_status: 'pending' },
+  'POST /v1/uploads': { filename: 'later.bin', size: 5 },
+  'POST /v1/assets/{id}/links': { expires_in: 60 },
 };
 const DECK = path.join(CORPUS, 'pdf', 'slides_context_bachotex2018_45p.pdf');
 
@@ -117,6 +126,9 @@ test('every operation in docs/openapi.yaml is served with a documented status', 
   const hook = await api(srv, 'POST', '/v1/webhooks', { headers: ['Content-Type: application/json'], args: ['--data-binary', '@-'], input: JSON.stringify(JSON_BODIES['POST /v1/webhooks']) });
   assert.equal(hook.status, 201, hook.text);
 
+  const pending = await api(srv, 'POST', '/v1/uploads', { headers: ['Content-Type: application/json'], args: ['--data-binary', '@-'], input: JSON.stringify({ filename: 'p.bin', size: 3 }) });
+  assert.equal(pending.status, 201, pending.text);
+
   const uploadShow = () => curl(['-X', 'POST', '-H', `Authorization: Bearer ${srv.token}`, '-F', `file=@${DECK}`, `${srv.url}/api/v1/slideshow/upload`]);
   const show = (await uploadShow()).json;
   await waitFor(async () => (await api(srv, 'GET', `/api/v1/slideshow/${show.id}.json`)).json.status === 'READY',
@@ -125,7 +137,7 @@ test('every operation in docs/openapi.yaml is served with a documented status', 
   for (const op of ops) {
     const key = `${op.method} ${op.path}`;
     let id = op.path.startsWith('/v1/jobs/') ? job.id : op.path.startsWith('/v1/webhooks/') ? hook.json.id
-      : op.path.startsWith('/api/v1/slideshow/') ? show.id : assetId;
+      : op.path.startsWith('/api/v1/slideshow/') ? show.id : op.path.startsWith('/v1/uploads/') ? pending.json.id : assetId;
     // A destructive operation gets a throwaway, so the fixture survives.
     if (op.method === 'DELETE' && op.path.startsWith('/v1/webhooks/')) {
       const spare = await api(srv, 'POST', '/v1/webhooks', { headers: ['Content-Type: application/json'], args: ['--data-binary', '@-'], input: JSON.stringify(JSON_BODIES['POST /v1/webhooks']) });
@@ -135,7 +147,7 @@ test('every operation in docs/openapi.yaml is served with a documented status', 
       assert.equal(spare.status, 201, spare.text);
       id = spare.json.id;
     }
-    const url = op.path.replace('{id}', id).replace('{name}', 'thumb')
+    const url = op.path.replace('{id}', id).replace('{key}', assetId).replace('{name}', 'thumb')
       .replace('/slide/{file}', '/slide/001.jpg').replace('{file}', `${show.id}.json`);
     assert.ok(!/[{}]/.test(url), `${key}: no fixture for a parameter of ${url}`);
 

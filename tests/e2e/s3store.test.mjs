@@ -87,6 +87,20 @@ test('S3 store: upload, process, download with validators and ranges, delete', {
   assert.equal(head.status, 200);
   assert.equal(Number(head.headers['content-length']), TINY_PNG.length);
 
+  // A PDF: the document pipeline reads it from S3 and writes its slides there.
+  const pdf = await upload(srv, { file: path.join(CORPUS, 'pdf', 'slides_context_bachotex2018_45p.pdf'), filename: 'deck.pdf', contentType: 'application/pdf' });
+  assert.equal(pdf.status, 201, pdf.text);
+  let doc;
+  await waitFor(async () => { doc = (await api(srv, 'GET', `/v1/assets/${pdf.json.id}`)).json; return doc.status === 'ready' || doc.status === 'failed'; },
+    { timeoutMs: 60000 * SLOW, what: 'the PDF processed' });
+  assert.equal(doc.status, 'ready', JSON.stringify(doc));
+  const slide = doc.renditions.find((x) => x.name === 'slide_001');
+  assert.ok(slide, JSON.stringify(doc.renditions));
+  const slideGot = await api(srv, 'GET', slide.url);
+  assert.equal(slideGot.status, 200);
+  assert.equal(slideGot.body.length, slide.size);
+  assert.equal(slideGot.body.subarray(0, 2).toString('hex'), 'ffd8', 'a JPEG');
+
   // A larger upload goes as a multipart upload of 8 MiB parts, streamed.
   const big = randomBytes(20 * 1024 * 1024 + 12345);
   const bigUp = await upload(srv, { data: big, filename: 'big.bin' });
@@ -166,4 +180,28 @@ test('S3 store against moto_server with signatures checked', { timeout: T * 2 },
   assert.equal((await api(wrong, 'GET', '/readyz', { token: null })).status, 503);
   const refused = await upload(wrong, { data: Buffer.from('hello'), filename: 'h.txt' });
   assert.equal(refused.status, 507, refused.text);
+});
+
+test('S3 store with --s3-redirect: downloads are 302s to presigned GETs', { timeout: T }, async (t) => {
+  const server = await startS3rver(t);
+  const bucket = 'assetd-' + randomBytes(5).toString('hex');
+  assert.equal((await s3(server.endpoint, 'PUT', `/${bucket}`)).status, 200);
+  const env = { AWS_ACCESS_KEY_ID: S3RVER_ACCESS_KEY, AWS_SECRET_ACCESS_KEY: SECRET, AWS_SESSION_TOKEN: '' };
+  const srv = await serverFor(t, { env, args: ['--store', `s3://${bucket}/r`, '--s3-endpoint', server.endpoint, '--s3-redirect', '1'] });
+  const data = randomBytes(100000);
+  const up = await upload(srv, { data, filename: 'r.bin' });
+  assert.equal(up.status, 201, up.text);
+  const r = await api(srv, 'GET', `/v1/assets/${up.json.id}/content`);
+  assert.equal(r.status, 302, r.text);
+  const location = r.headers.location;
+  assert.ok(location.startsWith(`${server.endpoint}/${bucket}/r/${up.json.id}?`), location);
+  assert.match(location, /X-Amz-Expires=300&/);
+  assert.match(location, /response-content-disposition=attachment/);
+  assert.match(r.headers['cache-control'], /no-store/);
+  const followed = await curl(['-L', '-H', `Authorization: Bearer ${srv.token}`, `${srv.url}/v1/assets/${up.json.id}/content`]);
+  assert.equal(followed.status, 200);
+  assert.equal(sha256(followed.body), sha256(data));
+  // Validators still answer here: a cached copy needs no redirect.
+  const cached = await api(srv, 'GET', `/v1/assets/${up.json.id}/content`, { headers: [`If-None-Match: "${up.json.sha256}"`] });
+  assert.equal(cached.status, 304);
 });
