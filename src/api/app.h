@@ -94,6 +94,9 @@ void jobs_get(http_req *r);
 void jobs_list(http_req *r);
 void jobs_retry(http_req *r);
 void events_stream(http_req *r);
+/* For live streams a browser opens (no headers): the owner behind an API
+ * key or an events token (?token=); false: a 401 is set. */
+bool api_authenticate_stream(http_req *r, char owner[OWNER_MAX + 1]);
 void events_token(http_req *r);
 bool slideshows_upload_begin(http_req *r);
 void slideshows_upload(http_req *r);
@@ -107,6 +110,18 @@ void webhooks_get(http_req *r);
 void webhooks_delete(http_req *r);
 void webhooks_deliveries(http_req *r);
 void ops_healthz(http_req *r);
+/* The kept cloud-asset-uploader (cloud.c) and open-table (opentable.c)
+ * APIs; POST /api/upload is both, chosen by Content-Type (cloud.c). */
+bool legacy_upload_begin(http_req *r);
+bool legacy_upload_data(http_req *r, const char *data, size_t len);
+void legacy_upload(http_req *r);
+void cloud_status(http_req *r);
+void cloud_access(http_req *r);
+bool opentable_upload_begin(http_req *r);
+bool opentable_upload_data(http_req *r, const char *data, size_t len);
+void opentable_upload(http_req *r);
+void opentable_images(http_req *r);
+void opentable_live(http_req *r);
 void uploads_create(http_req *r);
 void uploads_get(http_req *r);
 void uploads_complete(http_req *r);

@@ -297,7 +297,10 @@ void assets_reply_rendition(http_req *r, const asset *as, const char *name)
              (long long)json_integer_value(json_object_get(found, "size")));
     const char *type = json_string_value(json_object_get(found, "content_type"));
     snprintf(filename, sizeof filename, "%s.%s", name,
-             type && strstr(type, "webp") ? "webp" : type && strstr(type, "png") ? "png" : "jpg");
+             type && strstr(type, "webp")  ? "webp"
+             : type && strstr(type, "png") ? "png"
+             : type && strstr(type, "gif") ? "gif"
+                                           : "jpg");
     blob_send(r, &(blob_ref){key, (uint64_t)json_integer_value(json_object_get(found, "size")),
                              type ? type : "application/octet-stream", etag, filename, false});
     json_decref(list);

@@ -127,8 +127,7 @@ static const ws_handler ws_events = {ws_open, NULL, ws_close};
 
 /* ---------- the request ---------- */
 
-/* The owner behind an API key or an events token; false: 401 sent. */
-static bool authenticate(http_req *r, char owner[OWNER_MAX + 1])
+bool api_authenticate_stream(http_req *r, char owner[OWNER_MAX + 1])
 {
     app *a = http_req_app(r);
     const char *auth = http_req_header(r, "Authorization");
@@ -209,7 +208,7 @@ void events_stream(http_req *r)
         return;
     }
     l->app = a;
-    if (!authenticate(r, l->filter.owner) || !parse_filter(r, &l->filter)) {
+    if (!api_authenticate_stream(r, l->filter.owner) || !parse_filter(r, &l->filter)) {
         free(l);
         return;
     }

@@ -40,6 +40,14 @@ const http_route api_routes[] = {
      json_body_data},
     {"GET", "/api/v1/slideshow/{id}/listen", false, slideshows_listen, NULL, NULL},
     {"GET", "/api/v1/slideshow/{id}/updates", false, slideshows_listen, NULL, NULL},
+    /* The original cloud-asset-uploader and open-table APIs (cloud.c,
+     * opentable.c): one upload route, the Content-Type chooses. */
+    {"POST", "/api/upload", true, legacy_upload, legacy_upload_begin, legacy_upload_data},
+    {"PUT", "/api/status", true, cloud_status, json_body_begin, json_body_data},
+    {"GET", "/api/access", true, cloud_access, NULL, NULL},
+    {"GET", "/api/images", true, opentable_images, NULL, NULL},
+    /* Authenticates itself, like /v1/events. */
+    {"GET", "/api/images/live", false, opentable_live, NULL, NULL},
     {"GET", "/healthz", false, ops_healthz, NULL, NULL},
     {"GET", "/readyz", false, ops_readyz, NULL, NULL},
     {"GET", "/metrics", false, ops_metrics, NULL, NULL},

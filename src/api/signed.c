@@ -160,9 +160,10 @@ static bool find_pending(http_req *r, const char *key, upload_rec *out)
 
 static bool take_bytes(http_req *r, signed_upload *u, const char *data, size_t len)
 {
-    if (len > u->rec.size - u->received) {
-        http_reply_error(r, 413, "payload_too_large", "the upload declared %llu bytes",
-                         (unsigned long long)u->rec.size);
+    uint64_t limit = upload_size_limit(&u->rec, ((app *)http_req_app(r))->max_upload);
+    if (len > limit - u->received) {
+        http_reply_error(r, 413, "payload_too_large", "the upload allows %llu bytes",
+                         (unsigned long long)limit);
         return false;
     }
     u->received += len;
@@ -184,7 +185,7 @@ static void commit_work(http_req *r)
 
 static void finish(http_req *r, signed_upload *u)
 {
-    if (u->received != u->rec.size) {
+    if (u->rec.size != UPLOAD_SIZE_ANY && u->received != u->rec.size) {
         http_reply_error(r, 400, "size_mismatch", "the upload declared %llu bytes, %llu came",
                          (unsigned long long)u->rec.size, (unsigned long long)u->received);
         return;
@@ -210,6 +211,10 @@ bool signed_put_begin(http_req *r)
     if (!length || !parse_u64(length, &declared)) {
         http_reply_error(r, 411, "length_required", "send Content-Length: %llu",
                          (unsigned long long)u->rec.size);
+        return false;
+    }
+    if (u->rec.size == UPLOAD_SIZE_ANY) {   /* never signed a PUT URL (upload.h) */
+        http_reply_error(r, 403, "signature_invalid", "this upload takes a POST form only");
         return false;
     }
     if (declared != u->rec.size) {
@@ -286,7 +291,8 @@ static bool form_file(void *arg, const char *data, size_t len)
         }
         u->verified = true;
         if (!find_pending(r, u->info.key, &u->rec)) return false;
-        if (u->info.max_size < 0 || (uint64_t)u->info.max_size > u->rec.size) {
+        if (u->info.max_size < 0 ||
+            (uint64_t)u->info.max_size > upload_size_limit(&u->rec, a->max_upload)) {
             http_reply_error(r, 403, "signature_invalid", "the form allows another size");
             return false;
         }
@@ -348,7 +354,7 @@ void signed_post(http_req *r)
     multipart_status st = multipart_finish(u->mp, &file);
     if (st == MP_NO_FILE || (st == MP_OK && !u->verified)) {
         /* An empty file: no byte ever reached form_file. */
-        if (st == MP_OK && u->rec.size == 0) {
+        if (st == MP_OK && (u->rec.size == 0 || u->rec.size == UPLOAD_SIZE_ANY)) {
             if (!form_file(r, "", 0)) return;
         } else {
             http_reply_error(r, 400, "missing_file", "the form has no part named 'file'");

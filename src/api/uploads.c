@@ -77,9 +77,11 @@ static json_t *upload_json(const upload_rec *u)
 {
     char expires[32];
     time_format_ms(u->expires_ms, expires);
-    return json_pack("{s:s, s:s, s:s, s:s, s:I, s:s?, s:s, s:s, s:s}", "id", u->id, "asset_id",
+    return json_pack("{s:s, s:s, s:s, s:s, s:o, s:s?, s:s, s:s, s:s}", "id", u->id, "asset_id",
                      u->id, "status", upload_state_name(u->state), "filename", u->filename,
-                     "size", (json_int_t)u->size, "sha256", u->sha256[0] ? u->sha256 : NULL,
+                     "size", u->size == UPLOAD_SIZE_ANY ? json_null()
+                                                        : json_integer((json_int_t)u->size),
+                     "sha256", u->sha256[0] ? u->sha256 : NULL,
                      "content_type", u->content_type, "expires", expires, "created", u->created);
 }
 
@@ -93,8 +95,9 @@ bool api_sign_upload(http_req *r, const upload_rec *u, int64_t ttl, json_t *o)
     int64_t now = time_now_ms() / 1000;
     char *post_url = NULL, *put_url = NULL;
     sigv4_form form;
-    bool ok = transfer_post_form(&a->signer, base, u->id, u->size, now, ttl, &post_url, &form) ==
-                  SIGV4_OK &&
+    bool ok = u->size != UPLOAD_SIZE_ANY &&   /* a PUT could not bound it (upload.h) */
+              transfer_post_form(&a->signer, base, u->id, u->size, u->size, now, ttl, &post_url,
+                                 &form) == SIGV4_OK &&
               transfer_put_url(&a->signer, base, u->id, now, ttl, &put_url) == SIGV4_OK;
     if (ok) {
         json_object_set_new(o, "post", api_form_json(post_url, &form));
@@ -246,7 +249,8 @@ complete_result api_complete_upload(app *a, const upload_rec *u, asset *out)
     bool missing = false;
     if (!store_stat(a->store, u->id, &size, &missing))
         return missing ? COMPLETE_MISSING : COMPLETE_STORAGE_FAILED;
-    if (size != u->size) return COMPLETE_SIZE_MISMATCH;
+    if (size != u->size && (u->size != UPLOAD_SIZE_ANY || size > a->max_upload))
+        return COMPLETE_SIZE_MISMATCH;
     memset(out, 0, sizeof *out);
     memcpy(out->id, u->id, sizeof out->id);
     out->size = size;

@@ -84,8 +84,8 @@ static const option_def options[] = {
      "seconds one document page may take to render"},
     {"renditions", "ASSETD_RENDITIONS", OPT_RENDITIONS, offsetof(config, renditions),
      sizeof(((config *)0)->renditions), IMAGE_PRESETS_DEFAULT,
-     "image renditions, name:size:format[:quality[:fit]],... (format jpeg|webp|png, fit "
-     "inside|cover)"},
+     "image renditions, name:size:format[:quality[:fit]],... (size N or WxH, format "
+     "jpeg|webp|png|source, fit inside|cover)"},
     {"event-retention", "ASSETD_EVENT_RETENTION", NUM(OPT_COUNT, event_retention), "604800",
      "seconds events are kept for replay (since=, Last-Event-ID)"},
     {"history-retention", "ASSETD_HISTORY_RETENTION", NUM(OPT_COUNT, history_retention),

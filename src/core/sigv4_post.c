@@ -138,7 +138,9 @@ sigv4_status sigv4_post_policy(const sigv4_creds *c, const sigv4_post_request *r
     int bad = json_array_append_new(cond, json_pack("{s:s}", "bucket", r->bucket));
     bad |= json_array_append_new(cond, json_pack("[s,s,s]", "eq", "$key", r->key));
     bad |= json_array_append_new(cond, json_pack("[s,I,I]", "content-length-range",
-                                                 (json_int_t)r->size, (json_int_t)r->size));
+                                                 (json_int_t)r->size,
+                                                 (json_int_t)(r->max_size > r->size ? r->max_size
+                                                                                    : r->size)));
     bad |= json_array_append_new(cond, json_pack("{s:s}", "x-amz-algorithm", ALGORITHM));
     bad |= json_array_append_new(cond, json_pack("{s:s}", "x-amz-credential", cred));
     bad |= json_array_append_new(cond, json_pack("{s:s}", "x-amz-date", amz));

@@ -13,6 +13,7 @@
  *     {"x-amz-date":D}, [{"x-amz-security-token":T}],
  *     [["eq","$Content-Type",CT]]]}
  *
+ * (or ["content-length-range",N,M] when the request allows a range)
  * so the client can send exactly one object, of exactly N bytes, under
  * exactly that key, until the expiration.  S3 checks it on S3; the disk
  * store checks it with sigv4_post_verify(), which applies S3's rules
@@ -33,6 +34,8 @@ typedef struct sigv4_post_request {
     const char *bucket;
     const char *key;            /* exact key, 1..SIGV4_KEY_MAX bytes of UTF-8 */
     int64_t size;               /* exact byte count, >= 0 */
+    int64_t max_size;           /* > size: any count in size..max_size (a client that
+                                   declared none); else exactly size */
     const char *content_type;   /* NULL: not pinned, no Content-Type field */
     int64_t now_s;              /* signing time, Unix seconds */
     int64_t expires_s;          /* 1 .. SIGV4_MAX_EXPIRES */

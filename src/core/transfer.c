@@ -1,6 +1,7 @@
 /* transfer.c — see transfer.h. */
 #include "core/transfer.h"
 
+#include <stdint.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <stdio.h>
@@ -91,8 +92,8 @@ sigv4_status transfer_get_url(const transfer_signer *t, const char *base_url, co
 }
 
 sigv4_status transfer_post_form(const transfer_signer *t, const char *base_url, const char *key,
-                                uint64_t size, int64_t now_s, int64_t expires_s, char **url,
-                                sigv4_form *form)
+                                uint64_t min_size, uint64_t max_size, int64_t now_s,
+                                int64_t expires_s, char **url, sigv4_form *form)
 {
     char obj[STORE_S3_PREFIX_MAX + 64];
     const char *endpoint;
@@ -101,7 +102,10 @@ sigv4_status transfer_post_form(const transfer_signer *t, const char *base_url, 
     if (!target(t, base_url, key, obj, sizeof obj, &endpoint)) return SIGV4_EINVAL;
     sigv4_creds c;
     transfer_creds(t, &c);
-    sigv4_post_request r = {t->bucket, obj, (int64_t)size, NULL, now_s, expires_s};
+    if (min_size > INT64_MAX || max_size > INT64_MAX) return SIGV4_EINVAL;
+    sigv4_post_request r = {.bucket = t->bucket, .key = obj, .size = (int64_t)min_size,
+                            .max_size = (int64_t)max_size, .now_s = now_s,
+                            .expires_s = expires_s};
     sigv4_status st = sigv4_post_policy(&c, &r, form);
     if (st != SIGV4_OK) return st;
     /* Path-style: the form goes to the bucket's URL. */

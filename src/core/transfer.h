@@ -49,9 +49,10 @@ sigv4_status transfer_put_url(const transfer_signer *t, const char *base_url, co
 sigv4_status transfer_get_url(const transfer_signer *t, const char *base_url, const char *key,
                               const char *disposition, int64_t now_s, int64_t expires_s,
                               char **url);
-/* A POST form pinned to key and exactly size bytes; *url is where to post. */
+/* A POST form pinned to key and min_size..max_size bytes (equal: exactly
+ * that many); *url is where to post. */
 sigv4_status transfer_post_form(const transfer_signer *t, const char *base_url, const char *key,
-                                uint64_t size, int64_t now_s, int64_t expires_s, char **url,
-                                sigv4_form *form);
+                                uint64_t min_size, uint64_t max_size, int64_t now_s,
+                                int64_t expires_s, char **url, sigv4_form *form);
 
 #endif

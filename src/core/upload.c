@@ -13,6 +13,11 @@ const char *upload_state_name(upload_state s)
     return s == UPLOAD_COMPLETE ? "complete" : "pending";
 }
 
+uint64_t upload_size_limit(const upload_rec *u, uint64_t max_upload)
+{
+    return u->size == UPLOAD_SIZE_ANY ? max_upload : u->size;
+}
+
 int upload_gc(db *d, store *s, int64_t before_ms)
 {
     upload_rec *batch = malloc(GC_BATCH * sizeof *batch);

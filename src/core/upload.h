@@ -24,6 +24,12 @@
 #include <stdint.h>
 
 #define UPLOAD_OBJECT_KEY_MAX 1024
+/* The size of an upload whose client declared none (the cloud-asset-
+ * uploader API): any count up to --max-upload is accepted, checked by the
+ * form's content-length-range and again by `complete`.  Such an upload is
+ * only ever signed a POST form, never a PUT URL (a presigned PUT on S3
+ * cannot bound its size). */
+#define UPLOAD_SIZE_ANY UINT64_MAX
 
 typedef enum { UPLOAD_PENDING = 0, UPLOAD_COMPLETE = 1 } upload_state;
 
@@ -34,7 +40,8 @@ typedef struct upload_rec {
     char object_key[UPLOAD_OBJECT_KEY_MAX + 1];   /* the client's name for it; "" on /v1 */
     char filename[FILENAME_MAX_BYTES + 1];
     char content_type[CONTENT_TYPE_MAX + 1];      /* declared, untrusted */
-    uint64_t size;              /* declared: the object must have exactly this many bytes */
+    uint64_t size;              /* declared: the object must have exactly this many
+                                   bytes; or UPLOAD_SIZE_ANY */
     char sha256[65];            /* declared hex SHA-256, or "" */
     upload_state state;
     bool asset_made;            /* complete once: the key belongs to an asset for good */
@@ -43,6 +50,9 @@ typedef struct upload_rec {
 } upload_rec;
 
 const char *upload_state_name(upload_state s);
+/* The most bytes u may have: its declared size, or max_upload when it
+ * declared none. */
+uint64_t upload_size_limit(const upload_rec *u, uint64_t max_upload);
 
 /* Removes pending uploads whose signature expired before before_ms (now
  * less a grace: a transfer that began in time may still be running), bytes

@@ -242,7 +242,8 @@ db_status db_upload_get_any(db_conn *c, const char *id, upload_rec *out);
 db_status db_upload_set_state(db_conn *c, const char *id, upload_state st);
 /* A new signature for a pending upload: its new expiry. */
 db_status db_upload_resign(db_conn *c, const char *id, int64_t expires_ms);
-/* Pending uploads whose expiry is before before_ms, oldest first. */
+/* Pending uploads whose expiry is before before_ms, oldest first; never
+ * one whose bytes an asset owns (a cloud-API upload set back to pending). */
 db_status db_upload_expired(db_conn *c, int64_t before_ms, int limit, upload_rec *out, int *n);
 db_status db_upload_delete(db_conn *c, const char *id);
 

@@ -24,7 +24,8 @@ const char *const sq_sql_uploads[Q_COUNT] = {
                            "WHERE id = ?1",
     [Q_UPLOAD_RESIGN] = "UPDATE uploads SET expires_ms = ?2 WHERE id = ?1 AND state = 0",
     [Q_UPLOAD_EXPIRED] = "SELECT " UPLOAD_COLS " FROM uploads INDEXED BY uploads_pending "
-                         "WHERE state = 0 AND expires_ms < ?1 ORDER BY expires_ms LIMIT ?2",
+                         "WHERE state = 0 AND asset_made = 0 AND expires_ms < ?1 "
+                         "ORDER BY expires_ms LIMIT ?2",
     [Q_UPLOAD_DELETE] = "DELETE FROM uploads WHERE id = ?1",
 };
 

@@ -118,6 +118,18 @@ static void set_reply(http_req *r, int status, struct MHD_Response *resp, uint64
     r->bytes_out = strcmp(r->method, "HEAD") == 0 ? 0 : body_len;
 }
 
+int http_req_reply_status(http_req *r) { return r->replied ? r->status : 0; }
+
+void http_reply_discard(http_req *r)
+{
+    if (!r->replied) return;
+    if (r->reply) MHD_destroy_response(r->reply);
+    r->reply = NULL;
+    r->replied = false;
+    r->status = 0;
+    r->bytes_out = 0;
+}
+
 static void reply_buffer(http_req *r, int status, const char *type, char *body, size_t len)
 {
     struct MHD_Response *resp =

@@ -116,6 +116,13 @@ void http_reply_static(http_req *r, int status, const char *content_type, const 
                        size_t len);
 /* Sends length bytes of fd from offset; the reply takes ownership of fd. */
 void http_reply_fd(http_req *r, int status, int fd, uint64_t offset, uint64_t length);
+/* The status of the reply set so far, or 0. */
+int http_req_reply_status(http_req *r);
+/* Drops the reply set so far, so that another can be set: for a kept
+ * legacy API that answers shared machinery's errors in its own shape.
+ * Only for replies of http_reply_json/error/text (never a stream or an
+ * upgrade), before the handler step that set it returns. */
+void http_reply_discard(http_req *r);
 /* Adds a header to the reply set by the last http_reply_*() call. */
 void http_reply_header(http_req *r, const char *name, const char *value);
 

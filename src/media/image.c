@@ -52,6 +52,17 @@ static bool int_in(const char *s, int lo, int hi, int *out)
     return true;
 }
 
+/* "256" (a square box) or "640x480". */
+static bool box_parse(char *s, image_preset *p)
+{
+    char *x = strchr(s, 'x');
+    if (!x) return int_in(s, 1, 8192, &p->size) && int_in(s, 1, 8192, &p->height);
+    *x = '\0';
+    bool ok = int_in(s, 1, 8192, &p->size) && int_in(x + 1, 1, 8192, &p->height);
+    *x = 'x';
+    return ok;
+}
+
 /* One "name:size:format[:quality[:fit]]" item, split in place. */
 static bool preset_parse_one(char *item, image_preset *p, char *err, size_t errcap)
 {
@@ -63,9 +74,10 @@ static bool preset_parse_one(char *item, image_preset *p, char *err, size_t errc
     const char *why = NULL;
     if (n < 3 || n > 5) why = "expected name:size:format[:quality[:fit]]";
     else if (!preset_name_valid(field[0])) why = "the name must be 1-32 of a-z 0-9 _";
-    else if (!int_in(field[1], 1, 8192, &p->size)) why = "size must be 1..8192";
-    else if (strcmp(field[2], "jpeg") && strcmp(field[2], "webp") && strcmp(field[2], "png"))
-        why = "format must be jpeg, webp or png";
+    else if (!box_parse(field[1], p)) why = "size must be N or WxH, each 1..8192";
+    else if (strcmp(field[2], "jpeg") && strcmp(field[2], "webp") && strcmp(field[2], "png") &&
+             strcmp(field[2], "source"))
+        why = "format must be jpeg, webp, png or source";
     else if (n >= 4 && !int_in(field[3], 1, 100, &p->quality)) why = "quality must be 1..100";
     else if (n == 5 && strcmp(field[4], "inside") && strcmp(field[4], "cover"))
         why = "fit must be inside or cover";
@@ -145,12 +157,14 @@ static VipsImage *flatten_for(VipsImage *in, const char *format)
     return in;
 }
 
-static int save(VipsImage *img, const image_preset *p, void **buf, size_t *len)
+static int save(VipsImage *img, const image_preset *p, const char *format, void **buf,
+                size_t *len)
 {
-    if (strcmp(p->format, "webp") == 0)
+    if (strcmp(format, "webp") == 0)
         return vips_webpsave_buffer(img, buf, len, "Q", p->quality, "strip", TRUE, NULL);
-    if (strcmp(p->format, "png") == 0)
+    if (strcmp(format, "png") == 0)
         return vips_pngsave_buffer(img, buf, len, "strip", TRUE, NULL);
+    if (strcmp(format, "gif") == 0) return vips_gifsave_buffer(img, buf, len, "strip", TRUE, NULL);
     return vips_jpegsave_buffer(img, buf, len, "Q", p->quality, "strip", TRUE,
                                 "optimize_coding", TRUE, NULL);
 }
@@ -159,24 +173,38 @@ static const char *content_type_of(const char *format)
 {
     if (strcmp(format, "webp") == 0) return "image/webp";
     if (strcmp(format, "png") == 0) return "image/png";
+    if (strcmp(format, "gif") == 0) return "image/gif";
     return "image/jpeg";
 }
 
-/* Encodes one rendition of `base` and hands it to the sink. */
-static image_status emit(VipsImage *base, const image_preset *p, image_sink sink, void *arg,
-                         char *err, size_t errcap)
+/* What a `source` preset writes for an image this loader read. */
+static const char *source_format_of(const char *loader)
 {
+    const char *nick = vips_nickname_find(g_type_from_name(loader));
+    static const char *const kept[][2] = {
+        {"jpegload", "jpeg"}, {"pngload", "png"}, {"gifload", "gif"}, {"webpload", "webp"},
+    };
+    for (size_t i = 0; nick && i < sizeof kept / sizeof *kept; i++)
+        if (strncmp(nick, kept[i][0], strlen(kept[i][0])) == 0) return kept[i][1];
+    return "jpeg";
+}
+
+/* Encodes one rendition of `base` and hands it to the sink. */
+static image_status emit(VipsImage *base, const image_preset *p, const char *source_format,
+                         image_sink sink, void *arg, char *err, size_t errcap)
+{
+    const char *format = strcmp(p->format, "source") == 0 ? source_format : p->format;
     VipsImage *sized = NULL, *ready = NULL;
     void *buf = NULL;
     size_t len = 0;
     image_status st = IMAGE_CORRUPT;
     VipsInteresting crop = p->fit == IMAGE_FIT_COVER ? VIPS_INTERESTING_CENTRE
                                                      : VIPS_INTERESTING_NONE;
-    if (vips_thumbnail_image(base, &sized, p->size, "height", p->size, "size", VIPS_SIZE_DOWN,
+    if (vips_thumbnail_image(base, &sized, p->size, "height", p->height, "size", VIPS_SIZE_DOWN,
                              "crop", crop, NULL) == 0 &&
-        (ready = flatten_for(sized, p->format)) && save(ready, p, &buf, &len) == 0) {
+        (ready = flatten_for(sized, format)) && save(ready, p, format, &buf, &len) == 0) {
         st = sink(arg, p, buf, len, vips_image_get_width(ready), vips_image_get_height(ready),
-                  content_type_of(p->format))
+                  content_type_of(format))
                  ? IMAGE_OK
                  : IMAGE_OUTPUT_FAILED;
     } else {
@@ -196,7 +224,8 @@ static int base_edge(const image_preset *presets, int n, int width, int height)
     int longest = width > height ? width : height, shortest = width < height ? width : height;
     double need = 0;
     for (int i = 0; i < n; i++) {
-        double edge = presets[i].size;
+        /* the longer side of the box: enough for either fit's shorter one */
+        double edge = presets[i].size > presets[i].height ? presets[i].size : presets[i].height;
         if (presets[i].fit == IMAGE_FIT_COVER && shortest > 0)
             edge = ceil(edge * longest / shortest);
         if (edge > need) need = edge;
@@ -247,8 +276,9 @@ image_status image_render(int fd, const image_preset *presets, int npresets, uin
         st = IMAGE_CORRUPT;
         goto done;
     }
+    const char *source_format = source_format_of(loader);
     for (int i = 0; i < npresets && st == IMAGE_OK; i++)
-        st = emit(base, &presets[i], sink, arg, err, errcap);
+        st = emit(base, &presets[i], source_format, sink, arg, err, errcap);
 done:
     if (base) g_object_unref(base);
     if (largest) g_object_unref(largest);

@@ -24,23 +24,27 @@
 #define IMAGE_PRESET_NAME_MAX 32
 
 typedef enum {
-    IMAGE_FIT_INSIDE,      /* the whole image, longest edge = size */
-    IMAGE_FIT_COVER,       /* a size x size square, centre-cropped */
+    IMAGE_FIT_INSIDE,      /* the whole image, inside the size x height box */
+    IMAGE_FIT_COVER,       /* the size x height box filled, centre-cropped */
 } image_fit;
 
 typedef struct image_preset {
     char name[IMAGE_PRESET_NAME_MAX + 1];  /* "thumb": [a-z0-9_] (a blob key), unique */
-    int size;              /* pixels, 1..8192; images are never enlarged */
-    char format[8];        /* "jpeg", "webp" or "png" */
+    int size;              /* width of the box, pixels, 1..8192; never enlarged */
+    int height;            /* height of the box ("640x480"); = size for "256" */
+    char format[8];        /* "jpeg", "webp", "png", or "source": the source's own
+                              format where it is JPEG, PNG, GIF or WebP (a GIF
+                              keeps its first frame), else JPEG */
     int quality;           /* 1..100 (ignored for png) */
     image_fit fit;
 } image_preset;
 
 /* The renditions made when nothing is configured. */
-#define IMAGE_PRESETS_DEFAULT "thumb:256:jpeg:80,preview:1024:webp:80"
+/* fit640 is the open-table API's rendition (api/opentable.c). */
+#define IMAGE_PRESETS_DEFAULT "thumb:256:jpeg:80,preview:1024:webp:80,fit640:640x480:source:80"
 
-/* Parses a preset list, "name:size:format[:quality[:fit]],...", quality 80
- * and fit `inside` by default.  Returns the number of presets (1..max), or
+/* Parses a preset list, "name:size:format[:quality[:fit]],...", size N (a
+ * square box) or WxH, quality 80 and fit `inside` by default.  Returns the number of presets (1..max), or
  * -1 with the reason in err.  Needs no image_init(). */
 int image_presets_parse(const char *spec, image_preset *out, int max, char *err, size_t errcap);
 

@@ -55,7 +55,10 @@ export function sse(srv, query = '', { token = srv.token, headers = {} } = {}) {
 }
 
 let srv;
-before(async () => { srv = await startServer({ workers: 1 }); });
+// Two renditions, so exactly one job.progress (after the first) is certain:
+// the worker reports progress at most every PROGRESS_EVERY_MS.
+const TWO_RENDITIONS = ['--renditions', 'thumb:256:jpeg:80,preview:1024:webp:80'];
+before(async () => { srv = await startServer({ workers: 1, args: TWO_RENDITIONS }); });
 after(async () => { await srv?.stop(); });
 
 test('a subscriber sees created -> processing -> ready in order, with the asset JSON', { timeout: T }, async () => {

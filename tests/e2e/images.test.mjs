@@ -216,7 +216,7 @@ test('configured renditions: sizes, formats, cover crop; CMYK comes out as 3-cha
   }
   const bad = await runCli(['serve', '--data', s.dataDir, '--renditions', 'x:10:gif']);
   assert.equal(bad.code, 2);
-  assert.match(bad.stderr, /format must be jpeg, webp or png/);
+  assert.match(bad.stderr, /format must be jpeg, webp, png or source/);
 });
 
 function workerPids(server) {

@@ -59,6 +59,11 @@ const EXPECTED_ERRORS = {
   // The same for the slideshow listeners: a plain GET is not a handshake.
   'GET /api/v1/slideshow/{id}/listen': { status: 400, code: 'bad_handshake' },
   'GET /api/v1/slideshow/{id}/updates': { status: 400, code: 'bad_handshake' },
+  'GET /api/images/live': { status: 400, code: 'bad_handshake' },
+  // The cloud API's access without ?asset_id= (the original's message), and
+  // a status change for an id nobody has (cloud_api.test.mjs drives real ones).
+  'GET /api/access': { status: 400, code: 'invalid_parameter' },
+  'PUT /api/status': { status: 404, code: 'not_found' },
   // A fresh upload has no bytes yet; uploads.test.mjs completes real ones.
   'POST /v1/uploads/{id}/complete': { status: 409, code: 'object_missing' },
   // The disk store's signed routes, asked without a signature.
@@ -69,6 +74,8 @@ const EXPECTED_ERRORS = {
 const JSON_BODIES = {
   'POST /v1/webhooks': { url: 'https://example.com/hook', events: ['asset.failed'] },
   'POST /api/v1/slideshow/{id}/control': { current: 1 },
+  'POST /api/upload': { object_key: 'openapi.txt' },
+  'PUT /api/status': { asset_id: 1000000, uploaded_status: 'pending' },
   'POST /v1/uploads': { filename: 'later.bin', size: 5 },
   'POST /v1/assets/{id}/links': { expires_in: 60 },
 };

@@ -33,7 +33,11 @@ function listen(srv, query = '', { token = srv.token, headers = {} } = {}) {
 }
 
 let srv;
-before(async () => { srv = await startServer({ workers: 1, args: ['--max-connections', '6000'] }); });
+// Two renditions, so exactly one job.progress (after the first) is certain:
+// the worker reports progress at most every PROGRESS_EVERY_MS.
+before(async () => {
+  srv = await startServer({ workers: 1, args: ['--max-connections', '6000', '--renditions', 'thumb:256:jpeg:80,preview:1024:webp:80'] });
+});
 after(async () => { await srv?.stop(); });
 
 test('subscribed before an upload: created -> processing -> progress -> ready, as JSON text frames', { timeout: T }, async () => {

@@ -11,13 +11,17 @@ TEST(presets_default_and_full_form)
 {
     image_preset p[IMAGE_PRESETS_MAX];
     char err[160];
-    CHECK(parse(IMAGE_PRESETS_DEFAULT, p, err) == 2);
+    CHECK(parse(IMAGE_PRESETS_DEFAULT, p, err) == 3);
     CHECK_STR(p[0].name, "thumb");
     CHECK(p[0].size == 256 && p[0].quality == 80 && p[0].fit == IMAGE_FIT_INSIDE);
     CHECK_STR(p[0].format, "jpeg");
     CHECK_STR(p[1].name, "preview");
     CHECK_STR(p[1].format, "webp");
-    CHECK(p[1].size == 1024);
+    CHECK(p[1].size == 1024 && p[1].height == 1024);
+    /* the open-table API's: inside 640x480, in the source's format */
+    CHECK_STR(p[2].name, "fit640");
+    CHECK(p[2].size == 640 && p[2].height == 480 && p[2].fit == IMAGE_FIT_INSIDE);
+    CHECK_STR(p[2].format, "source");
 
     CHECK(parse("sq_1:128:png:50:cover,hero_2x:2048:webp:90:inside", p, err) == 2);
     CHECK(p[0].fit == IMAGE_FIT_COVER && p[0].quality == 50 && p[0].size == 128);
@@ -38,6 +42,10 @@ TEST(presets_rejected_with_a_reason)
         "thumb:0:jpeg",               /* size */
         "thumb:9000:jpeg",
         "thumb:12px:jpeg",
+        "thumb:640x:jpeg",            /* a box needs both sides */
+        "thumb:x480:jpeg",
+        "thumb:640x0:jpeg",
+        "thumb:640x480x2:jpeg",
         "thumb:256:gif",              /* format */
         "thumb:256:jpeg:0",           /* quality */
         "thumb:256:jpeg:101",
