@@ -80,6 +80,7 @@ struct http_req {
     struct MHD_Response *reply;    /* built, not yet queued */
     bool replied;                  /* a reply was set (queued or pending) */
     bool body_rejected;
+    bool handled;                  /* the route's handle() was called */
     bool upgraded;                 /* the 101 was sent and the socket handed over */
     http_upgrade_fn upgrade_fn;    /* set by http_reply_upgrade until called */
     void *upgrade_cls;
@@ -334,6 +335,13 @@ static bool lengths_conflict(http_req *r)
 }
 
 /* First call: headers are complete, no body has been read. */
+static bool has_body(http_req *r)
+{
+    const char *length = http_req_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    return (length && strcmp(length, "0") != 0) ||
+           http_req_header(r, MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
+}
+
 static void start_request(http_req *r, const char *url)
 {
     if (lengths_conflict(r)) {
@@ -353,7 +361,16 @@ static void start_request(http_req *r, const char *url)
     r->route = &r->srv->routes[r->match.route];
     if (r->route->auth && !authenticate(r)) return;
     if (r->route->body_begin && !r->route->body_begin(r)) return;
-    if (!r->route->body_data) r->route->handle(r);
+    /* A request with a body the route does not take is answered now, so
+     * the connection closes instead of reading it (see on_access).  Every
+     * other request is handled at the final call: a handler that suspends
+     * the connection here (http_req_defer) would have its reply queued
+     * before libmicrohttpd finished the request, which it answers with
+     * Connection: close — a new TCP connection per signed download. */
+    if (!r->route->body_data && has_body(r)) {
+        r->handled = true;
+        r->route->handle(r);
+    }
 }
 
 /* Guard against query strings that libmicrohttpd 0.9.75 cannot handle: it
@@ -377,12 +394,6 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     return &uri_too_long;
 }
 
-static bool has_body(http_req *r)
-{
-    const char *length = http_req_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
-    return (length && strcmp(length, "0") != 0) ||
-           http_req_header(r, MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
-}
 
 /* The first call for a request: headers are complete, no body was read. */
 static http_req *begin_request(http_server *s, struct MHD_Connection *conn, const char *url,
@@ -438,7 +449,10 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     }
     timeouts_enter(r->clock, PHASE_BUSY);   /* the body, if any, is complete */
     if (r->replied) return queue_reply(r);  /* a rejection, or deferred work done */
-    if (r->route && r->route->body_data) r->route->handle(r);
+    if (r->route && !r->handled) {
+        r->handled = true;
+        r->route->handle(r);
+    }
     if (r->replied) return queue_reply(r);
     if (r->deferred) return MHD_YES;        /* suspended; resumed with a reply */
     return queue_reply(r);                  /* no reply: queue_reply sends a 500 */

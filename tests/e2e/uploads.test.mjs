@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { randomBytes } from 'node:crypto';
 import {
-  api, curl, createKey, serverFor, sha256, sleep, runCli, upload, TINY_PNG, SLOW, TEST_TIMEOUT as T,
+  api, curl, createKey, serverFor, sha256, sleep, runCli, upload, uploadRaw, TINY_PNG, SLOW,
+  TEST_TIMEOUT as T,
 } from './lib.mjs';
 import { S3RVER_ACCESS_KEY, startS3rver } from './s3servers.mjs';
 
@@ -117,6 +118,29 @@ async function storeCases(t, srv, { disk }) {
     const late = await curl([short1.json.url]);
     assert.equal(late.status, 403, late.text);
     assert.equal(late.json.error.code, 'signature_expired');
+    // Keep-alive: a signed download, then a DELETE (handled on the work
+    // pool), then a keyed read, one after the other on one connection
+    // (both used to answer Connection: close).
+    const doomed = await uploadRaw(srv, Buffer.from('bye'), { filename: 'bye.txt' });
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    t.after(() => agent.destroy());
+    const onAgent = (method, p, token) => new Promise((resolve, reject) => {
+      const req = http.request({ host: '127.0.0.1', port: srv.port, method, path: p, agent,
+        headers: token ? { authorization: `Bearer ${token}` } : {} }, (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode, reused: req.reusedSocket, connection: res.headers.connection }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    const u = new URL(link.json.url);
+    const seq = [
+      await onAgent('GET', u.pathname + u.search, null),
+      await onAgent('DELETE', `/v1/assets/${doomed.json.id}`, srv.token),
+      await onAgent('GET', `/v1/assets/${up.id}`, srv.token),
+    ];
+    assert.deepEqual(seq.map((x) => x.status), [200, 204, 200]);
+    assert.deepEqual(seq.map((x) => x.reused), [false, true, true], JSON.stringify(seq));
     // A deleted asset's link answers 404.
     const link2 = await json(srv, 'POST', `/v1/assets/${png.json.id}/links`, {});
     assert.equal((await api(srv, 'DELETE', `/v1/assets/${png.json.id}`)).status, 204);
