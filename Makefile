@@ -21,7 +21,7 @@ GEN      := build/gen/web_files.c
 
 ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
-.PHONY: all run test test-load deps test-deps unit e2e asan clean bench sigv4-crosscheck
+.PHONY: all run test test-load deps test-deps bench-deps unit e2e asan clean bench sigv4-crosscheck
 all: build/assetd
 
 build/assetd: $(MAIN) $(SRC) $(GEN) $(wildcard src/*/*.h) VERSION Makefile
@@ -76,6 +76,10 @@ deps:
 test-deps:
 	@scripts/install-deps.sh --test
 
+# --test plus aws-cli for bench/s3_upload.sh (not needed by `make test`).
+bench-deps:
+	@scripts/install-deps.sh --bench
+
 run: deps
 	@$(MAKE) --no-print-directory build/assetd
 	build/assetd serve --listen $${ASSETD_LISTEN:-127.0.0.1:8080} --data $${ASSETD_DATA:-./data}
@@ -102,7 +106,7 @@ test-load: test-deps
 	echo "== under load: $(LOAD_LOOPS) busy loops (pids$$pids)"; \
 	$(MAKE) --no-print-directory unit e2e
 
-bench: test-deps build/assetd build/bench-queue build/ws-listen
+bench: bench-deps build/assetd build/bench-queue build/ws-listen
 	bench/run-all.sh
 
 # Needs python3 with botocore and moto (not Debian packages): not in `make test`.

@@ -183,6 +183,36 @@ stop_nginx() {
   NGINX_PID=""
 }
 
+# start_s3rver DIR: a private s3rver (tests/node_modules, the e2e tests'
+# child script) storing its objects in DIR/data, on a port it picks itself
+# (port 0), its output in DIR/s3rver.log.  s3rver knows the access key
+# S3RVER and checks no signature.  Sets S3RVER_PID, S3RVER_PORT, S3RVER_URL.
+start_s3rver() {
+  local dir=$1 i
+  local child=$BENCH_ROOT/tests/e2e/s3rver-child.mjs
+  [[ -d $BENCH_ROOT/tests/node_modules/s3rver ]] ||
+    die "s3rver is not installed: run 'scripts/install-deps.sh --test' (npm ci in tests/)"
+  need node
+  mkdir -p "$dir/data"
+  : >"$dir/s3rver.log"
+  # --openssl-legacy-provider: s3rver's continuation tokens use DES.
+  "${SERVER_WRAP[@]}" node --openssl-legacy-provider "$child" "$dir/data" >"$dir/s3rver.log" 2>&1 &
+  S3RVER_PID=$!
+  BENCH_PIDS+=("$S3RVER_PID")
+  S3RVER_PORT=""
+  for ((i = 0; i < 300; i++)); do           # up to 30 s
+    S3RVER_PORT=$(sed -n 's/^{"port":\([0-9][0-9]*\)}$/\1/p' "$dir/s3rver.log" | head -n1 || true)
+    [[ -n $S3RVER_PORT ]] && break
+    kill -0 "$S3RVER_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  if [[ -z $S3RVER_PORT ]]; then
+    cat "$dir/s3rver.log" >&2
+    die "s3rver did not start (no port line on its output)"
+  fi
+  S3RVER_URL=http://127.0.0.1:$S3RVER_PORT
+}
+
 TICK=$(getconf CLK_TCK)
 # CPU ticks (user+sys, all threads, dead ones included) of the given processes.
 ticks_of() {

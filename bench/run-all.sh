@@ -38,6 +38,8 @@ else
   run get_asset bench/get_asset.sh
 fi
 run upload bench/upload.sh
+run s3_upload bench/s3_upload.sh
+run signed_get bench/signed_get.sh
 run jobs bench/jobs.sh
 run images bench/images.sh
 run slides bench/slides.sh

@@ -4,6 +4,8 @@
 #   scripts/install-deps.sh          build + run dependencies
 #   scripts/install-deps.sh --test   also what the test suite and benchmarks use,
 #                                    and the suite's npm packages (tests/package.json)
+#   scripts/install-deps.sh --bench  --test, and aws-cli (bench/s3_upload.sh's
+#                                    reference client) unless an `aws` is on PATH
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,8 +20,9 @@ build_pkgs=(
 test_pkgs=(curl wrk nginx-light procps libvips-tools chromium qpdf poppler-utils
   libreoffice-impress)
 
-test_mode=false
+test_mode=false bench_mode=false
 [ "${1:-}" = "--test" ] && test_mode=true
+[ "${1:-}" = "--bench" ] && test_mode=true bench_mode=true
 
 want=("${build_pkgs[@]}")
 if $test_mode; then
@@ -29,6 +32,9 @@ if $test_mode; then
   command -v node >/dev/null 2>&1 || want+=(nodejs)
   command -v npm >/dev/null 2>&1 || want+=(npm)
 fi
+# Only the S3 upload benchmark needs aws-cli (Debian 12: awscli 2.9); any
+# aws-cli already on PATH (pip's v1 too) will do.
+if $bench_mode && ! command -v aws >/dev/null 2>&1; then want+=(awscli); fi
 
 missing=()
 for p in "${want[@]}"; do

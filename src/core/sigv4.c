@@ -174,21 +174,69 @@ static void hmac(const void *key, size_t klen, const char *msg, unsigned char ou
 
 static const char *service_of(const sigv4_creds *c) { return c->service ? c->service : "s3"; }
 
-bool sigv4_sign_string(const sigv4_creds *c, const char *day8, const char *string_to_sign,
-                       char out[SIGV4_SIG_HEX + 1])
+/* The signing key (four chained HMACs from the secret) changes once a day
+ * per credential, and every request signed that day by that credential
+ * uses the same one: each thread keeps the last it derived.  Those four
+ * HMACs were over half of what checking a signed link cost.
+ * Invariant: a cached key is used only for the exact secret, day, region
+ * and service it was derived from (all compared in full; a secret or
+ * scope too long for the cache is derived each time, as before). */
+#define KEY_CACHE_SECRET 128
+#define KEY_CACHE_SCOPE 64
+typedef struct signing_key_cache {
+    bool valid;
+    char secret[KEY_CACHE_SECRET + 1], day[DAY_LEN + 1];
+    char region[KEY_CACHE_SCOPE + 1], service[KEY_CACHE_SCOPE + 1];
+    unsigned char key[32];
+} signing_key_cache;
+static _Thread_local signing_key_cache key_cache;
+
+static bool derive_signing_key(const sigv4_creds *c, const char *day8, unsigned char k[32])
 {
     size_t slen = strlen(c->secret_key);
-    char *k0 = malloc(slen + 5);
-    unsigned char k[32], sig[32];
-    if (!k0) return false;
-    memcpy(k0, "AWS4", 4);
-    memcpy(k0 + 4, c->secret_key, slen + 1);
-    hmac(k0, slen + 4, day8, k);
-    OPENSSL_cleanse(k0, slen + 4);
-    free(k0);
+    char k0[KEY_CACHE_SECRET + 5];
+    char *p = slen <= KEY_CACHE_SECRET ? k0 : malloc(slen + 5);
+    if (!p) return false;
+    memcpy(p, "AWS4", 4);
+    memcpy(p + 4, c->secret_key, slen + 1);
+    hmac(p, slen + 4, day8, k);
+    OPENSSL_cleanse(p, slen + 4);
+    if (p != k0) free(p);
     hmac(k, 32, c->region, k);
     hmac(k, 32, service_of(c), k);
     hmac(k, 32, "aws4_request", k);
+    return true;
+}
+
+static bool signing_key(const sigv4_creds *c, const char *day8, unsigned char k[32])
+{
+    signing_key_cache *kc = &key_cache;
+    const char *service = service_of(c);
+    size_t slen = strlen(c->secret_key), rlen = strlen(c->region), vlen = strlen(service);
+    bool cacheable = slen <= KEY_CACHE_SECRET && rlen <= KEY_CACHE_SCOPE &&
+                     vlen <= KEY_CACHE_SCOPE && strlen(day8) == DAY_LEN;
+    if (cacheable && kc->valid && strcmp(kc->day, day8) == 0 && strcmp(kc->region, c->region) == 0 &&
+        strcmp(kc->service, service) == 0 && strlen(kc->secret) == slen &&
+        CRYPTO_memcmp(kc->secret, c->secret_key, slen) == 0) {
+        memcpy(k, kc->key, 32);
+        return true;
+    }
+    if (!derive_signing_key(c, day8, k)) return false;
+    if (!cacheable) return true;
+    memcpy(kc->secret, c->secret_key, slen + 1);
+    memcpy(kc->day, day8, DAY_LEN + 1);
+    memcpy(kc->region, c->region, rlen + 1);
+    memcpy(kc->service, service, vlen + 1);
+    memcpy(kc->key, k, 32);
+    kc->valid = true;
+    return true;
+}
+
+bool sigv4_sign_string(const sigv4_creds *c, const char *day8, const char *string_to_sign,
+                       char out[SIGV4_SIG_HEX + 1])
+{
+    unsigned char k[32], sig[32];
+    if (!signing_key(c, day8, k)) return false;
     hmac(k, 32, string_to_sign, sig);
     OPENSSL_cleanse(k, sizeof k);
     hex_lower(sig, 32, out);

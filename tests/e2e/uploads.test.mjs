@@ -117,6 +117,27 @@ async function storeCases(t, srv, { disk }) {
     const late = await curl([short1.json.url]);
     assert.equal(late.status, 403, late.text);
     assert.equal(late.json.error.code, 'signature_expired');
+    // Keep-alive: a signed download, then a keyed read, on one connection
+    // (the signed GET is answered on the HTTP thread, like the keyed one).
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    t.after(() => agent.destroy());
+    const onAgent = (method, p, token) => new Promise((resolve, reject) => {
+      const req = http.request({ host: '127.0.0.1', port: srv.port, method, path: p, agent,
+        headers: token ? { authorization: `Bearer ${token}` } : {} }, (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode, reused: req.reusedSocket, connection: res.headers.connection }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    const u = new URL(link.json.url);
+    const seq = [
+      await onAgent('GET', u.pathname + u.search, null),
+      await onAgent('GET', u.pathname + u.search, null),
+      await onAgent('GET', `/v1/assets/${up.id}`, srv.token),
+    ];
+    assert.deepEqual(seq.map((x) => x.status), [200, 200, 200]);
+    assert.deepEqual(seq.map((x) => x.reused), [false, true, true], JSON.stringify(seq));
     // A deleted asset's link answers 404.
     const link2 = await json(srv, 'POST', `/v1/assets/${png.json.id}/links`, {});
     assert.equal((await api(srv, 'DELETE', `/v1/assets/${png.json.id}`)).status, 204);
