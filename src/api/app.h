@@ -46,6 +46,9 @@ typedef struct app {
     char public_url[256];      /* how clients reach us; "" = from the Host header */
     uint64_t max_sign_ttl;     /* seconds a signature may live */
     bool s3_redirect;          /* S3 downloads: 302 to a presigned GET, not a proxy */
+    workpool *pool;            /* the server's work pool (tus lease renewals) */
+    int64_t tus_expiry_ms;     /* a tus upload's life after its last PATCH */
+    int64_t tus_lease_ms;      /* a tus writer's lease without renewal */
 } app;
 
 /* Lets WebSocket connections hold a hub message instead of a copy of it
@@ -133,6 +136,17 @@ void signed_put(http_req *r);
 bool signed_post_begin(http_req *r);
 bool signed_post_data(http_req *r, const char *data, size_t len);
 void signed_post(http_req *r);
+/* tus (tus.c): resumable uploads; tus_cors for their routes. */
+extern const http_cors tus_cors;
+void tus_options(http_req *r);
+bool tus_create_begin(http_req *r);
+bool tus_create_data(http_req *r, const char *data, size_t len);
+void tus_create(http_req *r);
+void tus_head(http_req *r);
+bool tus_patch_begin(http_req *r);
+bool tus_patch_data(http_req *r, const char *data, size_t len);
+void tus_patch(http_req *r);
+void tus_delete(http_req *r);
 
 /* What signed transfers share (uploads.c), for every API that signs. */
 /* How clients reach this server: --public-url, else http:// + Host. */

@@ -43,6 +43,13 @@ static const option_def options[] = {
     {"upload-grace", "ASSETD_UPLOAD_GRACE", NUM(OPT_UINT, upload_grace), "3600",
      "seconds a signed upload never completed is kept after its signature expired; then gc "
      "removes it and its bytes"},
+    {"cors-origins", "ASSETD_CORS_ORIGINS", STR(cors_origins), "",
+     "origins whose pages may use the tus routes (comma-separated, * for any; empty: none)"},
+    {"tus-expiry", "ASSETD_TUS_EXPIRY", NUM(OPT_COUNT, tus_expiry), "86400",
+     "seconds a resumable (tus) upload stays resumable after its creation or last PATCH"},
+    {"tus-lease", "ASSETD_TUS_LEASE", NUM(OPT_COUNT, tus_lease), "30",
+     "seconds a tus writer's lock lasts without renewal (how long a crashed writer blocks its "
+     "upload)"},
     {"max-upload", "ASSETD_MAX_UPLOAD", NUM(OPT_SIZE, max_upload), "1G",
      "largest accepted upload (K, M, G, T suffixes)"},
     {"http-threads", "ASSETD_HTTP_THREADS", NUM(OPT_COUNT, http_threads), NULL,

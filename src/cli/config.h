@@ -31,6 +31,9 @@ typedef struct config {
     uint64_t max_sign_ttl;
     uint64_t upload_grace;
     uint64_t max_upload;
+    char cors_origins[1024];
+    uint64_t tus_expiry;
+    uint64_t tus_lease;
     uint64_t http_threads;
     uint64_t io_threads;
     uint64_t max_connections;

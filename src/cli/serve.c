@@ -70,7 +70,9 @@ static bool blob_is_live(const char *key, void *arg)
     upload_rec u;
     /* A pending signed upload's bytes are live too: `complete` will come. */
     return db_asset_id_exists(arg, id) != DB_NOT_FOUND ||
-           (strlen(key) == ID_LEN && db_upload_get_any(arg, id, &u) != DB_NOT_FOUND);
+           (strlen(key) == ID_LEN && db_upload_get_any(arg, id, &u) != DB_NOT_FOUND) ||
+           /* a tus upload published but not recorded: its completion runs again */
+           (strlen(key) == ID_LEN && db_tus_exists(arg, id) != DB_NOT_FOUND);
 }
 
 static bool bootstrap_key(db_conn *c, const char *dir)
@@ -195,8 +197,10 @@ static bool start_services(const config *cfg, app *a, services *sv)
         .connection_memory = (size_t)cfg->connection_memory, .access_log = cfg->access_log,
         /* the largest body of any route: an upload, or a JSON body */
         .max_body = cfg->max_upload > JSON_BODY_MAX ? cfg->max_upload : JSON_BODY_MAX,
+        .cors_origins = cfg->cors_origins,
     };
-    if (!(sv->pool = workpool_new((int)cfg->io_threads)) || !start_events(cfg, a, sv, &err) ||
+    if (!(sv->pool = a->pool = workpool_new((int)cfg->io_threads)) ||
+        !start_events(cfg, a, sv, &err) ||
         !(a->server = http_server_start(&hc, api_routes, api_route_count, a, api_authenticate,
                                         sv->pool, &err))) {
         log_error("cannot start serving", "listen", cfg->listen, "error", err, NULL);
@@ -307,7 +311,8 @@ int cli_serve(int argc, char **argv)
         return 1;
     }
     app a = {.max_upload = cfg.max_upload, .keys = keycache_new((unsigned)cfg.key_cache_ms),
-             .audiences = audiences_new()};
+             .audiences = audiences_new(), .tus_expiry_ms = (int64_t)cfg.tus_expiry * 1000,
+             .tus_lease_ms = (int64_t)cfg.tus_lease * 1000};
     rc = prepare(&cfg, &a) ? run(&cfg, &a) : 1;
     store_close(a.store);
     db_close(a.db);

@@ -17,6 +17,7 @@
 
 #include "core/apikey.h"
 #include "core/asset.h"
+#include "core/tus.h"
 #include "core/upload.h"
 #include "core/webhook.h"
 #include "queue/job.h"
@@ -246,5 +247,29 @@ db_status db_upload_resign(db_conn *c, const char *id, int64_t expires_ms);
  * one whose bytes an asset owns (a cloud-API upload set back to pending). */
 db_status db_upload_expired(db_conn *c, int64_t before_ms, int limit, upload_rec *out, int *n);
 db_status db_upload_delete(db_conn *c, const char *id);
+
+/* Resumable uploads (core/tus.h).  Reads are owner-scoped, except exists
+ * (the start-up sweep keeps a blob whose upload is not recorded yet). */
+db_status db_tus_insert(db_conn *c, const tus_upload *u);
+db_status db_tus_get(db_conn *c, const char *owner, const char *id, tus_upload *out);
+db_status db_tus_exists(db_conn *c, const char *id);
+/* Takes the lease for token until until_ms, in one transaction that reads
+ * the row into out: only if the upload is still uploading, unexpired at
+ * now_ms, at offset `expect`, and its lease free or expired.  DB_OK with
+ * *taken saying whether it was; out then says why not. */
+db_status db_tus_lock(db_conn *c, const char *owner, const char *id, uint64_t expect,
+                      const char *token, int64_t now_ms, int64_t until_ms, tus_upload *out,
+                      bool *taken);
+/* These act only while token holds the lease (DB_NOT_FOUND otherwise). */
+db_status db_tus_renew(db_conn *c, const char *id, const char *token, int64_t until_ms);
+db_status db_tus_unlock(db_conn *c, const char *id, const char *token);
+/* The new committed offset (and length, once no longer deferred) and
+ * expiry, releasing the lease unless keep (the writer goes on to complete
+ * the upload): one statement, so offset and lease agree. */
+db_status db_tus_advance(db_conn *c, const char *id, const char *token, uint64_t offset,
+                         int64_t length, int64_t expires_ms, bool keep);
+/* Inside the transaction that records the asset (ingest extra). */
+db_status db_tus_set_complete(db_conn *c, const char *id);
+db_status db_tus_delete(db_conn *c, const char *id);
 
 #endif

@@ -156,6 +156,26 @@ static const char *const migrations[] = {
     "  created TEXT NOT NULL,"
     "  UNIQUE (owner, object_key));"
     "CREATE INDEX uploads_pending ON uploads(expires_ms) WHERE state = 0;",
+    /* 11: resumable (tus) uploads (core/tus.h).  id is the asset's id;
+     * length -1 is deferred; lock_token/lock_until are the one writer's
+     * lease; parts lists a final upload's partial uploads.  gc will find
+     * expired ones through tus_expiring. */
+    "CREATE TABLE tus_uploads ("
+    "  id TEXT PRIMARY KEY,"
+    "  owner TEXT NOT NULL,"
+    "  length INTEGER NOT NULL,"
+    "  upload_offset INTEGER NOT NULL DEFAULT 0,"
+    "  metadata TEXT NOT NULL,"
+    "  filename TEXT NOT NULL,"
+    "  filetype TEXT NOT NULL,"
+    "  concat INTEGER NOT NULL DEFAULT 0,"
+    "  parts TEXT NOT NULL DEFAULT '',"
+    "  state INTEGER NOT NULL DEFAULT 0,"
+    "  lock_token TEXT NOT NULL DEFAULT '',"
+    "  lock_until INTEGER NOT NULL DEFAULT 0,"
+    "  expires_ms INTEGER NOT NULL,"
+    "  created TEXT NOT NULL);"
+    "CREATE INDEX tus_expiring ON tus_uploads(expires_ms) WHERE state = 0;",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof *migrations))
 
@@ -170,7 +190,7 @@ static const char *const sql_core[Q_COUNT] = {
 /* Every file's statements; sql_text(q) is the one that has q. */
 static const char *const *const sql_tables[] = {
     sql_core, sq_sql_assets, sq_sql_keys, sq_sql_jobs, sq_sql_events, sq_sql_webhooks,
-    sq_sql_slides, sq_sql_uploads,
+    sq_sql_slides, sq_sql_uploads, sq_sql_tus,
 };
 #define N_SQL_TABLES (sizeof sql_tables / sizeof *sql_tables)
 

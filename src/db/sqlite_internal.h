@@ -5,7 +5,7 @@
  * The back-end is one file per concern: sqlite.c (connection pool,
  * statement cache, migrations, transactions, the helpers below),
  * sqlite_assets.c, sqlite_keys.c, sqlite_jobs.c, sqlite_events.c,
- * sqlite_webhooks.c, sqlite_slides.c, sqlite_uploads.c.
+ * sqlite_webhooks.c, sqlite_slides.c, sqlite_uploads.c, sqlite_tus.c.
  *
  * Statements: the enum below names every statement, grouped by the file
  * that owns it; a connection caches statement q in stmts[q].  Each file
@@ -52,6 +52,9 @@ enum {
     /* sqlite_uploads.c */
     Q_UPLOAD_INSERT, Q_UPLOAD_GET, Q_UPLOAD_GET_SEQ, Q_UPLOAD_BY_KEY, Q_UPLOAD_GET_ANY,
     Q_UPLOAD_SET_STATE, Q_UPLOAD_RESIGN, Q_UPLOAD_EXPIRED, Q_UPLOAD_DELETE,
+    /* sqlite_tus.c */
+    Q_TUS_INSERT, Q_TUS_GET, Q_TUS_EXISTS, Q_TUS_LOCK, Q_TUS_RENEW, Q_TUS_UNLOCK, Q_TUS_ADVANCE,
+    Q_TUS_COMPLETE, Q_TUS_DELETE,
     Q_COUNT
 };
 
@@ -70,6 +73,7 @@ extern const char *const sq_sql_events[Q_COUNT];
 extern const char *const sq_sql_webhooks[Q_COUNT];
 extern const char *const sq_sql_slides[Q_COUNT];
 extern const char *const sq_sql_uploads[Q_COUNT];
+extern const char *const sq_sql_tus[Q_COUNT];
 
 /* Statement q of c, prepared on first use, reset with no bindings; NULL
  * (logged) if it cannot be prepared.  The caller resets it after stepping. */

@@ -71,6 +71,7 @@ struct http_server {
     _Atomic uint64_t next_id;
     _Atomic int in_flight;
     int quiesced_fd;               /* the listen socket after quiesce, or -1 */
+    char cors_origins[1024];       /* ",a,b," for a whole-item search, or "*" */
 };
 
 /* What the server keeps per connection (libmicrohttpd's socket context). */
@@ -216,6 +217,36 @@ void http_reply_header(http_req *r, const char *name, const char *value)
     if (r->reply) MHD_add_response_header(r->reply, name, value);
 }
 
+/* CORS (http_cors in server.h): only for an allowed Origin, echoed back
+ * (never "*": the request carries an Authorization header), with Vary so
+ * caches keep answers for different origins apart. */
+static bool origin_allowed(const http_server *s, const char *origin)
+{
+    if (!origin || !*origin || !s->cors_origins[0]) return false;
+    if (strcmp(s->cors_origins, "*") == 0) return true;
+    size_t n = strlen(origin);
+    if (n > 512 || strchr(origin, ',')) return false;
+    char item[520];
+    snprintf(item, sizeof item, ",%s,", origin);
+    return strstr(s->cors_origins, item) != NULL;
+}
+
+static void add_cors(http_req *r)
+{
+    const http_cors *c = r->route ? r->route->cors : NULL;
+    const char *origin = http_req_header(r, "Origin");
+    if (!c || !origin_allowed(r->srv, origin)) return;
+    MHD_add_response_header(r->reply, "Access-Control-Allow-Origin", origin);
+    MHD_add_response_header(r->reply, "Vary", "Origin");
+    MHD_add_response_header(r->reply, "Access-Control-Expose-Headers", c->expose_headers);
+    if (strcmp(r->method, "OPTIONS") == 0 &&
+        http_req_header(r, "Access-Control-Request-Method")) {
+        MHD_add_response_header(r->reply, "Access-Control-Allow-Methods", c->methods);
+        MHD_add_response_header(r->reply, "Access-Control-Allow-Headers", c->allow_headers);
+        MHD_add_response_header(r->reply, "Access-Control-Max-Age", "86400");
+    }
+}
+
 static enum MHD_Result queue_reply(http_req *r)
 {
     if (!r->reply) {  /* a handler forgot to reply, or ran out of memory */
@@ -224,6 +255,7 @@ static enum MHD_Result queue_reply(http_req *r)
         if (!r->reply) return MHD_NO;
     }
     MHD_add_response_header(r->reply, "X-Request-Id", r->request_id);
+    add_cors(r);
     enum MHD_Result ok = MHD_queue_response(r->conn, (unsigned)r->status, r->reply);
     MHD_destroy_response(r->reply);
     r->reply = NULL;
@@ -723,6 +755,17 @@ http_server *http_server_start(const http_server_config *cfg, const http_route *
     s->pool = pool;
     s->quiesced_fd = -1;
     s->max_body = cfg->max_body ? cfg->max_body : UINT64_MAX;
+    const char *origins = cfg->cors_origins ? cfg->cors_origins : "";
+    if (strcmp(origins, "*") == 0 || !*origins)
+        snprintf(s->cors_origins, sizeof s->cors_origins, "%s", origins);
+    else {   /* ",a,b,": spaces dropped, so "a, b" works too */
+        size_t n = 0;
+        s->cors_origins[n++] = ',';
+        for (const char *p = origins; *p && n < sizeof s->cors_origins - 2; p++)
+            if (*p != ' ') s->cors_origins[n++] = *p;
+        s->cors_origins[n++] = ',';
+        s->cors_origins[n] = '\0';
+    }
     uint8_t rnd[4];
     RAND_bytes(rnd, sizeof rnd);
     snprintf(s->id_prefix, sizeof s->id_prefix, "%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2],

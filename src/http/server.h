@@ -34,6 +34,17 @@
 typedef struct http_server http_server;
 typedef struct http_req http_req;
 
+/* Cross-origin access for a route (browsers): the server answers for the
+ * origins in http_server_config.cors_origins only.  Every reply on the route
+ * then carries Access-Control-Allow-Origin and Expose-Headers; an OPTIONS
+ * preflight (Access-Control-Request-Method) also gets the methods and
+ * request headers allowed, whatever the handler answered. */
+typedef struct http_cors {
+    const char *methods;          /* "POST, HEAD, PATCH, DELETE, OPTIONS" */
+    const char *allow_headers;    /* request headers a page may send */
+    const char *expose_headers;   /* response headers a page may read */
+} http_cors;
+
 typedef struct http_route {
     const char *method;    /* GET routes also answer HEAD */
     const char *pattern;   /* "/v1/assets/{id}"; also the metrics label */
@@ -42,6 +53,7 @@ typedef struct http_route {
     /* Optional, for routes that take a request body. */
     bool (*body_begin)(http_req *r);
     bool (*body_data)(http_req *r, const char *data, size_t len);
+    const http_cors *cors; /* NULL: same-origin only */
 } http_route;
 
 typedef struct http_server_config {
@@ -55,6 +67,7 @@ typedef struct http_server_config {
     size_t connection_memory;  /* per-connection buffer (headers + body chunks) */
     uint64_t max_body;         /* the largest body any route takes; 0: no limit */
     const char *access_log;    /* "stdout", "off" or a file path */
+    const char *cors_origins;  /* origins routes with cors answer: "a,b", "*", "" or NULL: none */
 } http_server_config;
 
 /* Resolves a bearer token to its owner; false for unknown or revoked keys. */

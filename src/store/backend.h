@@ -24,6 +24,15 @@ typedef struct store_backend {
     bool (*remove)(store *s, const char *key);
     void (*remove_asset)(store *s, const char *id);
     bool (*check)(store *s);
+    /* Appendable objects (store.h); NULL where unsupported. */
+    store_append *(*append_open)(store *s, const char *id, uint64_t offset);
+    bool (*append_write)(store_append *a, const void *data, size_t len);
+    bool (*append_commit)(store_append *a);
+    void (*append_abort)(store_append *a);
+    bool (*append_read)(store *s, const char *id, uint64_t first, uint64_t last,
+                        store_sink sink, void *arg);
+    bool (*append_publish)(store *s, const char *id);
+    bool (*append_remove)(store *s, const char *id);
     int (*sweep)(store *s, bool (*is_live)(const char *key, void *arg), void *arg);
 } store_backend;
 
@@ -34,6 +43,11 @@ struct store {
 
 /* The first member of every backend's upload. */
 struct store_upload {
+    store *s;
+};
+
+/* The first member of every backend's appendable object. */
+struct store_append {
     store *s;
 };
 

@@ -4,6 +4,10 @@
  *     tmp/<random>.part      uploads in progress (private, mode 0600)
  *     blobs/<k0k1>/<key>     committed blobs, fanned out by the key's first
  *                            two characters (4096 directories at most)
+ *     tus/<id>.part          resumable uploads' bytes (appendable objects,
+ *                            store.h): never swept at start-up, their
+ *                            uploads' rows decide; published by a rename
+ *                            into blobs/ exactly like a commit
  *
  * Durability protocol for a new blob (the order is the invariant):
  *     write tmp file -> fsync(file) -> mkdir fan-out dir if needed ->
@@ -36,6 +40,7 @@ typedef struct fs_store {
     char root[1024];
     char tmp_dir[1100];
     char blob_dir[1100];
+    char tus_dir[1100];
     _Atomic int writer_slots;   /* writer threads still allowed */
 } fs_store;
 
@@ -290,6 +295,116 @@ static int fs_sweep(store *base, bool (*is_live)(const char *key, void *arg), vo
            each_file(s->blob_dir, sweep_fanout, &ctx);
 }
 
+/* ---------- appendable objects (store.h) ---------- */
+
+typedef struct fs_append {
+    store_append base;
+    int fd;
+    file_pos pos;
+    bool failed;
+} fs_append;
+
+static bool append_path(const fs_store *s, const char *id, char *out, size_t cap)
+{
+    int n = snprintf(out, cap, "%s/%s.part", s->tus_dir, id);
+    return n > 0 && (size_t)n < cap;
+}
+
+static store_append *fs_append_open(store *base, const char *id, uint64_t offset)
+{
+    fs_store *s = (fs_store *)base;
+    char path[1300];
+    if (!append_path(s, id, path, sizeof path)) return NULL;
+    /* O_CREAT only for a new object: a missing file at offset > 0 means
+     * acknowledged bytes are gone, which must not pass for a fresh start. */
+    int fd = open(path, O_WRONLY | O_CLOEXEC | (offset == 0 ? O_CREAT : 0), 0600);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0 || (uint64_t)st.st_size < offset ||
+        ((uint64_t)st.st_size > offset && ftruncate(fd, (off_t)offset) != 0) ||
+        lseek(fd, (off_t)offset, SEEK_SET) < 0) {
+        log_error("cannot open a resumable upload", "path", path, "error",
+                  fd < 0 ? strerror(errno) : "shorter than its committed offset", NULL);
+        if (fd >= 0) close(fd);
+        return NULL;
+    }
+    fs_append *a = calloc(1, sizeof *a);
+    if (!a) { close(fd); return NULL; }
+    a->base.s = base;
+    a->fd = fd;
+    a->pos.written = a->pos.flushed = (off_t)offset;
+    return &a->base;
+}
+
+static bool fs_append_write(store_append *base, const void *data, size_t len)
+{
+    fs_append *a = (fs_append *)base;
+    if (!a->failed && !file_append(a->fd, &a->pos, data, len)) a->failed = true;
+    return !a->failed;
+}
+
+static bool fs_append_commit(store_append *base)
+{
+    fs_append *a = (fs_append *)base;
+    bool ok = !a->failed && fsync(a->fd) == 0;
+    if (!ok) log_error("resumable upload commit failed", "error", strerror(errno), NULL);
+    close(a->fd);
+    free(a);
+    return ok;
+}
+
+static void fs_append_abort(store_append *base)
+{
+    fs_append *a = (fs_append *)base;
+    close(a->fd);
+    free(a);
+}
+
+static bool fs_append_read(store *base, const char *id, uint64_t first, uint64_t last,
+                           store_sink sink, void *arg)
+{
+    fs_store *s = (fs_store *)base;
+    char path[1300];
+    int fd = append_path(s, id, path, sizeof path) ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+    if (fd < 0) return false;
+    char buf[64 * 1024];
+    uint64_t at = first;
+    bool ok = true;
+    while (ok && at <= last) {
+        size_t want = last - at + 1 < sizeof buf ? (size_t)(last - at + 1) : sizeof buf;
+        ssize_t r = pread(fd, buf, want, (off_t)at);
+        if (r < 0 && errno == EINTR) continue;
+        ok = r > 0 && sink(arg, buf, (size_t)r);
+        at += r > 0 ? (uint64_t)r : 0;
+    }
+    close(fd);
+    return ok;
+}
+
+/* The blob protocol's last steps (see the top): the object is durable
+ * already (every commit fsynced it), so rename + fsync of both dirs. */
+static bool fs_append_publish(store *base, const char *id)
+{
+    fs_store *s = (fs_store *)base;
+    char from[1300], dir[1200], to[1300];
+    struct stat st;
+    if (!append_path(s, id, from, sizeof from) || !blob_path(s, id, dir, sizeof dir, true) ||
+        !blob_path(s, id, to, sizeof to, false))
+        return false;
+    if (stat(from, &st) != 0 && errno == ENOENT) return stat(to, &st) == 0;   /* done before */
+    bool ok = ensure_dir(dir) && rename(from, to) == 0 && fsync_path(dir) &&
+              fsync_path(s->tus_dir);
+    if (!ok) log_error("cannot publish a resumable upload", "id", id, "error", strerror(errno),
+                       NULL);
+    return ok;
+}
+
+static bool fs_append_remove(store *base, const char *id)
+{
+    fs_store *s = (fs_store *)base;
+    char path[1300];
+    return append_path(s, id, path, sizeof path) && (unlink(path) == 0 || errno == ENOENT);
+}
+
 static void fs_close(store *base) { free(base); }
 
 static const store_backend fs_backend = {
@@ -307,6 +422,13 @@ static const store_backend fs_backend = {
     .remove = fs_remove,
     .remove_asset = fs_remove_asset,
     .check = fs_check,
+    .append_open = fs_append_open,
+    .append_write = fs_append_write,
+    .append_commit = fs_append_commit,
+    .append_abort = fs_append_abort,
+    .append_read = fs_append_read,
+    .append_publish = fs_append_publish,
+    .append_remove = fs_append_remove,
     .sweep = fs_sweep,
 };
 
@@ -318,7 +440,8 @@ store *store_fs_open(const char *dir, const char **err)
     snprintf(s->root, sizeof s->root, "%s", dir);
     snprintf(s->tmp_dir, sizeof s->tmp_dir, "%s/tmp", dir);
     snprintf(s->blob_dir, sizeof s->blob_dir, "%s/blobs", dir);
-    if (!ensure_dir(s->tmp_dir) || !ensure_dir(s->blob_dir)) {
+    snprintf(s->tus_dir, sizeof s->tus_dir, "%s/tus", dir);
+    if (!ensure_dir(s->tmp_dir) || !ensure_dir(s->blob_dir) || !ensure_dir(s->tus_dir)) {
         *err = "cannot create store directories";
         free(s);
         return NULL;

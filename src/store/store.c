@@ -97,3 +97,45 @@ int store_sweep(store *s, bool (*is_live)(const char *key, void *arg), void *arg
 {
     return s->be->sweep(s, is_live, arg);
 }
+
+/* ---------- appendable objects: ids only (no rendition suffix) ---------- */
+
+static bool append_id_ok(const store *s, const char *id)
+{
+    return s->be->append_open && store_key_valid(id) && strlen(id) == ID_LEN;
+}
+
+bool store_append_supported(const store *s) { return s->be->append_open != NULL; }
+
+store_append *store_append_open(store *s, const char *id, uint64_t offset)
+{
+    return append_id_ok(s, id) ? s->be->append_open(s, id, offset) : NULL;
+}
+
+bool store_append_write(store_append *a, const void *data, size_t len)
+{
+    return a->s->be->append_write(a, data, len);
+}
+
+bool store_append_commit(store_append *a) { return a->s->be->append_commit(a); }
+
+void store_append_abort(store_append *a)
+{
+    if (a) a->s->be->append_abort(a);
+}
+
+bool store_append_read(store *s, const char *id, uint64_t first, uint64_t last, store_sink sink,
+                       void *arg)
+{
+    return append_id_ok(s, id) && first <= last && s->be->append_read(s, id, first, last, sink, arg);
+}
+
+bool store_append_publish(store *s, const char *id)
+{
+    return append_id_ok(s, id) && s->be->append_publish(s, id);
+}
+
+bool store_append_remove(store *s, const char *id)
+{
+    return append_id_ok(s, id) && s->be->append_remove(s, id);
+}

@@ -92,6 +92,48 @@ void store_remove_asset(store *s, const char *id);
 /* True when the store can take writes (readiness). */
 bool store_check(store *s);
 
+/* ---------- appendable objects (resumable uploads, api/tus.c) ----------
+ *
+ * A resumable upload's bytes grow over many requests, hours apart, before
+ * they become a blob.  They live in a namespace of their own, named by the
+ * upload's id (the id of the asset it will become), invisible to every
+ * blob reader until store_append_publish() turns them into the blob of
+ * that id.  The caller keeps the durable length (its committed offset, in
+ * the database) and is the only writer (it holds the upload's lease):
+ *
+ *   open(id, offset)  -> write ...  -> commit  (the bytes are durable)
+ *                                   -> abort   (forget this handle)
+ *
+ * open() discards whatever lies past offset (bytes of a request that died
+ * before its commit), so an object never holds bytes nobody acknowledged;
+ * abort() truncates nothing, because after a lost lease those bytes may be
+ * the next writer's.  The disk store appends to DATA/tus/<id>.part; an S3
+ * store can provide the same with one multipart part per commit (not yet:
+ * store_append_supported() is false there).
+ *
+ * open() and write() are an open(2)/ftruncate(2) and a write(2), like
+ * store_upload_begin/write on disk: fine on an HTTP thread.  commit (fsync),
+ * read, publish and remove block: work-pool threads only. */
+typedef struct store_append store_append;
+bool store_append_supported(const store *s);
+/* Opens id's object (creating it empty when offset is 0) for writing at
+ * offset, dropping any bytes past it.  NULL if unsupported, on an I/O
+ * error, or if the object holds fewer than offset bytes (lost). */
+store_append *store_append_open(store *s, const char *id, uint64_t offset);
+bool store_append_write(store_append *a, const void *data, size_t len);
+/* Makes every byte written durable; frees a.  False on an I/O error. */
+bool store_append_commit(store_append *a);
+void store_append_abort(store_append *a);
+/* Streams bytes first..last (inclusive) of id's object to sink. */
+bool store_append_read(store *s, const char *id, uint64_t first, uint64_t last, store_sink sink,
+                       void *arg);
+/* Makes id's object the durable blob `id` (disk: a rename).  Idempotent: true
+ * when the object is already gone and the blob is there (a completion that
+ * crashed before recording the asset runs again). */
+bool store_append_publish(store *s, const char *id);
+/* Removes id's object (a missing one is not an error). */
+bool store_append_remove(store *s, const char *id);
+
 /* Start-up recovery: removes every temporary file (or unfinished upload)
  * left by a crash, and every blob for which is_live(key) is false (a crash
  * between the commit and the database commit).  Returns the number of

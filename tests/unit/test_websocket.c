@@ -64,7 +64,7 @@ static void ws_route(http_req *r)
 
 static bool no_auth(void *app, const char *token, char owner[OWNER_MAX + 1]) { return false; }
 
-static const http_route routes[] = {{"GET", "/ws", false, ws_route, NULL, NULL}};
+static const http_route routes[] = {{"GET", "/ws", false, ws_route, NULL, NULL, NULL}};
 
 static bool fixture_start(fixture *f, const ws_config *wc)
 {

@@ -1,0 +1,736 @@
+/* tus.c — /v1/tus: resumable uploads, tus 1.0 (https://tus.io/protocols/
+ * resumable-upload), with the extensions creation, creation-with-upload,
+ * creation-defer-length, expiration, checksum (sha1, sha256), termination
+ * and concatenation.  The domain (lease, completion) is core/tus.h.
+ *
+ *   OPTIONS /v1/tus[/], /v1/tus/{id}   capabilities; CORS preflight (no key)
+ *   POST    /v1/tus[/]                 create (maybe with the first bytes,
+ *                                      or as the concatenation of partials)
+ *   HEAD    /v1/tus/{id}               the committed offset
+ *   PATCH   /v1/tus/{id}               bytes at Upload-Offset
+ *   DELETE  /v1/tus/{id}               terminate
+ *
+ * A write (PATCH, or POST with a body) streams like POST /v1/assets: the
+ * lease is taken and the object opened when the headers arrive
+ * (write_open), each chunk is appended and checksummed on the HTTP thread
+ * (write_data), and the commit — checksum verdict, fsync, the new offset in
+ * the database, and when the last byte came, the asset — runs on the work
+ * pool (commit_work).  The offset is acknowledged only after all of it.
+ * Bytes of a request that dies before its commit are never acknowledged;
+ * the next writer truncates them away (store_append_open).
+ *
+ * Known debt: taking the lease (and a POST-with-upload's INSERT) is one short
+ * write transaction on the HTTP thread, before the body: the server cannot
+ * yet suspend a request between its headers and its body.
+ *
+ * Every reply carries Tus-Resumable; a finished upload's replies also name
+ * the asset (Asset-Id, Asset-Location) — its Location stays valid.
+ */
+#include "api/app.h"
+#include "core/tus.h"
+#include "util/encode.h"
+#include "util/parse.h"
+#include "util/timefmt.h"
+
+#include <openssl/evp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define TUS_VERSION "1.0.0"
+#define OCTETS "application/offset+octet-stream"
+
+const http_cors tus_cors = {
+    "POST, HEAD, PATCH, DELETE, OPTIONS",
+    "Authorization, Content-Type, Tus-Resumable, Upload-Length, Upload-Defer-Length, "
+    "Upload-Metadata, Upload-Offset, Upload-Concat, Upload-Checksum, X-Request-Id",
+    "Location, Upload-Offset, Upload-Length, Upload-Defer-Length, Upload-Metadata, "
+    "Upload-Expires, Upload-Concat, Tus-Resumable, Tus-Version, Tus-Extension, Tus-Max-Size, "
+    "Tus-Checksum-Algorithm, Asset-Id, Asset-Location, X-Request-Id",
+};
+
+/* ---------- replies ---------- */
+
+static void tus_error(http_req *r, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void tus_error(http_req *r, int status, const char *code, const char *fmt, ...)
+{
+    char msg[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    http_reply_error(r, status, code, "%s", msg);
+    http_reply_header(r, "Tus-Resumable", TUS_VERSION);
+}
+
+static void header_u64(http_req *r, const char *name, uint64_t v)
+{
+    char buf[24];
+    snprintf(buf, sizeof buf, "%llu", (unsigned long long)v);
+    http_reply_header(r, name, buf);
+}
+
+static void location(http_req *r, const char *id, char *out, size_t cap)
+{
+    char base[300];
+    api_base_url(r, base, sizeof base);
+    snprintf(out, cap, "%s/v1/tus/%s", base, id);
+}
+
+/* The headers that describe an upload (HEAD, and after every write). */
+static void describe(http_req *r, const tus_upload *u, bool head)
+{
+    http_reply_header(r, "Tus-Resumable", TUS_VERSION);
+    http_reply_header(r, "Cache-Control", "no-store");
+    header_u64(r, "Upload-Offset", u->offset);
+    if (head) {
+        if (u->length >= 0) header_u64(r, "Upload-Length", (uint64_t)u->length);
+        else http_reply_header(r, "Upload-Defer-Length", "1");
+        if (u->metadata[0]) http_reply_header(r, "Upload-Metadata", u->metadata);
+        if (u->concat == TUS_PARTIAL) http_reply_header(r, "Upload-Concat", "partial");
+        if (u->concat == TUS_FINAL) {
+            char concat[sizeof u->parts + TUS_PARTS_MAX * 9 + 8] = "final;";
+            size_t n = strlen(concat);
+            for (const char *p = u->parts; *p && n < sizeof concat;) {
+                size_t len = strcspn(p, " ");
+                n += (size_t)snprintf(concat + n, sizeof concat - n, "%s/v1/tus/%.*s",
+                                      n > 6 ? " " : "", (int)len, p);
+                p += len + (p[len] == ' ');
+            }
+            http_reply_header(r, "Upload-Concat", concat);
+        }
+    }
+    if (u->state == TUS_COMPLETE) {
+        char where[64];
+        snprintf(where, sizeof where, "/v1/assets/%s", u->id);
+        http_reply_header(r, "Asset-Id", u->id);
+        http_reply_header(r, "Asset-Location", where);
+    } else {
+        char date[64];
+        time_t t = (time_t)(u->expires_ms / 1000);
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        http_reply_header(r, "Upload-Expires", date);
+    }
+}
+
+static void reply_done_failure(http_req *r, tus_done d)
+{
+    if (d == TUS_DONE_DB) tus_error(r, 503, "database_unavailable", "could not record the asset");
+    else tus_error(r, 507, "storage_failed", "could not store the upload");
+}
+
+/* ---------- request checks ---------- */
+
+static bool check_version(http_req *r)
+{
+    const char *v = http_req_header(r, "Tus-Resumable");
+    if (v && strcmp(v, TUS_VERSION) == 0) return true;
+    tus_error(r, 412, "unsupported_version", "send Tus-Resumable: " TUS_VERSION);
+    http_reply_header(r, "Tus-Version", TUS_VERSION);
+    return false;
+}
+
+static bool is_octets(http_req *r)
+{
+    const char *type = http_req_header(r, "Content-Type");
+    if (type && strncasecmp(type, OCTETS, strlen(OCTETS)) == 0 &&
+        (type[strlen(OCTETS)] == '\0' || type[strlen(OCTETS)] == ';'))
+        return true;
+    tus_error(r, 415, "unsupported_media_type", "send Content-Type: " OCTETS);
+    return false;
+}
+
+static bool has_body(http_req *r)
+{
+    const char *length = http_req_header(r, "Content-Length");
+    return (length && strcmp(length, "0") != 0) || http_req_header(r, "Transfer-Encoding");
+}
+
+/* ---------- a write: PATCH, or a POST with its first bytes ---------- */
+
+typedef struct tus_write {
+    tus_upload up;            /* the row as the lease found it */
+    tus_lease *lease;
+    store_append *obj;
+    uint64_t received;
+    int64_t length;           /* what to record: a deferred length may arrive now */
+    EVP_MD_CTX *sum;          /* Upload-Checksum, when sent */
+    uint8_t expect[EVP_MAX_MD_SIZE];
+    int expect_len;
+    bool creating;            /* a POST: 201 with Location */
+    /* a POST without bytes: the upload to create, the parts of a final */
+    tus_upload *parts;
+    int nparts;
+} tus_write;
+
+static void write_free(void *p)
+{
+    tus_write *w = p;
+    store_append_abort(w->obj);
+    tus_lease_end(w->lease);
+    EVP_MD_CTX_free(w->sum);
+    free(w->parts);
+    free(w);
+}
+
+static tus_write *write_new(http_req *r)
+{
+    tus_write *w = calloc(1, sizeof *w);
+    if (!w) tus_error(r, 500, "internal", "out of memory");
+    else http_req_set_data(r, w, write_free);
+    return w;
+}
+
+/* Upload-Checksum: "<algorithm> <base64>"; false with a 400 if malformed. */
+static bool parse_checksum(http_req *r, tus_write *w)
+{
+    const char *h = http_req_header(r, "Upload-Checksum");
+    if (!h) return true;
+    const EVP_MD *md = strncmp(h, "sha1 ", 5) == 0     ? EVP_sha1()
+                       : strncmp(h, "sha256 ", 7) == 0 ? EVP_sha256()
+                                                       : NULL;
+    const char *b64 = md ? strchr(h, ' ') + 1 : NULL;
+    if (!md) {
+        tus_error(r, 400, "checksum_algorithm", "Upload-Checksum algorithms: sha1, sha256");
+        return false;
+    }
+    w->expect_len = tus_b64_decode(b64, strlen(b64), w->expect, sizeof w->expect);
+    if (w->expect_len != EVP_MD_size(md)) {
+        tus_error(r, 400, "invalid_checksum", "Upload-Checksum must be the base64 digest");
+        return false;
+    }
+    if (!(w->sum = EVP_MD_CTX_new()) || EVP_DigestInit_ex(w->sum, md, NULL) != 1) {
+        tus_error(r, 500, "internal", "cannot start a checksum");
+        return false;
+    }
+    return true;
+}
+
+/* The lease is ours: open the object at the committed offset. */
+static bool write_open(http_req *r, tus_write *w, const char *token, int64_t until)
+{
+    app *a = http_req_app(r);
+    /* Without a lease object the lock is simply left to run out. */
+    if (!(w->lease = tus_lease_new(a->db, a->pool, w->up.id, token, until, a->tus_lease_ms)) ||
+        !(w->obj = store_append_open(a->store, w->up.id, w->up.offset))) {
+        tus_error(r, 507, "storage_failed", "cannot open the upload's bytes");
+        return false;
+    }
+    return true;
+}
+
+static bool write_data(http_req *r, const char *data, size_t len)
+{
+    app *a = http_req_app(r);
+    tus_write *w = http_req_data(r);
+    uint64_t limit = w->length >= 0 ? (uint64_t)w->length : a->max_upload;
+    if (len > limit - w->up.offset - w->received) {
+        tus_error(r, 413, "payload_too_large", "the upload is %llu bytes long",
+                  (unsigned long long)limit);
+        return false;
+    }
+    if (!tus_lease_valid(w->lease, time_now_ms())) {
+        tus_error(r, 423, "locked", "this request lost the upload's lock; HEAD, then resume");
+        return false;
+    }
+    if (!store_append_write(w->obj, data, len)) {
+        tus_error(r, 507, "storage_failed", "could not store the bytes");
+        return false;
+    }
+    if (w->sum) EVP_DigestUpdate(w->sum, data, len);
+    w->received += len;
+    return true;
+}
+
+/* The lease given back now, on the pool (so a client that retries at once
+ * finds it free), instead of by write_free. */
+static void unlock_now(db_conn *c, tus_write *w)
+{
+    if (c) db_tus_unlock(c, w->up.id, tus_lease_token(w->lease));
+    tus_lease_released(w->lease);
+}
+
+/* Completes the upload (w->up at offset == length, lease held); false with
+ * a reply on failure. */
+static bool finish_upload(http_req *r, db_conn *c, tus_upload *u, tus_lease *lease)
+{
+    app *a = http_req_app(r);
+    asset as;
+    tus_done d = tus_complete(c, a->store, a->sniffer, u, &as);
+    if (d != TUS_DONE_OK) {
+        if (lease) db_tus_unlock(c, u->id, tus_lease_token(lease));
+        reply_done_failure(r, d);
+        return false;
+    }
+    if (lease) tus_lease_released(lease);   /* completion cleared it */
+    u->state = TUS_COMPLETE;
+    hub_poke(a->hub);
+    return true;
+}
+
+static void reply_written(http_req *r, tus_write *w)
+{
+    http_reply_empty(r, w->creating ? 201 : 204);
+    describe(r, &w->up, false);
+    if (w->creating) {
+        char loc[400];
+        location(r, w->up.id, loc, sizeof loc);
+        http_reply_header(r, "Location", loc);
+    }
+}
+
+static void commit_work(http_req *r)
+{
+    app *a = http_req_app(r);
+    tus_write *w = http_req_data(r);
+    store_append *obj = w->obj;
+    w->obj = NULL;
+    db_conn *c = db_acquire(a->db);
+    uint8_t got[EVP_MAX_MD_SIZE];
+    unsigned got_len = 0;
+    if (w->sum && (EVP_DigestFinal_ex(w->sum, got, &got_len) != 1 ||
+                   (int)got_len != w->expect_len || memcmp(got, w->expect, got_len) != 0)) {
+        /* The chunk is discarded: never committed, truncated by the next write. */
+        store_append_abort(obj);
+        unlock_now(c, w);
+        db_release(a->db, c);
+        tus_error(r, 460, "checksum_mismatch", "the body does not match Upload-Checksum");
+        return;
+    }
+    if (!store_append_commit(obj)) {
+        unlock_now(c, w);
+        db_release(a->db, c);
+        tus_error(r, 507, "storage_failed", "could not store the bytes");
+        return;
+    }
+    tus_upload *u = &w->up;
+    uint64_t offset = u->offset + w->received;
+    bool last = u->concat != TUS_PARTIAL && w->length >= 0 && offset == (uint64_t)w->length;
+    int64_t expires = time_now_ms() + a->tus_expiry_ms;
+    db_status st = c ? db_tus_advance(c, u->id, tus_lease_token(w->lease), offset, w->length,
+                                      expires, last)
+                     : DB_ERROR;
+    if (st != DB_OK) {
+        if (st == DB_NOT_FOUND) tus_lease_released(w->lease);
+        db_release(a->db, c);
+        if (st == DB_NOT_FOUND)
+            tus_error(r, 423, "locked", "this request lost the upload's lock; HEAD, then resume");
+        else tus_error(r, 503, "database_unavailable", "try again");
+        return;
+    }
+    if (!last) tus_lease_released(w->lease);
+    u->offset = offset;
+    u->length = w->length;
+    u->expires_ms = expires;
+    bool ok = !last || finish_upload(r, c, u, w->lease);
+    db_release(a->db, c);
+    if (ok) reply_written(r, w);
+}
+
+/* ---------- PATCH /v1/tus/{id} ---------- */
+
+/* Replies why the lease was not taken, from the row as the attempt saw it. */
+static void reply_not_locked(http_req *r, db_status st, const tus_upload *u, uint64_t offset)
+{
+    if (st == DB_ERROR) tus_error(r, 503, "database_unavailable", "try again");
+    else if (st == DB_NOT_FOUND) tus_error(r, 404, "not_found", "no such upload");
+    else if (u->state == TUS_COMPLETE)
+        tus_error(r, 409, "upload_complete", "the upload is complete: asset %s", u->id);
+    else if (u->expires_ms <= time_now_ms())
+        tus_error(r, 410, "upload_expired", "the upload expired");
+    else if (u->offset != offset)
+        tus_error(r, 409, "offset_mismatch", "the upload's offset is %llu",
+                  (unsigned long long)u->offset);
+    else tus_error(r, 423, "locked", "another request is writing this upload");
+    if (st == DB_OK && u->offset != offset) header_u64(r, "Upload-Offset", u->offset);
+}
+
+bool tus_patch_begin(http_req *r)
+{
+    app *a = http_req_app(r);
+    const char *id = http_req_param(r, 0);
+    uint64_t offset, length, declared;
+    const char *h;
+    if (!check_version(r) || !is_octets(r)) return false;
+    if (!(h = http_req_header(r, "Upload-Offset")) || !parse_u64(h, &offset)) {
+        tus_error(r, 400, "invalid_offset", "send Upload-Offset: the byte offset");
+        return false;
+    }
+    tus_write *w = write_new(r);
+    if (!w || !parse_checksum(r, w)) return false;
+    if (!id_is_valid(id) || !store_append_supported(a->store)) {
+        tus_error(r, 404, "not_found", "no such upload");
+        return false;
+    }
+    char token[TUS_TOKEN_LEN + 1];
+    int64_t now = time_now_ms(), until = now + a->tus_lease_ms;
+    bool taken = false;
+    db_conn *c = tus_token_new(token) ? db_acquire(a->db) : NULL;
+    db_status st = c ? db_tus_lock(c, http_req_owner(r), id, offset, token, now, until, &w->up,
+                                   &taken)
+                     : DB_ERROR;
+    db_release(a->db, c);
+    if (!taken) {
+        reply_not_locked(r, st, &w->up, offset);
+        return false;
+    }
+    if (!write_open(r, w, token, until)) return false;   /* write_free gives the lease back */
+    w->length = w->up.length;
+    if ((h = http_req_header(r, "Upload-Length"))) {
+        if (!parse_u64(h, &length) || (w->length >= 0 && (uint64_t)w->length != length) ||
+            length < offset) {
+            tus_error(r, 400, "invalid_length", "Upload-Length cannot change");
+            return false;
+        }
+        if (length > a->max_upload) {
+            tus_error(r, 413, "payload_too_large", "Tus-Max-Size is %llu",
+                      (unsigned long long)a->max_upload);
+            return false;
+        }
+        w->length = (int64_t)length;
+    }
+    h = http_req_header(r, "Content-Length");
+    uint64_t limit = w->length >= 0 ? (uint64_t)w->length : a->max_upload;
+    if (h && parse_u64(h, &declared) && declared > limit - offset) {
+        tus_error(r, 413, "payload_too_large", "the upload is %llu bytes long",
+                  (unsigned long long)limit);
+        return false;
+    }
+    return true;
+}
+
+bool tus_patch_data(http_req *r, const char *data, size_t len) { return write_data(r, data, len); }
+
+void tus_patch(http_req *r)
+{
+    http_req_defer(r, commit_work);
+}
+
+/* ---------- POST /v1/tus: creation ---------- */
+
+/* The parts of Upload-Concat: final;<url> <url>...: ids, for create_work. */
+static bool parse_final(http_req *r, tus_write *w, const char *list)
+{
+    if (!(w->parts = calloc(TUS_PARTS_MAX, sizeof *w->parts))) return false;
+    const char *p = list;
+    while (*p) {
+        size_t len = strcspn(p, " ");
+        const char *slash = len ? memrchr(p, '/', len) : NULL;
+        const char *id = slash ? slash + 1 : p;
+        size_t idlen = len - (size_t)(id - p);
+        if (idlen != ID_LEN || w->nparts == TUS_PARTS_MAX) return false;
+        memcpy(w->parts[w->nparts].id, id, ID_LEN);
+        w->parts[w->nparts++].id[ID_LEN] = '\0';
+        if (!id_is_valid(w->parts[w->nparts - 1].id)) return false;
+        p += len;
+        while (*p == ' ') p++;
+    }
+    return w->nparts > 0;
+}
+
+/* What every POST says: concat, length, metadata; false with a reply. */
+static bool parse_creation(http_req *r, tus_write *w)
+{
+    app *a = http_req_app(r);
+    tus_upload *u = &w->up;
+    const char *concat = http_req_header(r, "Upload-Concat");
+    const char *length = http_req_header(r, "Upload-Length");
+    const char *defer = http_req_header(r, "Upload-Defer-Length");
+    uint64_t n = 0;
+    if (concat && strcmp(concat, "partial") == 0) u->concat = TUS_PARTIAL;
+    else if (concat && strncmp(concat, "final;", 6) == 0) u->concat = TUS_FINAL;
+    else if (concat) {
+        tus_error(r, 400, "invalid_concat", "Upload-Concat is partial or final;<urls>");
+        return false;
+    }
+    if (u->concat == TUS_FINAL) {
+        if (length || defer || !parse_final(r, w, concat + 6)) {
+            tus_error(r, 400, "invalid_concat", "a final upload lists 1 to %d partial uploads "
+                                                "and no length", TUS_PARTS_MAX);
+            return false;
+        }
+    } else if ((length != NULL) == (defer != NULL) || (defer && strcmp(defer, "1") != 0) ||
+               (length && !parse_u64(length, &n))) {
+        tus_error(r, 400, "invalid_length", "send Upload-Length, or Upload-Defer-Length: 1");
+        return false;
+    }
+    if (n > a->max_upload) {
+        tus_error(r, 413, "payload_too_large", "Tus-Max-Size is %llu",
+                  (unsigned long long)a->max_upload);
+        return false;
+    }
+    if (!tus_metadata_parse(http_req_header(r, "Upload-Metadata"), u)) {
+        tus_error(r, 400, "invalid_metadata", "Upload-Metadata: key base64,key base64 "
+                                              "(at most %d bytes)", TUS_METADATA_MAX);
+        return false;
+    }
+    u->length = u->concat == TUS_FINAL ? 0 : defer ? -1 : (int64_t)n;
+    snprintf(u->owner, sizeof u->owner, "%s", http_req_owner(r));
+    time_format_now(u->created);
+    u->expires_ms = time_now_ms() + a->tus_expiry_ms;
+    if (!id_generate(u->id)) {
+        tus_error(r, 500, "internal", "cannot make an id");
+        return false;
+    }
+    w->length = u->length;
+    w->creating = true;
+    return true;
+}
+
+bool tus_create_begin(http_req *r)
+{
+    app *a = http_req_app(r);
+    if (!check_version(r)) return false;
+    if (!store_append_supported(a->store)) {
+        tus_error(r, 501, "not_implemented", "resumable uploads need the disk store for now");
+        return false;
+    }
+    tus_write *w = write_new(r);
+    if (!w || !parse_creation(r, w)) return false;
+    if (!has_body(r)) return true;   /* create_work, after the (empty) body */
+    /* creation-with-upload: the row is born locked by this request. */
+    if (w->up.concat == TUS_FINAL) {
+        tus_error(r, 400, "invalid_concat", "a final upload takes no bytes");
+        return false;
+    }
+    if (!is_octets(r) || !parse_checksum(r, w)) return false;
+    int64_t until = time_now_ms() + a->tus_lease_ms;
+    if (!tus_token_new(w->up.lock_token)) return false;
+    w->up.lock_until = until;
+    db_conn *c = db_acquire(a->db);
+    db_status st = c ? db_tus_insert(c, &w->up) : DB_ERROR;
+    db_release(a->db, c);
+    if (st != DB_OK) {
+        tus_error(r, 503, "database_unavailable", "try again");
+        return false;
+    }
+    return write_open(r, w, w->up.lock_token, until);
+}
+
+bool tus_create_data(http_req *r, const char *data, size_t len) { return write_data(r, data, len); }
+
+/* A final upload: checks its parts, assembles them, completes. */
+static void concat_work(http_req *r, db_conn *c, tus_write *w)
+{
+    app *a = http_req_app(r);
+    tus_upload *u = &w->up;
+    uint64_t total = 0;
+    size_t used = 0;
+    for (int i = 0; i < w->nparts; i++) {
+        tus_upload *p = &w->parts[i];
+        db_status st = db_tus_get(c, u->owner, p->id, p);
+        if (st == DB_ERROR) {
+            tus_error(r, 503, "database_unavailable", "try again");
+            return;
+        }
+        if (st == DB_NOT_FOUND || p->concat != TUS_PARTIAL || p->length < 0 ||
+            p->offset != (uint64_t)p->length) {
+            tus_error(r, 400, "invalid_concat", "part %d is not a complete partial upload", i + 1);
+            return;
+        }
+        total += p->offset;
+        used += (size_t)snprintf(u->parts + used, sizeof u->parts - used, "%s%s",
+                                 i ? " " : "", p->id);
+    }
+    if (total > a->max_upload) {
+        tus_error(r, 413, "payload_too_large", "Tus-Max-Size is %llu",
+                  (unsigned long long)a->max_upload);
+        return;
+    }
+    /* Born locked, assembled, then at offset == length like any upload
+     * whose last PATCH committed: completion is the same from here. */
+    u->length = (int64_t)total;
+    if (!tus_token_new(u->lock_token)) return;
+    u->lock_until = time_now_ms() + a->tus_lease_ms;
+    if (db_tus_insert(c, u) != DB_OK) {
+        tus_error(r, 503, "database_unavailable", "try again");
+        return;
+    }
+    if (!tus_concat(a->store, u->id, w->parts, w->nparts)) {
+        db_tus_unlock(c, u->id, u->lock_token);
+        tus_error(r, 507, "storage_failed", "could not concatenate the parts");
+        return;
+    }
+    if (db_tus_advance(c, u->id, u->lock_token, total, u->length, u->expires_ms, true) != DB_OK) {
+        tus_error(r, 503, "database_unavailable", "try again");
+        return;
+    }
+    u->offset = total;
+    asset as;
+    tus_done d = tus_complete(c, a->store, a->sniffer, u, &as);
+    if (d != TUS_DONE_OK) {
+        db_tus_unlock(c, u->id, u->lock_token);
+        reply_done_failure(r, d);
+        return;
+    }
+    u->state = TUS_COMPLETE;
+    hub_poke(a->hub);
+    /* The parts served their purpose: nobody resumes them any more. */
+    for (int i = 0; i < w->nparts; i++) {
+        if (db_tus_delete(c, w->parts[i].id) == DB_OK)
+            store_append_remove(a->store, w->parts[i].id);
+    }
+    reply_written(r, w);
+}
+
+static void create_work(http_req *r)
+{
+    app *a = http_req_app(r);
+    tus_write *w = http_req_data(r);
+    tus_upload *u = &w->up;
+    db_conn *c = db_acquire(a->db);
+    if (!c) {
+        tus_error(r, 503, "database_unavailable", "try again");
+    } else if (u->concat == TUS_FINAL) {
+        concat_work(r, c, w);
+    } else if (u->length == 0 && u->concat == TUS_PLAIN) {
+        /* Nothing to wait for: an empty object, and the asset at once. */
+        store_append *obj = store_append_open(a->store, u->id, 0);
+        if (!obj || !store_append_commit(obj)) tus_error(r, 507, "storage_failed", "try again");
+        else if (db_tus_insert(c, u) != DB_OK) tus_error(r, 503, "database_unavailable", "again");
+        else if (finish_upload(r, c, u, NULL)) reply_written(r, w);
+    } else if (db_tus_insert(c, u) != DB_OK) {
+        tus_error(r, 503, "database_unavailable", "try again");
+    } else {
+        reply_written(r, w);
+    }
+    db_release(a->db, c);
+}
+
+void tus_create(http_req *r)
+{
+    tus_write *w = http_req_data(r);
+    http_req_defer(r, w->obj ? commit_work : create_work);
+}
+
+/* ---------- HEAD /v1/tus/{id} ---------- */
+
+/* offset == length but no asset: the completion crashed; run it again
+ * under a lease of our own. */
+static void recover_work(http_req *r)
+{
+    app *a = http_req_app(r);
+    tus_upload u;
+    char token[TUS_TOKEN_LEN + 1];
+    bool taken = false;
+    int64_t now = time_now_ms();
+    db_conn *c = tus_token_new(token) ? db_acquire(a->db) : NULL;
+    const char *id = http_req_param(r, 0), *owner = http_req_owner(r);
+    db_status st = DB_ERROR;
+    if (c) {
+        st = db_tus_get(c, owner, id, &u);
+        if (st == DB_OK && u.state == TUS_UPLOADING)
+            st = db_tus_lock(c, owner, id, u.offset, token, now, now + a->tus_lease_ms, &u,
+                             &taken);
+    }
+    if (taken) {
+        tus_lease *l = tus_lease_new(a->db, a->pool, id, token, now + a->tus_lease_ms,
+                                     a->tus_lease_ms);
+        bool ok = l && finish_upload(r, c, &u, l);
+        tus_lease_end(l);
+        if (!ok) {
+            db_release(a->db, c);
+            if (!l) tus_error(r, 500, "internal", "out of memory");
+            return;
+        }
+    }
+    db_release(a->db, c);
+    if (st == DB_OK) {
+        http_reply_empty(r, 200);
+        describe(r, &u, true);
+    } else {
+        tus_error(r, st == DB_NOT_FOUND ? 404 : 503,
+                  st == DB_NOT_FOUND ? "not_found" : "database_unavailable", "no such upload");
+    }
+}
+
+void tus_head(http_req *r)
+{
+    app *a = http_req_app(r);
+    const char *id = http_req_param(r, 0);
+    if (!check_version(r)) return;
+    tus_upload u;
+    db_status st = DB_NOT_FOUND;
+    if (id_is_valid(id)) {
+        db_conn *c = db_acquire(a->db);
+        st = c ? db_tus_get(c, http_req_owner(r), id, &u) : DB_ERROR;
+        db_release(a->db, c);
+    }
+    if (st != DB_OK) {
+        tus_error(r, st == DB_NOT_FOUND ? 404 : 503,
+                  st == DB_NOT_FOUND ? "not_found" : "database_unavailable", "no such upload");
+    } else if (u.state == TUS_UPLOADING && u.expires_ms <= time_now_ms()) {
+        tus_error(r, 410, "upload_expired", "the upload expired");
+    } else if (u.state == TUS_UPLOADING && u.concat != TUS_PARTIAL && u.length >= 0 &&
+               u.offset == (uint64_t)u.length) {
+        http_req_defer(r, recover_work);
+    } else {
+        http_reply_empty(r, 200);
+        describe(r, &u, true);
+    }
+}
+
+/* ---------- DELETE /v1/tus/{id}: termination ---------- */
+
+static void delete_work(http_req *r)
+{
+    app *a = http_req_app(r);
+    const char *id = http_req_param(r, 0), *owner = http_req_owner(r);
+    tus_upload u;
+    char token[TUS_TOKEN_LEN + 1];
+    bool taken = false;
+    int64_t now = time_now_ms();
+    db_conn *c = tus_token_new(token) ? db_acquire(a->db) : NULL;
+    db_status st = c ? db_tus_get(c, owner, id, &u) : DB_ERROR;
+    /* An upload still taking bytes is terminated by taking its lease, so
+     * no writer is mid-PATCH; a finished or expired one has no writer. */
+    bool live = st == DB_OK && u.state == TUS_UPLOADING && u.expires_ms > now;
+    if (live) st = db_tus_lock(c, owner, id, u.offset, token, now, now + a->tus_lease_ms, &u,
+                               &taken);
+    if (st == DB_OK && live && !taken) {
+        db_release(a->db, c);
+        tus_error(r, 423, "locked", "a request is writing this upload");
+        return;
+    }
+    /* Row first, then bytes: a crash between leaves bytes nobody names. */
+    if (st == DB_OK) st = db_tus_delete(c, id);
+    db_release(a->db, c);
+    if (st == DB_OK) {
+        store_append_remove(a->store, id);
+        http_reply_empty(r, 204);
+        http_reply_header(r, "Tus-Resumable", TUS_VERSION);
+    } else {
+        tus_error(r, st == DB_NOT_FOUND ? 404 : 503,
+                  st == DB_NOT_FOUND ? "not_found" : "database_unavailable", "no such upload");
+    }
+}
+
+void tus_delete(http_req *r)
+{
+    if (!check_version(r)) return;
+    if (!id_is_valid(http_req_param(r, 0))) {
+        tus_error(r, 404, "not_found", "no such upload");
+        return;
+    }
+    http_req_defer(r, delete_work);
+}
+
+/* ---------- OPTIONS: what this server speaks ---------- */
+
+void tus_options(http_req *r)
+{
+    app *a = http_req_app(r);
+    http_reply_empty(r, 204);
+    http_reply_header(r, "Tus-Resumable", TUS_VERSION);
+    http_reply_header(r, "Tus-Version", TUS_VERSION);
+    http_reply_header(r, "Tus-Extension", "creation,creation-with-upload,creation-defer-length,"
+                                          "expiration,checksum,termination,concatenation");
+    http_reply_header(r, "Tus-Checksum-Algorithm", "sha1,sha256");
+    header_u64(r, "Tus-Max-Size", a->max_upload);
+}

@@ -1,0 +1,179 @@
+/* sqlite_tus.c — resumable (tus) uploads on SQLite (db.h, core/tus.h).
+ *
+ * The tus_uploads table: one row per upload until it is terminated.  The
+ * lease is two columns, taken by a conditional UPDATE inside BEGIN
+ * IMMEDIATE (db_tus_lock), so two writers — threads or processes — can
+ * never both see themselves holding it; every later write names the token
+ * (WHERE lock_token = ?), so a writer whose lease was taken over changes
+ * nothing.
+ */
+#include "db/sqlite_internal.h"
+
+#include <string.h>
+
+#define TUS_COLS \
+    "id, owner, length, upload_offset, metadata, filename, filetype, concat, parts, state, " \
+    "lock_token, lock_until, expires_ms, created"
+const char *const sq_sql_tus[Q_COUNT] = {
+    [Q_TUS_INSERT] = "INSERT INTO tus_uploads (" TUS_COLS ") "
+                     "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+    [Q_TUS_GET] = "SELECT " TUS_COLS " FROM tus_uploads WHERE id = ?1 AND owner = ?2",
+    [Q_TUS_EXISTS] = "SELECT 1 FROM tus_uploads WHERE id = ?1",
+    [Q_TUS_LOCK] = "UPDATE tus_uploads SET lock_token = ?3, lock_until = ?4 "
+                   "WHERE id = ?1 AND owner = ?2 AND state = 0 AND upload_offset = ?5 "
+                   "AND expires_ms > ?6 AND (lock_token = '' OR lock_until < ?6)",
+    [Q_TUS_RENEW] = "UPDATE tus_uploads SET lock_until = ?3 WHERE id = ?1 AND lock_token = ?2",
+    [Q_TUS_UNLOCK] = "UPDATE tus_uploads SET lock_token = '', lock_until = 0 "
+                     "WHERE id = ?1 AND lock_token = ?2",
+    [Q_TUS_ADVANCE] = "UPDATE tus_uploads SET upload_offset = ?3, length = ?4, expires_ms = ?5, "
+                      "lock_token = CASE WHEN ?6 THEN lock_token ELSE '' END, "
+                      "lock_until = CASE WHEN ?6 THEN lock_until ELSE 0 END "
+                      "WHERE id = ?1 AND lock_token = ?2",
+    [Q_TUS_COMPLETE] = "UPDATE tus_uploads SET state = 1, lock_token = '', lock_until = 0 "
+                       "WHERE id = ?1 AND state = 0",
+    [Q_TUS_DELETE] = "DELETE FROM tus_uploads WHERE id = ?1",
+};
+
+static void read_tus(sqlite3_stmt *s, void *out)
+{
+    tus_upload *u = out;
+    memset(u, 0, sizeof *u);
+    sq_copy_text(u->id, sizeof u->id, s, 0);
+    sq_copy_text(u->owner, sizeof u->owner, s, 1);
+    u->length = sqlite3_column_int64(s, 2);
+    u->offset = (uint64_t)sqlite3_column_int64(s, 3);
+    sq_copy_text(u->metadata, sizeof u->metadata, s, 4);
+    sq_copy_text(u->filename, sizeof u->filename, s, 5);
+    sq_copy_text(u->filetype, sizeof u->filetype, s, 6);
+    int concat = sqlite3_column_int(s, 7);
+    u->concat = concat == 1 ? TUS_PARTIAL : concat == 2 ? TUS_FINAL : TUS_PLAIN;
+    sq_copy_text(u->parts, sizeof u->parts, s, 8);
+    u->state = sqlite3_column_int(s, 9) == 1 ? TUS_COMPLETE : TUS_UPLOADING;
+    sq_copy_text(u->lock_token, sizeof u->lock_token, s, 10);
+    u->lock_until = sqlite3_column_int64(s, 11);
+    u->expires_ms = sqlite3_column_int64(s, 12);
+    sq_copy_text(u->created, sizeof u->created, s, 13);
+}
+
+db_status db_tus_insert(db_conn *c, const tus_upload *u)
+{
+    sqlite3_stmt *s = sq_stmt(c, Q_TUS_INSERT);
+    if (!s) return DB_ERROR;
+    sqlite3_bind_text(s, 1, u->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, u->owner, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, u->length);
+    sqlite3_bind_int64(s, 4, (sqlite3_int64)u->offset);
+    sqlite3_bind_text(s, 5, u->metadata, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 6, u->filename, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 7, u->filetype, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 8, (int)u->concat);
+    sqlite3_bind_text(s, 9, u->parts, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 10, (int)u->state);
+    sqlite3_bind_text(s, 11, u->lock_token, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 12, u->lock_until);
+    sqlite3_bind_int64(s, 13, u->expires_ms);
+    sqlite3_bind_text(s, 14, u->created, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? DB_OK : sq_fail(c, "tus insert");
+}
+
+db_status db_tus_get(db_conn *c, const char *owner, const char *id, tus_upload *out)
+{
+    return sq_get_owned(c, Q_TUS_GET, id, owner, read_tus, out, "tus get");
+}
+
+db_status db_tus_exists(db_conn *c, const char *id)
+{
+    sqlite3_stmt *s = sq_stmt(c, Q_TUS_EXISTS);
+    if (!s) return DB_ERROR;
+    sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    return sq_lookup_result(c, rc, "tus exists");
+}
+
+db_status db_tus_lock(db_conn *c, const char *owner, const char *id, uint64_t expect,
+                      const char *token, int64_t now_ms, int64_t until_ms, tus_upload *out,
+                      bool *taken)
+{
+    *taken = false;
+    sqlite3_stmt *s;
+    if (db_begin(c) != DB_OK || !(s = sq_stmt(c, Q_TUS_LOCK))) {
+        db_rollback(c);
+        return DB_ERROR;
+    }
+    sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, owner, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, token, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 4, until_ms);
+    sqlite3_bind_int64(s, 5, (sqlite3_int64)expect);
+    sqlite3_bind_int64(s, 6, now_ms);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) {
+        sq_fail(c, "tus lock");
+        db_rollback(c);
+        return DB_ERROR;
+    }
+    *taken = sqlite3_changes(c->h) == 1;
+    db_status st = db_tus_get(c, owner, id, out);
+    if (st == DB_ERROR || db_commit(c) != DB_OK) {
+        db_rollback(c);
+        *taken = false;
+        return DB_ERROR;
+    }
+    return st;
+}
+
+/* Runs q, "... WHERE id = ?1 AND lock_token = ?2", with ?3.. bound by the caller. */
+static db_status with_token(db_conn *c, sqlite3_stmt *s, const char *id, const char *token,
+                            const char *what)
+{
+    sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, token, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    return sq_change_result(c, rc, what);
+}
+
+db_status db_tus_renew(db_conn *c, const char *id, const char *token, int64_t until_ms)
+{
+    sqlite3_stmt *s = sq_stmt(c, Q_TUS_RENEW);
+    if (!s) return DB_ERROR;
+    sqlite3_bind_int64(s, 3, until_ms);
+    return with_token(c, s, id, token, "tus renew");
+}
+
+db_status db_tus_unlock(db_conn *c, const char *id, const char *token)
+{
+    sqlite3_stmt *s = sq_stmt(c, Q_TUS_UNLOCK);
+    return s ? with_token(c, s, id, token, "tus unlock") : DB_ERROR;
+}
+
+db_status db_tus_advance(db_conn *c, const char *id, const char *token, uint64_t offset,
+                         int64_t length, int64_t expires_ms, bool keep)
+{
+    sqlite3_stmt *s = sq_stmt(c, Q_TUS_ADVANCE);
+    if (!s) return DB_ERROR;
+    sqlite3_bind_int64(s, 3, (sqlite3_int64)offset);
+    sqlite3_bind_int64(s, 4, length);
+    sqlite3_bind_int64(s, 5, expires_ms);
+    sqlite3_bind_int(s, 6, keep);
+    return with_token(c, s, id, token, "tus advance");
+}
+
+db_status db_tus_set_complete(db_conn *c, const char *id)
+{
+    sqlite3_stmt *s = sq_stmt(c, Q_TUS_COMPLETE);
+    if (!s) return DB_ERROR;
+    sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    return sq_change_result(c, rc, "tus complete");
+}
+
+db_status db_tus_delete(db_conn *c, const char *id)
+{
+    return sq_exec_one(c, Q_TUS_DELETE, id, "tus delete");
+}
