@@ -56,6 +56,48 @@ static bool keep_param(void *arg, const char *name, const char *value)
     return true;
 }
 
+/* Recently verified URLs, per HTTP thread, as API keys are cached
+ * (keycache): a link fetched again (a player seeking, a page reloaded)
+ * skips the HMAC chain.  An entry is the exact request text — method, Host,
+ * path and every decoded parameter — so a hit is the same request that was
+ * verified, and it is re-checked against its time window on every use. */
+#define MEMO_SLOTS 32
+#define MEMO_TEXT 768
+
+typedef struct memo_slot {
+    uint64_t hash;
+    int64_t signed_s, expires_at_s;
+    uint16_t len;
+    char text[MEMO_TEXT];
+} memo_slot;
+
+static _Thread_local memo_slot memo[MEMO_SLOTS];
+
+/* The request's text in out; 0 if it does not fit (then it is not memoised). */
+static size_t memo_text(const char *method, const char *host, const char *path,
+                        const query_copy *q, char *out)
+{
+    size_t n = 0;
+    const char *parts[3] = {method, host, path};
+    for (int i = 0; i < 3 + 2 * (int)q->n; i++) {
+        const char *p = i < 3 ? parts[i] : (i - 3) % 2 ? q->p[(i - 3) / 2].value
+                                                       : q->p[(i - 3) / 2].name;
+        size_t len = strlen(p);
+        if (n + len + 1 > MEMO_TEXT) return 0;
+        memcpy(out + n, p, len);
+        n += len;
+        out[n++] = '\n';
+    }
+    return n;
+}
+
+static uint64_t fnv1a(const char *s, size_t n)
+{
+    uint64_t h = 14695981039346656037ull;
+    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+    return h;
+}
+
 /* Checks the request's presigned URL for method on /v1/store/{key}. */
 static bool verify_url(http_req *r, const char *method)
 {
@@ -69,13 +111,30 @@ static bool verify_url(http_req *r, const char *method)
     char path[SIGV4_KEY_MAX + 32];
     snprintf(path, sizeof path, "/" TRANSFER_DISK_BUCKET "/%s", http_req_param(r, 0));
     const char *host = http_req_header(r, "Host");
+    int64_t now = time_now_ms() / 1000;
+    char text[MEMO_TEXT];
+    size_t len = q.overflow ? 0 : memo_text(method, host ? host : "", path, &q, text);
+    uint64_t hash = len ? fnv1a(text, len) : 0;
+    memo_slot *slot = &memo[hash % MEMO_SLOTS];
+    if (len && slot->hash == hash && slot->len == len && memcmp(slot->text, text, len) == 0 &&
+        now <= slot->expires_at_s && now + SIGV4_MAX_SKEW >= slot->signed_s)
+        return true;
     sigv4_creds c;
     transfer_creds(&a->signer, &c);
+    sigv4_url_info info;
     sigv4_status st = q.overflow ? SIGV4_EMALFORMED
                                  : sigv4_verify_url(&c, method, host ? host : "", path, q.p, q.n,
-                                                    time_now_ms() / 1000, NULL);
-    if (st != SIGV4_OK) reply_signature(r, st);
-    return st == SIGV4_OK;
+                                                    now, &info);
+    if (st != SIGV4_OK) {
+        reply_signature(r, st);
+        return false;
+    }
+    if (len) {
+        *slot = (memo_slot){.hash = hash, .signed_s = info.signed_s,
+                            .expires_at_s = info.expires_at_s, .len = (uint16_t)len};
+        memcpy(slot->text, text, len);
+    }
+    return true;
 }
 
 /* ---------- GET /v1/store/{key}: a signed download ---------- */

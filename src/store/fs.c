@@ -181,15 +181,12 @@ static bool fs_read_head(store *base, const char *key, void *buf, size_t cap, si
     return got == cap || got == size;
 }
 
-static bool fs_stream(store *base, const char *key, uint64_t first, uint64_t last,
-                      store_sink sink, void *arg)
+/* Sends bytes first..last of fd to sink, then closes fd. */
+static bool stream_fd(int fd, uint64_t first, uint64_t last, store_sink sink, void *arg)
 {
-    int fd;
-    uint64_t size;
-    if (!fs_open(base, key, &fd, &size)) return false;
     char buf[64 * 1024];
     uint64_t at = first;
-    bool ok = last < size;
+    bool ok = true;
     while (ok && at <= last) {
         size_t want = last - at + 1 < sizeof buf ? (size_t)(last - at + 1) : sizeof buf;
         ssize_t r = pread(fd, buf, want, (off_t)at);
@@ -199,6 +196,19 @@ static bool fs_stream(store *base, const char *key, uint64_t first, uint64_t las
     }
     close(fd);
     return ok;
+}
+
+static bool fs_stream(store *base, const char *key, uint64_t first, uint64_t last,
+                      store_sink sink, void *arg)
+{
+    int fd;
+    uint64_t size;
+    if (!fs_open(base, key, &fd, &size)) return false;
+    if (last >= size) {
+        close(fd);
+        return false;
+    }
+    return stream_fd(fd, first, last, sink, arg);
 }
 
 static bool fs_stat(store *base, const char *key, uint64_t *size, bool *missing)
@@ -365,19 +375,7 @@ static bool fs_append_read(store *base, const char *id, uint64_t first, uint64_t
     fs_store *s = (fs_store *)base;
     char path[1300];
     int fd = append_path(s, id, path, sizeof path) ? open(path, O_RDONLY | O_CLOEXEC) : -1;
-    if (fd < 0) return false;
-    char buf[64 * 1024];
-    uint64_t at = first;
-    bool ok = true;
-    while (ok && at <= last) {
-        size_t want = last - at + 1 < sizeof buf ? (size_t)(last - at + 1) : sizeof buf;
-        ssize_t r = pread(fd, buf, want, (off_t)at);
-        if (r < 0 && errno == EINTR) continue;
-        ok = r > 0 && sink(arg, buf, (size_t)r);
-        at += r > 0 ? (uint64_t)r : 0;
-    }
-    close(fd);
-    return ok;
+    return fd >= 0 && stream_fd(fd, first, last, sink, arg);
 }
 
 /* The blob protocol's last steps (see the top): the object is durable
