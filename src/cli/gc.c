@@ -3,6 +3,7 @@
  * this is for a store shared by many serve processes, or a cron job. */
 #include "cli/cli.h"
 #include "cli/config.h"
+#include "core/tus.h"
 #include "core/upload.h"
 #include "util/log.h"
 #include "util/timefmt.h"
@@ -13,7 +14,8 @@ static const char usage_head[] =
     "usage: assetd gc [options]\n"
     "\n"
     "Removes signed uploads whose signature expired more than --upload-grace\n"
-    "seconds ago without being completed, and the bytes they left in the store.\n"
+    "seconds ago without being completed, and tus uploads past their\n"
+    "Upload-Expires, with the bytes they left in the store.\n"
     "\n"
     "options (each also as an environment variable):\n";
 
@@ -32,8 +34,10 @@ int cli_gc(int argc, char **argv)
         return 1;
     }
     int removed = upload_gc(d, s, time_now_ms() - (int64_t)cfg.upload_grace * 1000);
+    int tus = store_append_supported(s) ? tus_gc(d, s, time_now_ms()) : 0;
     if (removed >= 0) printf("removed %d expired uploads\n", removed);
+    if (tus >= 0) printf("removed %d expired tus uploads\n", tus);
     store_close(s);
     db_close(d);
-    return removed >= 0 ? 0 : 1;
+    return removed >= 0 && tus >= 0 ? 0 : 1;
 }

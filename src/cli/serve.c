@@ -22,6 +22,7 @@
  */
 #include "api/app.h"
 #include "cli/cli.h"
+#include "core/tus.h"
 #include "cli/config.h"
 #include "events/webhooks.h"
 #include "queue/supervisor.h"
@@ -235,7 +236,8 @@ static void stop_services(const config *cfg, app *a, services *sv)
 
 /* Finished jobs and webhook deliveries past --history-retention go (events
  * have their own retention, in the hub: replay depends on it), and so do
- * signed uploads that were never completed, with their bytes. */
+ * signed uploads that were never completed and tus uploads past their
+ * Upload-Expires, with their bytes. */
 static void trim_history(const config *cfg, app *a)
 {
     db_conn *c = db_acquire(a->db);
@@ -253,6 +255,7 @@ static void trim_history(const config *cfg, app *a)
     db_release(a->db, c);
     /* signed uploads never completed */
     upload_gc(a->db, a->store, time_now_ms() - (int64_t)cfg->upload_grace * 1000);
+    if (store_append_supported(a->store)) tus_gc(a->db, a->store, time_now_ms());   /* past Upload-Expires */
 }
 
 /* The main thread's life while serving: housekeeping once a minute until

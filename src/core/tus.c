@@ -243,3 +243,31 @@ bool tus_concat(store *s, const char *final_id, const tus_upload *parts, int n)
     }
     return store_append_commit(a);
 }
+
+/* ---------- expiry ---------- */
+
+#define GC_BATCH 32   /* a tus_upload is ~5 KiB: a batch stays small */
+
+int tus_gc(db *d, store *s, int64_t now_ms)
+{
+    tus_upload *batch = malloc(GC_BATCH * sizeof *batch);
+    db_conn *c = batch ? db_acquire(d) : NULL;
+    int removed = 0, n = 0, before;
+    do {
+        before = removed;
+        if (!c || db_tus_expired(c, now_ms, now_ms, GC_BATCH, batch, &n) != DB_OK) {
+            removed = -1;
+            break;
+        }
+        for (int i = 0; i < n; i++) {
+            /* Bytes first: if they cannot go, the row stays to say so. */
+            if (!store_append_remove(s, batch[i].id) || db_tus_delete(c, batch[i].id) != DB_OK)
+                continue;
+            log_info("expired tus upload removed", "upload", batch[i].id, NULL);
+            removed++;
+        }
+    } while (n == GC_BATCH && removed > before);
+    db_release(d, c);
+    free(batch);
+    return removed;
+}

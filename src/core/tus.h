@@ -107,6 +107,12 @@ typedef enum {
  * in the same transaction.  u->offset == u->length. */
 tus_done tus_complete(db_conn *c, store *s, sniffer *sn, const tus_upload *u, asset *out);
 
+/* Removes uploads past their Upload-Expires that nobody is writing: the
+ * object first, then the row (a crash in between leaves a row without
+ * bytes, which the next round removes).  Complete uploads are assets and
+ * never touched.  Returns how many, or -1 if the database failed. */
+int tus_gc(db *d, store *s, int64_t now_ms);
+
 /* Copies the complete partial uploads parts[0..n) into final's object (its
  * lease held, offset 0) and commits it; false if the store failed. */
 bool tus_concat(store *s, const char *final_id, const tus_upload *parts, int n);

@@ -271,5 +271,9 @@ db_status db_tus_advance(db_conn *c, const char *id, const char *token, uint64_t
 /* Inside the transaction that records the asset (ingest extra). */
 db_status db_tus_set_complete(db_conn *c, const char *id);
 db_status db_tus_delete(db_conn *c, const char *id);
+/* Uploads still uploading whose expiry is before before_ms and whose lease
+ * (if any) ended before now_ms, oldest first. */
+db_status db_tus_expired(db_conn *c, int64_t before_ms, int64_t now_ms, int limit,
+                         tus_upload *out, int *n);
 
 #endif

@@ -32,6 +32,11 @@ const char *const sq_sql_tus[Q_COUNT] = {
     [Q_TUS_COMPLETE] = "UPDATE tus_uploads SET state = 1, lock_token = '', lock_until = 0 "
                        "WHERE id = ?1 AND state = 0",
     [Q_TUS_DELETE] = "DELETE FROM tus_uploads WHERE id = ?1",
+    /* Uploading, past its expiry, and nobody writing (a lease that ran out
+     * counts as nobody). */
+    [Q_TUS_EXPIRED] = "SELECT " TUS_COLS " FROM tus_uploads INDEXED BY tus_expiring "
+                      "WHERE state = 0 AND expires_ms < ?1 AND lock_until < ?2 "
+                      "ORDER BY expires_ms LIMIT ?3",
 };
 
 static void read_tus(sqlite3_stmt *s, void *out)
@@ -176,4 +181,19 @@ db_status db_tus_set_complete(db_conn *c, const char *id)
 db_status db_tus_delete(db_conn *c, const char *id)
 {
     return sq_exec_one(c, Q_TUS_DELETE, id, "tus delete");
+}
+
+db_status db_tus_expired(db_conn *c, int64_t before_ms, int64_t now_ms, int limit,
+                         tus_upload *out, int *n)
+{
+    sqlite3_stmt *s = sq_stmt(c, Q_TUS_EXPIRED);
+    *n = 0;
+    if (!s) return DB_ERROR;
+    sqlite3_bind_int64(s, 1, before_ms);
+    sqlite3_bind_int64(s, 2, now_ms);
+    sqlite3_bind_int(s, 3, limit);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW && *n < limit) read_tus(s, &out[(*n)++]);
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? DB_OK : sq_fail(c, "tus expired");
 }

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import * as tus from 'tus-js-client';
 import {
-  TEST_TIMEOUT as T, serverFor, startServer, api, waitFor, assertError, sha256,
+  TEST_TIMEOUT as T, serverFor, startServer, api, waitFor, assertError, sha256, runCli,
 } from './lib.mjs';
 
 const TUS = 'Tus-Resumable: 1.0.0';
@@ -251,6 +251,29 @@ test('expiry: an upload not written for --tus-expiry answers 410', { timeout: T 
   await waitFor(async () => (await api(srv, 'HEAD', where, { headers: [TUS] })).status === 410,
     { timeoutMs: 10000, intervalMs: 200, what: 'the upload to expire' });
   assertError(await patch(srv, where, 0, 'hello'), 410, 'upload_expired');
+});
+
+test('gc removes uploads past Upload-Expires with their bytes, never a finished one', { timeout: T }, async (t) => {
+  const srv = await serverFor(t, { args: ['--tus-expiry', '1'] });
+  // Left half-written: 3 of 5 bytes on disk.
+  const stale = await create(srv, 5);
+  assert.equal((await patch(srv, stale, 0, 'abc')).status, 204);
+  // Finished: its bytes are an asset's now, whatever its expiry says.
+  const done = await create(srv, 4);
+  assert.equal((await patch(srv, done, 0, 'done')).status, 204);
+  assert.equal(partSize(srv, idOf(stale)), 3);
+  await waitFor(async () => (await api(srv, 'HEAD', stale, { headers: [TUS] })).status === 410,
+    { timeoutMs: 10000, intervalMs: 200, what: 'the upload to expire' });
+  await srv.stop();
+  const gc = await runCli(['gc', '--data', srv.dataDir]);
+  assert.equal(gc.code, 0, gc.stderr);
+  assert.match(gc.stdout, /removed 1 expired tus uploads/);
+  assert.equal(partSize(srv, idOf(stale)), -1, 'the bytes are gone');
+  const again = await serverFor(t, { dataDir: srv.dataDir });
+  assert.equal((await api(again, 'HEAD', stale, { headers: [TUS] })).status, 404);
+  const asset = await api(again, 'GET', `/v1/assets/${idOf(done)}/content`);
+  assert.equal(asset.status, 200);
+  assert.equal(asset.body.toString(), 'done');
 });
 
 test('kill -9 mid-PATCH: HEAD says no more than was stored; the resumed upload is right', { timeout: T * 2 }, async (t) => {
