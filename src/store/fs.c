@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* An upload that grows past this gets a writer thread (writer.h), if one
@@ -297,12 +298,34 @@ static int sweep_fanout(const char *dir, const char *name, void *arg)
     return each_file(sub, sweep_blob, arg);
 }
 
+/* A tus upload's bytes whose id nothing names any more (a termination or
+ * gc that died between the row and the file), left alone for an hour in
+ * case a writer still holds them. */
+#define ORPHAN_MARGIN_S 3600
+
+static int sweep_append(const char *dir, const char *name, void *arg)
+{
+    struct sweep_ctx *ctx = arg;
+    char id[ID_LEN + 1], path[2048];
+    size_t n = strlen(name);
+    if (n != ID_LEN + 5 || strcmp(name + ID_LEN, ".part") != 0) return 0;   /* not ours */
+    memcpy(id, name, ID_LEN);
+    id[ID_LEN] = '\0';
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    struct stat st;
+    if (!store_key_valid(id) || ctx->is_live(id, ctx->arg) || stat(path, &st) != 0 ||
+        st.st_mtime > time(NULL) - ORPHAN_MARGIN_S)
+        return 0;
+    return remove_file(dir, name, NULL);
+}
+
 static int fs_sweep(store *base, bool (*is_live)(const char *key, void *arg), void *arg)
 {
     fs_store *s = (fs_store *)base;
     struct sweep_ctx ctx = {is_live, arg};
     return each_file(s->tmp_dir, remove_file, NULL) +
-           each_file(s->blob_dir, sweep_fanout, &ctx);
+           each_file(s->blob_dir, sweep_fanout, &ctx) +
+           each_file(s->tus_dir, sweep_append, &ctx);
 }
 
 /* ---------- appendable objects (store.h) ---------- */

@@ -5,6 +5,8 @@
 #include "store/store.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -327,6 +329,40 @@ TEST(store_reads_ranges_and_heads)
     CHECK(store_read_head(s, key, head, sizeof head, &n) && n == 10);
     CHECK(store_read_head(s, key, head, 4, &n) && n == 4 && memcmp(head, "0123", 4) == 0);
     CHECK(!store_read_head(s, "nope", head, 4, &n));
+    store_close(s);
+    rm_rf(dir);
+}
+
+static bool live_if_first_char_a(const char *key, void *arg) { return key[0] == 'A'; }
+
+/* Orphaned tus bytes (DATA/tus/<id>.part that nothing names) go at start-up,
+ * but only once they are older than the safety margin; named ones stay. */
+TEST(store_sweep_removes_old_orphaned_append_files_only)
+{
+    char *dir = make_tmpdir();
+    const char *err;
+    store *s = store_fs_open(dir, &err);
+    char live[ID_LEN + 1], old[ID_LEN + 1], young[ID_LEN + 1], path[512];
+    id_generate(live);
+    live[0] = 'A';
+    do id_generate(old); while (old[0] == 'A');
+    do id_generate(young); while (young[0] == 'A');
+    const char *ids[] = {live, old, young};
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/tus/%s.part", dir, ids[i]);
+        FILE *f = fopen(path, "w");
+        CHECK(f != NULL);
+        if (f) { fputs("bytes", f); fclose(f); }
+        if (i < 2) {   /* two hours old */
+            struct timespec t[2] = {{time(NULL) - 7200, 0}, {time(NULL) - 7200, 0}};
+            CHECK(utimensat(AT_FDCWD, path, t, 0) == 0);
+        }
+    }
+    CHECK(store_sweep(s, live_if_first_char_a, NULL) == 1);
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/tus/%s.part", dir, ids[i]);
+        CHECK((access(path, F_OK) == 0) == (i != 1));
+    }
     store_close(s);
     rm_rf(dir);
 }
