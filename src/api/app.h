@@ -49,6 +49,9 @@ typedef struct app {
     workpool *pool;            /* the server's work pool (tus lease renewals) */
     int64_t tus_expiry_ms;     /* a tus upload's life after its last PATCH */
     int64_t tus_lease_ms;      /* a tus writer's lease without renewal */
+    /* What serve's gc removed since start (metrics): signed uploads never
+     * completed, tus uploads past Upload-Expires. */
+    _Atomic uint64_t gc_uploads, gc_tus;
 } app;
 
 /* Lets WebSocket connections hold a hub message instead of a copy of it

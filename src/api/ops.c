@@ -48,9 +48,15 @@ void ops_metrics(http_req *r)
                      "assetd_event_subscribers_dropped_total %lld\n"
                      "# HELP assetd_websocket_connections Open WebSocket connections.\n"
                      "# TYPE assetd_websocket_connections gauge\n"
-                     "assetd_websocket_connections %d\n",
+                     "assetd_websocket_connections %d\n"
+                     "# HELP assetd_gc_removed_total Abandoned uploads removed with their "
+                     "bytes.\n"
+                     "# TYPE assetd_gc_removed_total counter\n"
+                     "assetd_gc_removed_total{kind=\"signed_upload\"} %llu\n"
+                     "assetd_gc_removed_total{kind=\"tus\"} %llu\n",
                      text, hub_subscribers(a->hub), (long long)hub_dropped(a->hub),
-                     websocket_connections(a));
+                     websocket_connections(a), (unsigned long long)atomic_load(&a->gc_uploads),
+                     (unsigned long long)atomic_load(&a->gc_tus));
     free(text);
     if (n < 0) return;
     http_reply_text(r, 200, "text/plain; version=0.0.4", all);

@@ -254,8 +254,10 @@ static void trim_history(const config *cfg, app *a)
     }
     db_release(a->db, c);
     /* signed uploads never completed */
-    upload_gc(a->db, a->store, time_now_ms() - (int64_t)cfg->upload_grace * 1000);
-    if (store_append_supported(a->store)) tus_gc(a->db, a->store, time_now_ms());   /* past Upload-Expires */
+    int uploads = upload_gc(a->db, a->store, time_now_ms() - (int64_t)cfg->upload_grace * 1000);
+    int tus = store_append_supported(a->store) ? tus_gc(a->db, a->store, time_now_ms()) : 0;
+    if (uploads > 0) atomic_fetch_add(&a->gc_uploads, (uint64_t)uploads);
+    if (tus > 0) atomic_fetch_add(&a->gc_tus, (uint64_t)tus);
 }
 
 /* The main thread's life while serving: housekeeping once a minute until

@@ -276,6 +276,20 @@ test('gc removes uploads past Upload-Expires with their bytes, never a finished 
   assert.equal(asset.body.toString(), 'done');
 });
 
+test('serve removes expired uploads itself (at start and every minute) and counts them', { timeout: T }, async (t) => {
+  const srv = await serverFor(t, { args: ['--tus-expiry', '1'] });
+  const stale = await create(srv, 5);
+  assert.equal((await patch(srv, stale, 0, 'ab')).status, 204);
+  await waitFor(async () => (await api(srv, 'HEAD', stale, { headers: [TUS] })).status === 410,
+    { timeoutMs: 10000, intervalMs: 200, what: 'the upload to expire' });
+  await srv.stop();
+  const again = await serverFor(t, { dataDir: srv.dataDir, args: ['--tus-expiry', '1'] });
+  assert.equal(partSize(again, idOf(stale)), -1, 'removed before serving');
+  const m = (await api(again, 'GET', '/metrics', { token: null })).text;
+  assert.match(m, /^assetd_gc_removed_total\{kind="tus"\} 1$/m);
+  assert.match(m, /^assetd_gc_removed_total\{kind="signed_upload"\} 0$/m);
+});
+
 test('kill -9 mid-PATCH: HEAD says no more than was stored; the resumed upload is right', { timeout: T * 2 }, async (t) => {
   const args = ['--tus-lease', '1'];
   const first = await startServer({ args });
