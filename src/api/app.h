@@ -52,6 +52,7 @@ typedef struct app {
     /* What serve's gc removed since start (metrics): signed uploads never
      * completed, tus uploads past Upload-Expires. */
     _Atomic uint64_t gc_uploads, gc_tus;
+    _Atomic int proxies;       /* downloads proxied from S3 right now (download.c) */
 } app;
 
 /* Lets WebSocket connections hold a hub message instead of a copy of it

@@ -36,10 +36,9 @@
 
 /* Bytes a proxied download may hold unsent. */
 #define PROXY_BUFFER ((size_t)1 << 20)
-/* Proxied downloads at once (a thread each); past it, 503. */
+/* Proxied downloads at once (a thread each, counted in app->proxies);
+ * past it, 503. */
 #define PROXIES_MAX 256
-
-static _Atomic int proxies;
 
 static void add_content_headers(http_req *r, const blob_ref *b)
 {
@@ -66,6 +65,7 @@ static void add_range_header(http_req *r, uint64_t start, uint64_t length, uint6
 
 typedef struct proxy {
     http_req *r;           /* until the reply is set and the request resumed */
+    _Atomic int *count;    /* the app's count of proxied downloads */
     store *store;
     char key[ID_LEN + 64];
     blob_ref blob;         /* its strings point into the copies below */
@@ -110,8 +110,9 @@ static void *run_proxy(void *arg)
         else http_stream_fail(p->stream);
         http_stream_release(p->stream);
     }
+    _Atomic int *count = p->count;
     free(p);
-    atomic_fetch_sub(&proxies, 1);
+    atomic_fetch_sub(count, 1);
     return NULL;
 }
 
@@ -128,13 +129,14 @@ static void send_proxied(http_req *r, const blob_ref *b, uint64_t start, uint64_
         http_stream_release(s);
         return;
     }
-    proxy *p = atomic_fetch_add(&proxies, 1) < PROXIES_MAX ? calloc(1, sizeof *p) : NULL;
+    proxy *p = atomic_fetch_add(&a->proxies, 1) < PROXIES_MAX ? calloc(1, sizeof *p) : NULL;
     if (!p) {
-        atomic_fetch_sub(&proxies, 1);
+        atomic_fetch_sub(&a->proxies, 1);
         http_reply_error(r, 503, "overloaded", "too many downloads at once; retry later");
         return;
     }
     p->r = r;
+    p->count = &a->proxies;
     p->store = a->store;
     snprintf(p->key, sizeof p->key, "%s", b->key);
     snprintf(p->content_type, sizeof p->content_type, "%s", b->content_type);
@@ -152,7 +154,7 @@ static void send_proxied(http_req *r, const blob_ref *b, uint64_t start, uint64_
     http_req_suspend(r);
     if (pthread_create(&thread, &attr, run_proxy, p) != 0) {
         free(p);
-        atomic_fetch_sub(&proxies, 1);
+        atomic_fetch_sub(&a->proxies, 1);
         http_reply_error(r, 503, "overloaded", "cannot start a download; retry later");
         http_req_resume(r);
     }
