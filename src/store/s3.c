@@ -4,8 +4,8 @@
  * "photos/<id>.thumb"); the prefix comes from --store s3://BUCKET/PREFIX.
  *
  * Durability protocol for a new blob: the bytes go to a multipart upload
- * while they arrive (s3_multipart: one part buffer, each full part sent at
- * once), and the object exists only when CompleteMultipartUpload (or the
+ * while they arrive (s3_multipart: each full part sent at once, up to three
+ * at a time), and the object exists only when CompleteMultipartUpload (or the
  * single PUT of a small blob) succeeds — S3 makes an object visible whole
  * or not at all, so the invariant of fs.c (a key either does not exist or
  * holds the complete bytes) holds here too.  The caller commits the row
@@ -16,10 +16,11 @@
  *
  * Threads: store_upload_write() is called from HTTP threads, which must not
  * wait on the network.  The bytes go through a bounded ring to a writer
- * thread (writer.h) that feeds the multipart upload, so a part upload runs
- * while the next part arrives; when the ring is full the HTTP thread waits,
- * which slows the client down as a slow disk would.  Memory per upload: the
- * ring plus one part (8 MiB + 8 MiB by default), whatever the object size.
+ * thread (writer.h) that feeds the multipart upload, whose part uploads run
+ * on threads of its own while the next parts arrive; when the ring is full
+ * the HTTP thread waits, which slows the client down as a slow disk would.
+ * Memory per upload: the ring plus three parts (8 MiB + 3 x 8 MiB by
+ * default), whatever the object size.
  *
  * Reads: decoders get a private copy in the scratch directory (an unlinked
  * O_TMPFILE, gone when closed); downloads stream ranges (store_read) or

@@ -321,6 +321,8 @@ s3_client *s3_client_new(const s3_config *cfg, s3_error *err)
     c->low_speed_time_s = cfg->low_speed_time_s > 0 ? cfg->low_speed_time_s : 30;
     c->part_size = cfg->part_size ? cfg->part_size : S3_DEFAULT_PART_SIZE;
     if (c->part_size < S3_MIN_PART_SIZE) c->part_size = S3_MIN_PART_SIZE;
+    c->parts_in_flight = cfg->parts_in_flight > 0 ? cfg->parts_in_flight : 3;
+    if (c->parts_in_flight > S3_MAX_PARTS_IN_FLIGHT) c->parts_in_flight = S3_MAX_PARTS_IN_FLIGHT;
     c->list_page_size = cfg->list_page_size > 0 && cfg->list_page_size < 1000 ? cfg->list_page_size : 1000;
     snprintf(c->sigv4, sizeof c->sigv4, "aws:amz:%s:s3", c->region ? c->region : "");
     pthread_mutex_init(&c->lock, NULL);

@@ -20,7 +20,9 @@
  * them as empty headers it never sends.  s3_client.c does all five.
  *
  * Thread-safety: an s3_client may be used by any number of threads at
- * once.  An s3_multipart belongs to one thread at a time.
+ * once.  An s3_multipart belongs to one thread at a time (the threads it
+ * starts for its parts are its own, and gone when finish() or abort()
+ * returns).
  *
  * Ownership: s3_client_new() copies everything it is given; the caller
  * frees the client with s3_client_free() after every call on it returned.
@@ -59,6 +61,8 @@ typedef struct s3_config {
     long connect_timeout_ms;   /* [10000] */
     long low_speed_time_s;     /* [30] a transfer slower than 1 KiB/s this long fails */
     size_t part_size;          /* [8 MiB] s3_multipart part size, >= S3_MIN_PART_SIZE */
+    int parts_in_flight;       /* [3] s3_multipart parts uploading at once, 1..16 (1: in
+                                * the appending thread, one at a time) */
     int list_page_size;        /* [1000] keys per ListObjectsV2 page (tests use fewer) */
 } s3_config;
 
@@ -161,14 +165,20 @@ bool s3_mpu_abort(s3_client *c, const char *key, const char *upload_id, s3_error
 
 /* ---- a stream of bytes into one object ----
  *
- * Takes the bytes through append() in chunks of any size and keeps one
- * part buffer (s3_client_part_size()): each time it fills, the part is
- * uploaded (the multipart upload is created with the first one), so memory
- * stays at about one part whatever the object's size.  finish() uploads
- * what is left and completes; an object smaller than one part is sent as a
- * single PUT instead.  After a failed append() only abort() is allowed.
- * finish() and abort() free m; abort() also aborts the S3 upload, so no
- * part is left behind (best effort: a failure is logged). */
+ * Takes the bytes through append() in chunks of any size into part
+ * buffers of s3_client_part_size(), at most parts_in_flight (N) of them:
+ * each time one fills, the part is uploaded on a thread of the
+ * s3_multipart's own (the multipart upload is created with the first one)
+ * while append() fills the next buffer; append() blocks only while N parts
+ * are uploading.  So memory stays at N parts at most (24 MiB at the
+ * defaults) whatever the object's size.  finish() uploads what is left,
+ * waits for every part and completes; an object smaller than one part is
+ * sent as a single PUT instead.  A failed part fails the stream: its error
+ * is returned by the next append() or finish().  After a failed append()
+ * only abort() (or finish(), which then fails and aborts) is allowed.
+ * finish() and abort() free m; abort() waits for the parts in flight, then
+ * aborts the S3 upload, so no part is left behind (best effort: a failure
+ * is logged). */
 s3_multipart *s3_multipart_begin(s3_client *c, const char *key, const char *content_type);
 bool s3_multipart_append(s3_multipart *m, const void *data, size_t len, s3_error *err);
 bool s3_multipart_finish(s3_multipart *m, char etag[S3_ETAG_MAX], s3_error *err);

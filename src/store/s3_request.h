@@ -15,6 +15,7 @@
 #include <pthread.h>
 
 #define S3_POOL_MAX 16                      /* idle handles kept */
+#define S3_MAX_PARTS_IN_FLIGHT 16           /* parts_in_flight's ceiling: memory, threads */
 #define S3_EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 /* The client (s3_client.c).  Immutable after s3_client_new() but for the
@@ -25,6 +26,7 @@ struct s3_client {
     int max_attempts;
     long retry_base_ms, retry_cap_ms, retry_budget_ms, connect_timeout_ms, low_speed_time_s;
     size_t part_size;
+    int parts_in_flight;                    /* 1..S3_MAX_PARTS_IN_FLIGHT */
     int list_page_size;
     pthread_mutex_t lock;                   /* guards idle[] and nidle */
     CURL *idle[S3_POOL_MAX];

@@ -58,6 +58,15 @@ test('S3 client against s3rver behind a signature-checking, fault-injecting prox
   assert.match(gets[1].headers['if-match'], /^"[0-9a-f]{32}"$/);
   // A request given up after 503s was tried max_attempts times.
   assert.equal(proxy.log.filter((e) => e.url.endsWith('/retry/fail503always')).length, 3);
+  // With 3 parts in flight, the refused part 2 failed the stream, which
+  // waited for its parts, then aborted the upload (and completed nothing).
+  const mp = proxy.log.filter((e) => e.url.includes('/retry/mp-fail503part2'));
+  assert.equal(mp.filter((e) => e.method === 'PUT' && /partNumber=2&/.test(e.url)).length, 2);
+  assert.ok(mp.some((e) => e.method === 'PUT' && /partNumber=3&/.test(e.url)), 'part 3 went while part 2 was refused');
+  const aborts = mp.filter((e) => e.method === 'DELETE' && /\?uploadId=/.test(e.url));
+  assert.equal(aborts.length, 1, JSON.stringify(mp.map((e) => [e.method, e.url, e.status])));
+  assert.ok(mp.every((e) => e.method !== 'PUT' || mp.indexOf(e) < mp.indexOf(aborts[0])), 'the abort came after every part');
+  assert.ok(!mp.some((e) => e.method === 'POST' && /\?uploadId=/.test(e.url)), 'no completion');
 });
 
 test('S3 client against moto_server checking signatures', { skip: motoPath() ? false : 'no moto_server', timeout: TEST_TIMEOUT * 3 }, async (t) => {

@@ -187,6 +187,7 @@ const s3ErrorXml = (code, message) => `<?xml version="1.0" encoding="UTF-8"?>\n<
  *  Faults are keyed by a marker in the request path:
  *    "fail503x<N>"  the first N requests with that exact method + URL get 503 SlowDown
  *    "fail503always" every request gets 503 SlowDown
+ *    "fail503part<N>" every upload of part N (?partNumber=N) gets 503 SlowDown
  *    "cutget"       the first GET of that URL is cut after half its body
  *  -> {endpoint, log: [{method, url, headers, status, problem}], stop()} */
 export async function startS3Proxy(t, { target, accessKey, secretKey, region = S3_REGION }) {
@@ -212,7 +213,9 @@ export async function startS3Proxy(t, { target, accessKey, secretKey, region = S
       const n = (seen.get(id) || 0) + 1;
       seen.set(id, n);
       const fails = /fail503x(\d+)/.exec(req.url);
-      if (req.url.includes('fail503always') || (fails && n <= Number(fails[1]))) {
+      const failPart = /fail503part(\d+)/.exec(req.url);
+      if (req.url.includes('fail503always') || (fails && n <= Number(fails[1])) ||
+          (failPart && new URL(req.url, 'http://x').searchParams.get('partNumber') === failPart[1])) {
         return answer(503, 'SlowDown', 'Please reduce your request rate.');
       }
       const cut = req.method === 'GET' && req.url.includes('cutget') && n === 1;

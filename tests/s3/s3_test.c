@@ -474,6 +474,41 @@ TEST(retry_503_gives_up)
     s3_client_free(c);
 }
 
+/* Parts in flight at once, one of them refused for good: the stream fails
+ * with that part's error (on an append or at finish), and the upload is
+ * aborted (the proxy's log shows the DELETE; s3rver answers it 405). */
+TEST(retry_503_part_fails_multipart)
+{
+    s3_client *c = client_with((s3_config){.max_attempts = 2, .part_size = S3_MIN_PART_SIZE,
+                                            .parts_in_flight = 3});
+    if (!c) return;
+    CHECK(ensure_bucket(c));
+    const char *key = "retry/mp-fail503part2";
+    s3_multipart *m = s3_multipart_begin(c, key, NULL);
+    CHECK(m != NULL);
+    size_t chunk = 1048576;
+    unsigned char *buf = malloc(chunk);
+    for (size_t i = 0; i < chunk; i++) buf[i] = byte_at(i, 17);
+    s3_error e = {0};
+    bool ok = true;
+    /* Six parts' worth: part 2 fails while later ones are in flight. */
+    for (int i = 0; ok && i < 6 * 5; i++) ok = s3_multipart_append(m, buf, chunk, &e);
+    free(buf);
+    if (ok) {
+        CHECK(!s3_multipart_finish(m, NULL, &e));
+    } else {
+        s3_error again;
+        CHECK(!s3_multipart_append(m, "x", 1, &again));   /* the error is kept */
+        CHECK(again.status == 503);
+        s3_multipart_abort(m);
+    }
+    CHECK(e.status == 503 && e.attempts == 2);
+    CHECK_STR(e.code, "SlowDown");
+    s3_object_info info;
+    CHECK(!s3_head(c, key, &info, &e) && s3_error_is_not_found(&e));
+    s3_client_free(c);
+}
+
 TEST(retry_cut_get_resumes)
 {
     s3_client *c = client();
