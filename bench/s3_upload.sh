@@ -21,7 +21,7 @@
 #     S3_AWS_CHUNK [8MB] parts, S3_AWS_CONCURRENCY [10] in flight (aws-cli's
 #     defaults); checks the object's size in s3rver, then removes it.
 # Both clients read the file from the page cache and send it over loopback;
-# assetd sends 8 MiB parts one at a time (the next part arrives meanwhile).
+# assetd sends 8 MiB parts, up to 3 at a time (the next part arrives meanwhile).
 # Keeps the best of each.  Server memory: assetd's VmRSS before each upload
 # and the peak VmHWM after it (the peak is reset before each round through
 # /proc/PID/clear_refs); reports the largest growth.  Prints one line:
