@@ -18,7 +18,6 @@
 #include "util/parse.h"
 #include "util/timefmt.h"
 
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -207,29 +206,6 @@ void uploads_get(http_req *r)
 
 /* ---------- POST /v1/uploads/{id}/complete ---------- */
 
-typedef struct hashing {
-    EVP_MD_CTX *ctx;
-} hashing;
-
-static bool hash_piece(void *arg, const void *data, size_t len)
-{
-    return EVP_DigestUpdate(((hashing *)arg)->ctx, data, len) == 1;
-}
-
-/* The SHA-256 of a stored blob, read through the store (bounded memory). */
-static bool blob_sha256(store *s, const char *key, uint64_t size, char out[65])
-{
-    hashing h = {EVP_MD_CTX_new()};
-    unsigned char digest[32];
-    unsigned int n = 0;
-    bool ok = h.ctx && EVP_DigestInit_ex(h.ctx, EVP_sha256(), NULL) == 1 &&
-              (size == 0 || store_read(s, key, 0, size - 1, hash_piece, &h)) &&
-              EVP_DigestFinal_ex(h.ctx, digest, &n) == 1;
-    EVP_MD_CTX_free(h.ctx);
-    if (ok) hex_encode(digest, sizeof digest, out);
-    return ok;
-}
-
 /* Marks the upload complete in the asset's transaction; DB_NOT_FOUND (the
  * upload is not pending any more: a concurrent complete won) refuses. */
 static db_status mark_complete(db_conn *c, const asset *as, void *arg)
@@ -254,7 +230,7 @@ complete_result api_complete_upload(app *a, const upload_rec *u, asset *out)
     memset(out, 0, sizeof *out);
     memcpy(out->id, u->id, sizeof out->id);
     out->size = size;
-    if (!blob_sha256(a->store, u->id, size, out->sha256)) return COMPLETE_STORAGE_FAILED;
+    if (!ingest_blob_sha256(a->store, u->id, size, out->sha256)) return COMPLETE_STORAGE_FAILED;
     if (u->sha256[0] && strcmp(u->sha256, out->sha256) != 0) return COMPLETE_SHA_MISMATCH;
     db_conn *c = db_acquire(a->db);
     if (!c) return COMPLETE_DB_ERROR;

@@ -108,6 +108,24 @@ ingest_result ingest_finish(ingest *in, sniffer *sn, db_conn *c, const char *own
     return res;
 }
 
+static bool hash_piece(void *arg, const void *data, size_t len)
+{
+    return EVP_DigestUpdate(arg, data, len) == 1;
+}
+
+bool ingest_blob_sha256(store *s, const char *key, uint64_t size, char out[65])
+{
+    EVP_MD_CTX *sha = EVP_MD_CTX_new();
+    unsigned char digest[32];
+    unsigned int n = 0;
+    bool ok = sha && EVP_DigestInit_ex(sha, EVP_sha256(), NULL) == 1 &&
+              (size == 0 || store_read(s, key, 0, size - 1, hash_piece, sha)) &&
+              EVP_DigestFinal_ex(sha, digest, &n) == 1;
+    EVP_MD_CTX_free(sha);
+    if (ok) hex_encode(digest, sizeof digest, out);
+    return ok;
+}
+
 ingest_result ingest_record(sniffer *sn, store *s, db_conn *c, const char *owner,
                             const ingest_claim *claim, asset *out)
 {

@@ -72,6 +72,10 @@ uint64_t ingest_size(const ingest *in);
 ingest_result ingest_finish(ingest *in, sniffer *sn, db_conn *c, const char *owner,
                             const ingest_claim *claim, asset *out);
 void ingest_abort(ingest *in);
+/* The hex SHA-256 of a committed blob of `size` bytes, read through the
+ * store (bounded memory; blocks): what both kinds of direct upload check
+ * and record before their asset exists. */
+bool ingest_blob_sha256(store *s, const char *key, uint64_t size, char out[65]);
 /* The second half of ingest_finish, for bytes that reached the store by
  * another way (a signed direct upload): out->id (the blob's key), size and
  * sha256 are set; sniffs the blob, classifies it, and inserts the row, its

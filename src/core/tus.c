@@ -17,7 +17,6 @@
 #include "util/timefmt.h"
 #include "util/workpool.h"
 
-#include <openssl/evp.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -187,11 +186,6 @@ void tus_lease_end(tus_lease *l)
 
 /* ---------- completion ---------- */
 
-static bool hash_sink(void *arg, const void *data, size_t len)
-{
-    return EVP_DigestUpdate(arg, data, len) == 1;
-}
-
 static db_status mark_complete(db_conn *c, const asset *a, void *arg)
 {
     (void)arg;
@@ -203,20 +197,10 @@ tus_done tus_complete(db_conn *c, store *s, sniffer *sn, const tus_upload *u, as
     if (!store_append_publish(s, u->id)) return TUS_DONE_STORAGE;
     /* Hashed from the published blob, so a completion that runs again after
      * a crash hashes the same bytes. */
-    EVP_MD_CTX *sha = EVP_MD_CTX_new();
-    uint8_t digest[EVP_MAX_MD_SIZE];
-    unsigned dlen = 0;
-    bool ok = sha && EVP_DigestInit_ex(sha, EVP_sha256(), NULL) == 1 &&
-              (u->length == 0 ||
-               store_read(s, u->id, 0, (uint64_t)u->length - 1, hash_sink, sha)) &&
-              EVP_DigestFinal_ex(sha, digest, &dlen) == 1;
-    EVP_MD_CTX_free(sha);
-    if (!ok) return TUS_DONE_STORAGE;
     memset(out, 0, sizeof *out);
+    if (!ingest_blob_sha256(s, u->id, (uint64_t)u->length, out->sha256)) return TUS_DONE_STORAGE;
     snprintf(out->id, sizeof out->id, "%s", u->id);
     out->size = (uint64_t)u->length;
-    for (unsigned i = 0; i < dlen && i < 32; i++)
-        snprintf(out->sha256 + 2 * i, 3, "%02x", digest[i]);
     ingest_claim claim = {u->filename, u->filetype, mark_complete, NULL};
     ingest_result res = ingest_record(sn, s, c, u->owner, &claim, out);
     /* The blob stays on failure: the upload's row keeps it alive (the
