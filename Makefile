@@ -41,7 +41,8 @@ build/unit-asan: $(UNIT_SRC) $(SRC) $(GEN) $(wildcard src/*/*.h) Makefile
 	$(CC) $(CFLAGS) $(ASAN_FLAGS) -o $@ $(UNIT_SRC) $(SRC) $(GEN) $(LDLIBS)
 
 # The S3 client against real servers (tests/e2e/s3client.test.mjs runs it).
-S3_TEST_SRC := tests/s3/s3_test.c $(wildcard src/store/s3_*.c) src/util/log.c src/util/timefmt.c
+S3_TEST_SRC := tests/s3/s3_test.c $(wildcard src/store/s3_*.c) src/util/log.c src/util/timefmt.c \
+               src/util/encode.c
 build/s3-test: $(S3_TEST_SRC) tests/unit/test.h $(wildcard src/store/s3_*.h) Makefile
 	@mkdir -p build
 	$(CC) $(CFLAGS) -o $@ $(S3_TEST_SRC) $(LDLIBS)
@@ -60,7 +61,7 @@ build/ws-listen: bench/ws_listen.c Makefile
 
 # The SigV4 module alone, behind a command line, for tests/s3/crosscheck.py;
 # built with ASan + UBSan so the cross-check exercises it sanitized too.
-SIGV4_SRC := src/core/sigv4.c src/core/sigv4_post.c
+SIGV4_SRC := src/core/sigv4.c src/core/sigv4_post.c src/util/encode.c
 build/sigv4-tool: tests/s3/sigv4_tool.c $(SIGV4_SRC) src/core/sigv4.h src/core/sigv4_post.h Makefile
 	@mkdir -p build
 	$(CC) $(CFLAGS) $(ASAN_FLAGS) -o $@ tests/s3/sigv4_tool.c $(SIGV4_SRC) -ljansson -lcrypto

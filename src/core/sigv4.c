@@ -6,6 +6,7 @@
  * AWS published examples pin that function to what S3 computes.
  */
 #include "core/sigv4.h"
+#include "util/encode.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -112,16 +113,6 @@ static void sb_enc(sbuf *b, const char *s, bool keep_slash)
     if (!sb_reserve(b, need)) return;
     sigv4_uri_encode(s, len, keep_slash, b->p + b->len, b->cap - b->len);
     b->len += need;
-}
-
-static void hex_lower(const unsigned char *in, size_t len, char *out)
-{
-    static const char HEX[] = "0123456789abcdef";
-    for (size_t i = 0; i < len; i++) {
-        out[2 * i] = HEX[in[i] >> 4];
-        out[2 * i + 1] = HEX[in[i] & 15];
-    }
-    out[2 * len] = '\0';
 }
 
 /* ------------------------------------------------------------ time */
@@ -239,7 +230,7 @@ bool sigv4_sign_string(const sigv4_creds *c, const char *day8, const char *strin
     if (!signing_key(c, day8, k)) return false;
     hmac(k, 32, string_to_sign, sig);
     OPENSSL_cleanse(k, sizeof k);
-    hex_lower(sig, 32, out);
+    hex_encode(sig, 32, out);
     return true;
 }
 
@@ -332,7 +323,7 @@ static bool canonical_signature(const sigv4_creds *c, const char *method, const 
     char hh[65], day[DAY_LEN + 1], scope[256], sts[512];
     SHA256((const unsigned char *)req.p, req.len, h);
     free(req.p);
-    hex_lower(h, 32, hh);
+    hex_encode(h, 32, hh);
     memcpy(day, amz_date, DAY_LEN);
     day[DAY_LEN] = '\0';
     int k = snprintf(scope, sizeof scope, "%s/%s/%s/aws4_request", day, c->region, service_of(c));

@@ -1,5 +1,6 @@
 /* transfer.c — see transfer.h. */
 #include "core/transfer.h"
+#include "util/encode.h"
 
 #include <stdint.h>
 #include <openssl/evp.h>
@@ -43,7 +44,7 @@ void transfer_signer_disk(transfer_signer *t, const uint8_t *secret, size_t len)
     static const char purpose[] = "assetd signed transfers v1";
     HMAC(EVP_sha256(), secret, (int)len, (const unsigned char *)purpose, sizeof purpose - 1, mac,
          &maclen);
-    for (unsigned i = 0; i < maclen; i++) sprintf(t->secret_key + 2 * i, "%02x", mac[i]);
+    hex_encode(mac, maclen, t->secret_key);
     snprintf(t->access_key, sizeof t->access_key, "ASSETD");
     snprintf(t->region, sizeof t->region, "local");
     snprintf(t->bucket, sizeof t->bucket, "%s", TRANSFER_DISK_BUCKET);

@@ -19,6 +19,7 @@
  * 412, which fails the call.
  */
 #include "store/s3_request.h"
+#include "util/encode.h"
 
 #include "util/log.h"
 
@@ -73,7 +74,7 @@ static bool sha256_hex(const void *data, size_t len, char out[65])
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned mdlen = 0;
     if (!EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32) return false;
-    for (unsigned i = 0; i < 32; i++) snprintf(out + 2 * i, 3, "%02x", md[i]);
+    hex_encode(md, 32, out);
     return true;
 }
 

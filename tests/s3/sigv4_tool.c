@@ -57,8 +57,9 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "post") == 0 && argc == 12) {
         sigv4_creds c = {argv[8], argv[9], opt(argv[11]), argv[10], NULL};
-        sigv4_post_request r = {argv[2], argv[3], atoll(argv[4]), opt(argv[5]), atoll(argv[6]),
-                                atoll(argv[7])};
+        sigv4_post_request r = {.bucket = argv[2], .key = argv[3], .size = atoll(argv[4]),
+                                .content_type = opt(argv[5]), .now_s = atoll(argv[6]),
+                                .expires_s = atoll(argv[7])};
         sigv4_form f;
         sigv4_status st = sigv4_post_policy(&c, &r, &f);
         if (st != SIGV4_OK) return report(st);
