@@ -5,12 +5,11 @@
 // URLs point at it); then the original's messages, owners, concurrency.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { api, createKey, curl, makeTempDir, serverFor, TEST_TIMEOUT as T } from './lib.mjs';
-import { S3RVER_ACCESS_KEY, startS3rver } from './s3servers.mjs';
+import { makeBucket, S3RVER_ACCESS_KEY, startS3rver } from './s3servers.mjs';
 
 const json = (srv, method, p, body, opts = {}) => api(srv, method, p, {
   headers: ['Content-Type: application/json'], input: body === undefined ? undefined : JSON.stringify(body),
@@ -34,13 +33,7 @@ async function diskServer(t) { return serverFor(t, {}); }
 
 async function s3Server(t) {
   const server = await startS3rver(t);
-  const bucket = 'assetd-' + randomBytes(5).toString('hex');
-  await new Promise((resolve, reject) => {
-    const u = new URL(`${server.endpoint}/${bucket}`);
-    http.request({ host: u.hostname, port: u.port, method: 'PUT', path: u.pathname }, (res) => {
-      res.resume(); res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`bucket: ${res.statusCode}`))));
-    }).on('error', reject).end();
-  });
+  const bucket = await makeBucket(server.endpoint);
   // Presigned transfers go from the client to S3 itself: no proxy between.
   return serverFor(t, {
     env: { AWS_ACCESS_KEY_ID: S3RVER_ACCESS_KEY, AWS_SECRET_ACCESS_KEY: 'cloud/test+secret', AWS_SESSION_TOKEN: '' },

@@ -5,11 +5,10 @@
 // disk store and on S3.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import { randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
 import { api, CORPUS, serverFor, TEST_TIMEOUT as T, TEXT, TINY_PNG, within, SLOW } from './lib.mjs';
-import { S3RVER_ACCESS_KEY, startS3rver } from './s3servers.mjs';
+import { makeBucket, S3RVER_ACCESS_KEY, startS3rver } from './s3servers.mjs';
 
 // A 1x1 GIF.
 const TINY_GIF = Buffer.from('R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7', 'base64');
@@ -40,13 +39,7 @@ async function live(srv, query = '', headers = { Authorization: `Bearer ${srv.to
 
 async function s3Args(t) {
   const server = await startS3rver(t);
-  const bucket = 'assetd-' + randomBytes(5).toString('hex');
-  await new Promise((resolve, reject) => {
-    const u = new URL(`${server.endpoint}/${bucket}`);
-    http.request({ host: u.hostname, port: u.port, method: 'PUT', path: u.pathname }, (res) => {
-      res.resume(); res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`bucket: ${res.statusCode}`))));
-    }).on('error', reject).end();
-  });
+  const bucket = await makeBucket(server.endpoint);
   return {
     env: { AWS_ACCESS_KEY_ID: S3RVER_ACCESS_KEY, AWS_SECRET_ACCESS_KEY: 'ot/test+secret', AWS_SESSION_TOKEN: '' },
     args: ['--store', `s3://${bucket}/media`, '--s3-endpoint', server.endpoint],

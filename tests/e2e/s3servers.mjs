@@ -2,7 +2,8 @@
 // starts it, on a free 127.0.0.1 port, stopped by t.after:
 //
 //   startS3rver(t)      s3rver (npm): S3 behaviour, but it checks no
-//                       signature at all.
+//                       signature at all; makeBucket(endpoint) makes a
+//                       fresh bucket there.
 //   startMoto(t)        moto_server in authentication mode: an IAM user
 //                       with s3:* is made while auth is still off, then
 //                       every request must carry a valid SigV4 header
@@ -19,7 +20,7 @@
 //
 // The store's own tests start servers through these same helpers.
 import { spawn, spawnSync } from 'node:child_process';
-import { createHash, createHmac } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import http from 'node:http';
@@ -69,6 +70,19 @@ export async function startS3rver(t) {
     (l) => { try { return JSON.parse(l).port; } catch { return null; } }, 's3rver');
   t.after(() => removeDir(dir));
   return { endpoint: `http://127.0.0.1:${port}`, stop };
+}
+
+/** A fresh bucket on a server that checks no signature (s3rver): its name.
+ *  Throws unless the server made it (200). */
+export function makeBucket(endpoint) {
+  const bucket = 'assetd-' + randomBytes(5).toString('hex');
+  return new Promise((resolve, reject) => {
+    const u = new URL(`${endpoint}/${bucket}`);
+    http.request({ host: u.hostname, port: u.port, method: 'PUT', path: u.pathname }, (res) => {
+      res.resume();
+      res.on('end', () => (res.statusCode === 200 ? resolve(bucket) : reject(new Error(`bucket ${bucket}: ${res.statusCode}`))));
+    }).on('error', reject).end();
+  });
 }
 
 /** Where moto_server is, or null. */

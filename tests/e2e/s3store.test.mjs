@@ -13,7 +13,7 @@ import {
 } from './lib.mjs';
 import path from 'node:path';
 import fs from 'node:fs';
-import { S3RVER_ACCESS_KEY, startMoto, startS3Proxy, startS3rver } from './s3servers.mjs';
+import { makeBucket, S3RVER_ACCESS_KEY, startMoto, startS3Proxy, startS3rver } from './s3servers.mjs';
 
 const SECRET = 'assetd-store/test+secret';
 
@@ -40,8 +40,7 @@ async function keysUnder(endpoint, bucket, prefix) {
 async function s3Setup(t) {
   const server = await startS3rver(t);
   const proxy = await startS3Proxy(t, { target: server.endpoint, accessKey: S3RVER_ACCESS_KEY, secretKey: SECRET });
-  const bucket = 'assetd-' + randomBytes(5).toString('hex');
-  assert.equal((await s3(server.endpoint, 'PUT', `/${bucket}`)).status, 200);
+  const bucket = await makeBucket(server.endpoint);
   const env = { AWS_ACCESS_KEY_ID: S3RVER_ACCESS_KEY, AWS_SECRET_ACCESS_KEY: SECRET, AWS_SESSION_TOKEN: '' };
   const args = ['--store', `s3://${bucket}/media`, '--s3-endpoint', proxy.endpoint];
   return { server, proxy, bucket, env, args };
@@ -184,8 +183,7 @@ test('S3 store against moto_server with signatures checked', { timeout: T * 2 },
 
 test('S3 store with --s3-redirect: downloads are 302s to presigned GETs', { timeout: T }, async (t) => {
   const server = await startS3rver(t);
-  const bucket = 'assetd-' + randomBytes(5).toString('hex');
-  assert.equal((await s3(server.endpoint, 'PUT', `/${bucket}`)).status, 200);
+  const bucket = await makeBucket(server.endpoint);
   const env = { AWS_ACCESS_KEY_ID: S3RVER_ACCESS_KEY, AWS_SECRET_ACCESS_KEY: SECRET, AWS_SESSION_TOKEN: '' };
   const srv = await serverFor(t, { env, args: ['--store', `s3://${bucket}/r`, '--s3-endpoint', server.endpoint, '--s3-redirect', '1'] });
   const data = randomBytes(100000);

@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import {
   api, curl, createKey, serverFor, sha256, sleep, runCli, upload, TINY_PNG, SLOW, TEST_TIMEOUT as T,
 } from './lib.mjs';
-import { S3RVER_ACCESS_KEY, startS3rver } from './s3servers.mjs';
+import { makeBucket, S3RVER_ACCESS_KEY, startS3rver } from './s3servers.mjs';
 
 const json = (srv, method, p, body, token = srv.token) => api(srv, method, p, {
   token, headers: ['Content-Type: application/json'], args: ['--data-binary', '@-'], input: JSON.stringify(body),
@@ -190,12 +190,7 @@ test('an upload never completed is removed with its bytes by gc', { timeout: T }
 
 test('signed uploads and links on the S3 store (s3rver)', { timeout: T * 2 }, async (t) => {
   const s3 = await startS3rver(t);
-  const bucket = 'assetd-' + randomBytes(5).toString('hex');
-  await new Promise((resolve, reject) => {
-    const req = http.request(`${s3.endpoint}/${bucket}`, { method: 'PUT' }, (res) => { res.resume(); res.on('end', resolve); });
-    req.on('error', reject);
-    req.end();
-  });
+  const bucket = await makeBucket(s3.endpoint);
   const env = { AWS_ACCESS_KEY_ID: S3RVER_ACCESS_KEY, AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_SESSION_TOKEN: '' };
   const srv = await serverFor(t, { env, args: ['--store', `s3://${bucket}/up`, '--s3-endpoint', s3.endpoint] });
   const made = await json(srv, 'POST', '/v1/uploads', { filename: 'a.bin', size: 3 });
