@@ -31,16 +31,11 @@ BENCH_PIN=${BENCH_PIN:-none}
 TARGET=1.0
 
 need wrk nginx curl ps awk
-case $BENCH_PIN in
-  none) SRV_PIN=(); WRK_PIN=() ;;
-  split) need taskset; SRV_PIN=(taskset -c 0); WRK_PIN=(taskset -c 1) ;;
-  *) die "BENCH_PIN must be none or split" ;;
-esac
+bench_pin
 
 bench_init get
 
 # ---- assetd ---------------------------------------------------------------
-SERVER_WRAP=("${SRV_PIN[@]}")   # taskset execs the server: same pid
 start_assetd "$BENCH_TMP/assetd" "$@"
 AUTH="Authorization: Bearer $ASSETD_TOKEN"
 
@@ -67,39 +62,17 @@ code=$(curl -sS --max-time 10 -H "$AUTH" -o /dev/null -w '%{http_code} %{size_do
 note "nginx pid $NGINX_PID on :$NGINX_PORT, $NGINX_WORKERS workers, pinning: $BENCH_PIN"
 
 # ---- load -----------------------------------------------------------------
-# run_wrk NAME URL SERVER_PID DURATION -> prints "REQS_PER_S SERVER_CORES WRK_CORES"
-run_wrk() {
-  local name=$1 url=$2 spid=$3 dur=$4 out=$BENCH_TMP/wrk.out t0 t1 c0 c1 wall rps non2xx sockerr wrkcpu
-  c0=$(cpu_ticks "$spid"); t0=$(date +%s.%N)
-  local TIMEFORMAT='%U %S'
-  { time timeout 120 "${WRK_PIN[@]}" wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d"$dur" \
-        -H "$AUTH" "$url" >"$out" 2>&1; } 2>"$BENCH_TMP/wrk.time" ||
-    { cat "$out" >&2; die "wrk against $name failed"; }
-  t1=$(date +%s.%N); c1=$(cpu_ticks "$spid")
-  rps=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
-  [[ -n $rps ]] || { cat "$out" >&2; die "no Requests/sec in wrk output for $name"; }
-  non2xx=$(awk '/Non-2xx or 3xx responses:/ { print $NF }' "$out")
-  [[ -z $non2xx ]] || { cat "$out" >&2; die "$name answered $non2xx non-2xx responses under load"; }
-  sockerr=$(grep -m1 'Socket errors' "$out" || true)
-  [[ -z $sockerr ]] || note "$name: $sockerr"
-  kill -0 "$spid" 2>/dev/null || die "$name died under load"
-  wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
-  wrkcpu=$(awk -v w="$wall" '{ printf "%.2f", ($1 + $2) / w }' "$BENCH_TMP/wrk.time")
-  printf '%s %s %s\n' "$rps" \
-    "$(awk -v c=$((c1 - c0)) -v hz="$TICK" -v w="$wall" 'BEGIN { printf "%.2f", c / hz / w }')" "$wrkcpu"
-}
-
 note "warm-up ($WRK_WARMUP each)"
-run_wrk assetd "$ASSETD_GET" "$ASSETD_PID" "$WRK_WARMUP" >/dev/null
-run_wrk nginx "$NGINX_GET" "$NGINX_PID" "$WRK_WARMUP" >/dev/null
+run_wrk assetd "$ASSETD_GET" "$ASSETD_PID" "$WRK_WARMUP" "$AUTH" >/dev/null
+run_wrk nginx "$NGINX_GET" "$NGINX_PID" "$WRK_WARMUP" "$AUTH" >/dev/null
 
 best_a=0 best_n=0
 for ((r = 1; r <= BENCH_ROUNDS; r++)); do
-  res=$(run_wrk assetd "$ASSETD_GET" "$ASSETD_PID" "$WRK_DURATION")
+  res=$(run_wrk assetd "$ASSETD_GET" "$ASSETD_PID" "$WRK_DURATION" "$AUTH")
   read -r rps scpu wcpu <<<"$res"
   note "round $r: assetd $(fmt %.0f "$rps") req/s (CPU: assetd $scpu cores, wrk $wcpu cores)"
   ge "$rps" "$best_a" && best_a=$rps
-  res=$(run_wrk nginx "$NGINX_GET" "$NGINX_PID" "$WRK_DURATION")
+  res=$(run_wrk nginx "$NGINX_GET" "$NGINX_PID" "$WRK_DURATION" "$AUTH")
   read -r rps scpu wcpu <<<"$res"
   note "round $r: nginx  $(fmt %.0f "$rps") req/s (CPU: nginx $scpu cores, wrk $wcpu cores)"
   ge "$rps" "$best_n" && best_n=$rps

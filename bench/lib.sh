@@ -284,3 +284,39 @@ per_s() { awk -v n="$1" -v a="$2" -v b="$3" 'BEGIN { printf "%.2f", n / (b - a) 
 median_max() { sort -g | awk '{ v[NR] = $1 } END { printf "%.1f %.1f", v[int((NR + 1) / 2)], v[NR] }'; }
 # na VALUE: the value, or "-" when there is none.
 na() { [[ -n $1 ]] && echo "$1" || echo "-"; }
+
+# ---- wrk load (get_asset.sh, signed_get.sh) --------------------------------
+# BENCH_PIN none|split: with split, servers run on CPU 0 (SERVER_WRAP) and
+# wrk on CPU 1 (WRK_PIN), so neither steals the other's core.
+bench_pin() {
+  case ${BENCH_PIN:-none} in
+    none) SERVER_WRAP=(); WRK_PIN=() ;;
+    split) need taskset; SERVER_WRAP=(taskset -c 0); WRK_PIN=(taskset -c 1) ;;   # taskset execs: same pid
+    *) die "BENCH_PIN must be none or split" ;;
+  esac
+}
+
+# run_wrk NAME URL SERVER_PID DURATION [HEADER] -> prints
+# "REQS_PER_S SERVER_CORES WRK_CORES"; dies on wrk failure, non-2xx answers
+# or a server that died under load.  Uses WRK_THREADS and WRK_CONNS.
+run_wrk() {
+  local name=$1 url=$2 spid=$3 dur=$4 hdr=() out=$BENCH_TMP/wrk.out t0 t1 c0 c1 wall rps non2xx sockerr wrkcpu
+  [[ -n ${5:-} ]] && hdr=(-H "$5")
+  c0=$(cpu_ticks "$spid"); t0=$(date +%s.%N)
+  local TIMEFORMAT='%U %S'
+  { time timeout 120 "${WRK_PIN[@]}" wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d"$dur" \
+        "${hdr[@]}" "$url" >"$out" 2>&1; } 2>"$BENCH_TMP/wrk.time" ||
+    { cat "$out" >&2; die "wrk against $name failed"; }
+  t1=$(date +%s.%N); c1=$(cpu_ticks "$spid")
+  rps=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
+  [[ -n $rps ]] || { cat "$out" >&2; die "no Requests/sec in wrk output for $name"; }
+  non2xx=$(awk '/Non-2xx or 3xx responses:/ { print $NF }' "$out")
+  [[ -z $non2xx ]] || { cat "$out" >&2; die "$name answered $non2xx non-2xx responses under load"; }
+  sockerr=$(grep -m1 'Socket errors' "$out" || true)
+  [[ -z $sockerr ]] || note "$name: $sockerr"
+  kill -0 "$spid" 2>/dev/null || die "$name died under load"
+  wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
+  wrkcpu=$(awk -v w="$wall" '{ printf "%.2f", ($1 + $2) / w }' "$BENCH_TMP/wrk.time")
+  printf '%s %s %s\n' "$rps" \
+    "$(awk -v c=$((c1 - c0)) -v hz="$TICK" -v w="$wall" 'BEGIN { printf "%.2f", c / hz / w }')" "$wrkcpu"
+}

@@ -40,15 +40,10 @@ BENCH_PIN=${BENCH_PIN:-none}
 TARGET=1.1
 
 need wrk curl cmp ps awk
-case $BENCH_PIN in
-  none) SRV_PIN=(); WRK_PIN=() ;;
-  split) need taskset; SRV_PIN=(taskset -c 0); WRK_PIN=(taskset -c 1) ;;
-  *) die "BENCH_PIN must be none or split" ;;
-esac
+bench_pin
 
 bench_init signed
 
-SERVER_WRAP=("${SRV_PIN[@]}")   # taskset execs the server: same pid
 start_assetd "$BENCH_TMP/assetd" --workers 0 "$@"
 AUTH="Authorization: Bearer $ASSETD_TOKEN"
 
@@ -83,43 +78,21 @@ code=$(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' "$TAMPERED") || die
 note "assetd pid $ASSETD_PID on :$ASSETD_PORT, asset $SIGNED_KIB KiB, args: --workers 0 ${*:-}; pinning: $BENCH_PIN"
 note "signed link: ${SIGNED_URL:0:120}..."
 
-# run_wrk NAME URL [HEADER] -> prints "REQS_PER_S SERVER_CORES WRK_CORES"
-run_wrk() {
-  local name=$1 url=$2 dur=$3 hdr=() out=$BENCH_TMP/wrk.out t0 t1 c0 c1 wall rps non2xx sockerr wrkcpu
-  [[ -n ${4:-} ]] && hdr=(-H "$4")
-  c0=$(cpu_ticks "$ASSETD_PID"); t0=$(date +%s.%N)
-  local TIMEFORMAT='%U %S'
-  { time timeout 120 "${WRK_PIN[@]}" wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d"$dur" \
-        "${hdr[@]}" "$url" >"$out" 2>&1; } 2>"$BENCH_TMP/wrk.time" ||
-    { cat "$out" >&2; die "wrk against $name failed"; }
-  t1=$(date +%s.%N); c1=$(cpu_ticks "$ASSETD_PID")
-  rps=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
-  [[ -n $rps ]] || { cat "$out" >&2; die "no Requests/sec in wrk output for $name"; }
-  non2xx=$(awk '/Non-2xx or 3xx responses:/ { print $NF }' "$out")
-  [[ -z $non2xx ]] || { cat "$out" >&2; die "$name answered $non2xx non-2xx responses under load"; }
-  sockerr=$(grep -m1 'Socket errors' "$out" || true)
-  [[ -z $sockerr ]] || note "$name: $sockerr"
-  kill -0 "$ASSETD_PID" 2>/dev/null || die "assetd died under load ($name)"
-  wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
-  wrkcpu=$(awk -v w="$wall" '{ printf "%.2f", ($1 + $2) / w }' "$BENCH_TMP/wrk.time")
-  printf '%s %s %s\n' "$rps" \
-    "$(awk -v c=$((c1 - c0)) -v hz="$TICK" -v w="$wall" 'BEGIN { printf "%.2f", c / hz / w }')" "$wrkcpu"
-}
 # µs of assetd CPU per request
 us_per() { awk -v c="$1" -v r="$2" 'BEGIN { printf "%.1f", c / r * 1e6 }'; }
 
 note "warm-up ($WRK_WARMUP each)"
-run_wrk keyed "$KEYED_URL" "$WRK_WARMUP" "$AUTH" >/dev/null
-run_wrk signed "$SIGNED_URL" "$WRK_WARMUP" >/dev/null
+run_wrk keyed "$KEYED_URL" "$ASSETD_PID" "$WRK_WARMUP" "$AUTH" >/dev/null
+run_wrk signed "$SIGNED_URL" "$ASSETD_PID" "$WRK_WARMUP" >/dev/null
 
 best_k=0 best_s=0 us_k=1e9 us_s=1e9
 for ((r = 1; r <= BENCH_ROUNDS; r++)); do
   wait_quiet 6 "round $r"
-  read -r rps scpu wcpu <<<"$(run_wrk keyed "$KEYED_URL" "$WRK_DURATION" "$AUTH")"
+  read -r rps scpu wcpu <<<"$(run_wrk keyed "$KEYED_URL" "$ASSETD_PID" "$WRK_DURATION" "$AUTH")"
   note "round $r: keyed  $(fmt %.0f "$rps") req/s (CPU: assetd $scpu cores = $(us_per "$scpu" "$rps") µs/req, wrk $wcpu cores)"
   ge "$rps" "$best_k" && best_k=$rps
   u=$(us_per "$scpu" "$rps"); ge "$us_k" "$u" && us_k=$u
-  read -r rps scpu wcpu <<<"$(run_wrk signed "$SIGNED_URL" "$WRK_DURATION")"
+  read -r rps scpu wcpu <<<"$(run_wrk signed "$SIGNED_URL" "$ASSETD_PID" "$WRK_DURATION")"
   note "round $r: signed $(fmt %.0f "$rps") req/s (CPU: assetd $scpu cores = $(us_per "$scpu" "$rps") µs/req, wrk $wcpu cores)"
   ge "$rps" "$best_s" && best_s=$rps
   u=$(us_per "$scpu" "$rps"); ge "$us_s" "$u" && us_s=$u
