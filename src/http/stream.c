@@ -183,6 +183,9 @@ bool http_stream_write_wait(http_stream *s, const char *data, size_t len)
     while (len > 0 && !s->gone && !s->ended) {
         size_t piece = len < s->max ? len : s->max;
         if (!make_room(s, piece)) {
+            /* Full: wait for the client.  Empty and still no room: the
+             * buffer could not grow, and no read would ever make room. */
+            if (s->end == s->start) break;
             pthread_cond_wait(&s->room, &s->lock);
             continue;
         }
