@@ -488,7 +488,7 @@ bool tus_create_begin(http_req *r)
     app *a = http_req_app(r);
     if (!check_version(r)) return false;
     if (!store_append_supported(a->store)) {
-        tus_error(r, 501, "not_implemented", "resumable uploads need the disk store for now");
+        tus_error(r, 501, "not_implemented", "this store cannot take resumable uploads");
         return false;
     }
     tus_write *w = write_new(r);
@@ -573,8 +573,7 @@ static void concat_work(http_req *r, db_conn *c, tus_write *w)
     hub_poke(a->hub);
     /* The parts served their purpose: nobody resumes them any more. */
     for (int i = 0; i < w->nparts; i++) {
-        if (db_tus_delete(c, w->parts[i].id) == DB_OK)
-            store_append_remove(a->store, w->parts[i].id);
+        if (db_tus_delete(c, w->parts[i].id) == DB_OK) tus_bytes_remove(a->store, &w->parts[i]);
     }
     reply_written(r, w);
 }
@@ -702,7 +701,7 @@ static void delete_work(http_req *r)
     if (st == DB_OK) st = db_tus_delete(c, id);
     db_release(a->db, c);
     if (st == DB_OK) {
-        store_append_remove(a->store, id);
+        tus_bytes_remove(a->store, &u);
         http_reply_empty(r, 204);
         http_reply_header(r, "Tus-Resumable", TUS_VERSION);
     } else {

@@ -194,7 +194,7 @@ static db_status mark_complete(db_conn *c, const asset *a, void *arg)
 
 tus_done tus_complete(db_conn *c, store *s, sniffer *sn, const tus_upload *u, asset *out)
 {
-    if (!store_append_publish(s, u->id)) return TUS_DONE_STORAGE;
+    if (!store_append_publish(s, u->id, u->offset)) return TUS_DONE_STORAGE;
     /* Hashed from the published blob, so a completion that runs again after
      * a crash hashes the same bytes. */
     memset(out, 0, sizeof *out);
@@ -219,13 +219,20 @@ bool tus_concat(store *s, const char *final_id, const tus_upload *parts, int n)
     if (!a) return false;
     for (int i = 0; i < n; i++) {
         if (parts[i].length > 0 &&
-            !store_append_read(s, parts[i].id, 0, (uint64_t)parts[i].length - 1, append_sink, a)) {
+            !store_append_read(s, parts[i].id, (uint64_t)parts[i].length, append_sink, a)) {
             log_error("cannot read a partial upload", "id", parts[i].id, NULL);
             store_append_abort(a);
             return false;
         }
     }
     return store_append_commit(a);
+}
+
+bool tus_bytes_remove(store *s, const tus_upload *u)
+{
+    /* A partial's object may have been published to be read (store.h): its
+     * blob goes too, which is safe because a partial never is an asset. */
+    return store_append_remove(s, u->id) && (u->concat != TUS_PARTIAL || store_remove(s, u->id));
 }
 
 /* ---------- expiry ---------- */
@@ -245,7 +252,7 @@ int tus_gc(db *d, store *s, int64_t now_ms)
         }
         for (int i = 0; i < n; i++) {
             /* Bytes first: if they cannot go, the row stays to say so. */
-            if (!store_append_remove(s, batch[i].id) || db_tus_delete(c, batch[i].id) != DB_OK)
+            if (!tus_bytes_remove(s, &batch[i]) || db_tus_delete(c, batch[i].id) != DB_OK)
                 continue;
             log_info("expired tus upload removed", "upload", batch[i].id, NULL);
             removed++;

@@ -113,6 +113,10 @@ tus_done tus_complete(db_conn *c, store *s, sniffer *sn, const tus_upload *u, as
  * never touched.  Returns how many, or -1 if the database failed. */
 int tus_gc(db *d, store *s, int64_t now_ms);
 
+/* Removes the bytes of an upload that is not (or no longer) complete, or of
+ * a partial one; never an asset's blob.  Blocking. */
+bool tus_bytes_remove(store *s, const tus_upload *u);
+
 /* Copies the complete partial uploads parts[0..n) into final's object (its
  * lease held, offset 0) and commits it; false if the store failed. */
 bool tus_concat(store *s, const char *final_id, const tus_upload *parts, int n);

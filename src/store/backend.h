@@ -29,9 +29,8 @@ typedef struct store_backend {
     bool (*append_write)(store_append *a, const void *data, size_t len);
     bool (*append_commit)(store_append *a);
     void (*append_abort)(store_append *a);
-    bool (*append_read)(store *s, const char *id, uint64_t first, uint64_t last,
-                        store_sink sink, void *arg);
-    bool (*append_publish)(store *s, const char *id);
+    bool (*append_read)(store *s, const char *id, uint64_t length, store_sink sink, void *arg);
+    bool (*append_publish)(store *s, const char *id, uint64_t length);
     bool (*append_remove)(store *s, const char *id);
     int (*sweep)(store *s, bool (*is_live)(const char *key, void *arg), void *arg);
 } store_backend;

@@ -392,18 +392,28 @@ static void fs_append_abort(store_append *base)
     free(a);
 }
 
-static bool fs_append_read(store *base, const char *id, uint64_t first, uint64_t last,
-                           store_sink sink, void *arg)
+static bool fs_append_read(store *base, const char *id, uint64_t length, store_sink sink,
+                           void *arg)
 {
     fs_store *s = (fs_store *)base;
     char path[1300];
+    if (length == 0) return true;
     int fd = append_path(s, id, path, sizeof path) ? open(path, O_RDONLY | O_CLOEXEC) : -1;
-    return fd >= 0 && stream_fd(fd, first, last, sink, arg);
+    return fd >= 0 && stream_fd(fd, 0, length - 1, sink, arg);
+}
+
+static bool truncate_durably(const char *path, uint64_t length)
+{
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    bool ok = fd >= 0 && ftruncate(fd, (off_t)length) == 0 && fsync(fd) == 0;
+    if (fd >= 0) close(fd);
+    return ok;
 }
 
 /* The blob protocol's last steps (see the top): the object is durable
- * already (every commit fsynced it), so rename + fsync of both dirs. */
-static bool fs_append_publish(store *base, const char *id)
+ * already (every commit fsynced it), so rename + fsync of both dirs.  Bytes
+ * past length (of a writer that lost its lease) are cut first. */
+static bool fs_append_publish(store *base, const char *id, uint64_t length)
 {
     fs_store *s = (fs_store *)base;
     char from[1300], dir[1200], to[1300];
@@ -411,8 +421,16 @@ static bool fs_append_publish(store *base, const char *id)
     if (!append_path(s, id, from, sizeof from) || !blob_path(s, id, dir, sizeof dir, true) ||
         !blob_path(s, id, to, sizeof to, false))
         return false;
-    if (stat(from, &st) != 0 && errno == ENOENT) return stat(to, &st) == 0;   /* done before */
-    bool ok = ensure_dir(dir) && rename(from, to) == 0 && fsync_path(dir) &&
+    if (stat(from, &st) != 0) {
+        if (errno == ENOENT) return stat(to, &st) == 0 && (uint64_t)st.st_size == length;
+        return false;   /* done before, or lost */
+    }
+    if ((uint64_t)st.st_size < length) {
+        log_error("a resumable upload lost bytes", "id", id, NULL);
+        return false;
+    }
+    bool ok = ((uint64_t)st.st_size == length || truncate_durably(from, length)) &&
+              ensure_dir(dir) && rename(from, to) == 0 && fsync_path(dir) &&
               fsync_path(s->tus_dir);
     if (!ok) log_error("cannot publish a resumable upload", "id", id, "error", strerror(errno),
                        NULL);

@@ -26,8 +26,7 @@
  * O_TMPFILE, gone when closed); downloads stream ranges (store_read) or
  * are redirected to a presigned URL by the caller.
  */
-#include "store/backend.h"
-#include "store/s3_client.h"
+#include "store/s3_internal.h"
 #include "store/writer.h"
 #include "util/log.h"
 
@@ -39,14 +38,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-typedef struct s3_store {
-    store base;
-    s3_client *client;
-    char prefix[STORE_S3_PREFIX_MAX + 2];   /* "" or "p/" */
-    char scratch[1024];                      /* where decoders' copies live */
-    _Atomic int writer_slots;                /* concurrent uploads with a thread */
-} s3_store;
-
 typedef struct s3_upload {
     store_upload base;
     s3_store *s;
@@ -54,20 +45,16 @@ typedef struct s3_upload {
     file_writer *writer;
     s3_error err;
     bool failed;
-    char key[STORE_S3_PREFIX_MAX + 64];      /* the object key */
+    char key[S3_OBJECT_KEY_MAX];             /* the object key */
 } s3_upload;
 
-/* Uploads with their own writer thread at once; past this, uploads are
- * refused (507) rather than make HTTP threads wait on S3. */
-#define UPLOAD_THREADS_MAX 256
-
-static bool object_key(const s3_store *s, const char *key, char *out, size_t cap)
+bool object_key(const s3_store *s, const char *key, char *out, size_t cap)
 {
     int n = snprintf(out, cap, "%s%s", s->prefix, key);
     return n > 0 && (size_t)n < cap;
 }
 
-static void log_s3_error(const char *what, const char *key, const s3_error *err)
+void log_s3_error(const char *what, const char *key, const s3_error *err)
 {
     char text[400];
     log_error(what, "key", key, "error", s3_error_text(err, text, sizeof text), NULL);
@@ -156,7 +143,7 @@ static bool fill_head(void *arg, const void *data, size_t len)
 static bool s3_read_head(store *base, const char *key, void *buf, size_t cap, size_t *n)
 {
     s3_store *s = (s3_store *)base;
-    char obj[sizeof ((s3_upload *)0)->key];
+    char obj[S3_OBJECT_KEY_MAX];
     s3_error err;
     head_buf h = {buf, cap, 0};
     if (!object_key(s, key, obj, sizeof obj) || cap == 0) return false;
@@ -173,7 +160,7 @@ static bool s3_read_head(store *base, const char *key, void *buf, size_t cap, si
 static bool s3_fetch(store *base, const char *key, int *fd, uint64_t *size)
 {
     s3_store *s = (s3_store *)base;
-    char obj[sizeof ((s3_upload *)0)->key];
+    char obj[S3_OBJECT_KEY_MAX];
     s3_error err;
     if (!object_key(s, key, obj, sizeof obj)) return false;
     int f = open(s->scratch, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
@@ -201,7 +188,7 @@ static bool s3_stream(store *base, const char *key, uint64_t first, uint64_t las
                       store_sink sink, void *arg)
 {
     s3_store *s = (s3_store *)base;
-    char obj[sizeof ((s3_upload *)0)->key];
+    char obj[S3_OBJECT_KEY_MAX];
     s3_error err;
     if (!object_key(s, key, obj, sizeof obj)) return false;
     bool ok = s3_get(s->client, obj, true, first, last, sink, arg, NULL, &err);
@@ -212,7 +199,7 @@ static bool s3_stream(store *base, const char *key, uint64_t first, uint64_t las
 static bool s3_stat(store *base, const char *key, uint64_t *size, bool *missing)
 {
     s3_store *s = (s3_store *)base;
-    char obj[sizeof ((s3_upload *)0)->key];
+    char obj[S3_OBJECT_KEY_MAX];
     s3_object_info info;
     s3_error err;
     if (!object_key(s, key, obj, sizeof obj)) return false;
@@ -230,7 +217,7 @@ static bool s3_stat(store *base, const char *key, uint64_t *size, bool *missing)
 static bool s3_remove(store *base, const char *key)
 {
     s3_store *s = (s3_store *)base;
-    char obj[sizeof ((s3_upload *)0)->key];
+    char obj[S3_OBJECT_KEY_MAX];
     s3_error err;
     if (!object_key(s, key, obj, sizeof obj)) return false;
     if (s3_delete(s->client, obj, &err)) return true;
@@ -243,7 +230,7 @@ static void s3_remove_asset(store *base, const char *id)
     /* Ids have a fixed length, so the prefix "<id>" matches the blob and
      * its renditions ("<id>.name") and nothing of any other asset. */
     s3_store *s = (s3_store *)base;
-    char obj[sizeof ((s3_upload *)0)->key];
+    char obj[S3_OBJECT_KEY_MAX];
     s3_error err;
     if (object_key(s, id, obj, sizeof obj) && !s3_delete_prefix(s->client, obj, NULL, &err))
         log_s3_error("S3 delete failed", obj, &err);
@@ -252,7 +239,7 @@ static void s3_remove_asset(store *base, const char *id)
 static bool s3_check(store *base)
 {
     s3_store *s = (s3_store *)base;
-    char obj[sizeof ((s3_upload *)0)->key];
+    char obj[S3_OBJECT_KEY_MAX];
     s3_object_info info;
     s3_error err;
     /* A HEAD of a key that never exists: "not found" proves the bucket
@@ -268,7 +255,7 @@ typedef struct sweep_ctx {
     int removed;
 } sweep_ctx;
 
-static bool sweep_one(void *arg, const char *obj, uint64_t size)
+static bool sweep_one(void *arg, const char *obj, uint64_t size, time_t modified)
 {
     sweep_ctx *ctx = arg;
     const char *key = obj + strlen(ctx->s->prefix);
@@ -289,7 +276,9 @@ static int s3_sweep(store *base, bool (*is_live)(const char *key, void *arg), vo
     s3_error err;
     if (!s3_list(s->client, s->prefix, sweep_one, &ctx, &err))
         log_s3_error("S3 sweep could not list the bucket", s->prefix, &err);
-    return ctx.removed;
+    /* Checkpoints of resumable uploads nobody names, left alone for an hour
+     * (as fs.c's .part files) in case a writer still holds them. */
+    return ctx.removed + s3_append_sweep(s, is_live, arg, 3600);
 }
 
 static void s3_close(store *base)
@@ -313,6 +302,13 @@ static const store_backend s3_backend = {
     .remove = s3_remove,
     .remove_asset = s3_remove_asset,
     .check = s3_check,
+    .append_open = s3_append_open,
+    .append_write = s3_append_write,
+    .append_commit = s3_append_commit,
+    .append_abort = s3_append_abort,
+    .append_read = s3_append_read,
+    .append_publish = s3_append_publish,
+    .append_remove = s3_append_remove,
     .sweep = s3_sweep,
 };
 

@@ -94,8 +94,9 @@ typedef ssize_t (*s3_read_fn)(void *arg, uint64_t offset, void *buf, size_t cap)
 /* Takes the next len bytes of a body; false stops the transfer (the call
  * then fails with code "Aborted" and is not retried). */
 typedef bool (*s3_write_fn)(void *arg, const void *data, size_t len);
-/* One listed object; false stops the listing (the call still succeeds). */
-typedef bool (*s3_list_fn)(void *arg, const char *key, uint64_t size);
+/* One listed object (modified: its LastModified, 0 if S3 sent none); false
+ * stops the listing (the call still succeeds). */
+typedef bool (*s3_list_fn)(void *arg, const char *key, uint64_t size, time_t modified);
 
 /* Call from one thread before any others use libcurl (it runs
  * curl_global_init).  NULL, with *err filled, on a bad configuration or
@@ -151,6 +152,7 @@ bool s3_delete_prefix(s3_client *c, const char *prefix, size_t *deleted, s3_erro
 
 typedef struct s3_part {
     int number;                /* 1..10000 */
+    uint64_t size;             /* its bytes (s3_multipart fills it; complete ignores it) */
     char etag[S3_ETAG_MAX];
 } s3_part;
 
@@ -184,5 +186,26 @@ bool s3_multipart_append(s3_multipart *m, const void *data, size_t len, s3_error
 bool s3_multipart_finish(s3_multipart *m, char etag[S3_ETAG_MAX], s3_error *err);
 void s3_multipart_abort(s3_multipart *m);
 uint64_t s3_multipart_size(const s3_multipart *m);   /* bytes appended so far */
+
+/* ---- a stream over many sessions (resumable uploads, s3_append.c) ----
+ *
+ * An upload whose bytes come over hours stops between sessions with its
+ * S3 upload left open: checkpoint() sends every whole part and waits for
+ * them, then gives the parts sent (ETags included) and the tail (the bytes
+ * of a part not yet whole); the caller keeps both durably and release()s m
+ * (the S3 upload stays).  A later session resume()s from what was kept:
+ * the tail becomes the first bytes of part nparts + 1.  complete() ends it
+ * like finish() but, on failure, leaves the S3 upload for another try
+ * instead of aborting it (a resumable upload's parts are hours of a
+ * client's work).  Pointers from checkpoint() last until m's next call.
+ * resume() needs upload_id and at most 9,999 parts; NULL on bad arguments
+ * or out of memory. */
+s3_multipart *s3_multipart_resume(s3_client *c, const char *key, const char *upload_id,
+                                  const s3_part *parts, int nparts, const void *tail,
+                                  size_t tail_len);
+bool s3_multipart_checkpoint(s3_multipart *m, const s3_part **parts, int *nparts,
+                             const void **tail, size_t *tail_len, s3_error *err);
+void s3_multipart_release(s3_multipart *m);
+bool s3_multipart_complete(s3_multipart *m, s3_error *err);
 
 #endif

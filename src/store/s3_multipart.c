@@ -285,7 +285,7 @@ static bool send_current(s3_multipart *m, s3_error *err)
         m->parts_cap = cap;
     }
     s3_part *part = &m->parts[m->nparts];
-    *part = (s3_part){.number = m->nparts + 1};
+    *part = (s3_part){.number = m->nparts + 1, .size = s->len};
     s->number = part->number;
     if (m->nslots == 1) {
         if (!s3_mpu_upload_part(m->c, m->key, m->upload_id, part->number, s->buf, s->len, part->etag, err))
@@ -375,6 +375,65 @@ void s3_multipart_abort(s3_multipart *m)
         }
     }
     free_multipart(m);
+}
+
+s3_multipart *s3_multipart_resume(s3_client *c, const char *key, const char *upload_id,
+                                  const s3_part *parts, int nparts, const void *tail,
+                                  size_t tail_len)
+{
+    if (nparts < 0 || nparts >= MAX_PARTS || !upload_id || !*upload_id) return NULL;
+    s3_multipart *m = s3_multipart_begin(c, key, NULL);
+    if (!m) return NULL;
+    if (!(m->upload_id = strdup(upload_id)) ||
+        (nparts && !(m->parts = malloc((size_t)nparts * sizeof *parts)))) {
+        free_multipart(m);
+        return NULL;
+    }
+    if (nparts) memcpy(m->parts, parts, (size_t)nparts * sizeof *parts);
+    m->nparts = m->parts_cap = nparts;
+    /* The tail is simply the first bytes appended: with upload_id set, every
+     * buffer is a whole part's, and it goes as part nparts + 1. */
+    s3_error e;
+    if (tail_len && !s3_multipart_append(m, tail, tail_len, &e)) {
+        free_multipart(m);
+        return NULL;
+    }
+    m->total = 0;
+    return m;
+}
+
+bool s3_multipart_checkpoint(s3_multipart *m, const s3_part **parts, int *nparts,
+                             const void **tail, size_t *tail_len, s3_error *err)
+{
+    if (err) *err = (s3_error){0};
+    s3_error e = {0};
+    if (!failed(m, NULL) && m->cur && m->cur->len == m->part_size && !send_current(m, &e))
+        fail(m, &e);
+    wait_all(m);
+    if (failed(m, err)) return false;
+    *parts = m->parts;
+    *nparts = m->nparts;
+    *tail = m->cur && m->cur->buf ? m->cur->buf : (const void *)"";
+    *tail_len = m->cur ? m->cur->len : 0;
+    return true;
+}
+
+void s3_multipart_release(s3_multipart *m)
+{
+    if (!m) return;
+    wait_all(m);
+    free_multipart(m);
+}
+
+bool s3_multipart_complete(s3_multipart *m, s3_error *err)
+{
+    if (err) *err = (s3_error){0};
+    s3_error e = {0};
+    if (!failed(m, NULL) && m->cur && m->cur->len && !send_current(m, &e)) fail(m, &e);
+    wait_all(m);
+    bool ok = !failed(m, err) && s3_mpu_complete(m->c, m->key, m->upload_id, m->parts, m->nparts, err);
+    free_multipart(m);
+    return ok;
 }
 
 bool s3_multipart_finish(s3_multipart *m, char etag[S3_ETAG_MAX], s3_error *err)

@@ -9,6 +9,7 @@
 #include "store/s3_request.h"
 
 #include <errno.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,6 +142,14 @@ bool s3_delete(s3_client *c, const char *key, s3_error *err)
     return ok;
 }
 
+/* "2009-10-12T17:50:30.000Z" (ListObjectsV2's LastModified): 0 if not so. */
+static time_t iso8601_time(const char *s)
+{
+    struct tm tm = {0};
+    const char *rest = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+    return rest ? timegm(&tm) : 0;
+}
+
 /* One ListObjectsV2 page: each <Contents> to fn; *token gets the next
  * page's continuation token, or is emptied on the last page. */
 static bool list_page(s3_client *c, const char *prefix, char *token, size_t token_cap,
@@ -159,7 +168,7 @@ static bool list_page(s3_client *c, const char *prefix, char *token, size_t toke
     const char *p = r.out.p ? r.out.p : "", *end = p + r.out.len, *after;
     size_t len;
     const char *item;
-    char key[2048], size_s[32];
+    char key[2048], size_s[32], when[64];
     while (!*stopped && (item = s3_xml_find(p, end, "Contents", &len, &after))) {
         if (!s3_xml_text(item, item + len, "Key", key, sizeof key)) {
             s3_error_set(err, r.status, "BadResponse", "a listed key is missing or too long");
@@ -168,7 +177,10 @@ static bool list_page(s3_client *c, const char *prefix, char *token, size_t toke
         }
         uint64_t size = 0;
         if (s3_xml_text(item, item + len, "Size", size_s, sizeof size_s)) size = strtoull(size_s, NULL, 10);
-        if (!fn(arg, key, size)) *stopped = true;
+        time_t modified = 0;
+        if (s3_xml_text(item, item + len, "LastModified", when, sizeof when))
+            modified = iso8601_time(when);
+        if (!fn(arg, key, size, modified)) *stopped = true;
         p = after;
     }
     char truncated[8] = "";
@@ -201,7 +213,7 @@ typedef struct key_list {
     bool oom;
 } key_list;
 
-static bool collect(void *arg, const char *key, uint64_t size)
+static bool collect(void *arg, const char *key, uint64_t size, time_t modified)
 {
     key_list *l = arg;
     if (l->n == l->cap) {

@@ -124,15 +124,14 @@ void store_append_abort(store_append *a)
     if (a) a->s->be->append_abort(a);
 }
 
-bool store_append_read(store *s, const char *id, uint64_t first, uint64_t last, store_sink sink,
-                       void *arg)
+bool store_append_read(store *s, const char *id, uint64_t length, store_sink sink, void *arg)
 {
-    return append_id_ok(s, id) && first <= last && s->be->append_read(s, id, first, last, sink, arg);
+    return append_id_ok(s, id) && s->be->append_read(s, id, length, sink, arg);
 }
 
-bool store_append_publish(store *s, const char *id)
+bool store_append_publish(store *s, const char *id, uint64_t length)
 {
-    return append_id_ok(s, id) && s->be->append_publish(s, id);
+    return append_id_ok(s, id) && s->be->append_publish(s, id, length);
 }
 
 bool store_append_remove(store *s, const char *id)

@@ -107,13 +107,16 @@ bool store_check(store *s);
  * open() discards whatever lies past offset (bytes of a request that died
  * before its commit), so an object never holds bytes nobody acknowledged;
  * abort() truncates nothing, because after a lost lease those bytes may be
- * the next writer's.  The disk store appends to DATA/tus/<id>.part; an S3
- * store can provide the same with one multipart part per commit (not yet:
- * store_append_supported() is false there).
+ * the next writer's.  The disk store appends to DATA/tus/<id>.part; the S3
+ * store keeps an S3 multipart upload open across writes, with a checkpoint
+ * object per commit (s3_append.c).
  *
- * open() and write() are an open(2)/ftruncate(2) and a write(2), like
- * store_upload_begin/write on disk: fine on an HTTP thread.  commit (fsync),
- * read, publish and remove block: work-pool threads only. */
+ * open() and write() are cheap, like store_upload_begin/write (disk: an
+ * open(2)/ftruncate(2) and a write(2); S3: a ring to a writer thread, which
+ * finds the upload's state itself, so an S3 object that is lost shows as a
+ * failed write or commit rather than a NULL open): fine on an HTTP thread.
+ * commit (fsync; S3: the parts and a checkpoint), read, publish and remove
+ * block: work-pool threads only. */
 typedef struct store_append store_append;
 bool store_append_supported(const store *s);
 /* Opens id's object (creating it empty when offset is 0) for writing at
@@ -124,14 +127,19 @@ bool store_append_write(store_append *a, const void *data, size_t len);
 /* Makes every byte written durable; frees a.  False on an I/O error. */
 bool store_append_commit(store_append *a);
 void store_append_abort(store_append *a);
-/* Streams bytes first..last (inclusive) of id's object to sink. */
-bool store_append_read(store *s, const char *id, uint64_t first, uint64_t last, store_sink sink,
-                       void *arg);
-/* Makes id's object the durable blob `id` (disk: a rename).  Idempotent: true
- * when the object is already gone and the blob is there (a completion that
- * crashed before recording the asset runs again). */
-bool store_append_publish(store *s, const char *id);
-/* Removes id's object (a missing one is not an error). */
+/* Streams the whole of id's committed object, length bytes, to sink.  Only
+ * for objects that never become assets (the parts of a concatenation): the
+ * S3 store publishes the object to read it, so a blob `id` may be left,
+ * which the caller removes with store_remove(id) when it removes the
+ * object. */
+bool store_append_read(store *s, const char *id, uint64_t length, store_sink sink, void *arg);
+/* Makes the first length bytes of id's object (its committed offset) the
+ * durable blob `id` (disk: a rename; S3: CompleteMultipartUpload).
+ * Idempotent: true when the object is already gone and the blob is there
+ * (a completion that crashed before recording the asset runs again). */
+bool store_append_publish(store *s, const char *id, uint64_t length);
+/* Removes id's object (a missing one is not an error), never the blob `id`:
+ * once published, that may be an asset's. */
 bool store_append_remove(store *s, const char *id);
 
 /* Start-up recovery: removes every temporary file (or unfinished upload)

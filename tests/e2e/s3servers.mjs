@@ -85,6 +85,41 @@ export function makeBucket(endpoint) {
   });
 }
 
+// ------------------------------------------------------------ a store on s3rver
+
+// A plain request to the S3 server itself (s3rver: unsigned is fine).
+export function s3(endpoint, method, p, body) {
+  return new Promise((resolve, reject) => {
+    const u = new URL(endpoint + p);
+    const req = http.request({ host: u.hostname, port: u.port, method, path: u.pathname + u.search }, (res) => {
+      const chunks = [];
+      res.on('data', (d) => chunks.push(d));
+      res.on('end', () => resolve({ status: res.statusCode, body: Buffer.concat(chunks) }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+export async function keysUnder(endpoint, bucket, prefix) {
+  const r = await s3(endpoint, 'GET', `/${bucket}?list-type=2&prefix=${encodeURIComponent(prefix)}`);
+  if (r.status !== 200) throw new Error(`list ${prefix}: ${r.status} ${r.body}`);
+  return [...r.body.toString().matchAll(/<Key>([^<]+)<\/Key>/g)].map((m) => m[1]);
+}
+
+/** s3rver behind the signature-checking proxy, a fresh bucket, and what a
+ *  server needs to use it as its store (under PREFIX media/). */
+export async function s3Setup(t) {
+  const SECRET = 'assetd-store/test+secret';
+  const server = await startS3rver(t);
+  const proxy = await startS3Proxy(t, { target: server.endpoint, accessKey: S3RVER_ACCESS_KEY, secretKey: SECRET });
+  const bucket = await makeBucket(server.endpoint);
+  const env = { AWS_ACCESS_KEY_ID: S3RVER_ACCESS_KEY, AWS_SECRET_ACCESS_KEY: SECRET, AWS_SESSION_TOKEN: '' };
+  const args = ['--store', `s3://${bucket}/media`, '--s3-endpoint', proxy.endpoint];
+  return { server, proxy, bucket, env, args };
+}
+
+
 /** Where moto_server is, or null. */
 export function motoPath() {
   for (const p of [process.env.MOTO_SERVER, '/root/.pyenv/shims/moto_server']) {

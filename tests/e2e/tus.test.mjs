@@ -6,60 +6,23 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import http from 'node:http';
 import path from 'node:path';
-import { createHash, randomBytes } from 'node:crypto';
-import * as tus from 'tus-js-client';
+import { randomBytes } from 'node:crypto';
+import {
+  TUS, OCTETS, b64, digest, idOf, tusUpload, head, create, patch, slowPatch, assertAsset,
+} from './tuslib.mjs';
 import {
   TEST_TIMEOUT as T, serverFor, startServer, api, waitFor, assertError, sha256, runCli,
 } from './lib.mjs';
 
-const TUS = 'Tus-Resumable: 1.0.0';
-const OCTETS = 'Content-Type: application/offset+octet-stream';
-const b64 = (s) => Buffer.from(s).toString('base64');
-const digest = (alg, buf) => createHash(alg).update(buf).digest('base64');
-const idOf = (url) => url.split('/').pop();
 const partFile = (srv, id) => path.join(srv.dataDir, 'tus', `${id}.part`);
 const partSize = (srv, id) => { try { return fs.statSync(partFile(srv, id)).size; } catch { return -1; } };
 
-/** Uploads data with tus-js-client; resolves with the upload URL. */
-function tusUpload(srv, data, opts = {}, hooks = {}) {
-  return new Promise((resolve, reject) => {
-    const up = new tus.Upload(data, {
-      endpoint: `${srv.url}/v1/tus/`,
-      headers: { Authorization: `Bearer ${srv.token}` },
-      metadata: { filename: 'data.bin', filetype: 'application/octet-stream' },
-      retryDelays: [],
-      ...opts,
-      onError: reject,
-      onSuccess: () => resolve(up.url),
-      onChunkComplete: (...a) => hooks.onChunkComplete?.(up, ...a),
-      onProgress: (...a) => hooks.onProgress?.(up, ...a),
-    });
-    hooks.created?.(up);
-    up.start();
-  });
-}
-
-const head = (srv, url) => api(srv, 'HEAD', new URL(url).pathname, { headers: [TUS] });
-
-/** The asset a finished upload became, checked against the bytes sent. */
-async function assertAssetOf(srv, url, data, filename = 'data.bin') {
-  const h = await head(srv, url);
-  assert.equal(h.status, 200);
-  assert.equal(h.headers['upload-offset'], String(data.length));
-  const id = h.headers['asset-id'];
-  assert.equal(id, idOf(url), 'the asset has the upload\'s id');
-  assert.equal(h.headers['asset-location'], `/v1/assets/${id}`);
-  const a = await api(srv, 'GET', `/v1/assets/${id}`);
-  assert.equal(a.status, 200, a.text);
-  assert.equal(a.json.sha256, sha256(data));
-  assert.equal(a.json.size, data.length);
-  assert.equal(a.json.filename, filename);
-  const body = await api(srv, 'GET', `/v1/assets/${id}/content`);
-  assert.ok(body.body.equals(data), 'the stored bytes are the bytes sent');
-  assert.equal(partSize(srv, id), -1, 'the upload file became the blob');
-  return a.json;
+/** assertAsset, and the upload's file is gone: it became the blob. */
+async function assertAssetOf(srv, url, data, filename) {
+  const a = await assertAsset(srv, url, data, filename);
+  assert.equal(partSize(srv, a.id), -1, 'the upload file became the blob');
+  return a;
 }
 
 test('tus-js-client: plain, chunked and parallel (concatenation) uploads become assets', { timeout: T }, async (t) => {
@@ -117,15 +80,6 @@ test('tus-js-client: termination removes the upload and its bytes', { timeout: T
   assert.equal((await head(srv, up.url)).status, 404, 'HEAD after termination');
   assert.equal(partSize(srv, idOf(up.url)), -1, 'the bytes are gone');
 });
-
-async function create(srv, length, extra = []) {
-  const r = await api(srv, 'POST', '/v1/tus', { headers: [TUS, `Upload-Length: ${length}`, ...extra] });
-  assert.equal(r.status, 201, r.text);
-  return new URL(r.headers.location).pathname;
-}
-
-const patch = (srv, where, offset, body, extra = []) => api(srv, 'PATCH', where,
-  { headers: [TUS, OCTETS, `Upload-Offset: ${offset}`, ...extra], args: ['--data-binary', '@-'], input: body });
 
 test('checksum: a mismatch answers 460 and discards the chunk; sha1 and sha256 verify', { timeout: T }, async (t) => {
   const srv = await serverFor(t);
@@ -214,17 +168,6 @@ test('creation-with-upload and creation-defer-length', { timeout: T }, async (t)
 });
 
 /** A PATCH whose body is sent in two parts; the second only when told. */
-function slowPatch(srv, where, offset, total) {
-  const req = http.request({ host: '127.0.0.1', port: srv.port, method: 'PATCH', path: where, headers: {
-    authorization: `Bearer ${srv.token}`, 'tus-resumable': '1.0.0', 'upload-offset': String(offset),
-    'content-type': 'application/offset+octet-stream', 'content-length': String(total) } });
-  const done = new Promise((resolve) => {
-    req.on('response', (res) => { res.resume(); res.on('end', () => resolve(res)); });
-    req.on('error', (e) => resolve({ statusCode: 0, error: e }));
-  });
-  return { req, done };
-}
-
 test('one writer at a time: a second PATCH while one runs gets 423', { timeout: T }, async (t) => {
   const srv = await serverFor(t);
   const where = await create(srv, 200000);
