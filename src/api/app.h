@@ -51,7 +51,7 @@ typedef struct app {
     int64_t tus_lease_ms;      /* a tus writer's lease without renewal */
     /* What serve's gc removed since start (metrics): signed uploads never
      * completed, tus uploads past Upload-Expires. */
-    _Atomic uint64_t gc_uploads, gc_tus;
+    _Atomic uint64_t gc_uploads, gc_tus, gc_tus_orphans;
     _Atomic int proxies;       /* downloads proxied from S3 right now (download.c) */
 } app;
 

@@ -53,10 +53,12 @@ void ops_metrics(http_req *r)
                      "bytes.\n"
                      "# TYPE assetd_gc_removed_total counter\n"
                      "assetd_gc_removed_total{kind=\"signed_upload\"} %llu\n"
-                     "assetd_gc_removed_total{kind=\"tus\"} %llu\n",
+                     "assetd_gc_removed_total{kind=\"tus\"} %llu\n"
+                     "assetd_gc_removed_total{kind=\"tus_orphan\"} %llu\n",
                      text, hub_subscribers(a->hub), (long long)hub_dropped(a->hub),
                      websocket_connections(a), (unsigned long long)atomic_load(&a->gc_uploads),
-                     (unsigned long long)atomic_load(&a->gc_tus));
+                     (unsigned long long)atomic_load(&a->gc_tus),
+                     (unsigned long long)atomic_load(&a->gc_tus_orphans));
     free(text);
     if (n < 0) return;
     http_reply_text(r, 200, "text/plain; version=0.0.4", all);

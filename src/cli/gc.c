@@ -1,8 +1,9 @@
-/* gc.c — `assetd gc`: removes what signed uploads that were never completed
- * left behind (rows and bytes), once.  serve does the same every minute;
+/* gc.c — `assetd gc`: removes what uploads that were never completed left
+ * behind (signed and tus: rows and bytes), once.  serve does the same every minute;
  * this is for a store shared by many serve processes, or a cron job. */
 #include "cli/cli.h"
 #include "cli/config.h"
+#include "core/ingest.h"
 #include "core/tus.h"
 #include "core/upload.h"
 #include "util/log.h"
@@ -15,7 +16,8 @@ static const char usage_head[] =
     "\n"
     "Removes signed uploads whose signature expired more than --upload-grace\n"
     "seconds ago without being completed, and tus uploads past their\n"
-    "Upload-Expires, with the bytes they left in the store.\n"
+    "Upload-Expires, with the bytes they left in the store; and the bytes of\n"
+    "tus uploads no row names any more, once an hour old.\n"
     "\n"
     "options (each also as an environment variable):\n";
 
@@ -35,9 +37,13 @@ int cli_gc(int argc, char **argv)
     }
     int removed = upload_gc(d, s, time_now_ms() - (int64_t)cfg.upload_grace * 1000);
     int tus = store_append_supported(s) ? tus_gc(d, s, time_now_ms()) : 0;
+    db_conn *c = db_acquire(d);
+    int orphans = c ? store_sweep_appends(s, ingest_key_is_live, c) : -1;
+    db_release(d, c);
     if (removed >= 0) printf("removed %d expired uploads\n", removed);
     if (tus >= 0) printf("removed %d expired tus uploads\n", tus);
+    if (orphans >= 0) printf("removed %d abandoned tus uploads no row names\n", orphans);
     store_close(s);
     db_close(d);
-    return removed >= 0 && tus >= 0 ? 0 : 1;
+    return removed >= 0 && tus >= 0 && orphans >= 0 ? 0 : 1;
 }

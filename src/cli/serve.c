@@ -22,8 +22,9 @@
  */
 #include "api/app.h"
 #include "cli/cli.h"
-#include "core/tus.h"
 #include "cli/config.h"
+#include "core/ingest.h"
+#include "core/tus.h"
 #include "events/webhooks.h"
 #include "queue/supervisor.h"
 #include "util/log.h"
@@ -60,20 +61,6 @@ static int lock_data_dir(const char *dir)
         return -2;
     }
     return fd;
-}
-
-static bool blob_is_live(const char *key, void *arg)
-{
-    /* On a database error keep the blob: deleting data we cannot prove
-     * unreferenced is the one mistake a sweep must never make. */
-    char id[ID_LEN + 1];
-    snprintf(id, sizeof id, "%s", key);   /* renditions are "<id>.<name>" */
-    upload_rec u;
-    /* A pending signed upload's bytes are live too: `complete` will come. */
-    return db_asset_id_exists(arg, id) != DB_NOT_FOUND ||
-           (strlen(key) == ID_LEN && db_upload_get_any(arg, id, &u) != DB_NOT_FOUND) ||
-           /* a tus upload published but not recorded: its completion runs again */
-           (strlen(key) == ID_LEN && db_tus_exists(arg, id) != DB_NOT_FOUND);
 }
 
 static bool bootstrap_key(db_conn *c, const char *dir)
@@ -125,7 +112,7 @@ static bool prepare(const config *cfg, app *a)
     db_conn *c = db_acquire(a->db);
     if (!c) return false;
     char removed[24];
-    snprintf(removed, sizeof removed, "%d", store_sweep(a->store, blob_is_live, c));
+    snprintf(removed, sizeof removed, "%d", store_sweep(a->store, ingest_key_is_live, c));
     log_info("recovery sweep done", "files_removed", removed, NULL);
     bool ok = bootstrap_key(c, cfg->data_dir);
     db_release(a->db, c);
@@ -256,8 +243,12 @@ static void trim_history(const config *cfg, app *a)
     /* signed uploads never completed */
     int uploads = upload_gc(a->db, a->store, time_now_ms() - (int64_t)cfg->upload_grace * 1000);
     int tus = store_append_supported(a->store) ? tus_gc(a->db, a->store, time_now_ms()) : 0;
+    /* and bytes of tus uploads whose row is gone */
+    int orphans = (c = db_acquire(a->db)) ? store_sweep_appends(a->store, ingest_key_is_live, c) : 0;
+    db_release(a->db, c);
     if (uploads > 0) atomic_fetch_add(&a->gc_uploads, (uint64_t)uploads);
     if (tus > 0) atomic_fetch_add(&a->gc_tus, (uint64_t)tus);
+    if (orphans > 0) atomic_fetch_add(&a->gc_tus_orphans, (uint64_t)orphans);
 }
 
 /* The main thread's life while serving: housekeeping once a minute until

@@ -198,3 +198,17 @@ bool ingest_sniff(sniffer *sn, store *s, const char *key, char *out, size_t cap)
     free(head);
     return ok;
 }
+
+bool ingest_key_is_live(const char *key, void *conn)
+{
+    char id[ID_LEN + 1];
+    snprintf(id, sizeof id, "%s", key);   /* renditions are "<id>.<name>" */
+    upload_rec u;
+    bool whole_id = strlen(key) == ID_LEN;
+    return db_asset_id_exists(conn, id) != DB_NOT_FOUND ||
+           /* a pending signed upload's bytes: `complete` will come */
+           (whole_id && db_upload_get_any(conn, id, &u) != DB_NOT_FOUND) ||
+           /* a tus upload's bytes, or its blob published but not yet
+            * recorded: its completion runs again */
+           (whole_id && db_tus_exists(conn, id) != DB_NOT_FOUND);
+}

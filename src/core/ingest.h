@@ -83,6 +83,13 @@ bool ingest_blob_sha256(store *s, const char *key, uint64_t size, char out[65]);
  * on failure. */
 ingest_result ingest_record(sniffer *sn, store *s, db_conn *c, const char *owner,
                             const ingest_claim *claim, asset *out);
+/* Whether a store key (a blob, a rendition "<id>.<name>", an appendable
+ * object's id) belongs to something the database names: an asset, a
+ * pending signed upload, a tus upload.  The is_live of store_sweep and
+ * store_sweep_appends, with a db_conn as arg.  A database error counts as
+ * live: deleting data we cannot prove unreferenced is the one mistake a
+ * sweep must never make. */
+bool ingest_key_is_live(const char *key, void *conn);
 
 /* Content sniffing (libmagic).  One sniffer serves every thread: libmagic
  * handles are not thread-safe, so calls are serialised by a mutex (a sniff

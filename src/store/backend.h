@@ -33,6 +33,7 @@ typedef struct store_backend {
     bool (*append_publish)(store *s, const char *id, uint64_t length);
     bool (*append_remove)(store *s, const char *id);
     int (*sweep)(store *s, bool (*is_live)(const char *key, void *arg), void *arg);
+    int (*sweep_appends)(store *s, bool (*is_live)(const char *key, void *arg), void *arg);
 } store_backend;
 
 /* The first member of every backend's store. */

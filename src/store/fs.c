@@ -319,13 +319,19 @@ static int sweep_append(const char *dir, const char *name, void *arg)
     return remove_file(dir, name, NULL);
 }
 
+static int fs_sweep_appends(store *base, bool (*is_live)(const char *key, void *arg), void *arg)
+{
+    fs_store *s = (fs_store *)base;
+    struct sweep_ctx ctx = {is_live, arg};
+    return each_file(s->tus_dir, sweep_append, &ctx);
+}
+
 static int fs_sweep(store *base, bool (*is_live)(const char *key, void *arg), void *arg)
 {
     fs_store *s = (fs_store *)base;
     struct sweep_ctx ctx = {is_live, arg};
     return each_file(s->tmp_dir, remove_file, NULL) +
-           each_file(s->blob_dir, sweep_fanout, &ctx) +
-           each_file(s->tus_dir, sweep_append, &ctx);
+           each_file(s->blob_dir, sweep_fanout, &ctx) + fs_sweep_appends(base, is_live, arg);
 }
 
 /* ---------- appendable objects (store.h) ---------- */
@@ -469,6 +475,7 @@ static const store_backend fs_backend = {
     .append_publish = fs_append_publish,
     .append_remove = fs_append_remove,
     .sweep = fs_sweep,
+    .sweep_appends = fs_sweep_appends,
 };
 
 store *store_fs_open(const char *dir, const char **err)

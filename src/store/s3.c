@@ -269,6 +269,13 @@ static bool sweep_one(void *arg, const char *obj, uint64_t size, time_t modified
     return true;
 }
 
+static int s3_sweep_appends(store *base, bool (*is_live)(const char *key, void *arg), void *arg)
+{
+    /* Checkpoints of resumable uploads nobody names, left alone for an hour
+     * (as fs.c's .part files) in case a writer still holds them. */
+    return s3_append_sweep((s3_store *)base, is_live, arg, 3600);
+}
+
 static int s3_sweep(store *base, bool (*is_live)(const char *key, void *arg), void *arg)
 {
     s3_store *s = (s3_store *)base;
@@ -276,9 +283,7 @@ static int s3_sweep(store *base, bool (*is_live)(const char *key, void *arg), vo
     s3_error err;
     if (!s3_list(s->client, s->prefix, sweep_one, &ctx, &err))
         log_s3_error("S3 sweep could not list the bucket", s->prefix, &err);
-    /* Checkpoints of resumable uploads nobody names, left alone for an hour
-     * (as fs.c's .part files) in case a writer still holds them. */
-    return ctx.removed + s3_append_sweep(s, is_live, arg, 3600);
+    return ctx.removed + s3_sweep_appends(base, is_live, arg);
 }
 
 static void s3_close(store *base)
@@ -310,6 +315,7 @@ static const store_backend s3_backend = {
     .append_publish = s3_append_publish,
     .append_remove = s3_append_remove,
     .sweep = s3_sweep,
+    .sweep_appends = s3_sweep_appends,
 };
 
 bool store_s3_parse_url(const char *url, store_s3_config *c)

@@ -98,6 +98,11 @@ int store_sweep(store *s, bool (*is_live)(const char *key, void *arg), void *arg
     return s->be->sweep(s, is_live, arg);
 }
 
+int store_sweep_appends(store *s, bool (*is_live)(const char *key, void *arg), void *arg)
+{
+    return s->be->sweep_appends ? s->be->sweep_appends(s, is_live, arg) : 0;
+}
+
 /* ---------- appendable objects: ids only (no rendition suffix) ---------- */
 
 static bool append_id_ok(const store *s, const char *id)

@@ -147,5 +147,9 @@ bool store_append_remove(store *s, const char *id);
  * between the commit and the database commit).  Returns the number of
  * blobs and temporary files removed. */
 int store_sweep(store *s, bool (*is_live)(const char *key, void *arg), void *arg);
+/* The part of the sweep that may run at any time (gc): removes appendable
+ * objects whose id is_live() denies once an hour has passed since they were
+ * last written (a writer may still hold them).  Returns how many. */
+int store_sweep_appends(store *s, bool (*is_live)(const char *key, void *arg), void *arg);
 
 #endif

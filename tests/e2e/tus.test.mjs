@@ -208,10 +208,24 @@ test('gc removes uploads past Upload-Expires with their bytes, never a finished 
   await waitFor(async () => (await api(srv, 'HEAD', stale, { headers: [TUS] })).status === 410,
     { timeoutMs: 10000, intervalMs: 200, what: 'the upload to expire' });
   await srv.stop();
+  // Bytes no row names (a crash between a row's removal and its file's):
+  // removed once an hour old, not before; never under a live id.
+  const hourAgo = new Date(Date.now() - 3700 * 1000);
+  const orphan = partFile(srv, 'orphanorphanorphan0001');
+  const young = partFile(srv, 'orphanorphanorphan0002');
+  fs.writeFileSync(orphan, 'left');
+  fs.utimesSync(orphan, hourAgo, hourAgo);
+  fs.writeFileSync(young, 'left');
+  fs.writeFileSync(partFile(srv, idOf(done)), 'live');
+  fs.utimesSync(partFile(srv, idOf(done)), hourAgo, hourAgo);
   const gc = await runCli(['gc', '--data', srv.dataDir]);
   assert.equal(gc.code, 0, gc.stderr);
   assert.match(gc.stdout, /removed 1 expired tus uploads/);
+  assert.match(gc.stdout, /removed 1 abandoned tus uploads no row names/);
   assert.equal(partSize(srv, idOf(stale)), -1, 'the bytes are gone');
+  assert.ok(!fs.existsSync(orphan), 'an hour-old orphan is removed');
+  assert.ok(fs.existsSync(young), 'a recent one stays: a writer may hold it');
+  assert.equal(partSize(srv, idOf(done)), 4, 'bytes under an asset\'s id stay');
   const again = await serverFor(t, { dataDir: srv.dataDir });
   assert.equal((await api(again, 'HEAD', stale, { headers: [TUS] })).status, 404);
   const asset = await api(again, 'GET', `/v1/assets/${idOf(done)}/content`);
@@ -231,6 +245,7 @@ test('serve removes expired uploads itself (at start and every minute) and count
   const m = (await api(again, 'GET', '/metrics', { token: null })).text;
   assert.match(m, /^assetd_gc_removed_total\{kind="tus"\} 1$/m);
   assert.match(m, /^assetd_gc_removed_total\{kind="signed_upload"\} 0$/m);
+  assert.match(m, /^assetd_gc_removed_total\{kind="tus_orphan"\} 0$/m);
 });
 
 test('kill -9 mid-PATCH: HEAD says no more than was stored; the resumed upload is right', { timeout: T * 2 }, async (t) => {
