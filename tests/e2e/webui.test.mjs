@@ -3,7 +3,8 @@
 // itself driven in headless Chromium (Debian's chromium, through npm
 // playwright-core, see browser.mjs): key, upload with progress, live
 // thumbnails, failures, detail with renditions and jobs, retry, delete.
-// Screenshots go to build/test-artifacts/ for a person to look at.
+// Screenshots go to build/test-artifacts/ for a person to look at.  Large
+// files and their resumption are webui_tus.test.mjs.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -15,10 +16,14 @@ import {
 import { launchBrowser, openPage as openPageAt, waitInPage, useKey, cardFor, screenshot } from './browser.mjs';
 
 const PHOTO = path.join(CORPUS, 'photos', '30_orig_RainDrops_1920x1200.jpg');
+const JS = 'text/javascript; charset=utf-8';
 const WEB = {
   '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
-  '/app.js': { file: 'app.js', type: 'text/javascript; charset=utf-8' },
+  '/app.js': { file: 'app.js', type: JS },
+  '/upload.js': { file: 'upload.js', type: JS },
   '/app.css': { file: 'app.css', type: 'text/css; charset=utf-8' },
+  // npm tus-js-client's browser bundle, as web/vendor installed it.
+  '/tus.min.js': { file: 'vendor/node_modules/tus-js-client/dist/tus.min.js', type: JS },
 };
 // A name that is markup: the page must show it as text and never run it.
 const HOSTILE = '<img src=x onerror=window.__xss=1>.jpg';
@@ -33,7 +38,7 @@ after(async () => {
 
 // ------------------------------------------------------------ static routes
 
-test('GET /, /app.js, /app.css: the files of web/, with types, validators and no key', { timeout: T }, async () => {
+test('GET /, /app.js, /upload.js, /app.css, /tus.min.js: the files of web/, with types, validators and no key', { timeout: T }, async () => {
   for (const [route, { file, type }] of Object.entries(WEB)) {
     const bytes = fs.readFileSync(path.join(REPO, 'web', file));
     const r = await api(srv, 'GET', route, { token: null });
@@ -83,16 +88,16 @@ test('the page has a strict Content-Security-Policy and nothing inline that it w
   // anything loaded from another origin.
   const html = r.text;
   const scripts = [...html.matchAll(/<script\b([^>]*)>([\s\S]*?)<\/script>/gi)];
-  assert.ok(scripts.length >= 1);
-  for (const [, attrs, body] of scripts) {
-    assert.match(attrs, /\bsrc="\/app\.js"/, 'only our own script');
-    assert.equal(body.trim(), '', 'no inline script');
-  }
+  assert.deepEqual(scripts.map(([, attrs]) => /\bsrc="([^"]*)"/.exec(attrs)?.[1]), ['/tus.min.js', '/app.js'],
+    'only our own scripts, tus-js-client first');
+  for (const [, , body] of scripts) assert.equal(body.trim(), '', 'no inline script');
   assert.ok(!/<style\b|\sstyle=|\son[a-z]+=|javascript:/i.test(html), 'no inline style or handlers');
   assert.ok(!/(src|href)="(https?:)?\/\//i.test(html), 'nothing from another origin (works without a CDN)');
-  const js = fs.readFileSync(path.join(REPO, 'web', 'app.js'), 'utf8');
-  assert.ok(!/\.(innerHTML|outerHTML)\b|insertAdjacentHTML|document\.write|\beval\(|new Function/.test(js),
-    'app.js builds the DOM from text only');
+  for (const file of ['app.js', 'upload.js']) {
+    const js = fs.readFileSync(path.join(REPO, 'web', file), 'utf8');
+    assert.ok(!/\.(innerHTML|outerHTML)\b|insertAdjacentHTML|document\.write|\beval\(|new Function/.test(js),
+      `${file} builds the DOM from text only`);
+  }
 });
 
 // ------------------------------------------------------------ the page in Chromium
