@@ -14,9 +14,16 @@ SRC      := $(sort $(wildcard src/*/*.c))
 MAIN     := src/main.c
 UNIT_SRC := $(sort $(wildcard tests/unit/*.c))
 # The web page is compiled in (src/web/static.h): its files become a
-# generated C source, rebuilt whenever one of them changes.
-WEB      := web/index.html web/app.js web/app.css \
-            web/present.html web/watch.html web/slides.js web/slides.css
+# generated C source, rebuilt whenever one of them changes.  The browser
+# libraries it needs come from npm (web/vendor/package.json), installed by
+# scripts/install-deps.sh (`make deps`, run by `make run` and `make test`);
+# npm's stamp of a finished install is a dependency, so a new lock file
+# rebuilds the page, and a missing or outdated install stops the build.
+VENDOR       := web/vendor/node_modules
+VENDOR_STAMP := $(VENDOR)/.package-lock.json
+WEB      := web/index.html web/app.js web/upload.js web/app.css \
+            web/present.html web/watch.html web/slides.js web/slides.css \
+            $(VENDOR)/tus-js-client/dist/tus.min.js
 GEN      := build/gen/web_files.c
 
 ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
@@ -66,10 +73,16 @@ build/sigv4-tool: tests/s3/sigv4_tool.c $(SIGV4_SRC) src/core/sigv4.h src/core/s
 	@mkdir -p build
 	$(CC) $(CFLAGS) $(ASAN_FLAGS) -o $@ tests/s3/sigv4_tool.c $(SIGV4_SRC) -ljansson -lcrypto
 
-$(GEN): $(WEB) scripts/embed-web.sh Makefile
+$(GEN): $(WEB) $(VENDOR_STAMP) scripts/embed-web.sh Makefile
 	@mkdir -p $(dir $@)
 	scripts/embed-web.sh $(WEB) > $@.tmp
 	@mv $@.tmp $@
+
+$(VENDOR_STAMP): web/vendor/package.json web/vendor/package-lock.json
+	@echo "make: web/vendor's npm packages are not installed, or older than its package-lock.json:" \
+	      "run 'make deps' (scripts/install-deps.sh) first" >&2; exit 1
+$(VENDOR)/%:
+	@echo "make: $@ is missing: run 'make deps' (scripts/install-deps.sh) first" >&2; exit 1
 
 deps:
 	@scripts/install-deps.sh

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Installs the Debian packages assetd needs to build, run and test.
-# Idempotent: asks dpkg first and calls apt-get only for what is missing.
-#   scripts/install-deps.sh          build + run dependencies
+# Installs the Debian packages assetd needs to build, run and test, and the
+# npm packages the web page embeds (web/vendor/package.json: the build needs them).
+# Idempotent: asks dpkg first and calls apt-get only for what is missing, and
+# runs npm ci only where node_modules does not match its lock file.
+#   scripts/install-deps.sh          build + run dependencies (web/vendor's npm packages too)
 #   scripts/install-deps.sh --test   also what the test suite and benchmarks use,
 #                                    and the suite's npm packages (tests/package.json)
 #   scripts/install-deps.sh --bench  --test, and aws-cli (bench/s3_upload.sh's
@@ -25,12 +27,13 @@ test_mode=false bench_mode=false
 [ "${1:-}" = "--bench" ] && test_mode=true bench_mode=true
 
 want=("${build_pkgs[@]}")
+# npm fetches the browser libraries the web page embeds (web/vendor).
+command -v npm >/dev/null 2>&1 || want+=(npm)
 if $test_mode; then
   want+=("${test_pkgs[@]}")
   # The end-to-end suite runs on Node's built-in test runner (Node >= 20, for
-  # playwright-core); npm installs its packages.
+  # playwright-core).
   command -v node >/dev/null 2>&1 || want+=(nodejs)
-  command -v npm >/dev/null 2>&1 || want+=(npm)
 fi
 # Only the S3 upload benchmark needs aws-cli (Debian 12: awscli 2.9); any
 # aws-cli already on PATH (pip's v1 too) will do.
@@ -52,14 +55,26 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# The test suite's npm packages, exactly as locked.  tests/node_modules is
-# where Node resolves them from tests/e2e/*.mjs.  npm ci starts from scratch
-# each time, so skip it while the installed tree matches the lock file (npm
-# writes node_modules/.package-lock.json after a successful install).
-if $test_mode; then
-  lock=tests/package-lock.json installed=tests/node_modules/.package-lock.json
-  if [ ! -f "$installed" ] || [ "$lock" -nt "$installed" ] || [ tests/package.json -nt "$installed" ]; then
-    echo "install-deps: npm ci in tests/" >&2
-    npm ci --prefix tests --no-audit --no-fund --loglevel=error >/dev/null
+# npm packages, exactly as locked, into DIR/node_modules.  npm ci starts from
+# scratch each time, so skip it while the installed tree matches the lock
+# file (npm writes node_modules/.package-lock.json after a successful
+# install; the Makefile checks the same stamp before embedding web/vendor).
+npm_ci() {
+  local dir=$1 installed=$1/node_modules/.package-lock.json
+  shift
+  if [ ! -f "$installed" ] || [ "$dir/package-lock.json" -nt "$installed" ] || [ "$dir/package.json" -nt "$installed" ]; then
+    echo "install-deps: npm ci in $dir/" >&2
+    npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error "$@" >/dev/null
   fi
+}
+
+# The web page's browser libraries (tus-js-client's browser bundle), which
+# `make` compiles into the binary: no install scripts are needed to copy a
+# bundle, so none are run.
+npm_ci web/vendor --ignore-scripts
+
+# The test suite's npm packages: tests/node_modules is where Node resolves
+# them from tests/e2e/*.mjs.
+if $test_mode; then
+  npm_ci tests
 fi

@@ -3,6 +3,8 @@
 //
 // Plain browser JavaScript, no framework and no build step: assetd serves
 // this file as it is (compiled into the binary, see src/web/static.h).
+// How a file's bytes go up (one POST, or resumable tus for a large file) is
+// upload.js.
 //
 // Safety.  File names and error messages come from whoever uploaded a file,
 // so no text ever reaches the page as markup: elements are built with h()
@@ -25,6 +27,8 @@
 //
 // Every async result is checked against `state.generation`, which changes
 // whenever the key does: a reply meant for a forgotten key never lands.
+
+import { uploadFile } from './upload.js';
 
 const KEY_STORAGE = 'assetd.key';
 const PAGE_SIZE = 100;
@@ -53,6 +57,7 @@ const state = {
   detail: null,        // {id, urls: Map(key -> blob URL), jobsTimer}
   uploads: [],         // queued {file, row}
   uploading: false,
+  uploadAbort: null,   // the AbortController of the upload in flight
 };
 
 // ---------------------------------------------------------------- DOM helpers
@@ -210,6 +215,7 @@ function stop() {
   state.deleted.clear();
   for (const u of state.uploads) finishUpload(u.row, 'error', 'cancelled');
   state.uploads = [];
+  state.uploadAbort?.abort();
   $('app').hidden = true;
   setConnection('off', 'Not connected');
 }
@@ -470,36 +476,28 @@ async function pumpUploads() {
   }
 }
 
-function uploadOne(file, row) {
+async function uploadOne(file, row) {
   const gen = state.generation;
-  return new Promise((resolve) => {
-    const xhr = new XMLHttpRequest();
-    xhr.open('POST', '/v1/assets');
-    xhr.setRequestHeader('Authorization', `Bearer ${state.key}`);
-    row.dataset.state = 'sending';
-    row.querySelector('.upload-result').textContent = 'uploading…';
-    xhr.upload.onprogress = (e) => { if (e.lengthComputable) setProgress(row, e.loaded, e.total); };
-    xhr.upload.onload = () => setProgress(row, 1, 1);   // every byte is sent
-    xhr.onload = () => {
-      let body = null;
-      try { body = JSON.parse(xhr.responseText); } catch { /* not JSON */ }
-      if (xhr.status === 201 && body && body.id) {
-        setProgress(row, 1, 1);
-        finishUpload(row, 'done', `uploaded · ${formatBytes(body.size)}`);
-        if (gen === state.generation) upsert(body);
-      } else {
-        const err = body && body.error ? body.error : { code: `http_${xhr.status}`, message: xhr.statusText };
-        finishUpload(row, 'error', errorText(err));
-        if (xhr.status === 401 && gen === state.generation) keyRefused();
-      }
-      resolve();
-    };
-    xhr.onerror = () => { finishUpload(row, 'error', 'network error: the upload did not complete'); resolve(); };
-    xhr.onabort = () => { finishUpload(row, 'error', 'cancelled'); resolve(); };
-    const form = new FormData();
-    form.append('file', file, file.name);
-    xhr.send(form);
-  });
+  const abort = new AbortController();
+  state.uploadAbort = abort;
+  row.dataset.state = 'sending';
+  const status = (text) => { row.querySelector('.upload-result').textContent = text; };
+  status('uploading…');
+  try {
+    const asset = await uploadFile(file, state.key, {
+      onProgress: (loaded, total) => setProgress(row, loaded, total),
+      onStatus: status,
+      signal: abort.signal,
+    });
+    setProgress(row, 1, 1);
+    finishUpload(row, 'done', `uploaded · ${formatBytes(asset.size)}`);
+    if (gen === state.generation) upsert(asset);
+  } catch (err) {
+    finishUpload(row, 'error', err.code === 'cancelled' ? 'cancelled' : errorText(err));
+    if (err.status === 401 && gen === state.generation) keyRefused();
+  } finally {
+    if (state.uploadAbort === abort) state.uploadAbort = null;
+  }
 }
 
 function setUpDropZone() {

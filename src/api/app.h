@@ -187,6 +187,8 @@ void ops_readyz(http_req *r);
 void ops_metrics(http_req *r);
 void web_page(http_req *r);
 void web_script(http_req *r);
+void web_upload_script(http_req *r);
+void web_tus_script(http_req *r);
 void web_style(http_req *r);
 void web_present(http_req *r);
 void web_watch(http_req *r);

@@ -65,6 +65,8 @@ const http_route api_routes[] = {
     /* The web page (web/, compiled in): public files; the page asks for a key. */
     {"GET", "/", false, web_page, NULL, NULL, NULL},
     {"GET", "/app.js", false, web_script, NULL, NULL, NULL},
+    {"GET", "/upload.js", false, web_upload_script, NULL, NULL, NULL},
+    {"GET", "/tus.min.js", false, web_tus_script, NULL, NULL, NULL},
     {"GET", "/app.css", false, web_style, NULL, NULL, NULL},
     /* The slideshow pages: the same HTML for every id (the script reads it). */
     {"GET", "/present/{id}", false, web_present, NULL, NULL, NULL},

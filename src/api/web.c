@@ -1,4 +1,5 @@
-/* web.c — GET /, /app.js, /app.css: the browser page, and GET /present/{id},
+/* web.c — GET /, /app.js, /upload.js, /app.css and /tus.min.js (the browser
+ * bundle of npm tus-js-client, see web/vendor/): the page, and GET /present/{id},
  * /watch/{id}, /slides.js, /slides.css: the slideshow pages (the same HTML
  * for every id: slides.js reads the id from the path), all served from the
  * copies compiled into the binary (web/static.h).
@@ -15,7 +16,7 @@
  * The page shows names and messages chosen by whoever uploaded a file, so
  * it is hardened against script injection twice: app.js only ever sets
  * text (never markup), and the Content-Security-Policy lets no script run
- * but our own app.js — no inline script or style, no eval, nothing from
+ * but the files served here — no inline script or style, no eval, nothing from
  * another origin — and, where the browser supports Trusted Types, makes any
  * HTML-parsing sink (innerHTML and the like) throw.  Asset bytes are never
  * shown by URL on this origin: the page fetches them with its key into blob:
@@ -61,6 +62,8 @@ static void serve(http_req *r, const char *name)
 
 void web_page(http_req *r) { serve(r, "index.html"); }
 void web_script(http_req *r) { serve(r, "app.js"); }
+void web_upload_script(http_req *r) { serve(r, "upload.js"); }
+void web_tus_script(http_req *r) { serve(r, "tus.min.js"); }
 void web_style(http_req *r) { serve(r, "app.css"); }
 void web_present(http_req *r) { serve(r, "present.html"); }
 void web_watch(http_req *r) { serve(r, "watch.html"); }

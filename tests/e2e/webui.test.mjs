@@ -1,25 +1,29 @@
 // The web page at / (web/, compiled into the binary): its static routes as
 // a client sees them (types, CSP, ETag/304, no key needed), then the page
 // itself driven in headless Chromium (Debian's chromium, through npm
-// playwright-core): key, upload with progress, live thumbnails, failures,
-// detail with renditions and jobs, retry, delete.  Screenshots go to
-// build/test-artifacts/ for a person to look at.
+// playwright-core, see browser.mjs): key, upload with progress, live
+// thumbnails, failures, detail with renditions and jobs, retry, delete.
+// Screenshots go to build/test-artifacts/ for a person to look at.  Large
+// files and their resumption are webui_tus.test.mjs.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import {
-  REPO, CORPUS, SLOW, TEST_TIMEOUT as T, TEXT, TINY_PNG, startServer, api, curl, upload, sha256, waitFor,
+  REPO, CORPUS, TEST_TIMEOUT as T, TEXT, TINY_PNG, startServer, api, curl, upload, sha256, waitFor,
 } from './lib.mjs';
+import { launchBrowser, openPage as openPageAt, waitInPage, useKey, cardFor, screenshot } from './browser.mjs';
 
 const PHOTO = path.join(CORPUS, 'photos', '30_orig_RainDrops_1920x1200.jpg');
-const ARTIFACTS = path.join(REPO, 'build', 'test-artifacts');
-const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
+const JS = 'text/javascript; charset=utf-8';
 const WEB = {
   '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
-  '/app.js': { file: 'app.js', type: 'text/javascript; charset=utf-8' },
+  '/app.js': { file: 'app.js', type: JS },
+  '/upload.js': { file: 'upload.js', type: JS },
   '/app.css': { file: 'app.css', type: 'text/css; charset=utf-8' },
+  // npm tus-js-client's browser bundle, as web/vendor installed it.
+  '/tus.min.js': { file: 'vendor/node_modules/tus-js-client/dist/tus.min.js', type: JS },
 };
 // A name that is markup: the page must show it as text and never run it.
 const HOSTILE = '<img src=x onerror=window.__xss=1>.jpg';
@@ -34,7 +38,7 @@ after(async () => {
 
 // ------------------------------------------------------------ static routes
 
-test('GET /, /app.js, /app.css: the files of web/, with types, validators and no key', { timeout: T }, async () => {
+test('GET /, /app.js, /upload.js, /app.css, /tus.min.js: the files of web/, with types, validators and no key', { timeout: T }, async () => {
   for (const [route, { file, type }] of Object.entries(WEB)) {
     const bytes = fs.readFileSync(path.join(REPO, 'web', file));
     const r = await api(srv, 'GET', route, { token: null });
@@ -84,89 +88,21 @@ test('the page has a strict Content-Security-Policy and nothing inline that it w
   // anything loaded from another origin.
   const html = r.text;
   const scripts = [...html.matchAll(/<script\b([^>]*)>([\s\S]*?)<\/script>/gi)];
-  assert.ok(scripts.length >= 1);
-  for (const [, attrs, body] of scripts) {
-    assert.match(attrs, /\bsrc="\/app\.js"/, 'only our own script');
-    assert.equal(body.trim(), '', 'no inline script');
-  }
+  assert.deepEqual(scripts.map(([, attrs]) => /\bsrc="([^"]*)"/.exec(attrs)?.[1]), ['/tus.min.js', '/app.js'],
+    'only our own scripts, tus-js-client first');
+  for (const [, , body] of scripts) assert.equal(body.trim(), '', 'no inline script');
   assert.ok(!/<style\b|\sstyle=|\son[a-z]+=|javascript:/i.test(html), 'no inline style or handlers');
   assert.ok(!/(src|href)="(https?:)?\/\//i.test(html), 'nothing from another origin (works without a CDN)');
-  const js = fs.readFileSync(path.join(REPO, 'web', 'app.js'), 'utf8');
-  assert.ok(!/\.(innerHTML|outerHTML)\b|insertAdjacentHTML|document\.write|\beval\(|new Function/.test(js),
-    'app.js builds the DOM from text only');
+  for (const file of ['app.js', 'upload.js']) {
+    const js = fs.readFileSync(path.join(REPO, 'web', file), 'utf8');
+    assert.ok(!/\.(innerHTML|outerHTML)\b|insertAdjacentHTML|document\.write|\beval\(|new Function/.test(js),
+      `${file} builds the DOM from text only`);
+  }
 });
 
 // ------------------------------------------------------------ the page in Chromium
 
-let chromium;
-async function launchBrowser() {
-  if (!chromium) {
-    try {
-      ({ chromium } = await import('playwright-core'));
-    } catch (e) {
-      throw new Error(`npm playwright-core is missing (run scripts/install-deps.sh --test): ${e.message}`);
-    }
-  }
-  if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing (apt-get install chromium, or scripts/install-deps.sh --test)`);
-  return chromium.launch({ executablePath: CHROMIUM, headless: true, timeout: 30000 * SLOW });
-}
-
-/** A page on the server, with everything that goes wrong in it recorded:
- *  script errors, console errors, CSP violations, and navigations. */
-async function openPage(t, browser) {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  t.after(() => context.close());
-  const page = await context.newPage();
-  page.setDefaultTimeout(15000 * SLOW);
-  const problems = [];
-  let navigations = 0;
-  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  page.on('console', (m) => { if (m.type() === 'error') problems.push(`console error: ${m.text()}`); });
-  page.on('framenavigated', (f) => { if (f === page.mainFrame()) navigations++; });
-  await context.addInitScript(() => {
-    window.__csp = [];
-    document.addEventListener('securitypolicyviolation', (e) => window.__csp.push(`${e.violatedDirective} ${e.blockedURI}`));
-  });
-  await page.goto(`${srv.url}/`);
-  return {
-    page, problems,
-    get navigations() { return navigations; },
-    async assertClean() {
-      const csp = await page.evaluate(() => window.__csp);
-      assert.deepEqual(csp, [], 'CSP violations');
-      assert.equal(await page.evaluate(() => window.__xss), undefined, 'markup in a file name ran');
-      // A deliberately refused key, if a test used one, logs a 401; nothing else may fail.
-      assert.deepEqual(problems.filter((p) => !/401 \(Unauthorized\)/.test(p)), [], 'errors in the page');
-    },
-  };
-}
-
-/** Waits for fn in the page, failing with what as the message. */
-async function waitInPage(page, what, fn, arg, timeoutMs = 30000) {
-  try {
-    return await page.waitForFunction(fn, arg, { timeout: timeoutMs * SLOW, polling: 50 });
-  } catch (e) {
-    const state = await page.evaluate(() => ({
-      connection: document.getElementById('connection')?.textContent,
-      notice: document.getElementById('notice')?.textContent,
-      cards: [...document.querySelectorAll('.card')].map((c) => `${c.dataset.status} ${c.querySelector('.card-name')?.textContent}`),
-    })).catch(() => ({}));
-    throw new Error(`timed out after ${timeoutMs * SLOW} ms: ${what}; page state: ${JSON.stringify(state)} (${e.message.split('\n')[0]})`);
-  }
-}
-
-async function useKey(page, key) {
-  await page.fill('#key', key);
-  await page.click('#use-key');
-  await waitInPage(page, 'the live event stream to connect', () => document.getElementById('connection').textContent === 'Live');
-}
-
-const cardFor = (page, name) => page.locator('.card').filter({ has: page.locator('.card-name', { hasText: name }) });
-
-function screenshot(page, name) {
-  fs.mkdirSync(ARTIFACTS, { recursive: true });
-  return page.screenshot({ path: path.join(ARTIFACTS, name), fullPage: true });
-}
+const openPage = (t, b) => openPageAt(t, b, `${srv.url}/`);
 
 before(async () => { browser = await launchBrowser(); });
 
