@@ -23,7 +23,7 @@ VENDOR       := web/vendor/node_modules
 VENDOR_STAMP := $(VENDOR)/.package-lock.json
 WEB      := web/index.html web/app.js web/upload.js web/app.css \
             web/present.html web/watch.html web/slides.js web/slides.css \
-            $(VENDOR)/tus-js-client/dist/tus.min.js
+            build/gen/tus.min.js
 GEN      := build/gen/web_files.c
 
 ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
@@ -72,6 +72,13 @@ SIGV4_SRC := src/core/sigv4.c src/core/sigv4_post.c src/util/encode.c
 build/sigv4-tool: tests/s3/sigv4_tool.c $(SIGV4_SRC) src/core/sigv4.h src/core/sigv4_post.h Makefile
 	@mkdir -p build
 	$(CC) $(CFLAGS) $(ASAN_FLAGS) -o $@ tests/s3/sigv4_tool.c $(SIGV4_SRC) -ljansson -lcrypto
+
+# A bundle as served: its licence first, which must travel with every copy.
+build/gen/tus.min.js: $(VENDOR)/tus-js-client/dist/tus.min.js $(VENDOR)/tus-js-client/LICENSE $(VENDOR_STAMP)
+	@mkdir -p $(dir $@)
+	{ echo '/*! tus-js-client (npm), served as is.'; sed 's|\*/|* /|g' $(VENDOR)/tus-js-client/LICENSE; \
+	  echo '*/'; cat $<; } > $@.tmp
+	@mv $@.tmp $@
 
 $(GEN): $(WEB) $(VENDOR_STAMP) scripts/embed-web.sh Makefile
 	@mkdir -p $(dir $@)

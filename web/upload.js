@@ -25,9 +25,6 @@
 // The finished upload is an asset with the upload's id: the last reply (the
 // PATCH that completed it, or the HEAD of an upload already complete) names
 // it in Asset-Id, and its JSON is read from /v1/assets/{id}.
-//
-// A server whose store cannot append (S3, for now) answers the creation 501:
-// the file then goes in one POST after all, as it did before tus.
 
 /** Files larger than this go through tus; smaller ones are one POST. */
 const TUS_THRESHOLD = 16 * 1024 * 1024;
@@ -62,14 +59,7 @@ function errorOf(status, body, fallback) {
  *     resumable: nothing is deleted on the server).
  */
 export async function uploadFile(file, key, { onProgress, onStatus, signal } = {}) {
-  if (file.size > TUS_THRESHOLD) {
-    try {
-      return await uploadTus(file, key, { onProgress, onStatus, signal });
-    } catch (err) {
-      if (err.status !== 501) throw err;
-      onStatus?.('uploading in one piece (this server cannot resume uploads)…');
-    }
-  }
+  if (file.size > TUS_THRESHOLD) return uploadTus(file, key, { onProgress, onStatus, signal });
   return uploadPost(file, key, { onProgress, signal });
 }
 
@@ -114,9 +104,8 @@ async function uploadTus(file, key, { onProgress, onStatus, signal }) {
       onShouldRetry: (err, attempt) => {
         const status = err.originalResponse ? err.originalResponse.getStatus() : 0;
         // tus-js-client's own rule: not a client error, except 409 (offset
-        // mismatch) and 423 (locked); and only while online.  501 is no
-        // passing trouble: this server has no resumable uploads.
-        const retry = (status < 400 || (status >= 500 && status !== 501) || status === 409 || status === 423)
+        // mismatch) and 423 (locked); and only while online.
+        const retry = (status < 400 || status >= 500 || status === 409 || status === 423)
           && navigator.onLine !== false;
         if (retry) onStatus?.(`interrupted, trying again (${attempt + 1} of ${RETRY_DELAYS.length})…`);
         return retry;

@@ -364,7 +364,7 @@ bool tus_patch_begin(http_req *r)
     }
     tus_write *w = write_new(r);
     if (!w || !parse_checksum(r, w)) return false;
-    if (!id_is_valid(id) || !store_append_supported(a->store)) {
+    if (!id_is_valid(id)) {
         tus_error(r, 404, "not_found", "no such upload");
         return false;
     }
@@ -487,10 +487,6 @@ bool tus_create_begin(http_req *r)
 {
     app *a = http_req_app(r);
     if (!check_version(r)) return false;
-    if (!store_append_supported(a->store)) {
-        tus_error(r, 501, "not_implemented", "this store cannot take resumable uploads");
-        return false;
-    }
     tus_write *w = write_new(r);
     if (!w || !parse_creation(r, w)) return false;
     if (!has_body(r)) return true;   /* create_work, after the (empty) body */

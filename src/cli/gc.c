@@ -36,7 +36,7 @@ int cli_gc(int argc, char **argv)
         return 1;
     }
     int removed = upload_gc(d, s, time_now_ms() - (int64_t)cfg.upload_grace * 1000);
-    int tus = store_append_supported(s) ? tus_gc(d, s, time_now_ms()) : 0;
+    int tus = tus_gc(d, s, time_now_ms());
     db_conn *c = db_acquire(d);
     int orphans = c ? store_sweep_appends(s, ingest_key_is_live, c) : -1;
     db_release(d, c);

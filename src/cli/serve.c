@@ -242,7 +242,7 @@ static void trim_history(const config *cfg, app *a)
     db_release(a->db, c);
     /* signed uploads never completed */
     int uploads = upload_gc(a->db, a->store, time_now_ms() - (int64_t)cfg->upload_grace * 1000);
-    int tus = store_append_supported(a->store) ? tus_gc(a->db, a->store, time_now_ms()) : 0;
+    int tus = tus_gc(a->db, a->store, time_now_ms());
     /* and bytes of tus uploads whose row is gone */
     int orphans = (c = db_acquire(a->db)) ? store_sweep_appends(a->store, ingest_key_is_live, c) : 0;
     db_release(a->db, c);

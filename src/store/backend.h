@@ -24,7 +24,7 @@ typedef struct store_backend {
     bool (*remove)(store *s, const char *key);
     void (*remove_asset)(store *s, const char *id);
     bool (*check)(store *s);
-    /* Appendable objects (store.h); NULL where unsupported. */
+    /* Appendable objects (store.h). */
     store_append *(*append_open)(store *s, const char *id, uint64_t offset);
     bool (*append_write)(store_append *a, const void *data, size_t len);
     bool (*append_commit)(store_append *a);

@@ -100,21 +100,19 @@ int store_sweep(store *s, bool (*is_live)(const char *key, void *arg), void *arg
 
 int store_sweep_appends(store *s, bool (*is_live)(const char *key, void *arg), void *arg)
 {
-    return s->be->sweep_appends ? s->be->sweep_appends(s, is_live, arg) : 0;
+    return s->be->sweep_appends(s, is_live, arg);
 }
 
 /* ---------- appendable objects: ids only (no rendition suffix) ---------- */
 
-static bool append_id_ok(const store *s, const char *id)
+static bool append_id_ok(const char *id)
 {
-    return s->be->append_open && store_key_valid(id) && strlen(id) == ID_LEN;
+    return store_key_valid(id) && strlen(id) == ID_LEN;
 }
-
-bool store_append_supported(const store *s) { return s->be->append_open != NULL; }
 
 store_append *store_append_open(store *s, const char *id, uint64_t offset)
 {
-    return append_id_ok(s, id) ? s->be->append_open(s, id, offset) : NULL;
+    return append_id_ok(id) ? s->be->append_open(s, id, offset) : NULL;
 }
 
 bool store_append_write(store_append *a, const void *data, size_t len)
@@ -131,15 +129,15 @@ void store_append_abort(store_append *a)
 
 bool store_append_read(store *s, const char *id, uint64_t length, store_sink sink, void *arg)
 {
-    return append_id_ok(s, id) && s->be->append_read(s, id, length, sink, arg);
+    return append_id_ok(id) && s->be->append_read(s, id, length, sink, arg);
 }
 
 bool store_append_publish(store *s, const char *id, uint64_t length)
 {
-    return append_id_ok(s, id) && s->be->append_publish(s, id, length);
+    return append_id_ok(id) && s->be->append_publish(s, id, length);
 }
 
 bool store_append_remove(store *s, const char *id)
 {
-    return append_id_ok(s, id) && s->be->append_remove(s, id);
+    return append_id_ok(id) && s->be->append_remove(s, id);
 }

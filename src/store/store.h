@@ -118,10 +118,10 @@ bool store_check(store *s);
  * commit (fsync; S3: the parts and a checkpoint), read, publish and remove
  * block: work-pool threads only. */
 typedef struct store_append store_append;
-bool store_append_supported(const store *s);
 /* Opens id's object (creating it empty when offset is 0) for writing at
- * offset, dropping any bytes past it.  NULL if unsupported, on an I/O
- * error, or if the object holds fewer than offset bytes (lost). */
+ * offset, dropping any bytes past it.  NULL on an I/O error, or if the
+ * object holds fewer than offset bytes (lost; S3: known at the first write
+ * or the commit instead). */
 store_append *store_append_open(store *s, const char *id, uint64_t offset);
 bool store_append_write(store_append *a, const void *data, size_t len);
 /* Makes every byte written durable; frees a.  False on an I/O error. */

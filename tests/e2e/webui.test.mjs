@@ -22,8 +22,8 @@ const WEB = {
   '/app.js': { file: 'app.js', type: JS },
   '/upload.js': { file: 'upload.js', type: JS },
   '/app.css': { file: 'app.css', type: 'text/css; charset=utf-8' },
-  // npm tus-js-client's browser bundle, as web/vendor installed it.
-  '/tus.min.js': { file: 'vendor/node_modules/tus-js-client/dist/tus.min.js', type: JS },
+  // npm tus-js-client's browser bundle behind its licence (the Makefile).
+  '/tus.min.js': { file: '../build/gen/tus.min.js', type: JS },
 };
 // A name that is markup: the page must show it as text and never run it.
 const HOSTILE = '<img src=x onerror=window.__xss=1>.jpg';
@@ -67,6 +67,11 @@ test('GET /, /app.js, /upload.js, /app.css, /tus.min.js: the files of web/, with
     assert.equal((await api(srv, 'GET', route, { token: 'ak_wrong' })).status, 200);
     assert.equal((await api(srv, 'POST', route, { token: null })).status, 405, `POST ${route}`);
   }
+  // The bundle travels with its licence, then exactly as npm installed it.
+  const tusjs = (await api(srv, 'GET', '/tus.min.js', { token: null })).body;
+  const npm = fs.readFileSync(path.join(REPO, 'web/vendor/node_modules/tus-js-client/dist/tus.min.js'));
+  assert.match(tusjs.subarray(0, 200).toString(), /^\/\*! tus-js-client[^\n]*\nThe MIT License \(MIT\)\n\nCopyright \(c\) 2015 tus/);
+  assert.ok(tusjs.subarray(tusjs.length - npm.length).equals(npm));
 });
 
 test('the page has a strict Content-Security-Policy and nothing inline that it would block', { timeout: T }, async () => {
