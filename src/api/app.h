@@ -8,6 +8,7 @@
 
 #include "core/ingest.h"
 #include "core/keycache.h"
+#include "core/ratelimit.h"
 #include "core/token.h"
 #include "core/transfer.h"
 #include "db/db.h"
@@ -30,6 +31,7 @@ typedef struct app {
     store *store;
     uint64_t max_upload;
     keycache *keys;        /* recently verified tokens; may be NULL */
+    ratelimit *limits;     /* --rate-limit; NULL: none */
     sniffer *sniffer;      /* content-type detection, shared by all threads */
     http_server *server;   /* set once listening; for /metrics */
     hub *hub;              /* live event fan-out */
@@ -65,6 +67,10 @@ extern const int api_route_count;
 
 /* http_auth_fn for the server: bearer token -> owner. */
 bool api_authenticate(void *app, const char *token, char owner[OWNER_MAX + 1]);
+/* --rate-limit: spends one of the request's API key's tokens; false with a
+ * 429 (and Retry-After) set when it has none.  For what starts work or
+ * signs: creating uploads, signing URLs.  Call after authentication. */
+bool api_rate_allowed(http_req *r);
 
 /* Handlers, one file per resource. */
 void assets_create_handle(http_req *r);

@@ -66,6 +66,7 @@ static bool upload_sink(void *arg, const char *data, size_t len)
 bool assets_create_begin(http_req *r)
 {
     app *a = http_req_app(r);
+    if (!api_rate_allowed(r)) return false;
     const char *length = http_req_header(r, "Content-Length");
     uint64_t declared;
     if (length && parse_u64(length, &declared) && declared > a->max_upload) {

@@ -359,7 +359,7 @@ static bool is_opentable(http_req *r)
 
 bool legacy_upload_begin(http_req *r)
 {
-    return is_opentable(r) ? opentable_upload_begin(r) : json_body_begin(r);
+    return is_opentable(r) ? opentable_upload_begin(r) : api_rate_allowed(r) && json_body_begin(r);
 }
 
 bool legacy_upload_data(http_req *r, const char *data, size_t len)

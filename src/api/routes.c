@@ -1,9 +1,12 @@
 /* routes.c — the API surface in one table, and the glue every handler needs
- * (authentication).  docs/openapi.yaml documents the
+ * (authentication, rate limits).  docs/openapi.yaml documents the
  * same routes; keep them in step. */
 #include "api/app.h"
+#include "util/timefmt.h"
 
+#include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 const http_route api_routes[] = {
     {"POST", "/v1/assets", true, assets_create_handle, assets_create_begin, assets_create_data,
@@ -75,6 +78,27 @@ const http_route api_routes[] = {
     {"GET", "/slides.css", false, web_slides_style, NULL, NULL, NULL},
 };
 const int api_route_count = sizeof api_routes / sizeof *api_routes;
+
+bool api_rate_allowed(http_req *r)
+{
+    app *a = http_req_app(r);
+    if (!a->limits) return true;
+    /* The bucket is the key's: the hash of its token, as the key is stored
+     * (authentication checked the header already). */
+    const char *h = http_req_header(r, "Authorization");
+    const char *token = h && strncasecmp(h, "Bearer ", 7) == 0 ? h + 7 : "";
+    while (*token == ' ') token++;
+    char hash[65];
+    apikey_hash(token, hash);
+    int retry;
+    if (ratelimit_take(a->limits, hash, time_mono_seconds(), &retry)) return true;
+    char after[16];
+    snprintf(after, sizeof after, "%d", retry);
+    http_reply_error(r, 429, "rate_limited", "this key started too many uploads or signatures; "
+                                             "try again in %d s", retry);
+    http_reply_header(r, "Retry-After", after);
+    return false;
+}
 
 bool api_authenticate(void *ctx, const char *token, char owner[OWNER_MAX + 1])
 {

@@ -191,6 +191,7 @@ static void upload_work(http_req *r)
 
 bool slideshows_upload_begin(http_req *r)
 {
+    if (!api_rate_allowed(r)) return false;
     const char *type = http_req_header(r, "Content-Type");
     if (!type || strncasecmp(type, "multipart/form-data", 19) != 0) {
         http_reply_error(r, 400, "invalid_multipart", "send multipart/form-data with one part "

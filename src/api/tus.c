@@ -487,6 +487,10 @@ bool tus_create_begin(http_req *r)
 {
     app *a = http_req_app(r);
     if (!check_version(r)) return false;
+    if (!api_rate_allowed(r)) {
+        http_reply_header(r, "Tus-Resumable", TUS_VERSION);
+        return false;
+    }
     tus_write *w = write_new(r);
     if (!w || !parse_creation(r, w)) return false;
     if (!has_body(r)) return true;   /* create_work, after the (empty) body */

@@ -179,7 +179,10 @@ static void create_work(http_req *r)
     http_reply_header(r, "Location", location);
 }
 
-void uploads_create(http_req *r) { http_req_defer(r, create_work); }
+void uploads_create(http_req *r)
+{
+    if (api_rate_allowed(r)) http_req_defer(r, create_work);
+}
 
 /* ---------- GET /v1/uploads/{id} ---------- */
 
@@ -352,6 +355,7 @@ static void link_work(http_req *r)
 
 void assets_link(http_req *r)
 {
+    if (!api_rate_allowed(r)) return;
     if (!id_is_valid(http_req_param(r, 0))) {
         http_reply_error(r, 404, "not_found", "no such asset");
         return;

@@ -50,6 +50,9 @@ static const option_def options[] = {
     {"tus-lease", "ASSETD_TUS_LEASE", NUM(OPT_COUNT, tus_lease), "30",
      "seconds a tus writer's lock lasts without renewal (how long a crashed writer blocks its "
      "upload)"},
+    {"rate-limit", "ASSETD_RATE_LIMIT", NUM(OPT_UINT, rate_limit), "0",
+     "uploads and signatures each API key may start per minute (and at once); past it, 429 "
+     "with Retry-After.  Per serve process; 0: no limit"},
     {"max-upload", "ASSETD_MAX_UPLOAD", NUM(OPT_SIZE, max_upload), "1G",
      "largest accepted upload (K, M, G, T suffixes)"},
     {"http-threads", "ASSETD_HTTP_THREADS", NUM(OPT_COUNT, http_threads), NULL,

@@ -34,6 +34,7 @@ typedef struct config {
     char cors_origins[1024];
     uint64_t tus_expiry;
     uint64_t tus_lease;
+    uint64_t rate_limit;
     uint64_t http_threads;
     uint64_t io_threads;
     uint64_t max_connections;

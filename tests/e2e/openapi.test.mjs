@@ -101,6 +101,18 @@ test('every route in src/api/routes.c is documented in docs/openapi.yaml', () =>
   assert.deepEqual(extra, [], `operations documented but not served: ${extra.join(', ')}`);
 });
 
+// The light reader above would not notice YAML a real reader refuses: an
+// unquoted flow-mapping value with a brace or ": " in it ends the mapping
+// early (it once hid "{id}" in a description).
+test('docs/openapi.yaml quotes every flow-mapping value that YAML would misread', () => {
+  const lines = fs.readFileSync(path.join(REPO, 'docs', 'openapi.yaml'), 'utf8').split('\n');
+  const bad = lines.map((l, i) => [i + 1, l]).filter(([, l]) => {
+    const m = /\{(?:description|summary): ([^"'].*)\}\s*$/.exec(l);
+    return m && /[{}]|: |#/.test(m[1]);
+  });
+  assert.deepEqual(bad, [], 'quote these values');
+});
+
 test('every operation in docs/openapi.yaml is served with a documented status', { timeout: T * 2 }, async (t) => {
   const ops = documentedOperations();
   assert.ok(ops.length >= 12, `read only ${ops.length} operations from openapi.yaml`);
