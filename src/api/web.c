@@ -1,7 +1,7 @@
 /* web.c — GET /, /app.js, /upload.js, /app.css and /tus.min.js (the browser
  * bundle of npm tus-js-client, see web/vendor/): the page, and GET /present/{id},
  * /watch/{id}, /slides.js, /slides.css: the slideshow pages (the same HTML
- * for every id: slides.js reads the id from the path), all served from the
+ * for every well-formed id: slides.js reads the id from the path), all served from the
  * copies compiled into the binary (web/static.h).
  *
  * No API key is needed: the files hold no data, and a browser fetching a
@@ -65,7 +65,15 @@ void web_script(http_req *r) { serve(r, "app.js"); }
 void web_upload_script(http_req *r) { serve(r, "upload.js"); }
 void web_tus_script(http_req *r) { serve(r, "tus.min.js"); }
 void web_style(http_req *r) { serve(r, "app.css"); }
-void web_present(http_req *r) { serve(r, "present.html"); }
-void web_watch(http_req *r) { serve(r, "watch.html"); }
+/* The same page for every well-formed id (whether the slideshow exists is
+ * the page's question to the API); a malformed one is no slideshow's. */
+static void serve_slides_page(http_req *r, const char *file)
+{
+    if (!id_is_valid(http_req_param(r, 0))) http_reply_error(r, 404, "not_found", "no such slideshow");
+    else serve(r, file);
+}
+
+void web_present(http_req *r) { serve_slides_page(r, "present.html"); }
+void web_watch(http_req *r) { serve_slides_page(r, "watch.html"); }
 void web_slides_script(http_req *r) { serve(r, "slides.js"); }
 void web_slides_style(http_req *r) { serve(r, "slides.css"); }

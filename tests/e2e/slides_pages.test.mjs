@@ -23,7 +23,7 @@ test('GET /present/{id}, /watch/{id}, /slides.js, /slides.css: embedded files, n
   const csp = (await curl(['--noproxy', '*', `${srv.url}/`])).headers['content-security-policy'];
   assert.ok(csp);
   const routes = {
-    '/present/anything': ['present.html', 'text/html; charset=utf-8'],
+    '/present/AAAAAAAAAAAAAAAAAAAAAA': ['present.html', 'text/html; charset=utf-8'],
     '/watch/AAAAAAAAAAAAAAAAAAAAAA': ['watch.html', 'text/html; charset=utf-8'],
     '/slides.js': ['slides.js', 'text/javascript; charset=utf-8'],
     '/slides.css': ['slides.css', 'text/css; charset=utf-8'],
@@ -53,6 +53,7 @@ test('GET /present/{id}, /watch/{id}, /slides.js, /slides.css: embedded files, n
     }
   }
   assert.equal((await api(srv, 'GET', '/present/', { token: null })).status, 404, 'an id is needed');
+  assert.equal((await api(srv, 'GET', '/present/anything', { token: null })).status, 404, 'a well-formed one');
   const js = fs.readFileSync(path.join(REPO, 'web', 'slides.js'), 'utf8');
   assert.ok(!/\.(innerHTML|outerHTML)\b|insertAdjacentHTML|document\.write|\beval\(|new Function/.test(js));
 });
