@@ -13,6 +13,9 @@ import {
 import { TEST_TIMEOUT as T } from './lib.mjs';
 
 /** Begins a streamed upload that sends `sent` bytes and then stalls. */
+/** Bytes of uploads in progress: the temp files' sizes. */
+const tmpBytes = (dir) => tmpFiles(dir).reduce((n, f) => { try { return n + fs.statSync(f).size; } catch { return n; } }, 0);
+
 function stalledUpload(s, { mode, declared = 10 * 1024 * 1024, sent = 1024 * 1024 }) {
   const headers = { authorization: `Bearer ${s.token}` };
   let prefix = Buffer.alloc(0);
@@ -108,9 +111,8 @@ for (const mode of ['raw', 'chunked', 'multipart']) {
     for (let i = 0; i < 2; i++) keep.push((await uploadRaw(s1, randomBytes(10000))).json.id);
     const { req, outcome } = stalledUpload(s1, { mode });
     t.after(() => req.destroy());
-    // wait until the server has some of the body on disk (or at least had time to)
-    await waitFor(() => tmpFiles(dir).length > 0 || blobFiles(dir).length > 2, { timeoutMs: 2000, what: 'partial upload on disk' }).catch(() => {});
-    await sleep(200);
+    // Killed once the server has written some of the body: a partial file.
+    await waitFor(() => tmpBytes(dir) > 0, { what: 'partial upload on disk' });
     const st = await Promise.race([outcome, sleep(10).then(() => null)]);
     assert.equal(st, null, `the stalled upload must still be in flight, got ${JSON.stringify(st)}`);
     await s1.kill9();
@@ -125,7 +127,7 @@ test('SIGKILL during an upload into an empty store: listing empty after restart'
   const s1 = await startServer({ dataDir: dir });
   const { req } = stalledUpload(s1, { mode: 'raw', declared: 50 * 1024 * 1024, sent: 4 * 1024 * 1024 });
   t.after(() => req.destroy());
-  await sleep(500);
+  await waitFor(() => tmpBytes(dir) > 0, { what: 'partial upload on disk' });
   await s1.kill9();
   req.destroy();
   await assertCleanAfterRestart(dir, s1.token, []);
@@ -135,7 +137,7 @@ test('client aborting mid-upload: server stays up and cleans the temp file', { t
   const s = await serverFor(t);
   for (const mode of ['raw', 'chunked', 'multipart']) {
     const { req, outcome } = stalledUpload(s, { mode });
-    await sleep(300);
+    await waitFor(() => tmpBytes(s.dataDir) > 0, { what: `the ${mode} upload's temp file` });
     req.destroy();
     await outcome;
   }

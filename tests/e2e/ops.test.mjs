@@ -239,14 +239,14 @@ test('SIGTERM during an in-flight upload: upload completes (201), new connection
   const s = await serverFor(t);
   const total = 4 * 1024 * 1024;
   const up = slowUpload(s, total, 256 * 1024);
-  // make sure the server is actually receiving this request
-  await sleep(300);
+  // The server is receiving this request: its first bytes are on disk.
+  await waitFor(() => tmpFiles(s.dataDir).length > 0, { what: 'the upload under way' });
   s.signal('SIGTERM');
-  await sleep(300);
+  await s.waitUntil((x) => x.logs.find((j) => j.msg === 'shutting down'), 5000 * SLOW, '"shutting down"');
+  // It stops accepting: soon a new request is not served, while it lives on.
+  const probe = () => request(s, { path: '/healthz', token: null, timeoutMs: 1000 }).then((r) => r.status, (e) => e.code || e.message);
+  await waitFor(async () => (await probe()) !== 200, { what: 'new requests refused after SIGTERM' });
   assert.ok(s.alive(), 'server exited while a request was in flight');
-  // stops accepting: a new request must not be served
-  const probe = await request(s, { path: '/healthz', token: null, timeoutMs: 1000 }).then((r) => r.status, (e) => e.code || e.message);
-  assert.notEqual(probe, 200, 'server still accepts new requests after SIGTERM');
   const sha = await up.sendRest();
   const res = await up.result;
   assert.equal(res.status, 201, `in-flight upload after SIGTERM: ${JSON.stringify(res)}`);
@@ -304,7 +304,7 @@ test('--shutdown-timeout bounds the drain: a stalled upload does not keep the se
   req.on('response', (res) => res.resume());
   t.after(() => req.destroy());
   req.write(randomBytes(256 * 1024));
-  await sleep(300);
+  await waitFor(() => tmpFiles(s.dataDir).length > 0, { what: 'the upload under way' });
   const t0 = Date.now();
   s.signal('SIGTERM');
   const ex = await within(s.exited, 15000 * SLOW);
