@@ -62,14 +62,20 @@ async function startChild(t, cmd, args, stream, match, what) {
   return { port, stop };
 }
 
-/** s3rver on a free port (access key S3RVER_ACCESS_KEY). -> {endpoint, stop()} */
+/** s3rver on a free port (access key S3RVER_ACCESS_KEY).
+ *  -> {endpoint, stop(), objectFile(bucket, key)}: the file holding an object
+ *  (its mtime is the object's LastModified, so a test can age it). */
 export async function startS3rver(t) {
   const dir = makeTempDir('assetd-s3rver-');
   const child = path.join(path.dirname(fileURLToPath(import.meta.url)), 's3rver-child.mjs');
   const { port, stop } = await startChild(t, process.execPath, ['--openssl-legacy-provider', child, dir], 'stdout',
     (l) => { try { return JSON.parse(l).port; } catch { return null; } }, 's3rver');
   t.after(() => removeDir(dir));
-  return { endpoint: `http://127.0.0.1:${port}`, stop };
+  const objectFile = (bucket, key) => {
+    const parts = key.split('/');
+    return path.join(dir, bucket, ...parts.slice(0, -1), `${parts.at(-1)}._S3rver_object`);
+  };
+  return { endpoint: `http://127.0.0.1:${port}`, stop, objectFile };
 }
 
 /** A fresh bucket on a server that checks no signature (s3rver): its name.

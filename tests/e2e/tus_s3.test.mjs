@@ -15,7 +15,8 @@ import {
   TUS, b64, digest, idOf, tusUpload, head, create, patch, slowPatch, assertAsset,
 } from './tuslib.mjs';
 import { TEST_TIMEOUT as T, serverFor, startServer, api, waitFor, assertError, runCli, curl } from './lib.mjs';
-import { keysUnder, makeBucket, s3Setup, startMoto } from './s3servers.mjs';
+import fs from 'node:fs';
+import { keysUnder, s3 as s3raw, s3Setup, startMoto } from './s3servers.mjs';
 
 const MiB = 1024 * 1024;
 
@@ -138,6 +139,33 @@ test('S3: termination and gc remove checkpoints, never an asset\'s object', { ti
   assert.deepEqual(await checkpoints(s3, idOf(stale)), []);
   assert.deepEqual(await keysUnder(s3.server.endpoint, s3.bucket, 'media/'), [`media/${idOf(done)}`],
     'the finished upload\'s object stays');
+});
+
+test('S3: gc removes checkpoints no upload names once an hour old, never a live upload\'s', { timeout: T * 2 }, async (t) => {
+  const s3 = await s3Setup(t);
+  const srv = await serverFor(t, { env: s3.env, args: s3.args });
+  const live = await create(srv, 10 * MiB);
+  assert.equal((await patch(srv, live, 0, randomBytes(MiB))).status, 204);
+  await srv.stop();
+  // Checkpoints of uploads whose rows are gone (a crash between the row's
+  // removal and theirs): one old, one recent.
+  const body = 'assetd-append 1\nupload gone-upload-id\nparts 0\ntail 0\n';
+  const old = 'media/tus/oldorphanoldorphan0001/00000000000000000000';
+  const young = 'media/tus/neworphanneworphan0001/00000000000000000000';
+  for (const key of [old, young]) assert.equal((await s3raw(s3.server.endpoint, 'PUT', `/${s3.bucket}/${key}`, body)).status, 200);
+  const hourAgo = new Date(Date.now() - 3700 * 1000);
+  fs.utimesSync(s3.server.objectFile(s3.bucket, old), hourAgo, hourAgo);
+  // The live upload's checkpoints are old too: its row keeps them.
+  for (const off of await checkpoints(s3, idOf(live))) {
+    fs.utimesSync(s3.server.objectFile(s3.bucket, `media/tus/${idOf(live)}/${String(off).padStart(20, '0')}`), hourAgo, hourAgo);
+  }
+  const gc = await runCli(['gc', '--data', srv.dataDir, ...s3.args], { env: s3.env });
+  assert.equal(gc.code, 0, gc.stderr);
+  assert.match(gc.stdout, /removed 1 abandoned tus uploads no row names/);
+  const left = await keysUnder(s3.server.endpoint, s3.bucket, 'media/tus/');
+  assert.ok(!left.includes(old), 'the old orphan is removed');
+  assert.ok(left.includes(young), 'a recent one stays: a writer may hold it');
+  assert.deepEqual(await checkpoints(s3, idOf(live)), [0, MiB], 'a live upload\'s stay');
 });
 
 test('S3 (moto, signatures checked): an upload in progress is an open S3 upload, none is left once complete', { timeout: T * 2 }, async (t) => {
