@@ -4,8 +4,10 @@
 #   scripts/install-deps.sh          build + run dependencies
 #   scripts/install-deps.sh --test   also what the test suite and benchmarks use,
 #                                    and the suite's npm packages (tests/package.json)
-#   scripts/install-deps.sh --bench  --test, and aws-cli (bench/s3_upload.sh's
-#                                    reference client) unless an `aws` is on PATH
+#   scripts/install-deps.sh --bench  --test, aws-cli (bench/s3_upload.sh's
+#                                    reference client) unless an `aws` is on PATH,
+#                                    and bench/tus-server's npm packages (tus.sh's
+#                                    reference server, @tus/server)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -61,5 +63,16 @@ if $test_mode; then
   if [ ! -f "$installed" ] || [ "$lock" -nt "$installed" ] || [ tests/package.json -nt "$installed" ]; then
     echo "install-deps: npm ci in tests/" >&2
     npm ci --prefix tests --no-audit --no-fund --loglevel=error >/dev/null
+  fi
+fi
+
+# bench/tus.sh's reference server (@tus/server), a bench-only npm project of
+# its own so that the test suite's lock file does not carry it.
+if $bench_mode; then
+  lock=bench/tus-server/package-lock.json installed=bench/tus-server/node_modules/.package-lock.json
+  if [ ! -f "$installed" ] || [ "$lock" -nt "$installed" ] ||
+     [ bench/tus-server/package.json -nt "$installed" ]; then
+    echo "install-deps: npm ci in bench/tus-server/" >&2
+    npm ci --prefix bench/tus-server --no-audit --no-fund --loglevel=error >/dev/null
   fi
 fi
