@@ -66,6 +66,10 @@ build/ws-listen: bench/ws_listen.c Makefile
 	@mkdir -p build
 	$(CC) $(CFLAGS) -o $@ bench/ws_listen.c -lwslay -lcrypto -lm
 
+build/http-send: bench/http_send.c Makefile
+	@mkdir -p build
+	$(CC) $(CFLAGS) -o $@ bench/http_send.c
+
 # The SigV4 module alone, behind a command line, for tests/s3/crosscheck.py;
 # built with ASan + UBSan so the cross-check exercises it sanitized too.
 SIGV4_SRC := src/core/sigv4.c src/core/sigv4_post.c src/util/encode.c
@@ -127,7 +131,7 @@ test-load: test-deps
 	echo "== under load: $(LOAD_LOOPS) busy loops (pids$$pids)"; \
 	$(MAKE) --no-print-directory unit e2e
 
-bench: bench-deps build/assetd build/bench-queue build/ws-listen
+bench: bench-deps build/assetd build/bench-queue build/ws-listen build/http-send
 	bench/run-all.sh
 
 # Needs python3 with botocore and moto (not Debian packages): not in `make test`.

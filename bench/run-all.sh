@@ -39,6 +39,7 @@ else
 fi
 run upload bench/upload.sh
 run s3_upload bench/s3_upload.sh
+run tus bench/tus.sh
 run signed_get bench/signed_get.sh
 run jobs bench/jobs.sh
 run images bench/images.sh

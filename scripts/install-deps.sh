@@ -6,8 +6,10 @@
 #   scripts/install-deps.sh          build + run dependencies (web/vendor's npm packages too)
 #   scripts/install-deps.sh --test   also what the test suite and benchmarks use,
 #                                    and the suite's npm packages (tests/package.json)
-#   scripts/install-deps.sh --bench  --test, and aws-cli (bench/s3_upload.sh's
-#                                    reference client) unless an `aws` is on PATH
+#   scripts/install-deps.sh --bench  --test, aws-cli (bench/s3_upload.sh's
+#                                    reference client) unless an `aws` is on PATH,
+#                                    and bench/tus-server's npm packages (tus.sh's
+#                                    reference server, @tus/server)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -77,4 +79,15 @@ npm_ci web/vendor --ignore-scripts
 # them from tests/e2e/*.mjs.
 if $test_mode; then
   npm_ci tests
+fi
+
+# bench/tus.sh's reference server (@tus/server), a bench-only npm project of
+# its own so that the test suite's lock file does not carry it.
+if $bench_mode; then
+  lock=bench/tus-server/package-lock.json installed=bench/tus-server/node_modules/.package-lock.json
+  if [ ! -f "$installed" ] || [ "$lock" -nt "$installed" ] ||
+     [ bench/tus-server/package.json -nt "$installed" ]; then
+    echo "install-deps: npm ci in bench/tus-server/" >&2
+    npm ci --prefix bench/tus-server --no-audit --no-fund --loglevel=error >/dev/null
+  fi
 fi
