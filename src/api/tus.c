@@ -16,8 +16,10 @@
  * (write_data), and the commit — checksum verdict, fsync, the new offset in
  * the database, and when the last byte came, the asset — runs on the work
  * pool (commit_work).  The offset is acknowledged only after all of it.
- * Bytes of a request that dies before its commit are never acknowledged;
- * the next writer truncates them away (store_append_open).
+ * A write its client cut off keeps what arrived: the same commit runs for
+ * those bytes (salvage_work), unless the chunk carried a checksum.  Bytes
+ * of a request the server died under are never acknowledged; the next
+ * writer truncates them away (store_append_open).
  *
  * Known debt: taking the lease (and a POST-with-upload's INSERT) is one short
  * write transaction on the HTTP thread, before the body: the server cannot
@@ -155,6 +157,7 @@ static bool has_body(http_req *r)
 /* ---------- a write: PATCH, or a POST with its first bytes ---------- */
 
 typedef struct tus_write {
+    app *app;
     tus_upload up;            /* the row as the lease found it */
     tus_lease *lease;
     store_append *obj;
@@ -164,14 +167,14 @@ typedef struct tus_write {
     uint8_t expect[EVP_MAX_MD_SIZE];
     int expect_len;
     bool creating;            /* a POST: 201 with Location */
+    bool failed;              /* a reply refused the body: keep none of it */
     /* a POST without bytes: the upload to create, the parts of a final */
     tus_upload *parts;
     int nparts;
 } tus_write;
 
-static void write_free(void *p)
+static void write_destroy(tus_write *w)
 {
-    tus_write *w = p;
     store_append_abort(w->obj);
     tus_lease_end(w->lease);
     EVP_MD_CTX_free(w->sum);
@@ -179,11 +182,48 @@ static void write_free(void *p)
     free(w);
 }
 
+/* A write cut off mid-body (the client went away): what arrived is kept,
+ * as tusd does, so a client that sends a whole file in one PATCH resumes
+ * from where its connection broke rather than from the PATCH's start.  The
+ * bytes are committed and the offset advanced as for a finished PATCH, never
+ * past the end (completion waits for the next HEAD or PATCH).  On the pool;
+ * w is this function's. */
+static void salvage_work(void *arg)
+{
+    tus_write *w = arg;
+    app *a = w->app;
+    uint64_t offset = w->up.offset + w->received;
+    db_conn *c = NULL;
+    /* A lease that ran out may be someone else's now: their bytes, then. */
+    bool kept = tus_lease_valid(w->lease, time_now_ms()) && store_append_commit(w->obj) &&
+                (c = db_acquire(a->db)) != NULL &&
+                db_tus_advance(c, w->up.id, tus_lease_token(w->lease), offset, w->length,
+                               time_now_ms() + a->tus_expiry_ms, false) == DB_OK;
+    if (kept) tus_lease_released(w->lease);   /* the advance gave it back */
+    else store_append_abort(w->obj);
+    w->obj = NULL;
+    db_release(a->db, c);
+    write_destroy(w);
+}
+
+static void write_free(void *p)
+{
+    tus_write *w = p;
+    /* Not with a checksum: a part of the chunk cannot be verified. */
+    if (w->obj && w->lease && !w->failed && !w->sum && w->received > 0 &&
+        workpool_submit(w->app->pool, salvage_work, w))
+        return;
+    write_destroy(w);
+}
+
 static tus_write *write_new(http_req *r)
 {
     tus_write *w = calloc(1, sizeof *w);
     if (!w) tus_error(r, 500, "internal", "out of memory");
-    else http_req_set_data(r, w, write_free);
+    else {
+        w->app = http_req_app(r);
+        http_req_set_data(r, w, write_free);
+    }
     return w;
 }
 
@@ -233,14 +273,17 @@ static bool write_data(http_req *r, const char *data, size_t len)
     if (len > limit - w->up.offset - w->received) {
         tus_error(r, 413, "payload_too_large", "the upload is %llu bytes long",
                   (unsigned long long)limit);
+        w->failed = true;
         return false;
     }
     if (!tus_lease_valid(w->lease, time_now_ms())) {
         tus_error(r, 423, "locked", "this request lost the upload's lock; HEAD, then resume");
+        w->failed = true;
         return false;
     }
     if (!store_append_write(w->obj, data, len)) {
         tus_error(r, 507, "storage_failed", "could not store the bytes");
+        w->failed = true;
         return false;
     }
     if (w->sum) EVP_DigestUpdate(w->sum, data, len);

@@ -44,10 +44,10 @@ export const patch = (srv, where, offset, body, extra = []) => api(srv, 'PATCH',
   { headers: [TUS, OCTETS, `Upload-Offset: ${offset}`, ...extra], args: ['--data-binary', '@-'], input: body });
 
 /** A PATCH whose body the test writes itself (req), and its answer (done). */
-export function slowPatch(srv, where, offset, total) {
+export function slowPatch(srv, where, offset, total, extra = {}) {
   const req = http.request({ host: '127.0.0.1', port: srv.port, method: 'PATCH', path: where, headers: {
     authorization: `Bearer ${srv.token}`, 'tus-resumable': '1.0.0', 'upload-offset': String(offset),
-    'content-type': 'application/offset+octet-stream', 'content-length': String(total) } });
+    'content-type': 'application/offset+octet-stream', 'content-length': String(total), ...extra } });
   const done = new Promise((resolve) => {
     req.on('response', (res) => { res.resume(); res.on('end', () => resolve(res)); });
     req.on('error', (e) => resolve({ statusCode: 0, error: e }));
@@ -71,4 +71,22 @@ export async function assertAsset(srv, url, data, filename = 'data.bin') {
   const body = await api(srv, 'GET', `/v1/assets/${id}/content`);
   assert.ok(body.body.equals(data), 'the stored bytes are the bytes sent');
   return a.json;
+}
+
+/** The offset once no writer holds the upload (a cut-off PATCH's bytes
+ *  are committed in the background): an empty PATCH at HEAD's offset goes
+ *  through only then. */
+export async function settledOffset(srv, where) {
+  let offset = -1;
+  const deadline = Date.now() + 15000;
+  while (Date.now() < deadline) {
+    const h = await api(srv, 'HEAD', where, { headers: [TUS] });
+    const at = Number(h.headers['upload-offset']);
+    const r = await patch(srv, where, at, '');
+    if (r.status === 204) { offset = at; break; }
+    if (r.status !== 409 && r.status !== 423) throw new Error(`empty PATCH: ${r.status} ${r.text}`);
+    await new Promise((res) => setTimeout(res, 50));
+  }
+  if (offset < 0) throw new Error('the upload stayed locked');
+  return offset;
 }
