@@ -1,0 +1,185 @@
+// Video: uploads are probed and transcoded by the workers with ffmpeg: the
+// fallback MP4 sized by the displayed short side, the HLS/DASH ladder for
+// 720p and up (both manifests read by ffprobe through the rendition route),
+// the poster and five 16:9 covers; broken files fail with clear codes.
+// Clips are made here with ffmpeg's lavfi sources, a few seconds each; the
+// corpus's 1080p 30 s clip runs only with ASSETD_HEAVY=1.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { CORPUS, SLOW, TEST_TIMEOUT as T, makeTempDir, removeDir, startServer, api, upload, waitFor } from './lib.mjs';
+
+let srv, dir;
+const clips = {};
+
+function ffmpeg(args) {
+  execFileSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', ...args], { stdio: 'inherit', timeout: 60000 });
+}
+
+before(async () => {
+  dir = makeTempDir('assetd-video-');
+  const tone = ['-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000'];
+  const x264 = ['-c:v', 'libx264', '-preset', 'ultrafast', '-crf', '38', '-pix_fmt', 'yuv420p'];
+  clips.landscape = path.join(dir, 'landscape.mp4');
+  ffmpeg(['-f', 'lavfi', '-i', 'testsrc2=size=1280x720:rate=30', ...tone, '-t', '4', ...x264, '-c:a', 'aac', '-shortest', clips.landscape]);
+  // a phone's portrait clip: coded 1920x1080, displayed turned by 90 degrees
+  const coded = path.join(dir, 'coded.mp4');
+  ffmpeg(['-f', 'lavfi', '-i', 'testsrc2=size=1920x1080:rate=30', ...tone, '-t', '2', ...x264, '-c:a', 'aac', '-shortest', coded]);
+  clips.portrait = path.join(dir, 'portrait.mp4');
+  ffmpeg(['-i', coded, '-c', 'copy', '-metadata:s:v:0', 'rotate=90', clips.portrait]);
+  clips.small = path.join(dir, 'small.mp4');
+  ffmpeg(['-f', 'lavfi', '-i', 'testsrc2=size=640x360:rate=25', '-t', '3', ...x264, clips.small]);
+  srv = await startServer({ workers: 2 });
+});
+after(async () => {
+  await srv?.cleanup();   // fails on a sanitizer report at exit
+  if (dir) removeDir(dir);
+});
+
+async function settled(id, ms = 120000) {
+  let a;
+  await waitFor(async () => {
+    a = (await api(srv, 'GET', `/v1/assets/${id}`)).json;
+    return a.status === 'ready' || a.status === 'failed';
+  }, { timeoutMs: ms * SLOW, intervalMs: 200, what: `asset ${id} to settle` });
+  return a;
+}
+
+// ffprobe over HTTP, with the key: the streams it finds behind a URL.
+function probe(url) {
+  const out = execFileSync('ffprobe', ['-v', 'error', '-headers', `Authorization: Bearer ${srv.token}\r\n`,
+    '-print_format', 'json', '-show_streams', '-show_format', srv.url + url], { timeout: 60000 });
+  return JSON.parse(out.toString());
+}
+
+const byName = (a) => Object.fromEntries(a.renditions.map((r) => [r.name, r]));
+const videoSizes = (streams) => streams.filter((s) => s.codec_type === 'video')
+  .map((s) => `${s.width}x${s.height}`).sort();
+
+const COVERS = { cover_large: [1280, 720], cover_medium: [640, 360], cover_small: [480, 270], cover_tiny: [320, 180], cover_nano: [160, 90] };
+
+async function uploadClip(file, name) {
+  const r = await upload(srv, { file, filename: name });
+  assert.equal(r.status, 201, r.text);
+  assert.equal(r.json.kind, 'video');
+  const a = await settled(r.json.id);
+  assert.equal(a.status, 'ready', JSON.stringify(a.error));
+  return a;
+}
+
+test('landscape 720p with audio: fallback 720p, 480/720 ladder in HLS and DASH, poster and covers', { timeout: T * 2 }, async () => {
+  const a = await uploadClip(clips.landscape, 'landscape.mp4');
+  assert.equal(a.meta.width, 1280);
+  assert.equal(a.meta.height, 720);
+  assert.equal(a.meta.rotation, 0);
+  assert.equal(a.meta.has_audio, true);
+  assert.equal(a.meta.video_codec, 'h264');
+  assert.equal(a.meta.audio_codec, 'aac');
+  assert.ok(Math.abs(a.meta.duration - 4) < 0.2, `duration ${a.meta.duration}`);
+  const r = byName(a);
+  assert.deepEqual([r.fallback.width, r.fallback.height, r.fallback.content_type], [1280, 720, 'video/mp4']);
+  // the fallback: H.264 + AAC, moov before mdat (+faststart), served with ranges
+  const mp4 = await api(srv, 'GET', r.fallback.url);
+  assert.equal(mp4.status, 200);
+  assert.equal(mp4.body.length, r.fallback.size);
+  assert.ok(mp4.body.indexOf('moov') < mp4.body.indexOf('mdat'), 'moov first');
+  const ranged = await api(srv, 'GET', `${r.fallback.url}.mp4`, { headers: ['Range: bytes=0-99'] });
+  assert.equal(ranged.status, 206);
+  assert.equal(ranged.headers['content-type'], 'video/mp4');
+  const fb = probe(r.fallback.url);
+  assert.deepEqual(fb.streams.map((s) => s.codec_name).sort(), ['aac', 'h264']);
+  // both manifests read, over the same renditions
+  for (const m of ['hls', 'dash']) {
+    const p = probe(r[m].url);
+    assert.deepEqual(videoSizes(p.streams), ['1280x720', '854x480'], m);
+    assert.ok(p.streams.some((s) => s.codec_type === 'audio'), `${m} has audio`);
+  }
+  const master = (await api(srv, 'GET', r.hls.url)).body.toString();
+  assert.match(master, /^#EXTM3U/);
+  assert.equal((await api(srv, 'GET', r.hls.url)).headers['content-type'], 'application/vnd.apple.mpegurl');
+  // segments are served but not listed
+  assert.equal((await api(srv, 'GET', `/v1/assets/${a.id}/renditions/seg_0_00001.m4s`)).status, 200);
+  assert.ok(!a.renditions.some((x) => x.name.startsWith('seg_')));
+  assert.equal((await api(srv, 'GET', `/v1/assets/${a.id}/renditions/seg_0_99999.m4s`)).status, 404);
+  // poster and the five cover sizes
+  assert.deepEqual([r.poster.width, r.poster.height], [1280, 720]);
+  for (const [name, [w, h]] of Object.entries(COVERS)) {
+    assert.deepEqual([r[name].width, r[name].height], [w, h], name);
+    const img = await api(srv, 'GET', r[name].url);
+    assert.equal(img.headers['content-type'], 'image/jpeg');
+    assert.equal(img.body.length, r[name].size);
+  }
+  const jobs = (await api(srv, 'GET', `/v1/jobs?asset=${a.id}`)).json.items;
+  assert.equal(jobs[0].type, 'video');
+  assert.equal(jobs[0].state, 'succeeded');
+});
+
+test('portrait 1080x1920 (rotation metadata): portrait fallback 720x1280 and ladder up to 1080x1920', { timeout: T * 2 }, async () => {
+  const a = await uploadClip(clips.portrait, 'portrait.mp4');
+  assert.deepEqual([a.meta.width, a.meta.height], [1080, 1920]);
+  assert.ok([90, 270].includes(a.meta.rotation), `rotation ${a.meta.rotation}`);
+  const r = byName(a);
+  assert.deepEqual([r.fallback.width, r.fallback.height], [720, 1280]);
+  const fb = probe(r.fallback.url).streams.find((s) => s.codec_type === 'video');
+  assert.deepEqual([fb.width, fb.height], [720, 1280]);
+  assert.deepEqual(videoSizes(probe(r.dash.url).streams), ['1080x1920', '480x854', '720x1280']);
+  assert.deepEqual([r.poster.width, r.poster.height], [1080, 1920]);
+  // a portrait frame's largest 16:9 crop is 1080x607: large is that, never upscaled
+  assert.ok(r.cover_large.width <= 1080 && Math.abs(r.cover_large.width / r.cover_large.height - 16 / 9) < 0.01);
+  assert.deepEqual([r.cover_medium.width, r.cover_medium.height], [640, 360]);
+});
+
+test('640x360 without audio: fallback 360p, no ladder', { timeout: T }, async () => {
+  const a = await uploadClip(clips.small, 'small.mp4');
+  assert.equal(a.meta.has_audio, false);
+  assert.equal(a.meta.audio_codec, null);
+  const r = byName(a);
+  assert.deepEqual([r.fallback.width, r.fallback.height], [640, 360]);
+  assert.equal(r.hls, undefined);
+  assert.equal(r.dash, undefined);
+  assert.deepEqual(probe(r.fallback.url).streams.map((s) => s.codec_type), ['video']);
+  assert.deepEqual([r.cover_medium.width, r.cover_medium.height], [640, 360]);
+  assert.deepEqual([r.cover_large.width, r.cover_large.height], [640, 360], 'never upscaled');
+});
+
+test('a truncated MP4, a text file named .mp4 and an over-long video fail with clear codes', { timeout: T }, async () => {
+  const whole = fs.readFileSync(clips.landscape);
+  const cut = await upload(srv, { data: whole.subarray(0, Math.floor(whole.length / 2)), filename: 'cut.mp4' });
+  assert.equal(cut.json.kind, 'video');
+  const c = await settled(cut.json.id);
+  assert.equal(c.status, 'failed');
+  assert.equal(c.error.code, 'corrupt_video', JSON.stringify(c.error));
+  assert.deepEqual(c.renditions, []);
+
+  const text = await upload(srv, { data: Buffer.from('not a video at all\n'.repeat(50)), filename: 'clip.mp4' });
+  assert.equal(text.status, 201);
+  assert.equal(text.json.status, 'failed');
+  assert.equal(text.json.error.code, 'not_a_video');
+
+  const short = await startServer({ workers: 1, args: ['--max-video-duration', '2'] });
+  try {
+    const r = await upload(short, { file: clips.landscape, filename: 'long.mp4' });
+    let a;
+    await waitFor(async () => {
+      a = (await api(short, 'GET', `/v1/assets/${r.json.id}`)).json;
+      return a.status === 'failed' || a.status === 'ready';
+    }, { timeoutMs: 60000 * SLOW, intervalMs: 200, what: 'the long video to fail' });
+    assert.equal(a.error?.code, 'video_too_long', JSON.stringify(a));
+  } finally {
+    await short.cleanup();
+  }
+});
+
+test('--video-preset is checked at start', { timeout: T }, async () => {
+  await assert.rejects(startServer({ args: ['--video-preset', 'warp'] }));
+});
+
+const HEAVY = process.env.ASSETD_HEAVY === '1';
+test('the corpus 1080p clip: fallback 720p, ladder 480/720/1080 (ASSETD_HEAVY=1)', { timeout: T * 6, skip: !HEAVY && 'set ASSETD_HEAVY=1' }, async () => {
+  const a = await uploadClip(path.join(CORPUS, 'video', 'clip_1080p30_30s.mp4'), 'clip.mp4');
+  const r = byName(a);
+  assert.deepEqual([r.fallback.width, r.fallback.height], [1280, 720]);
+  for (const m of ['hls', 'dash']) assert.deepEqual(videoSizes(probe(r[m].url).streams), ['1280x720', '1920x1080', '854x480'], m);
+});
