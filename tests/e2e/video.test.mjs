@@ -10,8 +10,36 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { CORPUS, SLOW, TEST_TIMEOUT as T, makeTempDir, removeDir, startServer, api, upload, waitFor } from './lib.mjs';
+import http from 'node:http';
 
 let srv, dir;
+
+// The events of /v1/events (SSE) as they arrive, parsed.
+function sse(query = '') {
+  const events = [];
+  let req;
+  const ready = new Promise((resolve, reject) => {
+    req = http.get(`${srv.url}/v1/events${query}`, { headers: { accept: 'text/event-stream', authorization: `Bearer ${srv.token}` } }, (res) => {
+      let buf = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => {
+        buf += d;
+        for (let i; (i = buf.indexOf('\n\n')) >= 0; buf = buf.slice(i + 2)) {
+          const data = buf.slice(0, i).split('\n').find((l) => l.startsWith('data: '));
+          if (data) events.push(JSON.parse(data.slice(6)));
+        }
+      });
+      res.on('error', () => {});
+      resolve(res);
+    });
+    req.on('error', reject);
+  });
+  return {
+    events, ready,
+    close: () => req.destroy(),
+    until: (pred, what) => waitFor(() => pred(events), { timeoutMs: 60000 * SLOW, intervalMs: 20, what }),
+  };
+}
 const clips = {};
 
 function ffmpeg(args) {
@@ -114,6 +142,38 @@ test('landscape 720p with audio: fallback 720p, 480/720 ladder in HLS and DASH, 
   const jobs = (await api(srv, 'GET', `/v1/jobs?asset=${a.id}`)).json.items;
   assert.equal(jobs[0].type, 'video');
   assert.equal(jobs[0].state, 'succeeded');
+  // ffmpeg's progress became job.progress events, rising, below 1
+  const s = sse(`?asset=${a.id}&since=0`);
+  await s.until((evs) => evs.some((e) => e.type === 'asset.ready'), 'the replay up to asset.ready');
+  s.close();
+  const progress = s.events.filter((e) => e.type === 'job.progress').map((e) => e.data.progress);
+  assert.ok(progress.length >= 1, `progress events: ${s.events.map((e) => e.type)}`);
+  assert.deepEqual(progress, [...progress].sort((x, y) => x - y));
+  assert.ok(progress.every((p) => p > 0 && p < 1), String(progress));
+});
+
+// The processes whose command line names this server's data directory:
+// ffmpeg runs there (its scratch directory is DATA/tmp/video-*).
+function toolsOf(dataDir) {
+  const out = execFileSync('ps', ['-eo', 'pid=,args=']).toString();
+  return out.split('\n').filter((l) => /\b(ffmpeg|ffprobe)\b/.test(l) && l.includes(dataDir));
+}
+
+test('deleting a video mid-transcode stops ffmpeg and leaves nothing behind', { timeout: T * 2 }, async () => {
+  const s = sse();
+  await s.ready;
+  const r = await upload(srv, { file: clips.portrait, filename: 'gone.mp4' });
+  const id = r.json.id;
+  await s.until((evs) => evs.some((e) => e.asset_id === id && e.type === 'job.progress'), 'the transcode to start');
+  assert.ok(toolsOf(srv.dataDir).length >= 1, 'ffmpeg runs');
+  assert.equal((await api(srv, 'DELETE', `/v1/assets/${id}`)).status, 204);
+  await waitFor(() => toolsOf(srv.dataDir).length === 0, { timeoutMs: 3000 * SLOW, what: 'ffmpeg to be killed (checked every second)' });
+  const scratch = () => fs.readdirSync(path.join(srv.dataDir, 'tmp')).filter((f) => f.startsWith('video-'));
+  await waitFor(() => scratch().length === 0, { timeoutMs: 10000 * SLOW, what: 'the scratch directory to go' });
+  const shard = path.join(srv.dataDir, 'blobs', id.slice(0, 2));
+  const left = fs.existsSync(shard) ? fs.readdirSync(shard).filter((f) => f.startsWith(id)) : [];
+  assert.deepEqual(left, []);
+  s.close();
 });
 
 test('portrait 1080x1920 (rotation metadata): portrait fallback 720x1280 and ladder up to 1080x1920', { timeout: T * 2 }, async () => {
