@@ -176,6 +176,30 @@ test('deleting a video mid-transcode stops ffmpeg and leaves nothing behind', { 
   s.close();
 });
 
+test('kill -9 of the worker mid-transcode: its ffmpeg dies with it, the job is retried, the video ends ready', { timeout: T * 3 }, async () => {
+  const own = await startServer({ workers: 1, args: ['--job-lease', '2'] });
+  try {
+    const r = await upload(own, { file: clips.portrait, filename: 'crash.mp4' });
+    let tools = [];
+    await waitFor(() => (tools = toolsOf(own.dataDir)).some((l) => /\bffmpeg\b/.test(l)), { timeoutMs: 30000 * SLOW, intervalMs: 20, what: 'ffmpeg to run' });
+    const ffmpegPid = Number(tools.find((l) => /\bffmpeg\b/.test(l)).trim().split(/\s+/)[0]);
+    const workerPid = Number(execFileSync('ps', ['-o', 'ppid=', '-p', String(ffmpegPid)]).toString().trim());
+    assert.ok(workerPid > 1 && workerPid !== process.pid && workerPid !== own.pid, `worker pid ${workerPid}`);
+    process.kill(workerPid, 'SIGKILL');
+    await waitFor(() => toolsOf(own.dataDir).every((l) => !l.trim().startsWith(`${ffmpegPid} `)), { timeoutMs: 3000 * SLOW, what: 'the orphan ffmpeg to die' });
+    let a;
+    await waitFor(async () => {
+      a = (await api(own, 'GET', `/v1/assets/${r.json.id}`)).json;
+      return a.status === 'ready' || a.status === 'failed';
+    }, { timeoutMs: 60000 * SLOW, intervalMs: 200, what: 'the retried job' });
+    assert.equal(a.status, 'ready', JSON.stringify(a.error));
+    const job = (await api(own, 'GET', `/v1/jobs?asset=${a.id}`)).json.items[0];
+    assert.equal(job.attempts, 2);
+  } finally {
+    await own.cleanup();
+  }
+});
+
 test('portrait 1080x1920 (rotation metadata): portrait fallback 720x1280 and ladder up to 1080x1920', { timeout: T * 2 }, async () => {
   const a = await uploadClip(clips.portrait, 'portrait.mp4');
   assert.deepEqual([a.meta.width, a.meta.height], [1080, 1920]);
