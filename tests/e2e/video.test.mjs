@@ -59,6 +59,8 @@ before(async () => {
   ffmpeg(['-i', coded, '-c', 'copy', '-metadata:s:v:0', 'rotate=90', clips.portrait]);
   clips.small = path.join(dir, 'small.mp4');
   ffmpeg(['-f', 'lavfi', '-i', 'testsrc2=size=640x360:rate=25', '-t', '3', ...x264, clips.small]);
+  clips.silent = path.join(dir, 'silent.mp4');
+  ffmpeg(['-f', 'lavfi', '-i', 'testsrc2=size=1280x720:rate=30', '-t', '0.5', ...x264, clips.silent]);
   srv = await startServer({ workers: 2 });
 });
 after(async () => {
@@ -226,6 +228,18 @@ test('640x360 without audio: fallback 360p, no ladder', { timeout: T }, async ()
   assert.deepEqual(probe(r.fallback.url).streams.map((s) => s.codec_type), ['video']);
   assert.deepEqual([r.cover_medium.width, r.cover_medium.height], [640, 360]);
   assert.deepEqual([r.cover_large.width, r.cover_large.height], [640, 360], 'never upscaled');
+});
+
+test('a silent 0.5 s 720p clip: a ladder without audio, both manifests read, a poster', { timeout: T }, async () => {
+  const a = await uploadClip(clips.silent, 'silent.mp4');
+  assert.equal(a.meta.has_audio, false);
+  const r = byName(a);
+  for (const m of ['hls', 'dash']) {
+    const p = probe(r[m].url);
+    assert.deepEqual(videoSizes(p.streams), ['1280x720', '854x480'], m);
+    assert.ok(!p.streams.some((x) => x.codec_type === 'audio'), `${m} has no audio`);
+  }
+  assert.deepEqual([r.poster.width, r.poster.height], [1280, 720]);
 });
 
 test('a truncated MP4, a text file named .mp4 and an over-long video fail with clear codes', { timeout: T }, async () => {
