@@ -3,7 +3,7 @@
 # npm packages the web page embeds (web/vendor/package.json: the build needs them).
 # Idempotent: asks dpkg first and calls apt-get only for what is missing, and
 # runs npm ci only where node_modules does not match its lock file.
-#   scripts/install-deps.sh          build + run dependencies (web/vendor's npm packages too)
+#   scripts/install-deps.sh          build + run dependencies (ffmpeg; web/vendor's npm packages too)
 #   scripts/install-deps.sh --test   also what the test suite and benchmarks use,
 #                                    and the suite's npm packages (tests/package.json)
 #   scripts/install-deps.sh --bench  --test, aws-cli (bench/s3_upload.sh's
@@ -18,6 +18,9 @@ build_pkgs=(
   libmicrohttpd-dev libjansson-dev libsqlite3-dev libssl-dev libmagic-dev
   libvips-dev libcurl4-openssl-dev libwslay-dev libpoppler-glib-dev libcairo2-dev
 )
+# What assetd runs at run time besides its libraries: the workers transcode
+# and probe videos with the ffmpeg and ffprobe programs (media/video.c).
+run_pkgs=(ffmpeg)
 # chromium: the web page's tests drive it headless (through npm playwright-core);
 # qpdf makes an encrypted PDF; libreoffice-impress converts presentations;
 # poppler-utils' pdftoppm is the slides benchmark's reference.
@@ -28,7 +31,7 @@ test_mode=false bench_mode=false
 [ "${1:-}" = "--test" ] && test_mode=true
 [ "${1:-}" = "--bench" ] && test_mode=true bench_mode=true
 
-want=("${build_pkgs[@]}")
+want=("${build_pkgs[@]}" "${run_pkgs[@]}")
 # npm fetches the browser libraries the web page embeds (web/vendor).
 command -v npm >/dev/null 2>&1 || want+=(npm)
 if $test_mode; then

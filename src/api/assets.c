@@ -273,38 +273,67 @@ void assets_content(http_req *r)
                              !asset_inline_safe(&as)});
 }
 
-/* GET /v1/assets/{id}/renditions/{name}: only names the asset's rendition
- * list holds, so the name never reaches the store unchecked. */
-void assets_reply_rendition(http_req *r, const asset *as, const char *name)
+/* The file name extension a download of a rendition of this type gets. */
+static const char *extension_of(const char *type)
 {
+    static const char *const map[][2] = {
+        {"webp", "webp"}, {"png", "png"}, {"gif", "gif"}, {"mpegurl", "m3u8"},
+        {"dash+xml", "mpd"}, {"mp4", "mp4"},
+    };
+    for (size_t i = 0; type && i < sizeof map / sizeof *map; i++)
+        if (strstr(type, map[i][0])) return map[i][1];
+    return "jpg";
+}
+
+/* GET /v1/assets/{id}/renditions/{name}: only names the asset's rendition
+ * list holds, or (a video's segments and media playlists) its parts, so
+ * the name never reaches the store unchecked.  A name may carry one of the
+ * extensions below, which is ignored ("fallback.mp4" is "fallback"): the
+ * video manifests name their parts so, for players that pick a parser by
+ * extension. */
+void assets_reply_rendition(http_req *r, const asset *as, const char *full_name)
+{
+    static const char *const extensions[] = {"mp4", "m4s", "m3u8", "mpd", "jpg", "webp",
+                                              "png", "gif"};
+    char name[48];   /* 32 for the name, and the extension */
+    if (strlen(full_name) >= sizeof name) {
+        http_reply_error(r, 404, "not_found", "the asset has no such rendition");
+        return;
+    }
+    snprintf(name, sizeof name, "%s", full_name);
+    char *dot = strchr(name, '.');
+    for (size_t e = 0; dot && e < sizeof extensions / sizeof *extensions; e++)
+        if (strcmp(dot + 1, extensions[e]) == 0) *dot = '\0';
     app *a = http_req_app(r);
     db_conn *c = db_acquire(a->db);
     json_t *list = NULL, *found = NULL, *item;
+    char type[CONTENT_TYPE_MAX + 1] = "";
+    uint64_t size = 0;
     if (c) db_asset_renditions(c, as, &list);
-    db_release(a->db, c);
     size_t i;
     json_array_foreach(list, i, item) {
         const char *n = json_string_value(json_object_get(item, "name"));
         if (n && strcmp(n, name) == 0) found = item;
     }
-    if (!found) {
-        json_decref(list);
+    if (found) {
+        const char *t = json_string_value(json_object_get(found, "content_type"));
+        snprintf(type, sizeof type, "%s", t ? t : "application/octet-stream");
+        size = (uint64_t)json_integer_value(json_object_get(found, "size"));
+    }
+    bool part = !found && c && as->kind == ASSET_VIDEO &&
+                db_part_get(c, as->id, name, type, sizeof type, &size) == DB_OK;
+    db_release(a->db, c);
+    json_decref(list);
+    if (!found && !part) {
         http_reply_error(r, 404, "not_found", "the asset has no rendition '%s'", name);
         return;
     }
     char key[ID_LEN + 64], etag[160], filename[FILENAME_MAX_BYTES + 1];
     snprintf(key, sizeof key, "%s.%s", as->id, name);
-    snprintf(etag, sizeof etag, "\"%.64s-%s-%lld\"", as->sha256, name,
-             (long long)json_integer_value(json_object_get(found, "size")));
-    const char *type = json_string_value(json_object_get(found, "content_type"));
-    snprintf(filename, sizeof filename, "%s.%s", name,
-             type && strstr(type, "webp")  ? "webp"
-             : type && strstr(type, "png") ? "png"
-             : type && strstr(type, "gif") ? "gif"
-                                           : "jpg");
-    blob_send(r, &(blob_ref){key, (uint64_t)json_integer_value(json_object_get(found, "size")),
-                             type ? type : "application/octet-stream", etag, filename, false});
-    json_decref(list);
+    snprintf(etag, sizeof etag, "\"%.64s-%s-%llu\"", as->sha256, name,
+             (unsigned long long)size);
+    snprintf(filename, sizeof filename, "%s.%s", name, extension_of(type));
+    blob_send(r, &(blob_ref){key, size, type, etag, filename, false});
 }
 
 void assets_rendition(http_req *r)

@@ -2,6 +2,7 @@
 #include "cli/config.h"
 #include "util/log.h"
 #include "util/parse.h"
+#include "media/video.h"
 
 #include <arpa/inet.h>
 #include <stdlib.h>
@@ -92,6 +93,12 @@ static const option_def options[] = {
      "documents with more pages fail with 'too_many_pages'"},
     {"page-timeout", "ASSETD_PAGE_TIMEOUT", NUM(OPT_COUNT, page_timeout), "30",
      "seconds one document page may take to render"},
+    {"max-video-duration", "ASSETD_MAX_VIDEO_DURATION", NUM(OPT_COUNT, max_video_duration),
+     "10800", "longest video, in seconds, a worker will transcode (video_too_long)"},
+    {"max-video-pixels", "ASSETD_MAX_VIDEO_PIXELS", NUM(OPT_COUNT, max_video_pixels), "35389440",
+     "largest video frame (displayed width x height) a worker will transcode (video_too_large)"},
+    {"video-preset", "ASSETD_VIDEO_PRESET", STR(video_preset), "veryfast",
+     "x264 preset of the video transcodes (ultrafast ... veryslow): speed against size"},
     {"renditions", "ASSETD_RENDITIONS", OPT_RENDITIONS, offsetof(config, renditions),
      sizeof(((config *)0)->renditions), IMAGE_PRESETS_DEFAULT,
      "image renditions, name:size:format[:quality[:fit]],... (size N or WxH, format "
@@ -232,6 +239,12 @@ int config_parse(config *c, int argc, char **argv, const char *only, const char 
             return 2;
         }
         if (!apply(c, o, value, arg)) return 2;
+    }
+    if (!video_preset_valid(c->video_preset)) {
+        fprintf(stderr, "assetd: --video-preset must be an x264 preset (ultrafast, superfast, "
+                        "veryfast, faster, fast, medium, slow, slower, veryslow), not '%s'\n",
+                c->video_preset);
+        return 2;
     }
     store_s3_config s3;
     if (strcmp(c->store, "disk") != 0 && !store_s3_parse_url(c->store, &s3)) {

@@ -52,6 +52,9 @@ typedef struct config {
     uint64_t slide_width;
     uint64_t max_pages;
     uint64_t page_timeout;
+    uint64_t max_video_duration;
+    uint64_t max_video_pixels;
+    char video_preset[16];
     char renditions[1024];
     image_preset presets[IMAGE_PRESETS_MAX];   /* renditions, parsed */
     int npresets;
@@ -85,7 +88,7 @@ int config_to_args(const config *c, const char *only, char *buf, size_t cap, cha
 /* The flags `assetd worker` takes. */
 #define CONFIG_WORKER_FLAGS                                                                   \
     "data,store,s3-endpoint,s3-region,job-timeout,job-lease,worker-memory,max-pixels,renditions,slide-width,max-pages,"   \
-    "page-timeout,log-level"
+    "page-timeout,max-video-duration,max-video-pixels,video-preset,log-level"
 
 /* Opens the store --store names (the data directory's, or an S3 bucket);
  * NULL with *err set on failure.  Makes no network request. */

@@ -35,6 +35,8 @@ int cli_worker(int argc, char **argv, const char *argv0)
         .presets = cfg.presets, .npresets = cfg.npresets,
         .slide_width = (int)cfg.slide_width, .max_pages = (int)cfg.max_pages,
         .page_seconds = (double)cfg.page_timeout,
+        .max_video_duration = cfg.max_video_duration, .max_video_pixels = cfg.max_video_pixels,
+        .video_preset = cfg.video_preset,
         .crash_after_claim = getenv("ASSETD_FAULT") && strcmp(getenv("ASSETD_FAULT"), "worker_crash") == 0,
     };
     rc = worker_main(&wc, argv0);

@@ -93,5 +93,6 @@ const char *asset_pipeline(asset_kind k)
 {
     if (k == ASSET_IMAGE) return "image";
     if (k == ASSET_PDF || k == ASSET_PRESENTATION) return "document";
+    if (k == ASSET_VIDEO) return "video";
     return NULL;
 }

@@ -75,16 +75,35 @@ static bool claims_image(const ingest_claim *claim)
     return false;
 }
 
+/* Extensions of the video formats a client might think it sent. */
+static const char *const video_extensions[] = {"mp4", "m4v", "mov", "qt", "webm", "mkv", "avi",
+                                               "wmv", "flv", "mpg", "mpeg", "ts", "3gp", "ogv"};
+
+static bool claims_video(const ingest_claim *claim)
+{
+    if (claim->content_type && strncasecmp(claim->content_type, "video/", 6) == 0) return true;
+    const char *dot = claim->filename ? strrchr(claim->filename, '.') : NULL;
+    if (!dot) return false;
+    for (size_t i = 0; i < sizeof video_extensions / sizeof *video_extensions; i++)
+        if (strcasecmp(dot + 1, video_extensions[i]) == 0) return true;
+    return false;
+}
+
 /* Sets the fields that come from the bytes and the claim. */
 static void classify(asset *out, const ingest_claim *claim)
 {
     out->kind = asset_kind_from_mime(out->content_type);
     out->status = STATUS_UPLOADED;
-    if (out->kind != ASSET_IMAGE && claims_image(claim)) {
+    const char *what = NULL, *code = NULL;
+    if (out->kind != ASSET_IMAGE && claims_image(claim))
+        what = "an image", code = "unsupported_format";
+    else if (out->kind != ASSET_VIDEO && claims_video(claim))
+        what = "a video", code = "not_a_video";
+    if (code) {
         out->status = STATUS_FAILED;
-        snprintf(out->error_code, sizeof out->error_code, "unsupported_format");
+        snprintf(out->error_code, sizeof out->error_code, "%s", code);
         snprintf(out->error_message, sizeof out->error_message,
-                 "the file claims to be an image, but its bytes are %s", out->content_type);
+                 "the file claims to be %s, but its bytes are %s", what, out->content_type);
     }
 }
 

@@ -50,7 +50,8 @@ typedef enum {
  * the bytes; the claim only decides one thing: a file that claims to be an
  * image (an image extension or an image/ type) but is not one is recorded
  * as failed, `unsupported_format`, instead of quietly becoming `other`, so
- * a client waiting for thumbnails gets an answer. */
+ * a client waiting for thumbnails gets an answer; one that claims to be a
+ * video (extension or video/ type) likewise fails with `not_a_video`. */
 typedef db_status (*ingest_extra_fn)(db_conn *c, const asset *a, void *arg);
 
 typedef struct ingest_claim {

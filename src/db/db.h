@@ -125,6 +125,17 @@ typedef struct slide {
 db_status db_slides_clear(db_conn *c, const char *asset_id);
 db_status db_slide_insert(db_conn *c, const char *asset_id, const slide *s);
 
+/* The parts of a video's streams (HLS media playlists, fMP4 segments):
+ * served as renditions by name, never listed (too many).  Written inside
+ * the transaction that marks the asset ready (a retry clears first);
+ * deleting the asset clears them. */
+db_status db_parts_clear(db_conn *c, const char *asset_id);
+db_status db_part_insert(db_conn *c, const char *asset_id, const char *name,
+                         const char *content_type, uint64_t size);
+/* DB_NOT_FOUND when the asset has no such part. */
+db_status db_part_get(db_conn *c, const char *asset_id, const char *name, char *content_type,
+                      size_t cap, uint64_t *size);
+
 /* An asset's renditions as clients see them: the assets.renditions text,
  * or for documents one slide and one thumb per page.  New reference. */
 db_status db_asset_renditions(db_conn *c, const asset *a, json_t **out);

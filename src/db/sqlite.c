@@ -176,6 +176,15 @@ static const char *const migrations[] = {
     "  expires_ms INTEGER NOT NULL,"
     "  created TEXT NOT NULL);"
     "CREATE INDEX tus_expiring ON tus_uploads(expires_ms) WHERE state = 0;",
+    /* 12: the parts of a video's streams (queue/video.c): HLS media
+     * playlists and fMP4 segments, served as renditions but too many to
+     * list in assets.renditions (a 3 h video has thousands). */
+    "CREATE TABLE rendition_parts ("
+    "  asset_id TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  content_type TEXT NOT NULL,"
+    "  size INTEGER NOT NULL,"
+    "  PRIMARY KEY (asset_id, name)) WITHOUT ROWID;",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof *migrations))
 

@@ -5,7 +5,7 @@
  * Every state change appends its asset.* event inside the caller's
  * transaction (the outbox rule, sq_in_transaction), the event carrying the
  * asset's JSON as clients see it (db_asset_json, sqlite_slides.c).  Deleting
- * an asset also clears its slides and its slideshow, so the slideshow
+ * an asset also clears its slides, its stream parts and its slideshow, so the slideshow
  * delete is one of this file's statements: a statement's SQL lives in the
  * file whose functions run it (sqlite_internal.h).
  */
@@ -120,6 +120,7 @@ db_status db_asset_delete(db_conn *c, const char *owner, const char *id)
     st = sq_change_result(c, rc, "asset delete");
     if (st == DB_OK) st = event_asset(c, "asset.deleted", &gone, time_now_ms());
     if (st == DB_OK) st = db_slides_clear(c, id);
+    if (st == DB_OK) st = db_parts_clear(c, id);
     return st == DB_OK ? sq_exec_one(c, Q_SHOW_DELETE, id, "slideshow delete") : st;
 }
 

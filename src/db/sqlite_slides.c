@@ -3,8 +3,10 @@
  * A document asset's pages (media/pdf.h) are rows of `slides`, too many and
  * each with its own size for the assets.renditions text;
  * db_asset_renditions and db_asset_json join them into the rendition list
- * clients see.  A slideshow is a document asset with a presenter; moving
- * its current slide appends slideshow.control in the caller's transaction.
+ * clients see.  A video's stream parts (rendition_parts: HLS media
+ * playlists, fMP4 segments) are served by name but never listed.  A
+ * slideshow is a document asset with a presenter; moving its current slide
+ * appends slideshow.control in the caller's transaction.
  */
 #include "db/sqlite_internal.h"
 
@@ -21,6 +23,10 @@ const char *const sq_sql_slides[Q_COUNT] = {
     [Q_SHOW_GET] = "SELECT asset_id, control_token_sha256, current, updated FROM slideshows"
                    " WHERE asset_id = ?1",
     [Q_SHOW_SET] = "UPDATE slideshows SET current = ?2, updated = ?3 WHERE asset_id = ?1",
+    [Q_PARTS_CLEAR] = "DELETE FROM rendition_parts WHERE asset_id = ?1",
+    [Q_PART_INSERT] = "INSERT OR REPLACE INTO rendition_parts (asset_id, name, content_type, size)"
+                      " VALUES (?1, ?2, ?3, ?4)",
+    [Q_PART_GET] = "SELECT content_type, size FROM rendition_parts WHERE asset_id = ?1 AND name = ?2",
 };
 
 db_status db_slides_clear(db_conn *c, const char *asset_id)
@@ -94,6 +100,43 @@ json_t *db_asset_json(db_conn *c, const asset *a)
             json_object_set_new(o, "renditions", renditions);
     }
     return o;
+}
+
+/* ---------- rendition parts ---------- */
+
+db_status db_parts_clear(db_conn *c, const char *asset_id)
+{
+    return sq_exec_one(c, Q_PARTS_CLEAR, asset_id, "parts clear");
+}
+
+db_status db_part_insert(db_conn *c, const char *asset_id, const char *name,
+                         const char *content_type, uint64_t size)
+{
+    sqlite3_stmt *s = sq_stmt(c, Q_PART_INSERT);
+    if (!s) return DB_ERROR;
+    sqlite3_bind_text(s, 1, asset_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, content_type, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 4, (int64_t)size);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? DB_OK : sq_fail(c, "part insert");
+}
+
+db_status db_part_get(db_conn *c, const char *asset_id, const char *name, char *content_type,
+                      size_t cap, uint64_t *size)
+{
+    sqlite3_stmt *s = sq_stmt(c, Q_PART_GET);
+    if (!s) return DB_ERROR;
+    sqlite3_bind_text(s, 1, asset_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        sq_copy_text(content_type, cap, s, 0);
+        *size = (uint64_t)sqlite3_column_int64(s, 1);
+    }
+    sqlite3_reset(s);
+    return sq_lookup_result(c, rc, "part get");
 }
 
 /* ---------- slideshows ---------- */

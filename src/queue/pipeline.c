@@ -4,9 +4,11 @@
 #include "util/log.h"
 #include "util/timefmt.h"
 
+#include <fcntl.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #define RETRY_BASE_MS 1000
 #define RETRY_CAP_MS 60000
@@ -66,6 +68,27 @@ bool pipeline_store(worker *w, const char *asset_id, const char *name, const voi
     char key[ID_LEN + 40];
     snprintf(key, sizeof key, "%s.%s", asset_id, name);
     return store_put(w->store, key, data, len);
+}
+
+bool pipeline_store_file(worker *w, const char *asset_id, const char *name, const char *path,
+                         uint64_t *size)
+{
+    char key[ID_LEN + 40];
+    snprintf(key, sizeof key, "%s.%s", asset_id, name);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    store_upload *u = fd >= 0 ? store_upload_begin(w->store, key) : NULL;
+    bool ok = u != NULL;
+    char buf[65536];
+    ssize_t n = 0;
+    *size = 0;
+    while (ok && (n = read(fd, buf, sizeof buf)) > 0) {
+        ok = store_upload_write(u, buf, (size_t)n);
+        *size += (uint64_t)n;
+    }
+    if (fd >= 0) close(fd);
+    if (ok && n == 0) return store_upload_commit(u);
+    store_upload_abort(u);
+    return false;
 }
 
 void pipeline_succeed(worker *w, const job *j, const char *renditions, const char *meta,

@@ -1,5 +1,5 @@
 /* pipeline.h — the processing pipelines and what they share (queue/
- * internal: worker.c runs them, images.c and slides.c are them).
+ * internal: worker.c runs them, images.c, slides.c and video.c are them).
  *
  * A pipeline reads the asset's bytes, writes its renditions to the store
  * (pipeline_store), reports progress, and ends with exactly one of
@@ -15,6 +15,7 @@
 #include "queue/worker.h"
 #include "store/store.h"
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -25,6 +26,13 @@ typedef struct worker {
     store *store;
     notifier *events;    /* wakes the serve process's hub after our commits */
     int64_t last_progress_ms;
+    /* Shared with the heartbeat thread (worker.c) for the job in hand: its
+     * wall-clock limit (job_timeout; a pipeline may raise it once it knows
+     * the work, e.g. a video's duration), whether its lease was lost, and
+     * the process group of a tool it runs (killed on the limit). */
+    _Atomic unsigned job_limit_s;
+    _Atomic bool abandoned;
+    _Atomic int child_pgid;
 } worker;
 
 /* At most this often a running job reports progress (job.progress events
@@ -41,6 +49,11 @@ void pipeline_progress(worker *w, const job *j, double progress);
 bool pipeline_store(worker *w, const char *asset_id, const char *name, const void *data,
                     size_t len);
 
+/* Stores the file at path as "<asset_id>.<name>", streamed; *size gets
+ * its length. */
+bool pipeline_store_file(worker *w, const char *asset_id, const char *name, const char *path,
+                         uint64_t *size);
+
 /* Extra rows to commit with the result (e.g. slides); DB_OK to go on. */
 typedef db_status (*pipeline_rows)(db_conn *c, void *arg);
 /* Marks the asset ready with its renditions JSON and meta, writes rows,
@@ -50,5 +63,6 @@ void pipeline_succeed(worker *w, const job *j, const char *renditions, const cha
 
 void pipeline_image(worker *w, const job *j);      /* images.c */
 void pipeline_document(worker *w, const job *j);   /* slides.c */
+void pipeline_video(worker *w, const job *j);      /* video.c */
 
 #endif

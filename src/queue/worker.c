@@ -57,16 +57,21 @@ static void *heartbeat(void *arg)
         until.tv_sec += (time_t)(w->cfg->lease_ms / 3000 > 0 ? w->cfg->lease_ms / 3000 : 1);
         pthread_cond_timedwait(&run->wake, &run->lock, &until);
         if (atomic_load(&run->done)) break;
-        if (time_mono_seconds() - started > w->cfg->job_timeout) {
+        unsigned limit = atomic_load(&w->job_limit_s);
+        if (time_mono_seconds() - started > limit) {
             char msg[96];
-            snprintf(msg, sizeof msg, "the job ran longer than %u s", w->cfg->job_timeout);
+            snprintf(msg, sizeof msg, "the job ran longer than %u s", limit);
+            int child = atomic_load(&w->child_pgid);
+            if (child > 0) kill(-child, SIGKILL);   /* a tool's group is not ours to leave */
             pipeline_fail(w, &run->j, "timeout", msg, false);
             _exit(3);   /* a decoder cannot be stopped mid-call; the supervisor restarts us */
         }
         db_conn *c = db_acquire(w->db);
         if (c && db_job_heartbeat(c, &run->j, time_now_ms(), w->cfg->lease_ms, -1) ==
-                     DB_NOT_FOUND)
+                     DB_NOT_FOUND) {
             log_warn("lease lost", "job", run->j.id, NULL);
+            atomic_store(&w->abandoned, true);   /* pipelines that can stop, stop */
+        }
         db_release(w->db, c);
     }
     pthread_mutex_unlock(&run->lock);
@@ -89,6 +94,9 @@ static void run_job(worker *w, const job *j)
     db_release(w->db, c);
     notifier_poke(w->events);
 
+    atomic_store(&w->job_limit_s, w->cfg->job_timeout);
+    atomic_store(&w->abandoned, false);
+    atomic_store(&w->child_pgid, 0);
     running run = {.w = w, .j = *j};
     pthread_mutex_init(&run.lock, NULL);
     pthread_cond_init(&run.wake, NULL);
@@ -96,6 +104,7 @@ static void run_job(worker *w, const job *j)
     bool beating = pthread_create(&hb, NULL, heartbeat, &run) == 0;
     if (strcmp(j->type, "image") == 0) pipeline_image(w, j);
     else if (strcmp(j->type, "document") == 0) pipeline_document(w, j);
+    else if (strcmp(j->type, "video") == 0) pipeline_video(w, j);
     else pipeline_fail(w, j, "unknown_job_type", j->type, false);
     atomic_store(&run.done, true);
     pthread_mutex_lock(&run.lock);

@@ -7,9 +7,11 @@
  * scale-out shape).
  *
  * Per job: a heartbeat thread renews the lease every lease/3 and enforces
- * the wall-clock limit (on overrun it records `timeout` and exits the
- * process, the only safe way to stop a decoder mid-pixel); the address
- * space is capped with setrlimit at start.
+ * the wall-clock limit (on overrun it records `timeout`, kills the job's
+ * external tool if one runs, and exits the process, the only safe way to
+ * stop a decoder mid-pixel); a lost lease is flagged so that a pipeline
+ * running a tool (video) stops it; the address space is capped with
+ * setrlimit at start (inherited by tools: ffmpeg runs within it too).
  */
 #ifndef ASSETD_WORKER_H
 #define ASSETD_WORKER_H
@@ -32,6 +34,9 @@ typedef struct worker_config {
     int slide_width;               /* documents: slide width in pixels */
     int max_pages;
     double page_seconds;           /* a slower page fails the job */
+    uint64_t max_video_duration;   /* seconds; longer videos fail (video_too_long) */
+    uint64_t max_video_pixels;     /* per frame (video_too_large) */
+    const char *video_preset;      /* x264's, media/video.h */
     /* Fault injection for tests (ASSETD_FAULT=worker_crash): the worker
      * aborts right after claiming a job, as a crashing decoder would. */
     bool crash_after_claim;

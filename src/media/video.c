@@ -1,0 +1,571 @@
+/* video.c — see video.h. */
+#include "media/video.h"
+#include "util/timefmt.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define PROBE_OUTPUT_MAX (1 << 20)   /* ffprobe's JSON for a sane file is a few KiB */
+#define SEGMENT_SECONDS 6
+#define AUDIO_KBPS 128
+#define POSTER_FRAMES 50             /* the thumbnail filter's batch */
+
+/* Demuxers we transcode from: containers of audio/video streams only. */
+static const char *const containers[] = {"mov", "matroska", "avi", "mpegts", "flv",
+                                         "mpeg", "ogg", "asf", "mxf", "m4v"};
+
+bool video_preset_valid(const char *p)
+{
+    static const char *const presets[] = {"ultrafast", "superfast", "veryfast", "faster",
+                                          "fast", "medium", "slow", "slower", "veryslow"};
+    for (size_t i = 0; i < sizeof presets / sizeof *presets; i++)
+        if (strcmp(p, presets[i]) == 0) return true;
+    return false;
+}
+
+/* ---------- running a tool ---------- */
+
+typedef struct tool_out {
+    char *buf;           /* stdout, when captured (probe) */
+    size_t len, cap;
+    double duration;     /* > 0: parse -progress lines against it */
+    char line[256];      /* a partial progress line */
+    size_t line_len;
+} tool_out;
+
+static void progress_line(tool_out *o, const video_ctl *ctl)
+{
+    long long us;
+    if (o->duration > 0 && ctl->progress && sscanf(o->line, "out_time_us=%lld", &us) == 1 &&
+        us > 0) {
+        double f = (double)us / 1e6 / o->duration;
+        ctl->progress(ctl->arg, f > 1 ? 1 : f);
+    }
+}
+
+static void take_output(tool_out *o, const video_ctl *ctl, const char *data, size_t n)
+{
+    if (o->duration > 0) {
+        for (size_t i = 0; i < n; i++) {
+            if (data[i] == '\n') {
+                o->line[o->line_len] = '\0';
+                progress_line(o, ctl);
+                o->line_len = 0;
+            } else if (o->line_len + 1 < sizeof o->line) {
+                o->line[o->line_len++] = data[i];
+            }
+        }
+        return;
+    }
+    if (o->len + n + 1 > o->cap) {
+        size_t cap = o->cap ? o->cap : 16384;
+        while (cap < o->len + n + 1) cap *= 2;
+        if (cap > PROBE_OUTPUT_MAX) return;   /* parse fails: corrupt */
+        char *b = realloc(o->buf, cap);
+        if (!b) return;
+        o->buf = b, o->cap = cap;
+    }
+    memcpy(o->buf + o->len, data, n);
+    o->len += n;
+    o->buf[o->len] = '\0';
+}
+
+/* The last line ffmpeg wrote to stderr (-loglevel error), for messages. */
+static void stderr_tail(int fd, char *err, size_t errcap, const char *what)
+{
+    char buf[512];
+    off_t end = lseek(fd, 0, SEEK_END);
+    off_t from = end > (off_t)sizeof buf - 1 ? end - (off_t)sizeof buf + 1 : 0;
+    ssize_t n = pread(fd, buf, sizeof buf - 1, from);
+    buf[n > 0 ? n : 0] = '\0';
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) buf[--n] = '\0';
+    char *last = strrchr(buf, '\n');
+    snprintf(err, errcap, "%s: %s", what, last ? last + 1 : buf[0] ? buf : "failed");
+}
+
+static bool on_path(const char *tool)
+{
+    const char *path = getenv("PATH");
+    char buf[4096], candidate[4200];
+    snprintf(buf, sizeof buf, "%s", path ? path : "/usr/bin:/bin");
+    for (char *save = NULL, *dir = strtok_r(buf, ":", &save); dir;
+         dir = strtok_r(NULL, ":", &save)) {
+        snprintf(candidate, sizeof candidate, "%s/%s", dir, tool);
+        if (access(candidate, X_OK) == 0) return true;
+    }
+    return false;
+}
+
+/* Runs argv with stdin = in_fd, stdout into o, stderr into a scratch file
+ * in work_dir; kills its process group on timeout or cancellation.
+ * VIDEO_OK when it exited 0; VIDEO_CORRUPT (err: its last message) when it
+ * exited otherwise. */
+static video_status run_tool(char *const argv[], int in_fd, const char *work_dir,
+                             const video_ctl *ctl, tool_out *o, char *err, size_t errcap)
+{
+    if (!on_path(argv[0])) {
+        snprintf(err, errcap, "video needs %s: " VIDEO_INSTALL_HINT, argv[0]);
+        return VIDEO_MISSING;
+    }
+    char logpath[1200];
+    snprintf(logpath, sizeof logpath, "%s/stderr-XXXXXX", work_dir);
+    int logfd = mkostemp(logpath, O_CLOEXEC);
+    if (logfd < 0) {
+        snprintf(err, errcap, "cannot make a scratch file: %s", strerror(errno));
+        return VIDEO_IO_ERROR;
+    }
+    unlink(logpath);
+    int out[2];
+    if (pipe2(out, O_CLOEXEC) != 0) {
+        close(logfd);
+        snprintf(err, errcap, "cannot make a pipe: %s", strerror(errno));
+        return VIDEO_IO_ERROR;
+    }
+    /* Everything the child needs is ready before fork: after it, only
+     * async-signal-safe calls (the worker has other threads). */
+    static char *const env[] = {"PATH=/usr/local/bin:/usr/bin:/bin", "MALLOC_ARENA_MAX=2",
+                                "LC_ALL=C", NULL};
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(logfd), close(out[0]), close(out[1]);
+        snprintf(err, errcap, "cannot fork: %s", strerror(errno));
+        return VIDEO_IO_ERROR;
+    }
+    if (pid == 0) {
+        setpgid(0, 0);   /* killed as a group: ffmpeg's helpers go with it */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) _exit(126);
+        struct sigaction dfl = {.sa_handler = SIG_DFL};
+        sigaction(SIGPIPE, &dfl, NULL);   /* the worker ignores it; exec keeps that */
+        sigaction(SIGTERM, &dfl, NULL);
+        sigaction(SIGINT, &dfl, NULL);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        if (dup2(in_fd, 0) < 0 || dup2(out[1], 1) < 0 || dup2(logfd, 2) < 0) _exit(126);
+        lseek(0, 0, SEEK_SET);
+        execvpe(argv[0], argv, env);
+        _exit(127);
+    }
+    setpgid(pid, pid);   /* also here: no window where a kill misses it */
+    if (ctl->child_pgid) atomic_store(ctl->child_pgid, pid);
+    close(out[1]);
+    double deadline = time_mono_seconds() + ctl->timeout_s;
+    video_status st = VIDEO_OK;
+    char buf[8192];
+    for (;;) {
+        struct pollfd p = {out[0], POLLIN, 0};
+        int r = poll(&p, 1, 200);
+        if (r > 0) {
+            ssize_t n = read(out[0], buf, sizeof buf);
+            if (n == 0) break;   /* EOF: it exited (or closed stdout) */
+            if (n > 0) take_output(o, ctl, buf, (size_t)n);
+        }
+        if (time_mono_seconds() > deadline) st = VIDEO_TIMEOUT;
+        else if (ctl->cancelled && ctl->cancelled(ctl->arg)) st = VIDEO_CANCELLED;
+        if (st != VIDEO_OK) {
+            kill(-pid, SIGKILL);
+            break;
+        }
+    }
+    close(out[0]);
+    int status = 0;
+    /* stdout closed: it is exiting; a child that closed stdout early and
+     * hangs still meets the deadline here */
+    while (st == VIDEO_OK && waitpid(pid, &status, WNOHANG) == 0) {
+        if (time_mono_seconds() > deadline) {
+            kill(-pid, SIGKILL);
+            st = VIDEO_TIMEOUT;
+            break;
+        }
+        usleep(20000);
+    }
+    if (st != VIDEO_OK) waitpid(pid, &status, 0);
+    kill(-pid, SIGKILL);   /* stragglers of the group, if any */
+    if (ctl->child_pgid) atomic_store(ctl->child_pgid, 0);
+    if (st == VIDEO_TIMEOUT)
+        snprintf(err, errcap, "%s took longer than %.0f s", argv[0], ctl->timeout_s);
+    else if (st == VIDEO_CANCELLED)
+        snprintf(err, errcap, "the job was abandoned");
+    else if (WIFEXITED(status) && WEXITSTATUS(status) == 127) {
+        snprintf(err, errcap, "cannot run %s: " VIDEO_INSTALL_HINT, argv[0]);
+        st = VIDEO_MISSING;
+    } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        stderr_tail(logfd, err, errcap, argv[0]);
+        st = VIDEO_CORRUPT;
+    }
+    close(logfd);
+    return st;
+}
+
+/* ---------- probe ---------- */
+
+static double number_of(json_t *v)
+{
+    if (json_is_number(v)) return json_number_value(v);
+    const char *s = json_string_value(v);
+    return s ? strtod(s, NULL) : 0;
+}
+
+static double rate_of(json_t *v)
+{
+    const char *s = json_string_value(v);
+    int n, d;
+    if (s && sscanf(s, "%d/%d", &n, &d) == 2 && d > 0) return (double)n / d;
+    return 0;
+}
+
+/* Degrees clockwise to turn the coded frame upright: the display matrix
+ * (side data, counter-clockwise in ffprobe) or the old `rotate` tag. */
+static int rotation_of(json_t *stream)
+{
+    double r = 0;
+    size_t i;
+    json_t *sd;
+    bool found = false;
+    json_array_foreach(json_object_get(stream, "side_data_list"), i, sd) {
+        json_t *rot = json_object_get(sd, "rotation");
+        if (rot) r = -number_of(rot), found = true;
+    }
+    if (!found) r = number_of(json_object_get(json_object_get(stream, "tags"), "rotate"));
+    int deg = ((int)lround(r / 90.0) * 90) % 360;
+    return deg < 0 ? deg + 360 : deg;
+}
+
+static bool container_ok(const char *format_name, char *out, size_t cap)
+{
+    char first[64];
+    snprintf(first, sizeof first, "%s", format_name ? format_name : "");
+    first[strcspn(first, ",")] = '\0';
+    for (size_t i = 0; i < sizeof containers / sizeof *containers; i++)
+        if (strcmp(first, containers[i]) == 0) {
+            snprintf(out, cap, "%s", containers[i]);
+            return true;
+        }
+    return false;
+}
+
+static video_status parse_probe(const char *text, double max_duration, uint64_t max_pixels,
+                                video_info *out, char *err, size_t errcap)
+{
+    json_error_t jerr;
+    json_t *root = text ? json_loads(text, 0, &jerr) : NULL;
+    json_t *format = json_object_get(root, "format");
+    if (!json_is_object(format)) {
+        json_decref(root);
+        snprintf(err, errcap, "ffprobe could not read the file");
+        return VIDEO_CORRUPT;
+    }
+    memset(out, 0, sizeof *out);
+    json_t *video = NULL, *audio = NULL, *s;
+    size_t i;
+    json_array_foreach(json_object_get(root, "streams"), i, s) {
+        const char *type = json_string_value(json_object_get(s, "codec_type"));
+        bool cover_art = json_integer_value(json_object_get(
+                             json_object_get(s, "disposition"), "attached_pic")) != 0;
+        if (type && strcmp(type, "video") == 0 && !cover_art && !video) video = s;
+        if (type && strcmp(type, "audio") == 0 && !audio) audio = s;
+    }
+    const char *format_name = json_string_value(json_object_get(format, "format_name"));
+    video_status st = VIDEO_OK;
+    if (!video || !container_ok(format_name, out->format, sizeof out->format)) {
+        snprintf(err, errcap, "the file has no video stream we read (%s)",
+                 format_name ? format_name : "unknown format");
+        st = VIDEO_NOT_A_VIDEO;
+        goto done;
+    }
+    int w = (int)json_integer_value(json_object_get(video, "width"));
+    int h = (int)json_integer_value(json_object_get(video, "height"));
+    out->duration = number_of(json_object_get(format, "duration"));
+    if (out->duration <= 0) out->duration = number_of(json_object_get(video, "duration"));
+    out->rotation = rotation_of(video);
+    if (out->rotation == 90 || out->rotation == 270) { int t = w; w = h; h = t; }
+    out->width = w, out->height = h;
+    out->fps = rate_of(json_object_get(video, "avg_frame_rate"));
+    if (out->fps <= 0) out->fps = rate_of(json_object_get(video, "r_frame_rate"));
+    const char *vc = json_string_value(json_object_get(video, "codec_name"));
+    snprintf(out->video_codec, sizeof out->video_codec, "%s", vc ? vc : "unknown");
+    out->has_audio = audio != NULL;
+    const char *ac = json_string_value(json_object_get(audio, "codec_name"));
+    if (audio) snprintf(out->audio_codec, sizeof out->audio_codec, "%s", ac ? ac : "unknown");
+    if (w <= 0 || h <= 0 || !(out->duration > 0) || !isfinite(out->duration)) {
+        snprintf(err, errcap, "the video stream has no size or duration");
+        st = VIDEO_CORRUPT;
+    } else if (out->duration > max_duration) {
+        snprintf(err, errcap, "the video lasts %.0f s; the limit is %.0f s", out->duration,
+                 max_duration);
+        st = VIDEO_TOO_LONG;
+    } else if ((uint64_t)w * (uint64_t)h > max_pixels) {
+        snprintf(err, errcap, "the video is %dx%d; the limit is %llu pixels", w, h,
+                 (unsigned long long)max_pixels);
+        st = VIDEO_TOO_LARGE;
+    }
+done:
+    json_decref(root);
+    return st;
+}
+
+video_status video_probe(int fd, const char *work_dir, const video_ctl *ctl,
+                         double max_duration, uint64_t max_pixels, video_info *out, char *err,
+                         size_t errcap)
+{
+    char *const argv[] = {"ffprobe", "-v", "error", "-protocol_whitelist", "file",
+                          "-print_format", "json", "-show_streams", "-show_format",
+                          "file:/dev/stdin", NULL};
+    tool_out o = {0};
+    video_status st = run_tool(argv, fd, work_dir, ctl, &o, err, errcap);
+    if (st == VIDEO_CORRUPT && o.len == 0) {
+        /* ffprobe refused the file outright: not a format it knows at all,
+         * or a known one cut short; the sniffed type said video, so corrupt */
+    } else if (st == VIDEO_OK || st == VIDEO_CORRUPT) {
+        char why[256];
+        snprintf(why, sizeof why, "%s", err);
+        st = parse_probe(o.buf, max_duration, max_pixels, out, err, errcap);
+        if (st == VIDEO_CORRUPT && why[0]) snprintf(err, errcap, "%s", why);
+    }
+    free(o.buf);
+    return st;
+}
+
+/* ---------- plan ---------- */
+
+/* The size at p (the short side), keeping the displayed aspect; even
+ * dimensions (H.264 4:2:0).  Never more than the source. */
+static video_size size_at(const video_info *in, int p, int maxrate)
+{
+    bool portrait = in->height > in->width;
+    int shortside = portrait ? in->width : in->height, longside = portrait ? in->height : in->width;
+    if (p > shortside) p = shortside;
+    double l = (double)longside * p / shortside;
+    int s = p & ~1, lo = 2 * (int)lround(l / 2.0);   /* 853.3 -> 854, as players expect */
+    if (lo > longside) lo = longside & ~1;
+    if (s < 2) s = 2;
+    if (lo < 2) lo = 2;
+    video_size v = {portrait ? s : lo, portrait ? lo : s, p, maxrate};
+    return v;
+}
+
+static bool at_least(const video_info *in, int longside, int shortside)
+{
+    int l = in->width > in->height ? in->width : in->height;
+    int s = in->width > in->height ? in->height : in->width;
+    return l >= longside && s >= shortside;
+}
+
+void video_plan_make(const video_info *in, video_plan *out)
+{
+    memset(out, 0, sizeof *out);
+    out->fallback = at_least(in, 1280, 720)  ? size_at(in, 720, 3000)
+                    : at_least(in, 854, 480) ? size_at(in, 480, 1400)
+                                             : size_at(in, 360, 800);
+    if (!at_least(in, 1280, 720)) return;
+    out->rungs[out->nrungs++] = size_at(in, 480, 1400);
+    out->rungs[out->nrungs++] = size_at(in, 720, 3000);
+    if (at_least(in, 1920, 1080)) out->rungs[out->nrungs++] = size_at(in, 1080, 6000);
+}
+
+/* ---------- transcode ---------- */
+
+typedef struct args {
+    char *v[160];
+    int n;
+    char store[4096];   /* the formatted ones */
+    size_t used;
+} args;
+
+static void add(args *a, const char *s)
+{
+    if (a->n < (int)(sizeof a->v / sizeof *a->v) - 1) a->v[a->n++] = (char *)s;
+    a->v[a->n] = NULL;
+}
+
+static void addf(args *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void addf(args *a, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *at = a->store + a->used;
+    int n = vsnprintf(at, sizeof a->store - a->used, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof a->store - a->used) return;
+    a->used += (size_t)n + 1;
+    add(a, at);
+}
+
+static void add_video_codec(args *a, const char *spec, const video_size *s, const char *preset)
+{
+    addf(a, "-c:v%s", spec), add(a, "libx264");
+    addf(a, "-preset:v%s", spec), add(a, preset);
+    addf(a, "-crf:v%s", spec), add(a, "23");
+    addf(a, "-maxrate:v%s", spec), addf(a, "%dk", s->maxrate_kbps);
+    addf(a, "-bufsize:v%s", spec), addf(a, "%dk", 2 * s->maxrate_kbps);
+    addf(a, "-pix_fmt:v%s", spec), add(a, "yuv420p");
+    addf(a, "-profile:v%s", spec), add(a, "high");
+}
+
+static void add_audio_codec(args *a)
+{
+    add(a, "-c:a"), add(a, "aac");
+    add(a, "-b:a"), addf(a, "%dk", AUDIO_KBPS);
+    add(a, "-ac"), add(a, "2");
+}
+
+/* The filter graph: one decode, split once per distinct size. */
+static void add_graph(args *a, const video_plan *plan)
+{
+    char g[1024];
+    int n = plan->nrungs, fallback_rung = -1;
+    for (int i = 0; i < n; i++)
+        if (plan->rungs[i].width == plan->fallback.width &&
+            plan->rungs[i].height == plan->fallback.height)
+            fallback_rung = i;
+    int branches = n + (fallback_rung < 0);
+    size_t len = (size_t)snprintf(g, sizeof g, "[0:v]split=%d", branches);
+    for (int i = 0; i < branches; i++) len += (size_t)snprintf(g + len, sizeof g - len, "[s%d]", i);
+    for (int i = 0; i < n; i++) {
+        const video_size *s = &plan->rungs[i];
+        if (i == fallback_rung)
+            len += (size_t)snprintf(g + len, sizeof g - len,
+                                    ";[s%d]scale=%d:%d,split=2[r%d][f]", i, s->width,
+                                    s->height, i);
+        else
+            len += (size_t)snprintf(g + len, sizeof g - len, ";[s%d]scale=%d:%d[r%d]",
+                                    i, s->width, s->height, i);
+    }
+    if (fallback_rung < 0)
+        snprintf(g + len, sizeof g - len, ";[s%d]scale=%d:%d[f]", n,
+                 plan->fallback.width, plan->fallback.height);
+    add(a, "-filter_complex"), addf(a, "%s", g);
+}
+
+/* The dash muxer names the HLS media playlists media_N.m3u8: rename them
+ * to hls_N.m3u8 (rendition hls_N) and rewrite the master's references. */
+static bool fix_hls_names(const char *dir, int nstreams)
+{
+    char from[1200], to[1200];
+    for (int i = 0; i < nstreams; i++) {
+        snprintf(from, sizeof from, "%s/media_%d.m3u8", dir, i);
+        snprintf(to, sizeof to, "%s/hls_%d.m3u8", dir, i);
+        if (rename(from, to) != 0) return false;
+    }
+    snprintf(from, sizeof from, "%s/hls.m3u8", dir);
+    FILE *f = fopen(from, "r");
+    if (!f) return false;
+    char text[16384];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    snprintf(to, sizeof to, "%s/tmp_hls", dir);
+    FILE *o = fopen(to, "w");
+    if (!o) return false;
+    for (char *line = text, *next; line && *line; line = next) {
+        next = strchr(line, '\n');
+        if (next) *next++ = '\0';
+        int k;
+        char *uri = strstr(line, "URI=\"media_");
+        if (sscanf(line, "media_%d.m3u8", &k) == 1) fprintf(o, "hls_%d.m3u8\n", k);
+        else if (uri && sscanf(uri, "URI=\"media_%d.m3u8\"", &k) == 1)
+            fprintf(o, "%.*sURI=\"hls_%d.m3u8\"%s\n", (int)(uri - line), line, k,
+                    strchr(uri + 5, '"') + 1);
+        else fprintf(o, "%s\n", line);
+    }
+    return fclose(o) == 0 && rename(to, from) == 0;
+}
+
+video_status video_transcode(int fd, const video_info *in, const video_plan *plan,
+                             const char *preset, const char *out_dir, const video_ctl *ctl,
+                             char *err, size_t errcap)
+{
+    args a = {.n = 0};
+    add(&a, "ffmpeg");
+    add(&a, "-nostdin"), add(&a, "-hide_banner"), add(&a, "-nostats");
+    add(&a, "-loglevel"), add(&a, "error");
+    add(&a, "-progress"), add(&a, "pipe:1");
+    add(&a, "-protocol_whitelist"), add(&a, "file");
+    add(&a, "-f"), add(&a, in->format);
+    add(&a, "-i"), add(&a, "file:/dev/stdin");
+    add_graph(&a, plan);
+    /* the fallback: progressive MP4, moov first */
+    add(&a, "-map"), add(&a, "[f]");
+    if (in->has_audio) add(&a, "-map"), add(&a, "0:a:0");
+    add_video_codec(&a, "", &plan->fallback, preset);
+    if (in->has_audio) add_audio_codec(&a);
+    add(&a, "-movflags"), add(&a, "+faststart");
+    add(&a, "-f"), add(&a, "mp4");
+    addf(&a, "%s/fallback", out_dir);
+    if (plan->nrungs > 0) {
+        for (int i = 0; i < plan->nrungs; i++) add(&a, "-map"), addf(&a, "[r%d]", i);
+        if (in->has_audio) add(&a, "-map"), add(&a, "0:a:0");
+        for (int i = 0; i < plan->nrungs; i++) {
+            char spec[16];
+            snprintf(spec, sizeof spec, ":%d", i);
+            add_video_codec(&a, spec, &plan->rungs[i], preset);
+        }
+        if (in->has_audio) add_audio_codec(&a);
+        /* keyframes on every segment boundary, in every rung alike */
+        add(&a, "-force_key_frames:v"), addf(&a, "expr:gte(t,n_forced*%d)", SEGMENT_SECONDS);
+        add(&a, "-f"), add(&a, "dash");
+        add(&a, "-seg_duration"), addf(&a, "%d", SEGMENT_SECONDS);
+        add(&a, "-use_template"), add(&a, "1");
+        add(&a, "-use_timeline"), add(&a, "0");
+        add(&a, "-hls_playlist"), add(&a, "1");
+        add(&a, "-hls_master_name"), add(&a, "hls.m3u8");
+        add(&a, "-adaptation_sets");
+        add(&a, in->has_audio ? "id=0,streams=v id=1,streams=a" : "id=0,streams=v");
+        add(&a, "-init_seg_name"), add(&a, "init_$RepresentationID$.m4s");
+        add(&a, "-media_seg_name"), add(&a, "seg_$RepresentationID$_$Number%05d$.m4s");
+        addf(&a, "%s/dash.mpd", out_dir);
+    }
+    tool_out o = {.duration = in->duration};
+    video_status st = run_tool(a.v, fd, out_dir, ctl, &o, err, errcap);
+    if (st == VIDEO_OK && plan->nrungs > 0 &&
+        !fix_hls_names(out_dir, plan->nrungs + (in->has_audio ? 1 : 0))) {
+        snprintf(err, errcap, "ffmpeg's HLS playlists are not where expected");
+        st = VIDEO_IO_ERROR;
+    }
+    return st;
+}
+
+/* ---------- poster ---------- */
+
+video_status video_poster(int fd, const video_info *in, const char *out_dir,
+                          const video_ctl *ctl, char *err, size_t errcap)
+{
+    char seek[32], poster[1200], cover[1200];
+    snprintf(seek, sizeof seek, "%.3f", in->duration * 0.1);
+    snprintf(poster, sizeof poster, "%s/poster.jpg", out_dir);
+    snprintf(cover, sizeof cover, "%s/cover.jpg", out_dir);
+    char graph[160];
+    snprintf(graph, sizeof graph,
+             "[0:v]thumbnail=%d,split=2[p][c];"
+             "[c]crop='min(iw,trunc(ih*16/9))':'min(ih,trunc(iw*9/16))'[cc]",
+             POSTER_FRAMES);
+    char *const argv[] = {"ffmpeg", "-nostdin", "-hide_banner", "-nostats", "-loglevel", "error",
+                          "-protocol_whitelist", "file", "-ss", seek, "-f", (char *)in->format,
+                          "-i", "file:/dev/stdin", "-filter_complex", graph,
+                          "-map", "[p]", "-frames:v", "1", "-q:v", "2", "-update", "1", poster,
+                          "-map", "[cc]", "-frames:v", "1", "-q:v", "2", "-update", "1", cover,
+                          NULL};
+    tool_out o = {0};
+    video_status st = run_tool(argv, fd, out_dir, ctl, &o, err, errcap);
+    free(o.buf);
+    struct stat sb;
+    if (st == VIDEO_OK && (stat(poster, &sb) != 0 || sb.st_size == 0)) {
+        snprintf(err, errcap, "ffmpeg made no poster frame");
+        st = VIDEO_CORRUPT;
+    }
+    return st;
+}

@@ -1,0 +1,283 @@
+// Video: uploads are probed and transcoded by the workers with ffmpeg: the
+// fallback MP4 sized by the displayed short side, the HLS/DASH ladder for
+// 720p and up (both manifests read by ffprobe through the rendition route),
+// the poster and five 16:9 covers; broken files fail with clear codes.
+// Clips are made here with ffmpeg's lavfi sources, a few seconds each; the
+// corpus's 1080p 30 s clip runs only with ASSETD_HEAVY=1.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { CORPUS, SLOW, TEST_TIMEOUT as T, makeTempDir, removeDir, startServer, api, upload, waitFor } from './lib.mjs';
+import http from 'node:http';
+
+let srv, dir;
+
+// The events of /v1/events (SSE) as they arrive, parsed.
+function sse(query = '') {
+  const events = [];
+  let req;
+  const ready = new Promise((resolve, reject) => {
+    req = http.get(`${srv.url}/v1/events${query}`, { headers: { accept: 'text/event-stream', authorization: `Bearer ${srv.token}` } }, (res) => {
+      let buf = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => {
+        buf += d;
+        for (let i; (i = buf.indexOf('\n\n')) >= 0; buf = buf.slice(i + 2)) {
+          const data = buf.slice(0, i).split('\n').find((l) => l.startsWith('data: '));
+          if (data) events.push(JSON.parse(data.slice(6)));
+        }
+      });
+      res.on('error', () => {});
+      resolve(res);
+    });
+    req.on('error', reject);
+  });
+  return {
+    events, ready,
+    close: () => req.destroy(),
+    until: (pred, what) => waitFor(() => pred(events), { timeoutMs: 60000 * SLOW, intervalMs: 20, what }),
+  };
+}
+const clips = {};
+
+function ffmpeg(args) {
+  execFileSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', ...args], { stdio: 'inherit', timeout: 60000 });
+}
+
+before(async () => {
+  dir = makeTempDir('assetd-video-');
+  const tone = ['-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000'];
+  const x264 = ['-c:v', 'libx264', '-preset', 'ultrafast', '-crf', '38', '-pix_fmt', 'yuv420p'];
+  clips.landscape = path.join(dir, 'landscape.mp4');
+  ffmpeg(['-f', 'lavfi', '-i', 'testsrc2=size=1280x720:rate=30', ...tone, '-t', '4', ...x264, '-c:a', 'aac', '-shortest', clips.landscape]);
+  // a phone's portrait clip: coded 1920x1080, displayed turned by 90 degrees
+  const coded = path.join(dir, 'coded.mp4');
+  ffmpeg(['-f', 'lavfi', '-i', 'testsrc2=size=1920x1080:rate=30', ...tone, '-t', '2', ...x264, '-c:a', 'aac', '-shortest', coded]);
+  clips.portrait = path.join(dir, 'portrait.mp4');
+  ffmpeg(['-i', coded, '-c', 'copy', '-metadata:s:v:0', 'rotate=90', clips.portrait]);
+  clips.small = path.join(dir, 'small.mp4');
+  ffmpeg(['-f', 'lavfi', '-i', 'testsrc2=size=640x360:rate=25', '-t', '3', ...x264, clips.small]);
+  clips.silent = path.join(dir, 'silent.mp4');
+  ffmpeg(['-f', 'lavfi', '-i', 'testsrc2=size=1280x720:rate=30', '-t', '0.5', ...x264, clips.silent]);
+  srv = await startServer({ workers: 2 });
+});
+after(async () => {
+  await srv?.cleanup();   // fails on a sanitizer report at exit
+  if (dir) removeDir(dir);
+});
+
+async function settled(id, ms = 120000) {
+  let a;
+  await waitFor(async () => {
+    a = (await api(srv, 'GET', `/v1/assets/${id}`)).json;
+    return a.status === 'ready' || a.status === 'failed';
+  }, { timeoutMs: ms * SLOW, intervalMs: 200, what: `asset ${id} to settle` });
+  return a;
+}
+
+// ffprobe over HTTP, with the key: the streams it finds behind a URL.
+function probe(url) {
+  const out = execFileSync('ffprobe', ['-v', 'error', '-headers', `Authorization: Bearer ${srv.token}\r\n`,
+    '-print_format', 'json', '-show_streams', '-show_format', srv.url + url], { timeout: 60000 });
+  return JSON.parse(out.toString());
+}
+
+const byName = (a) => Object.fromEntries(a.renditions.map((r) => [r.name, r]));
+const videoSizes = (streams) => streams.filter((s) => s.codec_type === 'video')
+  .map((s) => `${s.width}x${s.height}`).sort();
+
+const COVERS = { cover_large: [1280, 720], cover_medium: [640, 360], cover_small: [480, 270], cover_tiny: [320, 180], cover_nano: [160, 90] };
+
+async function uploadClip(file, name) {
+  const r = await upload(srv, { file, filename: name });
+  assert.equal(r.status, 201, r.text);
+  assert.equal(r.json.kind, 'video');
+  const a = await settled(r.json.id);
+  assert.equal(a.status, 'ready', JSON.stringify(a.error));
+  return a;
+}
+
+test('landscape 720p with audio: fallback 720p, 480/720 ladder in HLS and DASH, poster and covers', { timeout: T * 2 }, async () => {
+  const a = await uploadClip(clips.landscape, 'landscape.mp4');
+  assert.equal(a.meta.width, 1280);
+  assert.equal(a.meta.height, 720);
+  assert.equal(a.meta.rotation, 0);
+  assert.equal(a.meta.has_audio, true);
+  assert.equal(a.meta.video_codec, 'h264');
+  assert.equal(a.meta.audio_codec, 'aac');
+  assert.ok(Math.abs(a.meta.duration - 4) < 0.2, `duration ${a.meta.duration}`);
+  const r = byName(a);
+  assert.deepEqual([r.fallback.width, r.fallback.height, r.fallback.content_type], [1280, 720, 'video/mp4']);
+  // the fallback: H.264 + AAC, moov before mdat (+faststart), served with ranges
+  const mp4 = await api(srv, 'GET', r.fallback.url);
+  assert.equal(mp4.status, 200);
+  assert.equal(mp4.body.length, r.fallback.size);
+  assert.ok(mp4.body.indexOf('moov') < mp4.body.indexOf('mdat'), 'moov first');
+  const ranged = await api(srv, 'GET', `${r.fallback.url}.mp4`, { headers: ['Range: bytes=0-99'] });
+  assert.equal(ranged.status, 206);
+  assert.equal(ranged.headers['content-type'], 'video/mp4');
+  const fb = probe(r.fallback.url);
+  assert.deepEqual(fb.streams.map((s) => s.codec_name).sort(), ['aac', 'h264']);
+  // both manifests read, over the same renditions
+  for (const m of ['hls', 'dash']) {
+    const p = probe(r[m].url);
+    assert.deepEqual(videoSizes(p.streams), ['1280x720', '854x480'], m);
+    assert.ok(p.streams.some((s) => s.codec_type === 'audio'), `${m} has audio`);
+  }
+  const master = (await api(srv, 'GET', r.hls.url)).body.toString();
+  assert.match(master, /^#EXTM3U/);
+  assert.equal((await api(srv, 'GET', r.hls.url)).headers['content-type'], 'application/vnd.apple.mpegurl');
+  // segments are served but not listed
+  assert.equal((await api(srv, 'GET', `/v1/assets/${a.id}/renditions/seg_0_00001.m4s`)).status, 200);
+  assert.ok(!a.renditions.some((x) => x.name.startsWith('seg_')));
+  assert.equal((await api(srv, 'GET', `/v1/assets/${a.id}/renditions/seg_0_99999.m4s`)).status, 404);
+  // poster and the five cover sizes
+  assert.deepEqual([r.poster.width, r.poster.height], [1280, 720]);
+  for (const [name, [w, h]] of Object.entries(COVERS)) {
+    assert.deepEqual([r[name].width, r[name].height], [w, h], name);
+    const img = await api(srv, 'GET', r[name].url);
+    assert.equal(img.headers['content-type'], 'image/jpeg');
+    assert.equal(img.body.length, r[name].size);
+  }
+  const jobs = (await api(srv, 'GET', `/v1/jobs?asset=${a.id}`)).json.items;
+  assert.equal(jobs[0].type, 'video');
+  assert.equal(jobs[0].state, 'succeeded');
+  // ffmpeg's progress became job.progress events, rising, below 1
+  const s = sse(`?asset=${a.id}&since=0`);
+  await s.until((evs) => evs.some((e) => e.type === 'asset.ready'), 'the replay up to asset.ready');
+  s.close();
+  const progress = s.events.filter((e) => e.type === 'job.progress').map((e) => e.data.progress);
+  assert.ok(progress.length >= 1, `progress events: ${s.events.map((e) => e.type)}`);
+  assert.deepEqual(progress, [...progress].sort((x, y) => x - y));
+  assert.ok(progress.every((p) => p > 0 && p < 1), String(progress));
+});
+
+// The processes whose command line names this server's data directory:
+// ffmpeg runs there (its scratch directory is DATA/tmp/video-*).
+function toolsOf(dataDir) {
+  const out = execFileSync('ps', ['-eo', 'pid=,args=']).toString();
+  return out.split('\n').filter((l) => /\b(ffmpeg|ffprobe)\b/.test(l) && l.includes(dataDir));
+}
+
+test('deleting a video mid-transcode stops ffmpeg and leaves nothing behind', { timeout: T * 2 }, async () => {
+  const s = sse();
+  await s.ready;
+  const r = await upload(srv, { file: clips.portrait, filename: 'gone.mp4' });
+  const id = r.json.id;
+  await s.until((evs) => evs.some((e) => e.asset_id === id && e.type === 'job.progress'), 'the transcode to start');
+  assert.ok(toolsOf(srv.dataDir).length >= 1, 'ffmpeg runs');
+  assert.equal((await api(srv, 'DELETE', `/v1/assets/${id}`)).status, 204);
+  await waitFor(() => toolsOf(srv.dataDir).length === 0, { timeoutMs: 3000 * SLOW, what: 'ffmpeg to be killed (checked every second)' });
+  const scratch = () => fs.readdirSync(path.join(srv.dataDir, 'tmp')).filter((f) => f.startsWith('video-'));
+  await waitFor(() => scratch().length === 0, { timeoutMs: 10000 * SLOW, what: 'the scratch directory to go' });
+  const shard = path.join(srv.dataDir, 'blobs', id.slice(0, 2));
+  const left = fs.existsSync(shard) ? fs.readdirSync(shard).filter((f) => f.startsWith(id)) : [];
+  assert.deepEqual(left, []);
+  s.close();
+});
+
+test('kill -9 of the worker mid-transcode: its ffmpeg dies with it, the job is retried, the video ends ready', { timeout: T * 3 }, async () => {
+  const own = await startServer({ workers: 1, args: ['--job-lease', '2'] });
+  try {
+    const r = await upload(own, { file: clips.portrait, filename: 'crash.mp4' });
+    let tools = [];
+    await waitFor(() => (tools = toolsOf(own.dataDir)).some((l) => /\bffmpeg\b/.test(l)), { timeoutMs: 30000 * SLOW, intervalMs: 20, what: 'ffmpeg to run' });
+    const ffmpegPid = Number(tools.find((l) => /\bffmpeg\b/.test(l)).trim().split(/\s+/)[0]);
+    const workerPid = Number(execFileSync('ps', ['-o', 'ppid=', '-p', String(ffmpegPid)]).toString().trim());
+    assert.ok(workerPid > 1 && workerPid !== process.pid && workerPid !== own.pid, `worker pid ${workerPid}`);
+    process.kill(workerPid, 'SIGKILL');
+    await waitFor(() => toolsOf(own.dataDir).every((l) => !l.trim().startsWith(`${ffmpegPid} `)), { timeoutMs: 3000 * SLOW, what: 'the orphan ffmpeg to die' });
+    let a;
+    await waitFor(async () => {
+      a = (await api(own, 'GET', `/v1/assets/${r.json.id}`)).json;
+      return a.status === 'ready' || a.status === 'failed';
+    }, { timeoutMs: 60000 * SLOW, intervalMs: 200, what: 'the retried job' });
+    assert.equal(a.status, 'ready', JSON.stringify(a.error));
+    const job = (await api(own, 'GET', `/v1/jobs?asset=${a.id}`)).json.items[0];
+    assert.equal(job.attempts, 2);
+  } finally {
+    await own.cleanup();
+  }
+});
+
+test('portrait 1080x1920 (rotation metadata): portrait fallback 720x1280 and ladder up to 1080x1920', { timeout: T * 2 }, async () => {
+  const a = await uploadClip(clips.portrait, 'portrait.mp4');
+  assert.deepEqual([a.meta.width, a.meta.height], [1080, 1920]);
+  assert.ok([90, 270].includes(a.meta.rotation), `rotation ${a.meta.rotation}`);
+  const r = byName(a);
+  assert.deepEqual([r.fallback.width, r.fallback.height], [720, 1280]);
+  const fb = probe(r.fallback.url).streams.find((s) => s.codec_type === 'video');
+  assert.deepEqual([fb.width, fb.height], [720, 1280]);
+  assert.deepEqual(videoSizes(probe(r.dash.url).streams), ['1080x1920', '480x854', '720x1280']);
+  assert.deepEqual([r.poster.width, r.poster.height], [1080, 1920]);
+  // a portrait frame's largest 16:9 crop is 1080x607: large is that, never upscaled
+  assert.ok(r.cover_large.width <= 1080 && Math.abs(r.cover_large.width / r.cover_large.height - 16 / 9) < 0.01);
+  assert.deepEqual([r.cover_medium.width, r.cover_medium.height], [640, 360]);
+});
+
+test('640x360 without audio: fallback 360p, no ladder', { timeout: T }, async () => {
+  const a = await uploadClip(clips.small, 'small.mp4');
+  assert.equal(a.meta.has_audio, false);
+  assert.equal(a.meta.audio_codec, null);
+  const r = byName(a);
+  assert.deepEqual([r.fallback.width, r.fallback.height], [640, 360]);
+  assert.equal(r.hls, undefined);
+  assert.equal(r.dash, undefined);
+  assert.deepEqual(probe(r.fallback.url).streams.map((s) => s.codec_type), ['video']);
+  assert.deepEqual([r.cover_medium.width, r.cover_medium.height], [640, 360]);
+  assert.deepEqual([r.cover_large.width, r.cover_large.height], [640, 360], 'never upscaled');
+});
+
+test('a silent 0.5 s 720p clip: a ladder without audio, both manifests read, a poster', { timeout: T }, async () => {
+  const a = await uploadClip(clips.silent, 'silent.mp4');
+  assert.equal(a.meta.has_audio, false);
+  const r = byName(a);
+  for (const m of ['hls', 'dash']) {
+    const p = probe(r[m].url);
+    assert.deepEqual(videoSizes(p.streams), ['1280x720', '854x480'], m);
+    assert.ok(!p.streams.some((x) => x.codec_type === 'audio'), `${m} has no audio`);
+  }
+  assert.deepEqual([r.poster.width, r.poster.height], [1280, 720]);
+});
+
+test('a truncated MP4, a text file named .mp4 and an over-long video fail with clear codes', { timeout: T }, async () => {
+  const whole = fs.readFileSync(clips.landscape);
+  const cut = await upload(srv, { data: whole.subarray(0, Math.floor(whole.length / 2)), filename: 'cut.mp4' });
+  assert.equal(cut.json.kind, 'video');
+  const c = await settled(cut.json.id);
+  assert.equal(c.status, 'failed');
+  assert.equal(c.error.code, 'corrupt_video', JSON.stringify(c.error));
+  assert.deepEqual(c.renditions, []);
+
+  const text = await upload(srv, { data: Buffer.from('not a video at all\n'.repeat(50)), filename: 'clip.mp4' });
+  assert.equal(text.status, 201);
+  assert.equal(text.json.status, 'failed');
+  assert.equal(text.json.error.code, 'not_a_video');
+
+  const short = await startServer({ workers: 1, args: ['--max-video-duration', '2'] });
+  try {
+    const r = await upload(short, { file: clips.landscape, filename: 'long.mp4' });
+    let a;
+    await waitFor(async () => {
+      a = (await api(short, 'GET', `/v1/assets/${r.json.id}`)).json;
+      return a.status === 'failed' || a.status === 'ready';
+    }, { timeoutMs: 60000 * SLOW, intervalMs: 200, what: 'the long video to fail' });
+    assert.equal(a.error?.code, 'video_too_long', JSON.stringify(a));
+  } finally {
+    await short.cleanup();
+  }
+});
+
+test('--video-preset is checked at start', { timeout: T }, async () => {
+  await assert.rejects(startServer({ args: ['--video-preset', 'warp'] }));
+});
+
+const HEAVY = process.env.ASSETD_HEAVY === '1';
+test('the corpus 1080p clip: fallback 720p, ladder 480/720/1080 (ASSETD_HEAVY=1)', { timeout: T * 6, skip: !HEAVY && 'set ASSETD_HEAVY=1' }, async () => {
+  const a = await uploadClip(path.join(CORPUS, 'video', 'clip_1080p30_30s.mp4'), 'clip.mp4');
+  const r = byName(a);
+  assert.deepEqual([r.fallback.width, r.fallback.height], [1280, 720]);
+  for (const m of ['hls', 'dash']) assert.deepEqual(videoSizes(probe(r[m].url).streams), ['1280x720', '1920x1080', '854x480'], m);
+});
