@@ -278,7 +278,7 @@ static const char *extension_of(const char *type)
 {
     static const char *const map[][2] = {
         {"webp", "webp"}, {"png", "png"}, {"gif", "gif"}, {"mpegurl", "m3u8"},
-        {"dash+xml", "mpd"}, {"mp4", "mp4"},
+        {"dash+xml", "mpd"}, {"mp4", "mp4"}, {"vtt", "vtt"},
     };
     for (size_t i = 0; type && i < sizeof map / sizeof *map; i++)
         if (strstr(type, map[i][0])) return map[i][1];
@@ -294,7 +294,7 @@ static const char *extension_of(const char *type)
 void assets_reply_rendition(http_req *r, const asset *as, const char *full_name)
 {
     static const char *const extensions[] = {"mp4", "m4s", "m3u8", "mpd", "jpg", "webp",
-                                              "png", "gif"};
+                                              "png", "gif", "vtt"};
     char name[48];   /* 32 for the name, and the extension */
     if (strlen(full_name) >= sizeof name) {
         http_reply_error(r, 404, "not_found", "the asset has no such rendition");

@@ -365,12 +365,35 @@ static bool at_least(const video_info *in, int longside, int shortside)
     return l >= longside && s >= shortside;
 }
 
+static void timeline_make(double duration, video_timeline *t)
+{
+    static const struct { double under; int interval; } steps[] = {
+        {15, 1}, {60, 3}, {300, 5}, {600, 10}, {1800, 15},
+    };
+    memset(t, 0, sizeof *t);
+    if (!(duration >= 1)) return;   /* under a second: no timeline */
+    t->interval = 30;
+    for (size_t i = 0; i < sizeof steps / sizeof *steps; i++)
+        if (duration < steps[i].under) {
+            t->interval = steps[i].interval;
+            break;
+        }
+    /* ffmpeg's fps filter emits the frame at k*interval for every
+     * k*interval before the end; the millisecond keeps an exact multiple
+     * (a 4.000 s clip at 1 s) from counting a frame past the end */
+    t->count = (int)ceil(duration / t->interval - 0.001);
+    if (t->count < 1) t->count = 1;
+    t->columns = t->count < VIDEO_TILE_COLUMNS ? t->count : VIDEO_TILE_COLUMNS;
+    t->rows = (t->count + VIDEO_TILE_COLUMNS - 1) / VIDEO_TILE_COLUMNS;
+}
+
 void video_plan_make(const video_info *in, video_plan *out)
 {
     memset(out, 0, sizeof *out);
     out->fallback = at_least(in, 1280, 720)  ? size_at(in, 720, 3000)
                     : at_least(in, 854, 480) ? size_at(in, 480, 1400)
                                              : size_at(in, 360, 800);
+    timeline_make(in->duration, &out->timeline);
     if (!at_least(in, 1280, 720)) return;
     out->rungs[out->nrungs++] = size_at(in, 480, 1400);
     out->rungs[out->nrungs++] = size_at(in, 720, 3000);
@@ -432,7 +455,8 @@ static void add_graph(args *a, const video_plan *plan)
         if (plan->rungs[i].width == plan->fallback.width &&
             plan->rungs[i].height == plan->fallback.height)
             fallback_rung = i;
-    int branches = n + (fallback_rung < 0);
+    const video_timeline *t = &plan->timeline;
+    int branches = n + (fallback_rung < 0) + (t->count > 0);
     size_t len = (size_t)snprintf(g, sizeof g, "[0:v]split=%d", branches);
     for (int i = 0; i < branches; i++) len += (size_t)snprintf(g + len, sizeof g - len, "[s%d]", i);
     for (int i = 0; i < n; i++) {
@@ -446,8 +470,18 @@ static void add_graph(args *a, const video_plan *plan)
                                     i, s->width, s->height, i);
     }
     if (fallback_rung < 0)
-        snprintf(g + len, sizeof g - len, ";[s%d]scale=%d:%d[f]", n,
-                 plan->fallback.width, plan->fallback.height);
+        len += (size_t)snprintf(g + len, sizeof g - len, ";[s%d]scale=%d:%d[f]", n,
+                                plan->fallback.width, plan->fallback.height);
+    /* the timeline: frames dropped first, so its scale costs little; 4:4:4
+     * because a letterboxed tile may be odd-sized; nb_frames ends the
+     * sheet at count tiles */
+    if (t->count > 0)
+        snprintf(g + len, sizeof g - len,
+                 ";[s%d]fps=1/%d,format=yuvj444p,"
+                 "scale=%d:%d:force_original_aspect_ratio=decrease,"
+                 "pad=%d:%d:(ow-iw)/2:(oh-ih)/2,tile=%dx%d:nb_frames=%d[t]",
+                 branches - 1, t->interval, VIDEO_TILE_W, VIDEO_TILE_H, VIDEO_TILE_W,
+                 VIDEO_TILE_H, t->columns, t->rows, t->count);
     add(a, "-filter_complex"), addf(a, "%s", g);
 }
 
@@ -483,6 +517,35 @@ static bool fix_hls_names(const char *dir, int nstreams)
         else fprintf(o, "%s\n", line);
     }
     return fclose(o) == 0 && rename(to, from) == 0;
+}
+
+static void vtt_time(FILE *f, double t)
+{
+    long ms = lround(t * 1000);
+    fprintf(f, "%02ld:%02ld:%02ld.%03ld", ms / 3600000, ms / 60000 % 60, ms / 1000 % 60,
+            ms % 1000);
+}
+
+/* The WebVTT thumbnails track: tile i covers [i*interval, next) and is
+ * cut from the sheet by a media fragment, relative to the track's URL. */
+static bool write_vtt(const char *dir, const video_timeline *t, double duration)
+{
+    char path[1200];
+    snprintf(path, sizeof path, "%s/timeline.vtt", dir);
+    FILE *f = fopen(path, "w");
+    if (!f) return false;
+    fputs("WEBVTT\n", f);
+    for (int i = 0; i < t->count; i++) {
+        double from = (double)i * t->interval, to = from + t->interval;
+        if (to > duration) to = duration;
+        fputs("\n", f);
+        vtt_time(f, from);
+        fputs(" --> ", f);
+        vtt_time(f, to);
+        fprintf(f, "\ntilesheet.jpg#xywh=%d,%d,%d,%d\n", i % VIDEO_TILE_COLUMNS * VIDEO_TILE_W,
+                i / VIDEO_TILE_COLUMNS * VIDEO_TILE_H, VIDEO_TILE_W, VIDEO_TILE_H);
+    }
+    return fclose(f) == 0;
 }
 
 video_status video_transcode(int fd, const video_info *in, const video_plan *plan,
@@ -529,11 +592,23 @@ video_status video_transcode(int fd, const video_info *in, const video_plan *pla
         add(&a, "-media_seg_name"), add(&a, "seg_$RepresentationID$_$Number%05d$.m4s");
         addf(&a, "%s/dash.mpd", out_dir);
     }
+    if (plan->timeline.count > 0) {
+        add(&a, "-map"), add(&a, "[t]");
+        add(&a, "-frames:v"), add(&a, "1");
+        add(&a, "-q:v"), add(&a, "4");
+        add(&a, "-update"), add(&a, "1");
+        addf(&a, "%s/tilesheet.jpg", out_dir);
+    }
     tool_out o = {.duration = in->duration};
     video_status st = run_tool(a.v, fd, out_dir, ctl, &o, err, errcap);
     if (st == VIDEO_OK && plan->nrungs > 0 &&
         !fix_hls_names(out_dir, plan->nrungs + (in->has_audio ? 1 : 0))) {
         snprintf(err, errcap, "ffmpeg's HLS playlists are not where expected");
+        st = VIDEO_IO_ERROR;
+    }
+    if (st == VIDEO_OK && plan->timeline.count > 0 &&
+        !write_vtt(out_dir, &plan->timeline, in->duration)) {
+        snprintf(err, errcap, "cannot write the timeline track: %s", strerror(errno));
         st = VIDEO_IO_ERROR;
     }
     return st;

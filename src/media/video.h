@@ -80,10 +80,25 @@ typedef struct video_size {
     int width, height, p;
     int maxrate_kbps;
 } video_size;
+/* The scrubbing timeline: one frame every `interval` seconds (1 s under
+ * 15 s of video, 3 s under 60 s, 5 s under 5 min, 10 s under 10 min, 15 s
+ * under 30 min, else 30 s), each fitted whole into a TILE_W x TILE_H tile
+ * (letterboxed: a portrait frame keeps its sides, the rest is black), up
+ * to TILE_COLUMNS a row, in one sprite sheet.  count 0: none (a clip under
+ * one second). */
+#define VIDEO_TILE_W 240
+#define VIDEO_TILE_H 135
+#define VIDEO_TILE_COLUMNS 10
+typedef struct video_timeline {
+    int interval;     /* seconds */
+    int count;        /* frames: one per started interval */
+    int columns, rows;
+} video_timeline;
 typedef struct video_plan {
     video_size fallback;
     int nrungs;                           /* 0: no ladder */
     video_size rungs[VIDEO_RUNGS_MAX];    /* ascending */
+    video_timeline timeline;
 } video_plan;
 void video_plan_make(const video_info *in, video_plan *out);
 
@@ -93,6 +108,9 @@ void video_plan_make(const video_info *in, video_plan *out);
  *   hls.m3u8, hls_N.m3u8    HLS master and media playlists over the same
  *   init_N.m4s,             fMP4 (CMAF) init and 6 s media segments; N is
  *   seg_N_NNNNN.m4s         the rung (0 = smallest), audio is N = nrungs
+ *   tilesheet.jpg           the timeline's sprite sheet (plan->timeline),
+ *   timeline.vtt            and its WebVTT thumbnails track: one cue per
+ *                           tile, "tilesheet.jpg#xywh=x,y,w,h"
  * A file's name up to the dot is its rendition name ([a-z0-9_]); the
  * manifests refer to each other and to segments relatively, with the
  * extension (players and ffmpeg's HLS reader want one; the rendition route

@@ -1,6 +1,7 @@
 /* video.c — the video pipeline: probe, one transcode (the fallback MP4
  * and, for sources of 720p and up, the HLS/DASH ladder), a poster frame
- * and the five 16:9 cover sizes; media/video.h does the work with ffmpeg.
+ * and the five 16:9 cover sizes, the timeline's sprite sheet and its WebVTT
+ * track; media/video.h does the work with ffmpeg.
  *
  * Everything ffmpeg writes goes to a private scratch directory under
  * DATA/tmp, then into the store one file at a time, streamed (segments can
@@ -184,6 +185,16 @@ static bool store_outputs(run *r, int fd, const video_info *in, const video_plan
     if (!pipeline_store_file(r->w, r->j->asset_id, "fallback", path, &size)) goto fail;
     add_rendition(r, "fallback", "video/mp4", plan->fallback.width, plan->fallback.height, size);
     if (plan->nrungs > 0 && !store_streams(r, plan, in)) goto fail;
+    const video_timeline *t = &plan->timeline;
+    if (t->count > 0) {
+        snprintf(path, sizeof path, "%s/tilesheet.jpg", r->dir);
+        if (!pipeline_store_file(r->w, r->j->asset_id, "tilesheet", path, &size)) goto fail;
+        add_rendition(r, "tilesheet", "image/jpeg", t->columns * VIDEO_TILE_W,
+                      t->rows * VIDEO_TILE_H, size);
+        snprintf(path, sizeof path, "%s/timeline.vtt", r->dir);
+        if (!pipeline_store_file(r->w, r->j->asset_id, "timeline", path, &size)) goto fail;
+        add_rendition(r, "timeline", "text/vtt", 0, 0, size);
+    }
     pipeline_progress(r->w, r->j, 0.95);
     video_ctl ctl = {PROBE_SECONDS, cancelled, NULL, r, &r->w->child_pgid};
     video_status st = video_poster(fd, in, r->dir, &ctl, err, errcap);
@@ -223,14 +234,22 @@ static int remove_entry(const char *path, const struct stat *sb, int flag, struc
     return 0;
 }
 
-static void meta_of(const video_info *in, char *out, size_t cap)
+/* The probe, and the timeline's n and W (the manifest names the sheet as
+ * the original did from them, tilesheet_{n}_{W}_240_135.jpg; the rendition
+ * is `tilesheet`).  Under ASSET_META_JSON_MAX: codec names are under 24
+ * bytes, the numbers bounded by the probe's limits. */
+static void meta_of(const video_info *in, const video_timeline *t, char *out, size_t cap)
 {
+    char timeline[64] = "null";
+    if (t->count > 0)
+        snprintf(timeline, sizeof timeline, "{\"count\":%d,\"interval\":%d}", t->count,
+                 t->interval);
     snprintf(out, cap,
              "{\"duration\":%.3f,\"width\":%d,\"height\":%d,\"rotation\":%d,\"fps\":%.3f,"
-             "\"video_codec\":\"%s\",\"audio_codec\":%s%s%s,\"has_audio\":%s}",
+             "\"video_codec\":\"%s\",\"audio_codec\":%s%s%s,\"has_audio\":%s,\"timeline\":%s}",
              in->duration, in->width, in->height, in->rotation, in->fps, in->video_codec,
              in->has_audio ? "\"" : "", in->has_audio ? in->audio_codec : "null",
-             in->has_audio ? "\"" : "", in->has_audio ? "true" : "false");
+             in->has_audio ? "\"" : "", in->has_audio ? "true" : "false", timeline);
 }
 
 /* The body of pipeline_video, with the scratch directory made. */
@@ -241,13 +260,13 @@ static void transcode(run *r, int fd)
     const worker_config *cfg = w->cfg;
     char err[512] = "";
     video_info in;
+    video_plan plan;
     video_ctl ctl = {PROBE_SECONDS, cancelled, NULL, r, &w->child_pgid};
     video_status st = video_probe(fd, r->dir, &ctl, (double)cfg->max_video_duration,
                                   cfg->max_video_pixels, &in, err, sizeof err);
     if (st == VIDEO_OK) {
         unsigned limit = cfg->job_timeout + (unsigned)(in.duration * SECONDS_PER_VIDEO_SECOND);
         atomic_store(&w->job_limit_s, limit);
-        video_plan plan;
         video_plan_make(&in, &plan);
         video_ctl tctl = {(double)limit, cancelled, progress, r, &w->child_pgid};
         st = video_transcode(fd, &in, &plan, cfg->video_preset, r->dir, &tctl, err, sizeof err);
@@ -265,7 +284,7 @@ static void transcode(run *r, int fd)
         return;
     }
     char meta[ASSET_META_JSON_MAX + 1];
-    meta_of(&in, meta, sizeof meta);
+    meta_of(&in, &plan.timeline, meta, sizeof meta);
     char *renditions = json_dumps(r->renditions, JSON_COMPACT);
     if (renditions) pipeline_succeed(w, j, renditions, meta, write_parts, r);
     free(renditions);

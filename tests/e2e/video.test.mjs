@@ -88,6 +88,7 @@ const byName = (a) => Object.fromEntries(a.renditions.map((r) => [r.name, r]));
 const videoSizes = (streams) => streams.filter((s) => s.codec_type === 'video')
   .map((s) => `${s.width}x${s.height}`).sort();
 
+const vttTime = (t) => new Date(Math.round(t * 1000)).toISOString().slice(11, 23);
 const COVERS = { cover_large: [1280, 720], cover_medium: [640, 360], cover_small: [480, 270], cover_tiny: [320, 180], cover_nano: [160, 90] };
 
 async function uploadClip(file, name) {
@@ -141,6 +142,21 @@ test('landscape 720p with audio: fallback 720p, 480/720 ladder in HLS and DASH, 
     assert.equal(img.headers['content-type'], 'image/jpeg');
     assert.equal(img.body.length, r[name].size);
   }
+  // the timeline: 4 s at one frame a second, 4 letterboxed 240x135 tiles
+  // in one row, and a WebVTT track cutting them out of the sheet
+  assert.deepEqual(a.meta.timeline, { count: 4, interval: 1 });
+  assert.deepEqual([r.tilesheet.width, r.tilesheet.height, r.tilesheet.content_type], [960, 135, 'image/jpeg']);
+  const sheet = probe(r.tilesheet.url).streams[0];
+  assert.deepEqual([sheet.width, sheet.height], [960, 135]);
+  assert.equal(r.timeline.content_type, 'text/vtt');
+  const vtt = await api(srv, 'GET', `${r.timeline.url}.vtt`);
+  assert.equal(vtt.status, 200);
+  assert.equal(vtt.headers['content-type'], 'text/vtt');
+  assert.equal(vtt.body.toString(), 'WEBVTT\n' +
+    '\n00:00:00.000 --> 00:00:01.000\ntilesheet.jpg#xywh=0,0,240,135\n' +
+    '\n00:00:01.000 --> 00:00:02.000\ntilesheet.jpg#xywh=240,0,240,135\n' +
+    '\n00:00:02.000 --> 00:00:03.000\ntilesheet.jpg#xywh=480,0,240,135\n' +
+    `\n00:00:03.000 --> ${vttTime(a.meta.duration)}\ntilesheet.jpg#xywh=720,0,240,135\n`);
   const jobs = (await api(srv, 'GET', `/v1/jobs?asset=${a.id}`)).json.items;
   assert.equal(jobs[0].type, 'video');
   assert.equal(jobs[0].state, 'succeeded');
@@ -215,6 +231,9 @@ test('portrait 1080x1920 (rotation metadata): portrait fallback 720x1280 and lad
   // a portrait frame's largest 16:9 crop is 1080x607: large is that, never upscaled
   assert.ok(r.cover_large.width <= 1080 && Math.abs(r.cover_large.width / r.cover_large.height - 16 / 9) < 0.01);
   assert.deepEqual([r.cover_medium.width, r.cover_medium.height], [640, 360]);
+  // 2 s: two tiles; a portrait frame is letterboxed into each, not cropped
+  assert.deepEqual(a.meta.timeline, { count: 2, interval: 1 });
+  assert.deepEqual([r.tilesheet.width, r.tilesheet.height], [480, 135]);
 });
 
 test('640x360 without audio: fallback 360p, no ladder', { timeout: T }, async () => {
@@ -240,6 +259,10 @@ test('a silent 0.5 s 720p clip: a ladder without audio, both manifests read, a p
     assert.ok(!p.streams.some((x) => x.codec_type === 'audio'), `${m} has no audio`);
   }
   assert.deepEqual([r.poster.width, r.poster.height], [1280, 720]);
+  // under a second: no timeline
+  assert.equal(a.meta.timeline, null);
+  assert.equal(r.tilesheet, undefined);
+  assert.equal(r.timeline, undefined);
 });
 
 test('a truncated MP4, a text file named .mp4 and an over-long video fail with clear codes', { timeout: T }, async () => {
