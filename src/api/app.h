@@ -98,7 +98,12 @@ void blob_send(http_req *r, const blob_ref *b);
 /* Sends the rendition `name` of an asset already authorised (404 if it has
  * none by that name), with the caching/range behaviour of content. */
 void assets_reply_rendition(http_req *r, const asset *as, const char *name);
+/* Loads the caller's asset named by the path's first parameter, or
+ * replies 404 (another owner's, or none) / 503 and returns false. */
+bool assets_load(http_req *r, asset *out);
 void assets_get(http_req *r);
+/* GET /v1/assets/{id}/manifest.json (manifest.c). */
+void manifest_get(http_req *r);
 void assets_list(http_req *r);
 void assets_content(http_req *r);
 void assets_delete(http_req *r);

@@ -178,8 +178,7 @@ void assets_create_handle(http_req *r)
 
 /* ---------- read ---------- */
 
-/* Loads the caller's asset named by the path, or replies 404/503. */
-static bool load_asset(http_req *r, asset *out)
+bool assets_load(http_req *r, asset *out)
 {
     app *a = http_req_app(r);
     const char *id = http_req_param(r, 0);
@@ -207,7 +206,7 @@ static json_t *asset_json(http_req *r, const asset *as)
 void assets_get(http_req *r)
 {
     asset as;
-    if (load_asset(r, &as)) http_reply_json(r, 200, asset_json(r, &as));
+    if (assets_load(r, &as)) http_reply_json(r, 200, asset_json(r, &as));
 }
 
 static bool parse_list_query(http_req *r, asset_filter *f, int *limit)
@@ -266,7 +265,7 @@ void assets_list(http_req *r)
 void assets_content(http_req *r)
 {
     asset as;
-    if (!load_asset(r, &as)) return;
+    if (!assets_load(r, &as)) return;
     char etag[70];
     snprintf(etag, sizeof etag, "\"%s\"", as.sha256);
     blob_send(r, &(blob_ref){as.id, as.size, as.content_type, etag, as.filename,
@@ -339,7 +338,7 @@ void assets_reply_rendition(http_req *r, const asset *as, const char *full_name)
 void assets_rendition(http_req *r)
 {
     asset as;
-    if (load_asset(r, &as)) assets_reply_rendition(r, &as, http_req_param(r, 1));
+    if (assets_load(r, &as)) assets_reply_rendition(r, &as, http_req_param(r, 1));
 }
 
 /* ---------- delete ---------- */

@@ -16,6 +16,7 @@ const http_route api_routes[] = {
     {"DELETE", "/v1/assets/{id}", true, assets_delete, NULL, NULL, NULL},
     {"GET", "/v1/assets/{id}/content", true, assets_content, NULL, NULL, NULL},
     {"GET", "/v1/assets/{id}/renditions/{name}", true, assets_rendition, NULL, NULL, NULL},
+    {"GET", "/v1/assets/{id}/manifest.json", true, manifest_get, NULL, NULL, NULL},
     {"POST", "/v1/assets/{id}/links", true, assets_link, json_body_begin, json_body_data, NULL},
     {"POST", "/v1/uploads", true, uploads_create, json_body_begin, json_body_data, NULL},
     {"GET", "/v1/uploads/{id}", true, uploads_get, NULL, NULL, NULL},

@@ -64,6 +64,9 @@ const EXPECTED_ERRORS = {
   // a status change for an id nobody has (cloud_api.test.mjs drives real ones).
   'GET /api/access': { status: 400, code: 'invalid_parameter' },
   'PUT /api/status': { status: 404, code: 'not_found' },
+  // The fixture is an image, and only a video has a manifest (video.test.mjs
+  // reads real ones).
+  'GET /v1/assets/{id}/manifest.json': { status: 404, code: 'not_found' },
   // A fresh upload has no bytes yet; uploads.test.mjs completes real ones.
   'POST /v1/uploads/{id}/complete': { status: 409, code: 'object_missing' },
   // The disk store's signed routes, asked without a signature.

@@ -157,6 +157,25 @@ test('landscape 720p with audio: fallback 720p, 480/720 ladder in HLS and DASH, 
     '\n00:00:01.000 --> 00:00:02.000\ntilesheet.jpg#xywh=240,0,240,135\n' +
     '\n00:00:02.000 --> 00:00:03.000\ntilesheet.jpg#xywh=480,0,240,135\n' +
     `\n00:00:03.000 --> ${vttTime(a.meta.duration)}\ntilesheet.jpg#xywh=720,0,240,135\n`);
+  // the manifest: the original's shape plus formats.hls, URLs relative to it
+  const m = await api(srv, 'GET', `/v1/assets/${a.id}/manifest.json`);
+  assert.equal(m.status, 200, m.text);
+  assert.deepEqual(m.json, {
+    formats: { 'mpeg-dash': 'renditions/dash.mpd', hls: 'renditions/hls.m3u8', fallback: 'renditions/fallback.mp4' },
+    cover: 'renditions/cover_large.jpg',
+    covers: Object.fromEntries(Object.keys(COVERS).map((n) => [n.slice(6), `renditions/${n}.jpg`])),
+    poster: 'renditions/poster.jpg',
+    timeline: { sprite: 'renditions/tilesheet.jpg', vtt: 'renditions/timeline.vtt', name: 'tilesheet_4_1_240_135.jpg',
+      count: 4, interval: 1, columns: 10, tile_width: 240, tile_height: 135 },
+    is_nsfw: null,
+    info: { duration: a.meta.duration, width: 1280, height: 720 },
+  });
+  const base = new URL(`${srv.url}/v1/assets/${a.id}/manifest.json`);
+  for (const u of [m.json.formats.fallback, m.json.timeline.sprite, m.json.timeline.vtt, m.json.cover]) {
+    const got = await api(srv, 'GET', new URL(u, base).pathname);
+    assert.equal(got.status, 200, u);
+  }
+  assert.deepEqual(probe(new URL(m.json.formats['mpeg-dash'], base).pathname).streams.length, 3);
   const jobs = (await api(srv, 'GET', `/v1/jobs?asset=${a.id}`)).json.items;
   assert.equal(jobs[0].type, 'video');
   assert.equal(jobs[0].state, 'succeeded');
@@ -184,6 +203,9 @@ test('deleting a video mid-transcode stops ffmpeg and leaves nothing behind', { 
   const id = r.json.id;
   await s.until((evs) => evs.some((e) => e.asset_id === id && e.type === 'job.progress'), 'the transcode to start');
   assert.ok(toolsOf(srv.dataDir).length >= 1, 'ffmpeg runs');
+  const early = await api(srv, 'GET', `/v1/assets/${id}/manifest.json`);
+  assert.equal(early.status, 409);
+  assert.equal(early.json.error.code, 'not_ready');
   assert.equal((await api(srv, 'DELETE', `/v1/assets/${id}`)).status, 204);
   await waitFor(() => toolsOf(srv.dataDir).length === 0, { timeoutMs: 3000 * SLOW, what: 'ffmpeg to be killed (checked every second)' });
   const scratch = () => fs.readdirSync(path.join(srv.dataDir, 'tmp')).filter((f) => f.startsWith('video-'));
@@ -247,6 +269,9 @@ test('640x360 without audio: fallback 360p, no ladder', { timeout: T }, async ()
   assert.deepEqual(probe(r.fallback.url).streams.map((s) => s.codec_type), ['video']);
   assert.deepEqual([r.cover_medium.width, r.cover_medium.height], [640, 360]);
   assert.deepEqual([r.cover_large.width, r.cover_large.height], [640, 360], 'never upscaled');
+  const m = (await api(srv, 'GET', `/v1/assets/${a.id}/manifest.json`)).json;
+  assert.deepEqual(m.formats, { 'mpeg-dash': null, hls: null, fallback: 'renditions/fallback.mp4' });
+  assert.equal(m.timeline.name, 'tilesheet_3_1_240_135.jpg');
 });
 
 test('a silent 0.5 s 720p clip: a ladder without audio, both manifests read, a poster', { timeout: T }, async () => {
@@ -263,6 +288,9 @@ test('a silent 0.5 s 720p clip: a ladder without audio, both manifests read, a p
   assert.equal(a.meta.timeline, null);
   assert.equal(r.tilesheet, undefined);
   assert.equal(r.timeline, undefined);
+  const m = (await api(srv, 'GET', `/v1/assets/${a.id}/manifest.json`)).json;
+  assert.equal(m.timeline, null);
+  assert.equal(m.formats.hls, 'renditions/hls.m3u8');
 });
 
 test('a truncated MP4, a text file named .mp4 and an over-long video fail with clear codes', { timeout: T }, async () => {
@@ -274,10 +302,15 @@ test('a truncated MP4, a text file named .mp4 and an over-long video fail with c
   assert.equal(c.error.code, 'corrupt_video', JSON.stringify(c.error));
   assert.deepEqual(c.renditions, []);
 
+  assert.equal((await api(srv, 'GET', `/v1/assets/${c.id}/manifest.json`)).json.error.code, 'not_ready');
+
   const text = await upload(srv, { data: Buffer.from('not a video at all\n'.repeat(50)), filename: 'clip.mp4' });
   assert.equal(text.status, 201);
   assert.equal(text.json.status, 'failed');
   assert.equal(text.json.error.code, 'not_a_video');
+  const notVideo = await api(srv, 'GET', `/v1/assets/${text.json.id}/manifest.json`);
+  assert.equal(notVideo.status, 404);
+  assert.equal(notVideo.json.error.code, 'not_found');
 
   const short = await startServer({ workers: 1, args: ['--max-video-duration', '2'] });
   try {
