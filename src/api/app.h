@@ -102,6 +102,8 @@ void assets_reply_rendition(http_req *r, const asset *as, const char *name);
  * replies 404 (another owner's, or none) / 503 and returns false. */
 bool assets_load(http_req *r, asset *out);
 void assets_get(http_req *r);
+/* PATCH /v1/assets/{id}: title, description, tags (asset_info.c). */
+void assets_patch(http_req *r);
 /* GET /v1/assets/{id}/manifest.json (manifest.c). */
 void manifest_get(http_req *r);
 void assets_list(http_req *r);

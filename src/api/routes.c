@@ -14,6 +14,7 @@ const http_route api_routes[] = {
     {"GET", "/v1/assets", true, assets_list, NULL, NULL, NULL},
     {"GET", "/v1/assets/{id}", true, assets_get, NULL, NULL, NULL},
     {"DELETE", "/v1/assets/{id}", true, assets_delete, NULL, NULL, NULL},
+    {"PATCH", "/v1/assets/{id}", true, assets_patch, json_body_begin, json_body_data, NULL},
     {"GET", "/v1/assets/{id}/content", true, assets_content, NULL, NULL, NULL},
     {"GET", "/v1/assets/{id}/renditions/{name}", true, assets_rendition, NULL, NULL, NULL},
     {"GET", "/v1/assets/{id}/manifest.json", true, manifest_get, NULL, NULL, NULL},

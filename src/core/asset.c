@@ -2,6 +2,7 @@
 #include "core/asset.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *kind_names[] = {"image", "pdf", "presentation", "video", "other"};
@@ -81,6 +82,11 @@ json_t *asset_to_json(const asset *a)
     json_object_set_new_nocheck(o, "renditions", renditions ? renditions : json_array());
     json_t *meta = json_loads(a->meta, 0, NULL);
     json_object_set_new_nocheck(o, "meta", meta ? meta : json_object());
+    json_object_set_new_nocheck(o, "title", json_string(a->title));
+    json_object_set_new_nocheck(o, "description", json_string(a->description));
+    json_t *tags = json_loads(a->tags, 0, NULL);
+    json_object_set_new_nocheck(o, "tags", json_is_array(tags) ? tags : json_array());
+    if (tags && !json_is_array(tags)) json_decref(tags);
     json_object_set_new_nocheck(o, "error", a->error_code[0]
                                                 ? json_pack("{s:s, s:s}", "code", a->error_code,
                                                             "message", a->error_message)
@@ -95,4 +101,109 @@ const char *asset_pipeline(asset_kind k)
     if (k == ASSET_PDF || k == ASSET_PRESENTATION) return "document";
     if (k == ASSET_VIDEO) return "video";
     return NULL;
+}
+
+/* ---------- what the owner says (PATCH) ---------- */
+
+/* value trimmed of blanks into out (cap bytes); false with err when it is
+ * too long or holds a control character (newline and tab only when
+ * multiline). */
+static bool info_text(const char *field, json_t *v, bool multiline, char *out, size_t cap,
+                      char *err, size_t errcap)
+{
+    if (!json_is_string(v)) {
+        snprintf(err, errcap, "%s must be a string", field);
+        return false;
+    }
+    const char *s = json_string_value(v);
+    size_t len = json_string_length(v);
+    while (len > 0 && (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')) s++, len--;
+    while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\n' ||
+                       s[len - 1] == '\r'))
+        len--;
+    if (len >= cap) {
+        snprintf(err, errcap, "%s is longer than %zu bytes", field, cap - 1);
+        return false;
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if ((ch < 0x20 && !(multiline && (ch == '\n' || ch == '\t'))) || ch == 0x7f) {
+            snprintf(err, errcap, "%s holds a control character", field);
+            return false;
+        }
+    }
+    memcpy(out, s, len);
+    out[len] = '\0';
+    return true;
+}
+
+static bool info_tags(json_t *v, char *out, size_t cap, char *err, size_t errcap)
+{
+    if (!json_is_array(v)) {
+        snprintf(err, errcap, "tags must be an array of strings");
+        return false;
+    }
+    if (json_array_size(v) > ASSET_TAGS_MAX) {
+        snprintf(err, errcap, "at most %d tags", ASSET_TAGS_MAX);
+        return false;
+    }
+    json_t *tags = json_array(), *t;
+    size_t i;
+    json_array_foreach(v, i, t) {
+        char tag[ASSET_TAG_MAX + 1], field[32];
+        snprintf(field, sizeof field, "tags[%zu]", i);
+        if (!info_text(field, t, false, tag, sizeof tag, err, errcap)) {
+            json_decref(tags);
+            return false;
+        }
+        if (!tag[0]) {
+            snprintf(err, errcap, "%s is empty", field);
+            json_decref(tags);
+            return false;
+        }
+        bool seen = false;
+        size_t k;
+        json_t *o;
+        json_array_foreach(tags, k, o) seen = seen || strcmp(json_string_value(o), tag) == 0;
+        if (!seen) json_array_append_new(tags, json_string(tag));
+    }
+    char *text = json_dumps(tags, JSON_COMPACT);
+    json_decref(tags);
+    /* cannot overflow: ASSET_TAGS_JSON_MAX allows every byte escaped */
+    bool ok = text && strlen(text) < cap;
+    if (ok) memcpy(out, text, strlen(text) + 1);
+    else snprintf(err, errcap, "the tags are too long");
+    free(text);
+    return ok;
+}
+
+bool asset_info_apply(asset *a, json_t *body, char *err, size_t errcap)
+{
+    asset next;
+    memcpy(next.title, a->title, sizeof next.title);
+    memcpy(next.description, a->description, sizeof next.description);
+    memcpy(next.tags, a->tags, sizeof next.tags);
+    const char *key;
+    json_t *v;
+    json_object_foreach(body, key, v) {
+        bool ok;
+        if (strcmp(key, "title") == 0)
+            ok = info_text("title", v, false, next.title, sizeof next.title, err, errcap);
+        else if (strcmp(key, "description") == 0)
+            ok = info_text("description", v, true, next.description, sizeof next.description,
+                           err, errcap);
+        else if (strcmp(key, "tags") == 0)
+            ok = info_tags(v, next.tags, sizeof next.tags, err, errcap);
+        else {
+            /* the key is valid UTF-8 (jansson checked); bounded in the message */
+            snprintf(err, errcap, "unknown field '%.40s': title, description and tags can be set",
+                     key);
+            ok = false;
+        }
+        if (!ok) return false;
+    }
+    memcpy(a->title, next.title, sizeof next.title);
+    memcpy(a->description, next.description, sizeof next.description);
+    memcpy(a->tags, next.tags, sizeof next.tags);
+    return true;
 }

@@ -21,6 +21,15 @@
 #define CONTENT_TYPE_MAX 128
 #define ASSET_RENDITIONS_JSON_MAX 4095   /* 16 presets of ~200 bytes */
 #define ASSET_META_JSON_MAX 255
+/* What the owner may say about an asset (PATCH /v1/assets/{id}), in bytes
+ * of UTF-8: a title of one line, a description (newlines and tabs allowed),
+ * up to ASSET_TAGS_MAX tags of one line each. */
+#define ASSET_TITLE_MAX 200
+#define ASSET_DESCRIPTION_MAX 2000
+#define ASSET_TAGS_MAX 20
+#define ASSET_TAG_MAX 40
+/* the tags as a JSON array: at worst every byte escaped as \" or \\ */
+#define ASSET_TAGS_JSON_MAX (ASSET_TAGS_MAX * (2 * ASSET_TAG_MAX + 3) + 2)
 
 typedef enum { ASSET_IMAGE, ASSET_PDF, ASSET_PRESENTATION, ASSET_VIDEO, ASSET_OTHER } asset_kind;
 typedef enum { STATUS_UPLOADED, STATUS_PROCESSING, STATUS_READY, STATUS_FAILED } asset_status;
@@ -44,6 +53,9 @@ typedef struct asset {
     char meta[ASSET_META_JSON_MAX + 1];
     char error_code[64];       /* "" unless status is failed */
     char error_message[256];
+    char title[ASSET_TITLE_MAX + 1];
+    char description[ASSET_DESCRIPTION_MAX + 1];
+    char tags[ASSET_TAGS_JSON_MAX + 1];   /* JSON array of strings */
 } asset;
 
 const char *asset_kind_name(asset_kind k);
@@ -60,6 +72,14 @@ bool asset_inline_safe(const asset *a);
 
 /* New reference; the caller owns it. */
 json_t *asset_to_json(const asset *a);
+
+/* Applies a PATCH body to a: "title", "description" (strings) and "tags"
+ * (an array of strings; duplicates dropped, order kept), each optional;
+ * trimmed of surrounding blanks.  False, with a message naming the field
+ * in err, for an unknown field, a wrong type, an over-long value, a
+ * control character (but newline and tab in a description), or too many
+ * tags; a is then unchanged.  jansson already refused invalid UTF-8. */
+bool asset_info_apply(asset *a, json_t *body, char *err, size_t errcap);
 
 /* The processing pipeline for a kind ("image"), or NULL when assets of that
  * kind are stored as they are. */

@@ -4,8 +4,8 @@
 #include <string.h>
 
 static const char *const types[] = {"asset.created", "asset.processing", "asset.ready",
-                                    "asset.failed",  "asset.deleted",    "job.progress",
-                                    "slideshow.control"};
+                                    "asset.failed",  "asset.deleted",    "asset.updated",
+                                    "job.progress",  "slideshow.control"};
 
 bool event_type_known(const char *type)
 {

@@ -185,6 +185,11 @@ static const char *const migrations[] = {
     "  content_type TEXT NOT NULL,"
     "  size INTEGER NOT NULL,"
     "  PRIMARY KEY (asset_id, name)) WITHOUT ROWID;",
+    /* 13: what the owner says about an asset (PATCH /v1/assets/{id}):
+     * tags is a JSON array of strings (asset_info_apply checked it). */
+    "ALTER TABLE assets ADD COLUMN title TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE assets ADD COLUMN description TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE assets ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof *migrations))
 

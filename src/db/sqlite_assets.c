@@ -15,7 +15,7 @@
 #include <stdlib.h>
 
 #define ASSET_COLS "seq, id, owner, kind, status, filename, content_type, size, sha256, created," \
-                   " updated, renditions, meta, error_code, error_message"
+                   " updated, renditions, meta, error_code, error_message, title, description, tags"
 const char *const sq_sql_assets[Q_COUNT] = {
     [Q_ASSET_INSERT] = "INSERT INTO assets (id, owner, kind, status, filename, content_type,"
                        " size, sha256, created, updated, error_code, error_message)"
@@ -33,6 +33,8 @@ const char *const sq_sql_assets[Q_COUNT] = {
                           " error_code = '', error_message = '', updated = ?4 WHERE id = ?1",
     [Q_ASSET_SET_FAILED] = "UPDATE assets SET status = 3, error_code = ?2, error_message = ?3,"
                            " updated = ?4 WHERE id = ?1",
+    [Q_ASSET_SET_INFO] = "UPDATE assets SET title = ?2, description = ?3, tags = ?4, updated = ?5"
+                         " WHERE id = ?1",
     [Q_SHOW_DELETE] = "DELETE FROM slideshows WHERE asset_id = ?1",
 };
 
@@ -54,6 +56,9 @@ static void read_asset(sqlite3_stmt *s, void *out)
     sq_copy_text(a->meta, sizeof a->meta, s, 12);
     sq_copy_text(a->error_code, sizeof a->error_code, s, 13);
     sq_copy_text(a->error_message, sizeof a->error_message, s, 14);
+    sq_copy_text(a->title, sizeof a->title, s, 15);
+    sq_copy_text(a->description, sizeof a->description, s, 16);
+    sq_copy_text(a->tags, sizeof a->tags, s, 17);
 }
 
 /* An asset event carries the asset's JSON as clients see it. */
@@ -194,6 +199,12 @@ db_status db_asset_set_ready(db_conn *c, const char *id, const char *renditions_
 {
     const char *texts[] = {renditions_json, meta_json};
     return update_asset(c, Q_ASSET_SET_READY, id, texts, 2, now_ms, "asset.ready");
+}
+
+db_status db_asset_set_info(db_conn *c, const asset *a, int64_t now_ms)
+{
+    const char *texts[] = {a->title, a->description, a->tags};
+    return update_asset(c, Q_ASSET_SET_INFO, a->id, texts, 3, now_ms, "asset.updated");
 }
 
 db_status db_asset_set_failed(db_conn *c, const char *id, const char *code,

@@ -81,6 +81,7 @@ const JSON_BODIES = {
   'PUT /api/status': { asset_id: 1000000, uploaded_status: 'pending' },
   'POST /v1/uploads': { filename: 'later.bin', size: 5 },
   'POST /v1/assets/{id}/links': { expires_in: 60 },
+  'PATCH /v1/assets/{id}': { title: 'A title', tags: ['one'] },
 };
 // tus routes speak with their own headers (tus.test.mjs covers the protocol):
 // each gets what a well-behaved client sends.
