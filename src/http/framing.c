@@ -439,6 +439,9 @@ static size_t follow(framing *g, const char *p, size_t n)
         case ST_HEAD:
         case ST_TRAILER:
             line_byte(g, p[i++]);
+            /* A head refused for a NUL byte: it goes to libmicrohttpd, what
+             * follows it waits, however the bytes were split into reads. */
+            if (g->st == ST_PENDING) return i;
             break;
         default:   /* ST_PENDING, ST_SENT, ST_OFF */
             return n;
