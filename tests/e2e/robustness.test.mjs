@@ -229,6 +229,25 @@ test('slow and idle clients do not block others', { timeout: T }, async () => {
   await stillFine('slow clients');
 });
 
+// libmicrohttpd 0.9.75 can miss a FIN that arrives with the last bytes it
+// reads; the connection would then stay open until the header deadline
+// (60 s here).  The watchdog closes it once it sees the peer gone
+// (http/timeouts.c): within about two seconds.
+test('a client that sends its request and closes its side sees the close soon', { timeout: T }, async () => {
+  const own = await startServer({ args: ['--header-timeout', '60'] });
+  try {
+    for (let i = 0; i < 60; i++) {
+      const t0 = Date.now();
+      const r = await rawExchange(own.port, 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n',
+        { endWrite: true, timeoutMs: 5000, idleMs: 60000 });
+      assert.equal(r.status, 200);
+      assert.ok(r.closed && !r.timedOut, `attempt ${i}: the connection was still open after ${Date.now() - t0} ms`);
+    }
+  } finally {
+    await own.cleanup();
+  }
+});
+
 test('pipelined requests are answered in order', { timeout: T }, async () => {
   const one = 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n';
   const r = await rawExchange(srv.port, one.repeat(5) + 'GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', { timeoutMs: 5000 });
