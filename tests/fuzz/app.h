@@ -2,7 +2,8 @@
  * multipart targets: the real route table and handlers over SQLite and the
  * disk store in a fresh temporary data directory, with the work pool, the
  * event hub and one WebSocket thread; no worker processes and no webhook
- * dispatcher (nothing leaves the machine).  Started once per process.
+ * dispatcher (nothing leaves the machine).  Started once per process; its
+ * data directory (in /dev/shm, else /tmp) is removed at exit.
  *
  * Besides the API key it also makes one asset (fuzz_app.asset, bytes
  * "hello, fuzz\n" as text/plain) and one tus upload of 100 bytes, so

@@ -173,6 +173,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     json_t *a = NULL, *b = NULL;
     int sa = send_upload(boundary, &body, false, f[4], &a);
     int sb = send_upload(boundary, &body, true, f[4], &b);
+    if (sa != sb)
+        fprintf(stderr, "\nwith Content-Length: %d %s\nchunked: %d %s\n", sa,
+                a ? json_dumps(a, JSON_COMPACT) : "", sb, b ? json_dumps(b, JSON_COMPACT) : "");
     FUZZ_CHECK(sa == sb);
     const char *ida = json_string_value(json_object_get(a, "id"));
     const char *idb = json_string_value(json_object_get(b, "id"));
