@@ -140,6 +140,9 @@ test('multipart with broken boundaries and headers -> 400, never 201/5xx', { tim
   const cases = [
     ['declared boundary never appears', good.body, 'multipart/form-data; boundary=OTHERBOUNDARY'],
     ['empty boundary', good.body, 'multipart/form-data; boundary='],
+    // libmicrohttpd takes it for an empty boundary, and stored this when it
+    // came in one piece (calling it malformed when chunked)
+    ['quoted empty boundary', Buffer.from('--\r\nContent-Disposition: form-data; name="file"; filename="a"\r\n\r\nabc\r\n----\r\n'), 'multipart/form-data; boundary=""'],
     ['quoted boundary unterminated', good.body, 'multipart/form-data; boundary="GOODBOUNDARY'],
     ['part without blank line after headers', Buffer.from('--GOODBOUNDARY\r\nContent-Disposition: form-data; name="file"; filename="a"\r\nabc--GOODBOUNDARY--\r\n'), good.contentType],
     ['part without Content-Disposition', Buffer.from('--GOODBOUNDARY\r\nContent-Type: text/plain\r\n\r\nabc\r\n--GOODBOUNDARY--\r\n'), good.contentType],
