@@ -28,7 +28,8 @@ GEN      := build/gen/web_files.c
 
 ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
-.PHONY: all run test test-load deps test-deps bench-deps unit e2e asan clean bench sigv4-crosscheck
+.PHONY: all run test test-load deps test-deps bench-deps unit e2e asan clean bench sigv4-crosscheck \
+        fuzz fuzz-build fuzz-smoke
 all: build/assetd
 
 build/assetd: $(MAIN) $(SRC) $(GEN) $(wildcard src/*/*.h) VERSION Makefile
@@ -133,6 +134,42 @@ test-load: test-deps
 
 bench: bench-deps build/assetd build/bench-queue build/ws-listen build/http-send
 	bench/run-all.sh
+
+# ---- fuzzing: libFuzzer targets in tests/fuzz/ (docs/fuzzing.md) ----
+# The project's sources are compiled once with coverage instrumentation into
+# an archive; each target links what it needs from it.  `make fuzz` replays
+# every saved regression input, then runs every target for FUZZ_SECONDS from a
+# scratch copy of its seed corpus (the repo's stays small); `make fuzz-smoke`
+# does the same for 3 seconds a target.
+FUZZ_CC      ?= clang
+FUZZ_TARGETS := range router filename parse token sigv4_url sigv4_post tus webhook framing \
+                http multipart websocket api
+FUZZ_SECONDS ?= 60
+FUZZ_FLAGS   := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+                -fno-sanitize-recover=undefined
+FUZZ_SUPPORT := tests/fuzz/fuzz.c tests/fuzz/app.c
+FUZZ_OBJS    := $(patsubst %.c,build/fuzz/obj/%.o,$(SRC) $(GEN) $(FUZZ_SUPPORT))
+FUZZ_BINS    := $(FUZZ_TARGETS:%=build/fuzz/%)
+
+build/fuzz/obj/%.o: %.c $(wildcard src/*/*.h tests/fuzz/*.h) Makefile
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -Itests/fuzz -c -o $@ $<
+
+build/fuzz/libassetd.a: $(FUZZ_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(FUZZ_BINS): build/fuzz/%: tests/fuzz/%.c $(wildcard tests/fuzz/*.h) build/fuzz/libassetd.a
+	$(FUZZ_CC) $(CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer -Itests/fuzz -o $@ $< \
+	    build/fuzz/libassetd.a $(LDLIBS)
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: fuzz-build
+	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh --regressions $(FUZZ_TARGETS)
+
+fuzz-smoke: fuzz-build
+	FUZZ_SECONDS=3 scripts/fuzz.sh --regressions $(FUZZ_TARGETS)
 
 # Needs python3 with botocore and moto (not Debian packages): not in `make test`.
 sigv4-crosscheck: build/sigv4-tool

@@ -23,9 +23,10 @@ build_pkgs=(
 run_pkgs=(ffmpeg)
 # chromium: the web page's tests drive it headless (through npm playwright-core);
 # qpdf makes an encrypted PDF; libreoffice-impress converts presentations;
-# poppler-utils' pdftoppm is the slides benchmark's reference.
+# poppler-utils' pdftoppm is the slides benchmark's reference; clang and its
+# runtime (libFuzzer, the sanitizers) build the fuzz targets (tests/fuzz).
 test_pkgs=(curl wrk nginx-light procps libvips-tools chromium qpdf poppler-utils
-  libreoffice-impress)
+  libreoffice-impress clang libclang-rt-14-dev)
 
 test_mode=false bench_mode=false
 [ "${1:-}" = "--test" ] && test_mode=true

@@ -42,7 +42,7 @@
 
 static void add_content_headers(http_req *r, const blob_ref *b)
 {
-    char disposition[1200];
+    char disposition[CONTENT_DISPOSITION_MAX];
     http_reply_header(r, "ETag", b->etag);
     http_reply_header(r, "Accept-Ranges", "bytes");
     http_reply_header(r, "Cache-Control", "private, max-age=31536000, immutable");
@@ -173,7 +173,7 @@ static void send_proxied(http_req *r, const blob_ref *b, uint64_t start, uint64_
 static void send_redirect(http_req *r, const blob_ref *b)
 {
     app *a = http_req_app(r);
-    char base[300], disposition[1200];
+    char base[300], disposition[CONTENT_DISPOSITION_MAX];
     api_base_url(r, base, sizeof base);
     char *url = NULL;
     bool ok = content_disposition(b->filename, b->as_attachment, disposition, sizeof disposition) &&

@@ -59,8 +59,9 @@ static bool keep_param(void *arg, const char *name, const char *value)
 /* Recently verified URLs, per HTTP thread, as API keys are cached
  * (keycache): a link fetched again (a player seeking, a page reloaded)
  * skips the HMAC chain.  An entry is the exact request text — method, Host,
- * path and every decoded parameter — so a hit is the same request that was
- * verified, and it is re-checked against its time window on every use. */
+ * path and every decoded parameter, each with its length — so a hit is the
+ * same request that was verified, and it is re-checked against its time
+ * window on every use. */
 #define MEMO_SLOTS 32
 #define MEMO_TEXT 768
 
@@ -73,7 +74,12 @@ typedef struct memo_slot {
 
 static _Thread_local memo_slot memo[MEMO_SLOTS];
 
-/* The request's text in out; 0 if it does not fit (then it is not memoised). */
+/* The request's text in out; 0 if it does not fit (then it is not memoised).
+ * Each part goes with its length in front: decoded names and values can hold
+ * any byte, so with a separator instead, a request that moves the bytes of
+ * one parameter into its neighbour ("host%0Aresponse-content-disposition%0A
+ * attachment" as one value) would have the text of the request that was
+ * signed, and be served without its signature being checked. */
 static size_t memo_text(const char *method, const char *host, const char *path,
                         const query_copy *q, char *out)
 {
@@ -83,10 +89,12 @@ static size_t memo_text(const char *method, const char *host, const char *path,
         const char *p = i < 3 ? parts[i] : (i - 3) % 2 ? q->p[(i - 3) / 2].value
                                                        : q->p[(i - 3) / 2].name;
         size_t len = strlen(p);
-        if (n + len + 1 > MEMO_TEXT) return 0;
-        memcpy(out + n, p, len);
-        n += len;
-        out[n++] = '\n';
+        char head[24];
+        size_t hl = (size_t)snprintf(head, sizeof head, "%zu:", len);
+        if (n + hl + len > MEMO_TEXT) return 0;
+        memcpy(out + n, head, hl);
+        memcpy(out + n + hl, p, len);
+        n += hl + len;
     }
     return n;
 }

@@ -300,7 +300,7 @@ void uploads_complete(http_req *r)
 bool api_signed_link(http_req *r, const asset *as, int64_t ttl, bool attachment, json_t **out)
 {
     app *a = http_req_app(r);
-    char base[300], disposition[1200], expires[32];
+    char base[300], disposition[CONTENT_DISPOSITION_MAX], expires[32];
     api_base_url(r, base, sizeof base);
     int64_t now = time_now_ms() / 1000;
     char *url = NULL;

@@ -16,6 +16,7 @@
 
 #define MAC_LEN 32
 #define PAYLOAD_MAX 256
+#define PURPOSE_MAX 31   /* token_verify's %31[^|] */
 
 static bool read_exact(const char *path, uint8_t *out, size_t len)
 {
@@ -51,6 +52,11 @@ static void mac(const uint8_t secret[TOKEN_SECRET_LEN], const char *payload, siz
 bool token_sign(const uint8_t secret[TOKEN_SECRET_LEN], const char *purpose, const char *owner,
                 int64_t expires_s, char out[TOKEN_MAX + 1])
 {
+    /* Only what token_verify reads back as signed: a purpose with a '|'
+     * would verify for the purpose before it, with its own expiry. */
+    size_t plen = strlen(purpose), olen = strlen(owner);
+    if (plen == 0 || plen > PURPOSE_MAX || strchr(purpose, '|') || olen == 0 || olen > OWNER_MAX)
+        return false;
     char payload[PAYLOAD_MAX];
     int len = snprintf(payload, sizeof payload, "1|%s|%" PRId64 "|%s", purpose, expires_s, owner);
     if (len < 0 || len >= (int)sizeof payload) return false;
@@ -78,7 +84,7 @@ bool token_verify(const uint8_t secret[TOKEN_SECRET_LEN], const char *purpose, c
     if (CRYPTO_memcmp(given, want, MAC_LEN) != 0) return false;
     /* Authentic from here on: the payload is one we wrote. */
     payload[len] = '\0';
-    char what[32];
+    char what[PURPOSE_MAX + 1];
     long long expires;
     int used = 0;
     if (sscanf(payload, "1|%31[^|]|%lld|%n", what, &expires, &used) != 2 || used == 0 ||

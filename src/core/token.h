@@ -29,7 +29,9 @@
 /* Loads DATA/secret, creating it (fsynced, 0600) if missing. */
 bool token_secret_load(const char *data_dir, uint8_t secret[TOKEN_SECRET_LEN]);
 
-/* Writes a token into out (TOKEN_MAX + 1 bytes); false if it does not fit. */
+/* Writes a token into out (TOKEN_MAX + 1 bytes); false if it does not fit,
+ * or purpose (1..31 bytes, no '|') or owner (1..OWNER_MAX bytes) could not
+ * be read back by token_verify. */
 bool token_sign(const uint8_t secret[TOKEN_SECRET_LEN], const char *purpose, const char *owner,
                 int64_t expires_s, char out[TOKEN_MAX + 1]);
 /* True if the token is ours, for this purpose and not expired at now_s;

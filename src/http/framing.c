@@ -8,6 +8,9 @@
  *   - a header is "name:" exactly (no space before the colon), its value
  *     starts after spaces and tabs; the first Content-Length counts; a body
  *     is chunked when the (only) Transfer-Encoding is "chunked", any case;
+ *   - a header line that starts with ':', other than the first, ends the
+ *     head as a blank line would (libmicrohttpd's reading, found by
+ *     fuzzing: missing it let a chunk size after such a line go unchecked);
  *   - a chunk line is 1*HEXDIG, then ";" and anything, or CR? LF; chunk
  *     data ends with CRLF or a bare LF; trailer lines end at an empty line.
  * A NUL byte inside a header field refuses the request (400), which the
@@ -78,6 +81,7 @@ struct framing {
     bool has_length, bad_length;
     uint64_t length;
     int codings;             /* Transfer-Encoding fields */
+    unsigned fields;         /* header lines so far */
     bool chunked;            /* ... and the first one says "chunked" */
     /* requests */
     unsigned heads;          /* request heads read */
@@ -316,10 +320,19 @@ static void line_end(framing *g)
             g->st = ST_HEAD;
             g->odd = g->nul = g->has_length = g->bad_length = g->chunked = false;
             g->codings = 0;
+            g->fields = 0;
         }
     } else if (g->st == ST_HEAD) {
-        if (empty) head_end(g);
-        else head_field(g, len);
+        if (empty) {
+            head_end(g);
+        } else {
+            head_field(g, len);
+            /* libmicrohttpd zeroes a field's colon, then tests the line for
+             * the blank one: a field line that starts with ':' ends its head
+             * (but for the head's first field, tested before). */
+            if (g->line[0] == ':' && g->fields > 0) head_end(g);
+            g->fields++;
+        }
     } else if (empty) {   /* ST_TRAILER: the request is over */
         g->st = g->replied ? ST_SENT : ST_START;
     }
@@ -439,6 +452,9 @@ static size_t follow(framing *g, const char *p, size_t n)
         case ST_HEAD:
         case ST_TRAILER:
             line_byte(g, p[i++]);
+            /* A head refused for a NUL byte: it goes to libmicrohttpd, what
+             * follows it waits, however the bytes were split into reads. */
+            if (g->st == ST_PENDING) return i;
             break;
         default:   /* ST_PENDING, ST_SENT, ST_OFF */
             return n;

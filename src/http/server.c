@@ -256,8 +256,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
          * (no point reading a 2 GB upload to say 413), and what we must avoid
          * otherwise: it would defeat keep-alive.  Bodiless requests get their
          * reply on the next call, which follows at once.  libmicrohttpd reads
-         * nothing more after such a reply: the guard has nothing to guard. */
-        if (!r->replied || !has_body(r)) return MHD_YES;
+         * nothing more after such a reply: the guard has nothing to guard.
+         * A deferred request's reply is the work pool's until it resumes. */
+        if (r->deferred || !r->replied || !has_body(r)) return MHD_YES;
         framing_stop(r->guard, true);
         return http_queue_reply(r);
     }
@@ -277,8 +278,10 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     if (framing_sent(r->guard, NULL)) return MHD_NO;   /* replied already: close */
     if (r->replied) return http_queue_reply(r);  /* a rejection, or deferred work done */
     if (r->route && r->route->body_data) r->route->handle(r);
-    if (r->replied) return http_queue_reply(r);
-    if (r->deferred) return MHD_YES;        /* suspended; resumed with a reply */
+    /* Deferred: the work pool replies, then resumes the connection.  Until
+     * then the reply is that thread's: looking at it here raced it (a reply
+     * sent while the work pool was still adding its headers). */
+    if (r->deferred) return MHD_YES;
     return http_queue_reply(r);                  /* no reply: a 500 goes instead */
 }
 

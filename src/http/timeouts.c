@@ -43,10 +43,12 @@ void timeouts_enter(conn_clock *c, conn_phase phase)
 
 /* True when the client has closed its side and every byte it sent has been
  * read.  libmicrohttpd 0.9.75 (edge-triggered epoll) misses a FIN that
- * arrives together with the last bytes of an unfinished request: it reads
- * the bytes, takes the short read for an empty socket and never reads the
- * end-of-file, so the request would wait for the rest of its body until
- * the body deadline (an hour), holding its temporary file. */
+ * arrives together with the last bytes it reads: it takes the short read
+ * for an empty socket and never reads the end-of-file.  Mid-body, the
+ * request would wait for the rest of its body until the body deadline (an
+ * hour), holding its temporary file; between requests (a client that sent
+ * its last request and closed its side) or mid-head, the connection would
+ * stay open until the header deadline, the client waiting for the close. */
 static bool peer_gone(int fd)
 {
     struct pollfd p = {.fd = fd, .events = POLLRDHUP};
@@ -70,12 +72,15 @@ static void sweep(conn_timeouts *t)
                      phase == PHASE_HEADERS ? "headers" : "body", NULL);
             shutdown(c->fd, SHUT_RDWR);
             timeouts_enter(c, PHASE_BUSY);  /* report once */
-        } else if (phase == PHASE_BODY && peer_gone(c->fd)) {
-            /* A body that can never be completed.  Seen on two sweeps in the
-             * same phase, so a request the server is just finishing is not
-             * cut; shutdown wakes libmicrohttpd, which then reads the end. */
+        } else if (limit && peer_gone(c->fd)) {
+            /* A body or head that can never be completed, or a keep-alive
+             * connection with nothing more to come.  Seen on two sweeps in
+             * the same phase, so a request the server is just finishing is
+             * not cut; shutdown wakes libmicrohttpd, which then reads the
+             * end. */
             if (c->hangup_state == state) {
-                log_info("client closed mid-body", NULL);
+                if (phase == PHASE_BODY) log_info("client closed mid-body", NULL);
+                else log_debug("client closed between requests or mid-head", NULL);
                 shutdown(c->fd, SHUT_RDWR);
                 timeouts_enter(c, PHASE_BUSY);
             }

@@ -18,8 +18,9 @@
  * in libmicrohttpd's "closed" notification, which comes before it closes the
  * socket, so the watchdog can never shut down a reused descriptor.
  *
- * The same sweep ends a body whose client has closed its side with every
- * byte read (timeouts.c, peer_gone): libmicrohttpd can miss that end-of-file.
+ * The same sweep ends a connection waiting for a head or a body whose
+ * client has closed its side with every byte read (timeouts.c, peer_gone):
+ * libmicrohttpd can miss that end-of-file.
  *
  * Phase changes are a single atomic store, so the request path takes no lock.
  */

@@ -23,7 +23,9 @@ void filename_sanitize(const char *in, char out[FILENAME_MAX_BYTES + 1]);
 /* Builds an RFC 6266 Content-Disposition value for a sanitised name:
  *   inline; filename="ascii_fallback"; filename*=UTF-8''percent%20encoded
  * The fallback replaces non-ASCII, quotes, backslashes and '%' with '_'.
- * Returns false if cap is too small (1024 is always enough). */
+ * Returns false if cap is too small; CONTENT_DISPOSITION_MAX is always
+ * enough (the fallback, and up to three bytes per byte encoded). */
+#define CONTENT_DISPOSITION_MAX (64 + 4 * FILENAME_MAX_BYTES)
 bool content_disposition(const char *name, bool as_attachment, char *out, size_t cap);
 
 #endif

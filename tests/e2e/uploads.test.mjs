@@ -138,6 +138,14 @@ async function storeCases(t, srv, { disk }) {
     ];
     assert.deepEqual(seq.map((x) => x.status), [200, 200, 200]);
     assert.deepEqual(seq.map((x) => x.reused), [false, true, true], JSON.stringify(seq));
+    // Verified links are remembered per thread by their decoded parts: the
+    // same bytes split into other parts (the disposition parameter moved
+    // into the value before it with %0A) are another request, not signed.
+    const resplit = u.search.replace('&response-content-disposition=', '%0Aresponse-content-disposition%0A');
+    assert.notEqual(resplit, u.search);
+    const moved = await onAgent('GET', u.pathname + resplit, null);
+    assert.equal(moved.status, 403, 'a link whose parameters were re-split was served');
+    assert.equal(moved.reused, true);
     // A deleted asset's link answers 404.
     const link2 = await json(srv, 'POST', `/v1/assets/${png.json.id}/links`, {});
     assert.equal((await api(srv, 'DELETE', `/v1/assets/${png.json.id}`)).status, 204);
