@@ -118,7 +118,7 @@ e2e: build/assetd build/assetd-asan build/s3-test build/s3-test-asan
 	scripts/run-e2e.sh
 
 test: test-deps
-	@$(MAKE) --no-print-directory unit e2e
+	@$(MAKE) --no-print-directory unit fuzz-smoke e2e
 
 # `make test` with two CPU-bound busy loops beside it, as on a shared, noisy
 # CI machine: every test must wait on events, not on timing.  The loops are
@@ -130,7 +130,7 @@ test-load: test-deps
 	  timeout $(LOAD_SECONDS) sh -c 'while :; do :; done' & pids="$$pids $$!"; done; \
 	trap 'kill $$pids 2>/dev/null' EXIT INT TERM; \
 	echo "== under load: $(LOAD_LOOPS) busy loops (pids$$pids)"; \
-	$(MAKE) --no-print-directory unit e2e
+	$(MAKE) --no-print-directory unit fuzz-smoke e2e
 
 bench: bench-deps build/assetd build/bench-queue build/ws-listen build/http-send
 	bench/run-all.sh
