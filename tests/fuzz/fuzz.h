@@ -59,9 +59,10 @@ char *fuzz_exchange(uint16_t port, const void *req, size_t len, size_t *out_len)
 char *fuzz_exchange_all(uint16_t port, const void *req, size_t len, size_t *out_len);
 
 /* Parses the first response in buf[0..len); head_request: it answers a
- * HEAD (no body follows the headers).  Returns the bytes it took, 0 if no
- * complete head was there.  r's strings point into scratch copies that live
- * until the next call. */
+ * HEAD (no body follows the headers; also assumed when another response
+ * follows the head at once: a pipelined HEAD).  Returns the bytes it took,
+ * 0 if no complete head was there.  r's strings point into scratch copies
+ * that live until the next call. */
 size_t fuzz_parse_response(const char *buf, size_t len, bool head_request, fuzz_response *r);
 /* A header's value in r->head (case-insensitive name), copied into out. */
 bool fuzz_response_header(const fuzz_response *r, const char *name, char *out, size_t cap);
