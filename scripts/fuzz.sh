@@ -1,19 +1,27 @@
 #!/usr/bin/env bash
 # Runs libFuzzer targets (build/fuzz/TARGET, built by `make fuzz-build`).
-#   scripts/fuzz.sh [--regressions] TARGET...
+#   scripts/fuzz.sh [--regressions] [--fresh] TARGET...
 # Each target first replays its saved regression inputs
 # (tests/fuzz/regressions/TARGET/*) when --regressions is given, then fuzzes
 # for FUZZ_SECONDS (default 60) from a scratch corpus, build/fuzz/corpus/TARGET,
-# seeded from tests/fuzz/corpus/TARGET — what it finds stays in build/, the
-# repo's seeds stay small.  A failing input lands in build/fuzz/artifacts/TARGET/
+# seeded from tests/fuzz/corpus/TARGET — what it finds stays in build/ for the
+# next run, the repo's seeds stay small.  --fresh starts from the seeds alone
+# (build/fuzz/fresh/TARGET), so a short run does not spend its time reloading
+# what long ones found.  A failing input lands in build/fuzz/artifacts/TARGET/
 # (save it under tests/fuzz/regressions/TARGET/ once the bug is fixed).
 # Prints one line per target (runs, runs/s, cov, ft) and keeps them in
 # build/fuzz/report.txt; exits non-zero if any target failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-regressions=false
-if [ "${1:-}" = "--regressions" ]; then regressions=true; shift; fi
+regressions=false fresh=false
+while [ $# -gt 0 ]; do
+  case $1 in
+    --regressions) regressions=true; shift ;;
+    --fresh) fresh=true; shift ;;
+    *) break ;;
+  esac
+done
 seconds=${FUZZ_SECONDS:-60}
 
 # Longest input per target: enough for the formats each takes (HTTP requests
@@ -43,6 +51,7 @@ for t in "$@"; do
     fi
   fi
   corpus=build/fuzz/corpus/$t artifacts=build/fuzz/artifacts/$t/
+  if $fresh; then corpus=build/fuzz/fresh/$t; rm -rf "$corpus"; fi
   mkdir -p "$corpus" "$artifacts"
   if [ -d tests/fuzz/corpus/$t ]; then cp -n tests/fuzz/corpus/"$t"/* "$corpus"/ 2>/dev/null; fi
   if "$bin" -max_total_time="$seconds" -max_len="$(max_len "$t")" -timeout=30 \
