@@ -419,46 +419,19 @@ bool s3_append_read(store *base, const char *id, uint64_t length, store_sink sin
 
 /* ---------- removal ---------- */
 
-typedef struct key_list {
-    char **keys;
-    size_t n, cap;
-    bool oom;
-} key_list;
-
-static bool list_add(void *arg, const char *key, uint64_t size, time_t modified)
-{
-    key_list *l = arg;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 8;
-        char **k = realloc(l->keys, cap * sizeof *k);
-        if (!k) { l->oom = true; return false; }
-        l->keys = k;
-        l->cap = cap;
-    }
-    if (!(l->keys[l->n] = strdup(key))) { l->oom = true; return false; }
-    l->n++;
-    return true;
-}
-
-static void list_free(key_list *l)
-{
-    for (size_t i = 0; i < l->n; i++) free(l->keys[i]);
-    free(l->keys);
-}
-
 static void checkpoints_prune(s3_store *s, const char *id, uint64_t keep)
 {
     char prefix[S3_OBJECT_KEY_MAX], kept[S3_OBJECT_KEY_MAX] = "";
-    key_list l = {0};
+    s3_keys l = {0};
     s3_error err;
     if (!checkpoints_prefix(s, id, prefix, sizeof prefix)) return;
     if (keep != UINT64_MAX) checkpoint_key(s, id, keep, kept, sizeof kept);
-    if (!s3_list(s->client, prefix, list_add, &l, &err))
+    if (!s3_list(s->client, prefix, s3_keys_add, &l, &err))
         log_s3_error("resumable upload: cannot list checkpoints", prefix, &err);
     for (size_t i = 0; i < l.n; i++)
         if (strcmp(l.keys[i], kept) != 0 && !s3_delete(s->client, l.keys[i], &err))
             log_s3_error("resumable upload: cannot delete a checkpoint", l.keys[i], &err);
-    list_free(&l);
+    s3_keys_free(&l);
 }
 
 /* The UploadId a checkpoint names (its first 1 KiB says it). */
@@ -482,13 +455,13 @@ bool s3_append_remove(store *base, const char *id)
 {
     s3_store *s = (s3_store *)base;
     char prefix[S3_OBJECT_KEY_MAX], key[S3_OBJECT_KEY_MAX], upload_id[1024], last[1024] = "";
-    key_list l = {0};
+    s3_keys l = {0};
     s3_error err;
     if (!checkpoints_prefix(s, id, prefix, sizeof prefix) || !object_key(s, id, key, sizeof key))
         return false;
-    if (!s3_list(s->client, prefix, list_add, &l, &err) || l.oom) {
+    if (!s3_list(s->client, prefix, s3_keys_add, &l, &err) || l.oom) {
         log_s3_error("resumable upload: cannot list checkpoints", prefix, &err);
-        list_free(&l);
+        s3_keys_free(&l);
         return false;
     }
     bool ok = true;
@@ -509,25 +482,25 @@ bool s3_append_remove(store *base, const char *id)
     for (size_t i = 0; i < l.n && ok; i++)
         if (!(ok = s3_delete(s->client, l.keys[i], &err)))
             log_s3_error("resumable upload: cannot delete a checkpoint", l.keys[i], &err);
-    list_free(&l);
+    s3_keys_free(&l);
     return ok;
 }
 
 /* ---------- the sweep: checkpoints no upload names ---------- */
 
 /* Uploads are judged once listed whole (removing while listing would move
- * the continuation token's ground): ids collected in key_list. */
+ * the continuation token's ground): ids collected in s3_keys. */
 typedef struct orphans {
     const char *prefix;            /* PREFIX "tus/" */
     time_t before;                 /* only uploads idle since before this */
     char id[ID_LEN + 1];           /* the upload being looked at */
     bool young;                    /* one of its checkpoints is newer than `before` */
-    key_list idle;                 /* ids of uploads idle long enough */
+    s3_keys idle;                 /* ids of uploads idle long enough */
 } orphans;
 
 static void orphan_done(orphans *o)
 {
-    if (o->id[0] && !o->young) list_add(&o->idle, o->id, 0, 0);
+    if (o->id[0] && !o->young) s3_keys_add(&o->idle, o->id, 0, 0);
     o->id[0] = '\0';
     o->young = false;
 }
@@ -564,6 +537,6 @@ int s3_append_sweep(s3_store *s, bool (*is_live)(const char *key, void *arg), vo
         log_info("removed an abandoned resumable upload", "id", o.idle.keys[i], NULL);
         removed++;
     }
-    list_free(&o.idle);
+    s3_keys_free(&o.idle);
     return removed;
 }

@@ -207,15 +207,9 @@ bool s3_list(s3_client *c, const char *prefix, s3_list_fn fn, void *arg, s3_erro
     return true;
 }
 
-typedef struct key_list {
-    char **keys;
-    size_t n, cap;
-    bool oom;
-} key_list;
-
-static bool collect(void *arg, const char *key, uint64_t size, time_t modified)
+bool s3_keys_add(void *arg, const char *key, uint64_t size, time_t modified)
 {
-    key_list *l = arg;
+    s3_keys *l = arg;
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 16;
         char **k = realloc(l->keys, cap * sizeof *k);
@@ -226,6 +220,12 @@ static bool collect(void *arg, const char *key, uint64_t size, time_t modified)
     if (!(l->keys[l->n] = strdup(key))) { l->oom = true; return false; }
     l->n++;
     return true;
+}
+
+void s3_keys_free(s3_keys *l)
+{
+    for (size_t i = 0; i < l->n; i++) free(l->keys[i]);
+    free(l->keys);
 }
 
 /* Lists first, then deletes one by one: an asset has a handful of objects
@@ -239,14 +239,13 @@ bool s3_delete_prefix(s3_client *c, const char *prefix, size_t *deleted, s3_erro
         s3_error_set(err, 0, "BadKey", "refusing to delete by an empty prefix");
         return false;
     }
-    key_list l = {0};
-    bool ok = s3_list(c, prefix, collect, &l, err);
+    s3_keys l = {0};
+    bool ok = s3_list(c, prefix, s3_keys_add, &l, err);
     if (ok && l.oom) { s3_error_set(err, 0, "OutOfMemory", "out of memory"); ok = false; }
     for (size_t i = 0; ok && i < l.n; i++) {
         ok = s3_delete(c, l.keys[i], err);
         if (ok && deleted) (*deleted)++;
     }
-    for (size_t i = 0; i < l.n; i++) free(l.keys[i]);
-    free(l.keys);
+    s3_keys_free(&l);
     return ok;
 }

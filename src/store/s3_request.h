@@ -106,4 +106,15 @@ void s3_xml_escape(s3_buf *b, const char *s);
 
 void s3_error_set(s3_error *err, long status, const char *code, const char *message);
 
+/* Keys collected by s3_list (s3_keys_add is an s3_list_fn; a failed copy
+ * sets oom and stops the listing), for callers that act on keys only once
+ * the listing is whole.  s3_keys_free frees the keys, not l. */
+typedef struct s3_keys {
+    char **keys;
+    size_t n, cap;
+    bool oom;
+} s3_keys;
+bool s3_keys_add(void *arg, const char *key, uint64_t size, time_t modified);
+void s3_keys_free(s3_keys *l);
+
 #endif
