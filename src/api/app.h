@@ -10,6 +10,7 @@
 #include "core/keycache.h"
 #include "core/ratelimit.h"
 #include "core/token.h"
+#include "core/tus_digest.h"
 #include "core/transfer.h"
 #include "db/db.h"
 #include "events/hub.h"
@@ -51,6 +52,7 @@ typedef struct app {
     workpool *pool;            /* the server's work pool (tus lease renewals) */
     int64_t tus_expiry_ms;     /* a tus upload's life after its last PATCH */
     int64_t tus_lease_ms;      /* a tus writer's lease without renewal */
+    tus_digests *tus_digests;  /* running SHA-256 of uploads in flight; may be NULL */
     /* What serve's gc removed since start (metrics): signed uploads never
      * completed, tus uploads past Upload-Expires. */
     _Atomic uint64_t gc_uploads, gc_tus, gc_tus_orphans;

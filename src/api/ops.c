@@ -38,6 +38,8 @@ void ops_metrics(http_req *r)
     char *text = metrics_render(http_server_metrics(a->server));
     if (!text) return;  /* the server answers 500 */
     char *all = NULL;
+    uint64_t running, reread;
+    tus_digests_counts(a->tus_digests, &running, &reread);
     int n = asprintf(&all,
                      "%s# HELP assetd_event_subscribers Open event streams (WebSocket and SSE).\n"
                      "# TYPE assetd_event_subscribers gauge\n"
@@ -54,11 +56,17 @@ void ops_metrics(http_req *r)
                      "# TYPE assetd_gc_removed_total counter\n"
                      "assetd_gc_removed_total{kind=\"signed_upload\"} %llu\n"
                      "assetd_gc_removed_total{kind=\"tus\"} %llu\n"
-                     "assetd_gc_removed_total{kind=\"tus_orphan\"} %llu\n",
+                     "assetd_gc_removed_total{kind=\"tus_orphan\"} %llu\n"
+                     "# HELP assetd_tus_completions_total Finished tus uploads, by how their "
+                     "SHA-256 was had: kept running over the PATCHes, or read back.\n"
+                     "# TYPE assetd_tus_completions_total counter\n"
+                     "assetd_tus_completions_total{hash=\"running\"} %llu\n"
+                     "assetd_tus_completions_total{hash=\"reread\"} %llu\n",
                      text, hub_subscribers(a->hub), (long long)hub_dropped(a->hub),
                      websocket_connections(a), (unsigned long long)atomic_load(&a->gc_uploads),
                      (unsigned long long)atomic_load(&a->gc_tus),
-                     (unsigned long long)atomic_load(&a->gc_tus_orphans));
+                     (unsigned long long)atomic_load(&a->gc_tus_orphans),
+                     (unsigned long long)running, (unsigned long long)reread);
     free(text);
     if (n < 0) return;
     http_reply_text(r, 200, "text/plain; version=0.0.4", all);

@@ -15,7 +15,8 @@
  * (write_open), each chunk is appended and checksummed on the HTTP thread
  * (write_data), and the commit — checksum verdict, fsync, the new offset in
  * the database, and when the last byte came, the asset — runs on the work
- * pool (commit_work).  The offset is acknowledged only after all of it.
+ * pool (commit_work).  The upload's own SHA-256 runs on over its PATCHes
+ * (core/tus_digest.h), so completion need not read it all back.  The offset is acknowledged only after all of it.
  * A write its client cut off keeps what arrived: the same commit runs for
  * those bytes (salvage_work), unless the chunk carried a checksum.  Bytes
  * of a request the server died under are never acknowledged; the next
@@ -164,6 +165,7 @@ typedef struct tus_write {
     uint64_t received;
     int64_t length;           /* what to record: a deferred length may arrive now */
     EVP_MD_CTX *sum;          /* Upload-Checksum, when sent */
+    EVP_MD_CTX *whole;        /* the upload's SHA-256 so far (tus_digest.h); may be NULL */
     uint8_t expect[EVP_MAX_MD_SIZE];
     int expect_len;
     bool creating;            /* a POST: 201 with Location */
@@ -178,6 +180,7 @@ static void write_destroy(tus_write *w)
     store_append_abort(w->obj);
     tus_lease_end(w->lease);
     EVP_MD_CTX_free(w->sum);
+    EVP_MD_CTX_free(w->whole);
     free(w->parts);
     free(w);
 }
@@ -199,8 +202,11 @@ static void salvage_work(void *arg)
                 (c = db_acquire(a->db)) != NULL &&
                 db_tus_advance(c, w->up.id, tus_lease_token(w->lease), offset, w->length,
                                time_now_ms() + a->tus_expiry_ms, false) == DB_OK;
-    if (kept) tus_lease_released(w->lease);   /* the advance gave it back */
-    else store_append_abort(w->obj);
+    if (kept) {
+        tus_lease_released(w->lease);   /* the advance gave it back */
+        tus_digest_save(a->tus_digests, w->up.id, offset, w->whole);
+        w->whole = NULL;
+    } else store_append_abort(w->obj);
     w->obj = NULL;
     db_release(a->db, c);
     write_destroy(w);
@@ -262,6 +268,7 @@ static bool write_open(http_req *r, tus_write *w, const char *token, int64_t unt
         tus_error(r, 507, "storage_failed", "cannot open the upload's bytes");
         return false;
     }
+    w->whole = tus_digest_get(a->tus_digests, w->up.id, w->up.offset);
     return true;
 }
 
@@ -287,6 +294,7 @@ static bool write_data(http_req *r, const char *data, size_t len)
         return false;
     }
     if (w->sum) EVP_DigestUpdate(w->sum, data, len);
+    if (w->whole) EVP_DigestUpdate(w->whole, data, len);
     w->received += len;
     return true;
 }
@@ -305,7 +313,7 @@ static bool finish_upload(http_req *r, db_conn *c, tus_upload *u, tus_lease *lea
 {
     app *a = http_req_app(r);
     asset as;
-    tus_done d = tus_complete(c, a->store, a->sniffer, u, &as);
+    tus_done d = tus_complete(c, a->store, a->sniffer, a->tus_digests, u, &as);
     if (d != TUS_DONE_OK) {
         if (lease) db_tus_unlock(c, u->id, tus_lease_token(lease));
         reply_done_failure(r, d);
@@ -368,6 +376,8 @@ static void commit_work(http_req *r)
         return;
     }
     if (!last) tus_lease_released(w->lease);
+    tus_digest_save(a->tus_digests, u->id, offset, w->whole);
+    w->whole = NULL;
     u->offset = offset;
     u->length = w->length;
     u->expires_ms = expires;
@@ -606,7 +616,7 @@ static void concat_work(http_req *r, db_conn *c, tus_write *w)
     }
     u->offset = total;
     asset as;
-    tus_done d = tus_complete(c, a->store, a->sniffer, u, &as);
+    tus_done d = tus_complete(c, a->store, a->sniffer, a->tus_digests, u, &as);
     if (d != TUS_DONE_OK) {
         db_tus_unlock(c, u->id, u->lock_token);
         reply_done_failure(r, d);

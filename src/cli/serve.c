@@ -308,7 +308,7 @@ int cli_serve(int argc, char **argv)
     }
     app a = {.max_upload = cfg.max_upload, .keys = keycache_new((unsigned)cfg.key_cache_ms),
              .audiences = audiences_new(), .tus_expiry_ms = (int64_t)cfg.tus_expiry * 1000,
-             .tus_lease_ms = (int64_t)cfg.tus_lease * 1000,
+             .tus_lease_ms = (int64_t)cfg.tus_lease * 1000, .tus_digests = tus_digests_new(),
              .limits = ratelimit_new((unsigned)cfg.rate_limit)};
     rc = prepare(&cfg, &a) ? run(&cfg, &a) : 1;
     store_close(a.store);
@@ -316,6 +316,7 @@ int cli_serve(int argc, char **argv)
     keycache_free(a.keys);
     ratelimit_free(a.limits);
     audiences_free(a.audiences);
+    tus_digests_free(a.tus_digests);
     sniffer_free(a.sniffer);
     close(lock);
     return rc;

@@ -192,17 +192,26 @@ static db_status mark_complete(db_conn *c, const asset *a, void *arg)
     return db_tus_set_complete(c, a->id);
 }
 
-tus_done tus_complete(db_conn *c, store *s, sniffer *sn, const tus_upload *u, asset *out)
+tus_done tus_complete(db_conn *c, store *s, sniffer *sn, tus_digests *digests,
+                      const tus_upload *u, asset *out)
 {
-    if (!store_append_publish(s, u->id, u->offset)) return TUS_DONE_STORAGE;
-    /* Hashed from the published blob, so a completion that runs again after
-     * a crash hashes the same bytes. */
+    EVP_MD_CTX *running = tus_digest_get(digests, u->id, (uint64_t)u->length);
+    if (!store_append_publish(s, u->id, u->offset)) {
+        EVP_MD_CTX_free(running);
+        return TUS_DONE_STORAGE;
+    }
     memset(out, 0, sizeof *out);
-    if (!ingest_blob_sha256(s, u->id, (uint64_t)u->length, out->sha256)) return TUS_DONE_STORAGE;
+    tus_digest_count(digests, running != NULL);
+    /* Without the running hash (a restart, another process, a
+     * concatenation), the published blob is read back: the same bytes. */
+    if (!tus_digest_hex(running, out->sha256) &&
+        !ingest_blob_sha256(s, u->id, (uint64_t)u->length, out->sha256))
+        return TUS_DONE_STORAGE;
     snprintf(out->id, sizeof out->id, "%s", u->id);
     out->size = (uint64_t)u->length;
     ingest_claim claim = {u->filename, u->filetype, mark_complete, NULL};
     ingest_result res = ingest_record(sn, s, c, u->owner, &claim, out);
+    if (res == INGEST_OK) tus_digest_drop(digests, u->id);
     /* The blob stays on failure: the upload's row keeps it alive (the
      * start-up sweep asks db_tus_exists) until the completion runs again. */
     return res == INGEST_OK ? TUS_DONE_OK : res == INGEST_IO_ERROR ? TUS_DONE_STORAGE : TUS_DONE_DB;

@@ -19,7 +19,7 @@
  *     a taker after expiry never meets a straggler's bytes; a crashed
  *     holder's lease simply runs out;
  *   - an upload becomes an asset exactly once: tus_complete publishes the
- *     object as the blob, hashes it, and records the asset, its job and
+ *     object as the blob, hashes it (or finishes the hash kept running), and records the asset, its job and
  *     asset.created in the transaction that marks the upload complete
  *     (ingest_record).  A crash in between leaves offset == length and
  *     state uploading; the next HEAD or PATCH runs tus_complete again
@@ -33,6 +33,7 @@
 #define ASSETD_TUS_H
 
 #include "core/asset.h"
+#include "core/tus_digest.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -104,8 +105,11 @@ typedef enum {
 
 /* Publishes the upload's object as its blob, hashes it, and records the
  * asset (out) with its job and asset.created, marking the upload complete
- * in the same transaction.  u->offset == u->length. */
-tus_done tus_complete(db_conn *c, store *s, sniffer *sn, const tus_upload *u, asset *out);
+ * in the same transaction.  u->offset == u->length.  The hash is the one
+ * kept running in digests when it saw every byte (tus_digest.h), else it is
+ * read back from the blob; digests may be NULL. */
+tus_done tus_complete(db_conn *c, store *s, sniffer *sn, tus_digests *digests,
+                      const tus_upload *u, asset *out);
 
 /* Removes uploads past their Upload-Expires that nobody is writing: the
  * object first, then the row (a crash in between leaves a row without

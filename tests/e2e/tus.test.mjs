@@ -14,10 +14,18 @@ import {
 } from './tuslib.mjs';
 import {
   TEST_TIMEOUT as T, serverFor, startServer, api, waitFor, assertError, sha256, runCli,
+  scrape, metricSum,
 } from './lib.mjs';
 
 const partFile = (srv, id) => path.join(srv.dataDir, 'tus', `${id}.part`);
 const partSize = (srv, id) => { try { return fs.statSync(partFile(srv, id)).size; } catch { return -1; } };
+
+/** How the finished uploads' SHA-256 was had: kept running, or read back. */
+async function hashes(srv) {
+  const { metrics } = await scrape(srv);
+  const of = (hash) => metricSum(metrics, 'assetd_tus_completions_total', (l) => l.hash === hash);
+  return { running: of('running'), reread: of('reread') };
+}
 
 /** assertAsset, and the upload's file is gone: it became the blob. */
 async function assertAssetOf(srv, url, data, filename) {
@@ -86,6 +94,7 @@ test('tus-js-client: termination removes the upload and its bytes', { timeout: T
 
 test('checksum: a mismatch answers 460 and discards the chunk; sha1 and sha256 verify', { timeout: T }, async (t) => {
   const srv = await serverFor(t);
+  const before = await hashes(srv);
   const where = await create(srv, 10);
   assertError(await patch(srv, where, 0, 'hello', [`Upload-Checksum: sha256 ${digest('sha256', 'other')}`]), 460, 'checksum_mismatch');
   assert.equal((await api(srv, 'HEAD', where, { headers: [TUS] })).headers['upload-offset'], '0');
@@ -97,6 +106,8 @@ test('checksum: a mismatch answers 460 and discards the chunk; sha1 and sha256 v
   assert.ok(done.headers['asset-id']);
   const a = await api(srv, 'GET', `/v1/assets/${done.headers['asset-id']}`);
   assert.equal(a.json.sha256, sha256(Buffer.from('helloworld')));
+  assert.deepEqual(await hashes(srv), { ...before, running: before.running + 1 },
+    'kept running over the PATCHes, the refused chunk left out');
   assertError(await patch(srv, await create(srv, 3), 0, 'abc', ['Upload-Checksum: md5 AAAA']), 400, 'checksum_algorithm');
   assertError(await patch(srv, await create(srv, 3), 0, 'abc', ['Upload-Checksum: sha1 !!']), 400, 'invalid_checksum');
 });
@@ -173,6 +184,7 @@ test('creation-with-upload and creation-defer-length', { timeout: T }, async (t)
 /** A PATCH whose body is sent in two parts; the second only when told. */
 test('a PATCH its client cuts off keeps what arrived, unless it carries a checksum', { timeout: T }, async (t) => {
   const srv = await serverFor(t);
+  const before = await hashes(srv);
   const data = randomBytes(400000);
   const where = await create(srv, data.length);
   const cut = slowPatch(srv, where, 0, data.length);
@@ -189,6 +201,8 @@ test('a PATCH its client cuts off keeps what arrived, unless it carries a checks
   assert.equal((await patch(srv, where, 150000, data.subarray(150000))).status, 204);
   const a = await api(srv, 'GET', `/v1/assets/${idOf(where)}`);
   assert.equal(a.json.sha256, sha256(data));
+  assert.deepEqual(await hashes(srv), { ...before, running: before.running + 1 },
+    'the hash ran on over the kept bytes and past the dropped chunk');
 });
 
 test('one writer at a time: a second PATCH while one runs gets 423', { timeout: T }, async (t) => {
@@ -293,4 +307,5 @@ test('kill -9 mid-PATCH: HEAD says no more than was stored; the resumed upload i
   // The dead writer's lease runs out (--tus-lease 1); tus-js-client retries 423.
   const url = await tusUpload(srv, data, { uploadUrl: `${srv.url}${where}`, retryDelays: [200, 400, 800, 1000, 1000, 2000] });
   await assertAssetOf(srv, url, data);
+  assert.deepEqual(await hashes(srv), { running: 0, reread: 1 }, 'a restart breaks the chain: read back');
 });
