@@ -35,6 +35,9 @@
 /* An upload that grows past this gets a writer thread (writer.h), if one
  * of the store's slots is free; smaller ones are written inline. */
 #define OFFLOAD_AFTER ((off_t)4 << 20)
+/* A tus PATCH's writer thread makes its bytes durable every this many, so
+ * the commit that acknowledges the offset waits only for the tail. */
+#define DURABLE_EVERY ((off_t)16 << 20)
 
 typedef struct fs_store {
     store base;
@@ -338,8 +341,12 @@ static int fs_sweep(store *base, bool (*is_live)(const char *key, void *arg), vo
 
 typedef struct fs_append {
     store_append base;
+    fs_store *s;
     int fd;
     file_pos pos;
+    off_t opened_at;            /* the committed offset this writer started at */
+    file_writer *writer;        /* as fs_upload's: NULL while writing inline */
+    bool offload_tried;
     bool failed;
 } fs_append;
 
@@ -369,22 +376,42 @@ static store_append *fs_append_open(store *base, const char *id, uint64_t offset
     fs_append *a = calloc(1, sizeof *a);
     if (!a) { close(fd); return NULL; }
     a->base.s = base;
+    a->s = s;
     a->fd = fd;
-    a->pos.written = a->pos.flushed = (off_t)offset;
+    a->pos.written = a->pos.flushed = a->pos.synced = a->opened_at = (off_t)offset;
+    a->pos.sync_every = DURABLE_EVERY;
     return &a->base;
 }
 
+/* Like fs_upload_write: a PATCH that brings megabytes gets a writer thread,
+ * so receiving (and hashing) and writing run on two cores. */
 static bool fs_append_write(store_append *base, const void *data, size_t len)
 {
     fs_append *a = (fs_append *)base;
-    if (!a->failed && !file_append(a->fd, &a->pos, data, len)) a->failed = true;
+    if (a->failed) return false;
+    if (!a->offload_tried && a->pos.written - a->opened_at >= OFFLOAD_AFTER) {
+        a->offload_tried = true;
+        a->writer = file_writer_start(a->fd, &a->pos, &a->s->writer_slots);
+    }
+    if (!(a->writer ? file_writer_append(a->writer, data, len)
+                    : file_append(a->fd, &a->pos, data, len)))
+        a->failed = true;
+    return !a->failed;
+}
+
+/* Stops the writer thread, if any: every byte is in the file then.  False
+ * if a write failed. */
+static bool append_drain(fs_append *a)
+{
+    if (a->writer && !file_writer_finish(a->writer)) a->failed = true;
+    a->writer = NULL;
     return !a->failed;
 }
 
 static bool fs_append_commit(store_append *base)
 {
     fs_append *a = (fs_append *)base;
-    bool ok = !a->failed && fsync(a->fd) == 0;
+    bool ok = append_drain(a) && fsync(a->fd) == 0;
     if (!ok) log_error("resumable upload commit failed", "error", strerror(errno), NULL);
     close(a->fd);
     free(a);
@@ -394,6 +421,7 @@ static bool fs_append_commit(store_append *base)
 static void fs_append_abort(store_append *base)
 {
     fs_append *a = (fs_append *)base;
+    append_drain(a);   /* the thread must end before fd closes; the bytes are garbage */
     close(a->fd);
     free(a);
 }

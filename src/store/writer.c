@@ -55,6 +55,16 @@ bool file_append(int fd, file_pos *pos, const void *data, size_t len)
     return true;
 }
 
+/* file_pos.sync_every: on the writer thread only, never inline. */
+static bool keep_durable(file_writer *w)
+{
+    file_pos *p = w->pos;
+    if (p->sync_every <= 0 || p->written - p->synced < p->sync_every) return true;
+    if (fdatasync(w->fd) != 0) return false;
+    p->synced = p->written;
+    return true;
+}
+
 static void *drain(void *arg)
 {
     file_writer *w = arg;
@@ -68,7 +78,7 @@ static void *drain(void *arg)
         if (n > WRITE_MAX) n = WRITE_MAX;
         pthread_mutex_unlock(&w->lock);
         bool ok = w->sink ? w->sink(w->sink_arg, w->ring + at, n)
-                          : file_append(w->fd, w->pos, w->ring + at, n);
+                          : file_append(w->fd, w->pos, w->ring + at, n) && keep_durable(w);
         int err = errno;
         pthread_mutex_lock(&w->lock);
         if (!ok) {

@@ -26,9 +26,13 @@
 
 typedef struct file_writer file_writer;
 
-/* Where a file stands: bytes written, bytes handed to writeback. */
+/* Where a file stands: bytes written, bytes handed to writeback.  With
+ * sync_every > 0 the writer thread also makes the file durable (fdatasync)
+ * each time that many more bytes are written, while the next ones arrive:
+ * a commit's fsync then waits for the last few MiB, not for all. */
 typedef struct file_pos {
     off_t written, flushed;
+    off_t sync_every, synced;
 } file_pos;
 
 /* Writes all of data at the end of fd; false on an I/O error (errno set). */

@@ -11,7 +11,7 @@ TEST(writer_thread_writes_every_byte_in_order)
     char path[] = "/tmp/assetd-writer-XXXXXX";
     int fd = mkstemp(path);
     _Atomic int slots = 1;
-    file_pos pos = {0};
+    file_pos pos = {.sync_every = 6 << 20};   /* durable as it goes, as a tus PATCH */
     file_writer *w = file_writer_start(fd, &pos, &slots);
     CHECK(w != NULL && slots == 0);
     CHECK(file_writer_start(fd, &pos, &slots) == NULL);   /* budget spent */
@@ -25,6 +25,8 @@ TEST(writer_thread_writes_every_byte_in_order)
     }
     CHECK(file_writer_finish(w));
     CHECK(slots == 1 && pos.written == (off_t)total);
+    /* made durable at least every 6 MiB: no more than that is left to fsync */
+    CHECK(pos.synced >= (off_t)(18u << 20) && pos.written - pos.synced < (off_t)(6u << 20));
     unsigned char back[65537];
     size_t seen = 0, bad = 0;
     ssize_t n;
