@@ -23,7 +23,8 @@ VENDOR       := web/vendor/node_modules
 VENDOR_STAMP := $(VENDOR)/.package-lock.json
 WEB      := web/index.html web/app.js web/upload.js web/app.css \
             web/present.html web/watch.html web/slides.js web/slides.css \
-            build/gen/tus.min.js
+            web/play.html web/play.js web/play.css \
+            build/gen/tus.min.js build/gen/hls.min.js
 GEN      := build/gen/web_files.c
 
 ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
@@ -82,6 +83,15 @@ build/sigv4-tool: tests/s3/sigv4_tool.c $(SIGV4_SRC) src/core/sigv4.h src/core/s
 build/gen/tus.min.js: $(VENDOR)/tus-js-client/dist/tus.min.js $(VENDOR)/tus-js-client/LICENSE $(VENDOR_STAMP)
 	@mkdir -p $(dir $@)
 	{ echo '/*! tus-js-client (npm), served as is.'; sed 's|\*/|* /|g' $(VENDOR)/tus-js-client/LICENSE; \
+	  echo '*/'; cat $<; } > $@.tmp
+	@mv $@.tmp $@
+
+# hls.js (Apache-2.0) for the player page: its LICENSE (the notice) first.
+# The full build, not hls.light: the ladder's audio is a separate HLS
+# rendition, which only the full build plays.
+build/gen/hls.min.js: $(VENDOR)/hls.js/dist/hls.min.js $(VENDOR)/hls.js/LICENSE $(VENDOR_STAMP)
+	@mkdir -p $(dir $@)
+	{ echo '/*! hls.js (npm), served as is.'; sed 's|\*/|* /|g' $(VENDOR)/hls.js/LICENSE; \
 	  echo '*/'; cat $<; } > $@.tmp
 	@mv $@.tmp $@
 

@@ -3,6 +3,9 @@
 //
 // Plain browser JavaScript, no framework and no build step: assetd serves
 // this file as it is (compiled into the binary, see src/web/static.h).
+// Videos open in the player page (/play/{id}, play.js), decks in the
+// presenter and audience pages (/present/{id}, /watch/{id}, slides.js):
+// the same origin, so those pages find the key where this one keeps it.
 // How a file's bytes go up (one POST, or resumable tus for a large file) is
 // upload.js.
 //
@@ -318,9 +321,39 @@ function buildCard(entry) {
     h('span', { class: 'card-name' }),
     h('span', { class: 'card-meta' }),
     h('span', { class: 'card-error' }));
-  const li = h('li', { class: 'card' }, open);
+  const li = h('li', { class: 'card' }, open, h('nav', { class: 'card-links', hidden: true }));
   li.dataset.id = asset.id;
   return li;
+}
+
+const isDeck = (asset) => asset.kind === 'pdf' || asset.kind === 'presentation';
+
+/** The pages an asset opens in: a ready video's player; a deck's presenter
+ *  and audience views (which make it a slideshow when its owner opens them,
+ *  see slides.js). */
+function pageLinks(asset) {
+  const id = encodeURIComponent(asset.id);
+  const link = (cls, href, text, label) => h('a', { class: cls, href, 'aria-label': label }, text);
+  const name = asset.filename || 'the asset';
+  if (asset.kind === 'video' && asset.status === 'ready') return [link('play-link', `/play/${id}`, 'Play', `Play ${name}`)];
+  if (isDeck(asset) && asset.status === 'ready') {
+    return [link('present-link', `/present/${id}`, 'Present', `Present ${name}`),
+      link('watch-link', `/watch/${id}`, 'Audience', `Audience view of ${name}`)];
+  }
+  return [];
+}
+
+/** The rendition a card shows: an image's thumb, a video's cover (or its
+ *  poster), a deck's first slide. */
+function cardPicture(asset) {
+  const rs = asset.renditions || [];
+  const names = asset.kind === 'video' ? ['cover_medium', 'poster']
+    : isDeck(asset) ? ['slide_001_thumb', 'slide_001'] : ['thumb'];
+  for (const n of names) {
+    const r = rs.find((x) => x.name === n);
+    if (r) return r;
+  }
+  return null;
 }
 
 function renderCard(entry) {
@@ -333,15 +366,18 @@ function renderCard(entry) {
   const err = card.querySelector('.card-error');
   err.textContent = asset.status === 'failed' ? errorText(asset.error) : '';
   err.hidden = asset.status !== 'failed';
+  const links = pageLinks(asset);
+  card.querySelector('.card-links').replaceChildren(...links);
+  card.querySelector('.card-links').hidden = !links.length;
   renderThumb(entry);
 }
 
-/** The card's picture: the thumb rendition once there is one, else a
+/** The card's picture (cardPicture) once there is one, else a
  *  placeholder naming the kind. */
 function renderThumb(entry) {
   const { asset, card } = entry;
   const box = card.querySelector('.thumb');
-  const thumb = (asset.renditions || []).find((r) => r.name === 'thumb');
+  const thumb = cardPicture(asset);
   if (!thumb) {
     if (!box.querySelector('.placeholder')) {
       box.replaceChildren(h('span', { class: 'placeholder', 'aria-hidden': 'true', text: asset.kind }));
@@ -562,7 +598,8 @@ function renderDetail(asset) {
   if (asset.error) fields.lastElementChild.classList.add('error-text');
 
   const renditions = asset.renditions || [];
-  const preview = renditions.find((r) => r.name === 'preview') || renditions.find((r) => r.name === 'thumb');
+  const preview = renditions.find((r) => r.name === 'preview') || renditions.find((r) => r.name === 'thumb')
+    || cardPicture(asset);
   const picture = h('div', { class: 'detail-picture' });
   if (preview) showBlob(picture, preview, (url) => {
     const img = h('img', { width: preview.width, height: preview.height });
@@ -587,7 +624,7 @@ function renderDetail(asset) {
   const jobs = h('div', { id: 'detail-jobs' });
   renderJobs(jobs);
 
-  const actions = h('div', { class: 'detail-actions' },
+  const actions = h('div', { class: 'detail-actions' }, pageLinks(asset),
     h('button', { type: 'button', onclick: () => downloadOriginal(asset) }, 'Download original'),
     h('button', { type: 'button', class: 'danger', onclick: () => deleteAsset(asset) }, 'Delete'));
 

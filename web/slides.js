@@ -11,7 +11,15 @@
 // Control (presenter only): POST /api/v1/slideshow/{id}/control with the
 // control token.  The token comes from the URL fragment (#token=ct_…, which
 // never reaches the server; it is removed from the address bar at once) or a
-// form, and is kept in sessionStorage (this tab only).
+// form, and is kept in sessionStorage (this tab only).  Without one, the
+// deck's owner's API key does the same: the gallery (app.js, same origin)
+// keeps it in localStorage.
+//
+// A deck the gallery links here may not be a slideshow yet (it came through
+// /v1/assets, not the slideshow upload): when the JSON is a 404 and this
+// browser holds a key, the page asks POST /v1/assets/{id}/slideshow once —
+// the owner opening the deck's page is the owner presenting it — and goes
+// on; for anyone else it stays "No such slideshow".
 //
 // Safety: only text and attributes are set, never markup (the pages run
 // under the same strict CSP as /, with Trusted Types).
@@ -26,6 +34,31 @@ const MODE = parts[1];                       // 'present' or 'watch'
 const ID = decodeURIComponent(parts[2] || '');
 const API = `/api/v1/slideshow/${encodeURIComponent(ID)}`;
 const TOKEN_KEY = `assetd.ct.${ID}`;
+const GALLERY_KEY = 'assetd.key';   // app.js's
+
+function galleryKey() {
+  try { return localStorage.getItem(GALLERY_KEY); } catch { return null; }
+}
+
+/** Makes the deck a slideshow with the owner's key; true if it now is one. */
+async function makeSlideshow() {
+  const key = galleryKey();
+  if (!key) return false;
+  try {
+    const r = await fetch(`/v1/assets/${encodeURIComponent(ID)}/slideshow`, {
+      method: 'POST', cache: 'no-store', headers: { Authorization: `Bearer ${key}` },
+    });
+    if (!r.ok) return false;
+    const s = await r.json();
+    if (s.control_token && MODE === 'present') {
+      sessionStorage.setItem(TOKEN_KEY, s.control_token);
+      state.token = s.control_token;
+    }
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 const state = {
   slides: [],      // same-origin paths of the slide JPEGs
@@ -48,10 +81,12 @@ const clamp = (n) => Math.max(0, Math.min(state.slides.length - 1, n));
 // ---------------------------------------------------------------- deck
 
 async function loadDeck() {
+  let made = false;
   for (;;) {
     let s = null;
     try {
       const r = await fetch(`${API}.json`, { cache: 'no-store' });
+      if (r.status === 404 && !made && (made = await makeSlideshow())) continue;
       if (r.status === 404) { notice('No such slideshow.'); $('preparing').hidden = true; return; }
       if (r.ok) s = await r.json();
     } catch { /* network: try again */ }
@@ -134,7 +169,7 @@ function takeToken() {
     sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(m[1]));
     history.replaceState(null, '', location.pathname + location.search);
   }
-  state.token = sessionStorage.getItem(TOKEN_KEY);
+  state.token = sessionStorage.getItem(TOKEN_KEY) || galleryKey();
   $('token-form').hidden = !!state.token;
 }
 

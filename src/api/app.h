@@ -103,6 +103,13 @@ void assets_reply_rendition(http_req *r, const asset *as, const char *name);
 /* Loads the caller's asset named by the path's first parameter, or
  * replies 404 (another owner's, or none) / 503 and returns false. */
 bool assets_load(http_req *r, asset *out);
+/* The same for the routes a video's player reads (manifest, renditions;
+ * play.c): the owner is an API key's, or a play token's (?token=) when no
+ * Authorization header is sent; false: a 401/404/503 is set. */
+bool assets_load_playable(http_req *r, asset *out);
+/* {"url", "token", "expires", "asset_id"} of a play link for the video as
+ * (play.c), valid ttl seconds; false: a 500 is set. */
+bool play_link(http_req *r, const asset *as, int64_t ttl, json_t **out);
 void assets_get(http_req *r);
 /* PATCH /v1/assets/{id}: title, description, tags (asset_info.c). */
 void assets_patch(http_req *r);
@@ -209,5 +216,11 @@ void web_present(http_req *r);
 void web_watch(http_req *r);
 void web_slides_script(http_req *r);
 void web_slides_style(http_req *r);
+void web_play(http_req *r);
+void web_play_script(http_req *r);
+void web_play_style(http_req *r);
+void web_hls_script(http_req *r);
+/* POST /v1/assets/{id}/slideshow: the owner makes a deck a slideshow. */
+void slideshows_make(http_req *r);
 
 #endif

@@ -335,10 +335,12 @@ void assets_reply_rendition(http_req *r, const asset *as, const char *full_name)
     blob_send(r, &(blob_ref){key, size, type, etag, filename, false});
 }
 
+/* A play link's token opens renditions too (play.c): the player page's
+ * <video>, poster and sprite sheet cannot send a key. */
 void assets_rendition(http_req *r)
 {
     asset as;
-    if (assets_load(r, &as)) assets_reply_rendition(r, &as, http_req_param(r, 1));
+    if (assets_load_playable(r, &as)) assets_reply_rendition(r, &as, http_req_param(r, 1));
 }
 
 /* ---------- delete ---------- */

@@ -15,9 +15,9 @@
  * `formats.hls` is ours (the original had DASH only).  URLs are relative
  * to the manifest's own URL ("renditions/fallback.mp4"), so the document
  * works behind any prefix or host.  Built from the asset's row alone (its
- * renditions and meta): nothing is stored for it.  Owner-only like every
- * asset route; a video not yet ready answers 409 not_ready, anything else
- * 404.
+ * renditions and meta): nothing is stored for it.  The owner's key, or a
+ * play link's token (play.c), opens it; a video not yet ready answers 409
+ * not_ready, anything else 404.
  */
 #include "api/app.h"
 #include "media/video.h"
@@ -70,7 +70,7 @@ static json_t *timeline_of(json_t *list, json_t *meta)
 void manifest_get(http_req *r)
 {
     asset as;
-    if (!assets_load(r, &as)) return;
+    if (!assets_load_playable(r, &as)) return;
     if (as.kind != ASSET_VIDEO) {
         http_reply_error(r, 404, "not_found", "only a video has a manifest");
         return;

@@ -16,9 +16,11 @@ const http_route api_routes[] = {
     {"DELETE", "/v1/assets/{id}", true, assets_delete, NULL, NULL, NULL},
     {"PATCH", "/v1/assets/{id}", true, assets_patch, json_body_begin, json_body_data, NULL},
     {"GET", "/v1/assets/{id}/content", true, assets_content, NULL, NULL, NULL},
-    {"GET", "/v1/assets/{id}/renditions/{name}", true, assets_rendition, NULL, NULL, NULL},
-    {"GET", "/v1/assets/{id}/manifest.json", true, manifest_get, NULL, NULL, NULL},
+    /* Authenticate themselves: an API key, or a play link's ?token= (play.c). */
+    {"GET", "/v1/assets/{id}/renditions/{name}", false, assets_rendition, NULL, NULL, NULL},
+    {"GET", "/v1/assets/{id}/manifest.json", false, manifest_get, NULL, NULL, NULL},
     {"POST", "/v1/assets/{id}/links", true, assets_link, json_body_begin, json_body_data, NULL},
+    {"POST", "/v1/assets/{id}/slideshow", true, slideshows_make, NULL, NULL, NULL},
     {"POST", "/v1/uploads", true, uploads_create, json_body_begin, json_body_data, NULL},
     {"GET", "/v1/uploads/{id}", true, uploads_get, NULL, NULL, NULL},
     {"POST", "/v1/uploads/{id}/complete", true, uploads_complete, NULL, NULL, NULL},
@@ -78,6 +80,11 @@ const http_route api_routes[] = {
     {"GET", "/watch/{id}", false, web_watch, NULL, NULL, NULL},
     {"GET", "/slides.js", false, web_slides_script, NULL, NULL, NULL},
     {"GET", "/slides.css", false, web_slides_style, NULL, NULL, NULL},
+    /* The player page: the same HTML for every video (play.js reads the id). */
+    {"GET", "/play/{id}", false, web_play, NULL, NULL, NULL},
+    {"GET", "/play.js", false, web_play_script, NULL, NULL, NULL},
+    {"GET", "/play.css", false, web_play_style, NULL, NULL, NULL},
+    {"GET", "/hls.min.js", false, web_hls_script, NULL, NULL, NULL},
 };
 const int api_route_count = sizeof api_routes / sizeof *api_routes;
 

@@ -6,6 +6,7 @@
  *   GET  /api/v1/slideshow/{id}/slide/{n}.jpg  public by id (the slides list)
  *   POST /api/v1/slideshow/{id}/control      {"current": n}, control token
  *   GET  /api/v1/slideshow/{id}/listen       WebSocket, public (alias /updates)
+ *   POST /v1/assets/{id}/slideshow           the owner makes a deck a slideshow
  *
  * A slideshow is a document asset (kind pdf or presentation, its slides are
  * its renditions on /v1) plus a row with the current slide and the SHA-256
@@ -147,6 +148,21 @@ static int audiences_add(audiences *a, const char *id, int delta)
 
 /* ---------- upload ---------- */
 
+/* The slideshow row of deck a, with a new control token (returned in token,
+ * kept only as its hash). */
+static db_status insert_show(db_conn *c, const asset *a, char token[64])
+{
+    uint8_t raw[CONTROL_TOKEN_BYTES];
+    if (RAND_bytes(raw, sizeof raw) != 1) return DB_ERROR;
+    slideshow sh = {0};
+    memcpy(token, "ct_", 3);
+    b64url_encode(raw, sizeof raw, token + 3);
+    snprintf(sh.asset_id, sizeof sh.asset_id, "%s", a->id);
+    apikey_hash(token, sh.token_sha256);
+    legacy_time(a->created, sh.updated);
+    return db_slideshow_insert(c, &sh);
+}
+
 typedef struct upload_show {
     char token[64];            /* "ct_" + 43 base64url characters */
     const char *refusal;       /* set when the file is not a document */
@@ -163,15 +179,7 @@ static db_status add_slideshow(db_conn *c, const asset *a, void *arg)
         u->refusal = "presentations need LibreOffice on the server: " OFFICE_INSTALL_HINT;
         return DB_NOT_FOUND;
     }
-    uint8_t raw[CONTROL_TOKEN_BYTES];
-    if (RAND_bytes(raw, sizeof raw) != 1) return DB_ERROR;
-    slideshow sh = {0};
-    memcpy(u->token, "ct_", 3);
-    b64url_encode(raw, sizeof raw, u->token + 3);
-    snprintf(sh.asset_id, sizeof sh.asset_id, "%s", a->id);
-    apikey_hash(u->token, sh.token_sha256);
-    legacy_time(a->created, sh.updated);
-    return db_slideshow_insert(c, &sh);
+    return insert_show(c, a, u->token);
 }
 
 static void upload_work(http_req *r)
@@ -265,6 +273,54 @@ void slideshows_slide(http_req *r)
     }
     snprintf(name, sizeof name, "slide_%03d", (int)n);
     assets_reply_rendition(r, &a, name);
+}
+
+/* ---------- POST /v1/assets/{id}/slideshow ---------- */
+
+/* A deck that came in any other way (the gallery, /v1/assets, tus) becomes
+ * a slideshow when its owner asks — the gallery's presenter and audience
+ * pages do — and is public by id from then on, like an upload to
+ * /api/v1/slideshow/upload.  201 with the control token the first time;
+ * 200 without it after (it was returned once; the owner's key controls the
+ * deck as well).  Look-up and insert share one write transaction, so two
+ * calls at once make one row. */
+static void make_work(http_req *r)
+{
+    app *ap = http_req_app(r);
+    asset a;
+    slideshow sh = {.current = 0};
+    char token[64] = "";
+    db_conn *c = db_acquire(ap->db);
+    bool began = c && db_begin(c) == DB_OK, committed = false;
+    db_status st = began ? db_asset_get(c, http_req_owner(r), http_req_param(r, 0), &a)
+                         : DB_ERROR;
+    bool deck = st == DB_OK && (a.kind == ASSET_PDF || a.kind == ASSET_PRESENTATION);
+    if (deck && (st = db_slideshow_get(c, a.id, &sh)) == DB_NOT_FOUND &&
+        (st = insert_show(c, &a, token)) == DB_OK)
+        committed = (st = db_commit(c)) == DB_OK;
+    if (began && !committed) db_rollback(c);   /* nothing written, or a failure */
+    db_release(ap->db, c);
+    if (st == DB_NOT_FOUND) {
+        http_reply_error(r, 404, "not_found", "no such asset");
+    } else if (st != DB_OK) {
+        http_reply_error(r, 503, "database_unavailable", "try again");
+    } else if (!deck) {
+        http_reply_error(r, 409, "not_a_deck", "only a PDF or a presentation can be a slideshow");
+    } else {
+        snprintf(sh.asset_id, sizeof sh.asset_id, "%s", a.id);
+        json_t *o = show_json(r, &a, &sh, pages_of(&a));
+        if (token[0]) json_object_set_new(o, "control_token", json_string(token));
+        http_reply_json(r, token[0] ? 201 : 200, o);
+    }
+}
+
+void slideshows_make(http_req *r)
+{
+    if (!id_is_valid(http_req_param(r, 0))) {
+        http_reply_error(r, 404, "not_found", "no such asset");
+        return;
+    }
+    http_req_defer(r, make_work);
 }
 
 /* ---------- control ---------- */

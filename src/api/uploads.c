@@ -6,7 +6,9 @@
  *                                   form and a PUT URL for the bytes
  *   GET  /v1/uploads/{id}          the upload (no signatures)
  *   POST /v1/uploads/{id}/complete checks the object, then creates the asset
- *   POST /v1/assets/{id}/links     {expires_in?, disposition?} -> a URL
+ *   POST /v1/assets/{id}/links     {expires_in?, disposition?} -> a URL;
+ *                                  {page: "play", expires_in?} -> a video's
+ *                                  player page with a play token (play.c)
  *
  * The bytes never pass through these handlers: they go to S3, or to the
  * disk store's signed routes (signed.c).  `complete` trusts nothing the
@@ -25,6 +27,8 @@
 
 #define DEFAULT_UPLOAD_TTL 60
 #define DEFAULT_LINK_TTL 300
+/* A play link is watched, not fetched once: an hour, or --max-sign-ttl. */
+#define DEFAULT_PLAY_TTL 3600
 
 /* ---------- shared with the other signing APIs (cloud.c) ---------- */
 
@@ -326,10 +330,16 @@ static void link_work(http_req *r)
     const char *why = NULL;
     const json_t *disp = json_object_get(body, "disposition");
     const char *d = json_string_value(disp);
+    const json_t *page = json_object_get(body, "page");
+    bool play = page && json_is_string(page) && strcmp(json_string_value(page), "play") == 0;
     if (disp && (!d || (strcmp(d, "inline") != 0 && strcmp(d, "attachment") != 0)))
         why = "disposition must be inline or attachment";
-    else api_parse_ttl(json_object_get(body, "expires_in"), DEFAULT_LINK_TTL, a->max_sign_ttl,
-                       &ttl, &why);
+    else if (page && !play)
+        why = "page must be \"play\" (a video's player page), or absent (a download)";
+    else if (play && disp)
+        why = "a play link has no disposition";
+    else api_parse_ttl(json_object_get(body, "expires_in"),
+                       play ? DEFAULT_PLAY_TTL : DEFAULT_LINK_TTL, a->max_sign_ttl, &ttl, &why);
     bool attachment = d && strcmp(d, "attachment") == 0;
     json_decref(body);
     if (why) {
@@ -348,8 +358,15 @@ static void link_work(http_req *r)
         http_reply_error(r, 503, "database_unavailable", "try again");
         return;
     }
-    if (!attachment && !asset_inline_safe(&as)) attachment = true;   /* never script inline */
     json_t *o;
+    if (play) {
+        if (as.kind != ASSET_VIDEO)
+            http_reply_error(r, 400, "invalid_link", "only a video has a player page");
+        else if (play_link(r, &as, ttl, &o))
+            http_reply_json(r, 201, o);
+        return;
+    }
+    if (!attachment && !asset_inline_safe(&as)) attachment = true;   /* never script inline */
     if (api_signed_link(r, &as, ttl, attachment, &o)) http_reply_json(r, 201, o);
 }
 

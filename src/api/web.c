@@ -1,8 +1,10 @@
 /* web.c — GET /, /app.js, /upload.js, /app.css and /tus.min.js (the browser
- * bundle of npm tus-js-client, see web/vendor/): the page, and GET /present/{id},
- * /watch/{id}, /slides.js, /slides.css: the slideshow pages (the same HTML
- * for every well-formed id: slides.js reads the id from the path), all served from the
- * copies compiled into the binary (web/static.h).
+ * bundle of npm tus-js-client, see web/vendor/): the page; GET /present/{id},
+ * /watch/{id}, /slides.js, /slides.css: the slideshow pages; GET /play/{id},
+ * /play.js, /play.css and /hls.min.js (npm hls.js): the video player page.
+ * A page with an id in its path is the same HTML for every well-formed id
+ * (its script reads the id).  All are served from the copies compiled into
+ * the binary (web/static.h).
  *
  * No API key is needed: the files hold no data, and a browser fetching a
  * page cannot send one anyway.  The page itself asks for the key and sends
@@ -20,7 +22,11 @@
  * another origin — and, where the browser supports Trusted Types, makes any
  * HTML-parsing sink (innerHTML and the like) throw.  Asset bytes are never
  * shown by URL on this origin: the page fetches them with its key into blob:
- * URLs, which img-src allows.  nosniff keeps every file its declared type.
+ * URLs, which img-src allows.  The player streams through Media Source
+ * Extensions, whose media element plays a blob: URL: media-src allows it
+ * (with 'self' for the MP4 fallback); hls.js runs without a worker, since a
+ * worker from a blob: URL is script, which the policy refuses.  Every page
+ * gets the same policy.  nosniff keeps every file its declared type.
  */
 #include "api/app.h"
 #include "http/etag.h"
@@ -29,7 +35,8 @@
 #include <string.h>
 
 #define PAGE_CSP                                                                     \
-    "default-src 'self'; img-src 'self' blob: data:; connect-src 'self'; "          \
+    "default-src 'self'; img-src 'self' blob: data:; media-src 'self' blob:; "      \
+    "connect-src 'self'; "                                                          \
     "object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'; " \
     "require-trusted-types-for 'script'"
 
@@ -67,13 +74,17 @@ void web_tus_script(http_req *r) { serve(r, "tus.min.js"); }
 void web_style(http_req *r) { serve(r, "app.css"); }
 /* The same page for every well-formed id (whether the slideshow exists is
  * the page's question to the API); a malformed one is no slideshow's. */
-static void serve_slides_page(http_req *r, const char *file)
+static void serve_id_page(http_req *r, const char *file, const char *what)
 {
-    if (!id_is_valid(http_req_param(r, 0))) http_reply_error(r, 404, "not_found", "no such slideshow");
+    if (!id_is_valid(http_req_param(r, 0))) http_reply_error(r, 404, "not_found", "no such %s", what);
     else serve(r, file);
 }
 
-void web_present(http_req *r) { serve_slides_page(r, "present.html"); }
-void web_watch(http_req *r) { serve_slides_page(r, "watch.html"); }
+void web_present(http_req *r) { serve_id_page(r, "present.html", "slideshow"); }
+void web_watch(http_req *r) { serve_id_page(r, "watch.html", "slideshow"); }
 void web_slides_script(http_req *r) { serve(r, "slides.js"); }
 void web_slides_style(http_req *r) { serve(r, "slides.css"); }
+void web_play(http_req *r) { serve_id_page(r, "play.html", "video"); }
+void web_play_script(http_req *r) { serve(r, "play.js"); }
+void web_play_style(http_req *r) { serve(r, "play.css"); }
+void web_hls_script(http_req *r) { serve(r, "hls.min.js"); }

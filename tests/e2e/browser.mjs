@@ -24,8 +24,9 @@ export async function launchBrowser() {
 
 /** The page at url (a fresh browser context, closed after the test), with
  *  everything that goes wrong in it recorded: script errors, console errors,
- *  CSP violations, and navigations. */
-export async function openPage(t, browser, url) {
+ *  CSP violations, and navigations.  init: a script run in every document
+ *  before the page's own (to take a browser feature away, say). */
+export async function openPage(t, browser, url, { init } = {}) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   t.after(() => context.close());
   const page = await context.newPage();
@@ -39,6 +40,7 @@ export async function openPage(t, browser, url) {
     window.__csp = [];
     document.addEventListener('securitypolicyviolation', (e) => window.__csp.push(`${e.violatedDirective} ${e.blockedURI}`));
   });
+  if (init) await context.addInitScript(init);
   await page.goto(url);
   return {
     page, problems,

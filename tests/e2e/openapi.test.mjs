@@ -67,6 +67,9 @@ const EXPECTED_ERRORS = {
   // The fixture is an image, and only a video has a manifest (video.test.mjs
   // reads real ones).
   'GET /v1/assets/{id}/manifest.json': { status: 404, code: 'not_found' },
+  // The fixture is an image, and only a deck can be a slideshow
+  // (play.test.mjs makes real ones).
+  'POST /v1/assets/{id}/slideshow': { status: 409, code: 'not_a_deck' },
   // A fresh upload has no bytes yet; uploads.test.mjs completes real ones.
   'POST /v1/uploads/{id}/complete': { status: 409, code: 'object_missing' },
   // The disk store's signed routes, asked without a signature.
