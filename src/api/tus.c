@@ -1,22 +1,23 @@
 /* tus.c — /v1/tus: resumable uploads, tus 1.0 (https://tus.io/protocols/
  * resumable-upload), with the extensions creation, creation-with-upload,
  * creation-defer-length, expiration, checksum (sha1, sha256), termination
- * and concatenation.  The domain (lease, completion) is core/tus.h.
+ * and concatenation.  The domain (lease, completion) is core/tus.h; the
+ * creation (POST) is api/tus_create.c; what both share, api/tus_internal.h.
  *
  *   OPTIONS /v1/tus[/], /v1/tus/{id}   capabilities; CORS preflight (no key)
- *   POST    /v1/tus[/]                 create (maybe with the first bytes,
- *                                      or as the concatenation of partials)
+ *   POST    /v1/tus[/]                 create (tus_create.c)
  *   HEAD    /v1/tus/{id}               the committed offset
  *   PATCH   /v1/tus/{id}               bytes at Upload-Offset
  *   DELETE  /v1/tus/{id}               terminate
  *
  * A write (PATCH, or POST with a body) streams like POST /v1/assets: the
  * lease is taken and the object opened when the headers arrive
- * (write_open), each chunk is appended and checksummed on the HTTP thread
- * (write_data), and the commit — checksum verdict, fsync, the new offset in
- * the database, and when the last byte came, the asset — runs on the work
- * pool (commit_work).  The upload's own SHA-256 runs on over its PATCHes
- * (core/tus_digest.h), so completion need not read it all back.  The offset is acknowledged only after all of it.
+ * (tus_write_open), each chunk is appended and checksummed on the HTTP
+ * thread (tus_write_data), and the commit — checksum verdict, fsync, the
+ * new offset in the database, and when the last byte came, the asset —
+ * runs on the work pool (tus_commit_work).  The offset is acknowledged only
+ * after all of it.  The upload's own SHA-256 runs on over its PATCHes
+ * (core/tus_digest.h), so completion need not read it all back.
  * A write its client cut off keeps what arrived: the same commit runs for
  * those bytes (salvage_work), unless the chunk carried a checksum.  Bytes
  * of a request the server died under are never acknowledged; the next
@@ -29,8 +30,7 @@
  * Every reply carries Tus-Resumable; a finished upload's replies also name
  * the asset (Asset-Id, Asset-Location) — its Location stays valid.
  */
-#include "api/app.h"
-#include "core/tus.h"
+#include "api/tus_internal.h"
 #include "util/encode.h"
 #include "util/parse.h"
 #include "util/timefmt.h"
@@ -43,9 +43,6 @@
 #include <strings.h>
 #include <time.h>
 
-#define TUS_VERSION "1.0.0"
-#define OCTETS "application/offset+octet-stream"
-
 const http_cors tus_cors = {
     "POST, HEAD, PATCH, DELETE, OPTIONS",
     "Authorization, Content-Type, Tus-Resumable, Upload-Length, Upload-Defer-Length, "
@@ -57,9 +54,7 @@ const http_cors tus_cors = {
 
 /* ---------- replies ---------- */
 
-static void tus_error(http_req *r, int status, const char *code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void tus_error(http_req *r, int status, const char *code, const char *fmt, ...)
+void tus_error(http_req *r, int status, const char *code, const char *fmt, ...)
 {
     char msg[400];
     va_list ap;
@@ -122,7 +117,7 @@ static void describe(http_req *r, const tus_upload *u, bool head)
     }
 }
 
-static void reply_done_failure(http_req *r, tus_done d)
+void tus_reply_done_failure(http_req *r, tus_done d)
 {
     if (d == TUS_DONE_DB) tus_error(r, 503, "database_unavailable", "could not record the asset");
     else tus_error(r, 507, "storage_failed", "could not store the upload");
@@ -130,7 +125,7 @@ static void reply_done_failure(http_req *r, tus_done d)
 
 /* ---------- request checks ---------- */
 
-static bool check_version(http_req *r)
+bool tus_check_version(http_req *r)
 {
     const char *v = http_req_header(r, "Tus-Resumable");
     if (v && strcmp(v, TUS_VERSION) == 0) return true;
@@ -139,7 +134,7 @@ static bool check_version(http_req *r)
     return false;
 }
 
-static bool is_octets(http_req *r)
+bool tus_is_octets(http_req *r)
 {
     const char *type = http_req_header(r, "Content-Type");
     if (type && strncasecmp(type, OCTETS, strlen(OCTETS)) == 0 &&
@@ -149,31 +144,13 @@ static bool is_octets(http_req *r)
     return false;
 }
 
-static bool has_body(http_req *r)
+bool tus_has_body(http_req *r)
 {
     const char *length = http_req_header(r, "Content-Length");
     return (length && strcmp(length, "0") != 0) || http_req_header(r, "Transfer-Encoding");
 }
 
 /* ---------- a write: PATCH, or a POST with its first bytes ---------- */
-
-typedef struct tus_write {
-    app *app;
-    tus_upload up;            /* the row as the lease found it */
-    tus_lease *lease;
-    store_append *obj;
-    uint64_t received;
-    int64_t length;           /* what to record: a deferred length may arrive now */
-    EVP_MD_CTX *sum;          /* Upload-Checksum, when sent */
-    EVP_MD_CTX *whole;        /* the upload's SHA-256 so far (tus_digest.h); may be NULL */
-    uint8_t expect[EVP_MAX_MD_SIZE];
-    int expect_len;
-    bool creating;            /* a POST: 201 with Location */
-    bool failed;              /* a reply refused the body: keep none of it */
-    /* a POST without bytes: the upload to create, the parts of a final */
-    tus_upload *parts;
-    int nparts;
-} tus_write;
 
 static void write_destroy(tus_write *w)
 {
@@ -222,7 +199,7 @@ static void write_free(void *p)
     write_destroy(w);
 }
 
-static tus_write *write_new(http_req *r)
+tus_write *tus_write_new(http_req *r)
 {
     tus_write *w = calloc(1, sizeof *w);
     if (!w) tus_error(r, 500, "internal", "out of memory");
@@ -234,7 +211,7 @@ static tus_write *write_new(http_req *r)
 }
 
 /* Upload-Checksum: "<algorithm> <base64>"; false with a 400 if malformed. */
-static bool parse_checksum(http_req *r, tus_write *w)
+bool tus_parse_checksum(http_req *r, tus_write *w)
 {
     const char *h = http_req_header(r, "Upload-Checksum");
     if (!h) return true;
@@ -259,7 +236,7 @@ static bool parse_checksum(http_req *r, tus_write *w)
 }
 
 /* The lease is ours: open the object at the committed offset. */
-static bool write_open(http_req *r, tus_write *w, const char *token, int64_t until)
+bool tus_write_open(http_req *r, tus_write *w, const char *token, int64_t until)
 {
     app *a = http_req_app(r);
     /* Without a lease object the lock is simply left to run out. */
@@ -272,7 +249,7 @@ static bool write_open(http_req *r, tus_write *w, const char *token, int64_t unt
     return true;
 }
 
-static bool write_data(http_req *r, const char *data, size_t len)
+bool tus_write_data(http_req *r, const char *data, size_t len)
 {
     app *a = http_req_app(r);
     tus_write *w = http_req_data(r);
@@ -309,14 +286,14 @@ static void unlock_now(db_conn *c, tus_write *w)
 
 /* Completes the upload (w->up at offset == length, lease held); false with
  * a reply on failure. */
-static bool finish_upload(http_req *r, db_conn *c, tus_upload *u, tus_lease *lease)
+bool tus_finish_upload(http_req *r, db_conn *c, tus_upload *u, tus_lease *lease)
 {
     app *a = http_req_app(r);
     asset as;
     tus_done d = tus_complete(c, a->store, a->sniffer, a->tus_digests, u, &as);
     if (d != TUS_DONE_OK) {
         if (lease) db_tus_unlock(c, u->id, tus_lease_token(lease));
-        reply_done_failure(r, d);
+        tus_reply_done_failure(r, d);
         return false;
     }
     if (lease) tus_lease_released(lease);   /* completion cleared it */
@@ -325,7 +302,7 @@ static bool finish_upload(http_req *r, db_conn *c, tus_upload *u, tus_lease *lea
     return true;
 }
 
-static void reply_written(http_req *r, tus_write *w)
+void tus_reply_written(http_req *r, tus_write *w)
 {
     http_reply_empty(r, w->creating ? 201 : 204);
     describe(r, &w->up, false);
@@ -336,7 +313,7 @@ static void reply_written(http_req *r, tus_write *w)
     }
 }
 
-static void commit_work(http_req *r)
+void tus_commit_work(http_req *r)
 {
     app *a = http_req_app(r);
     tus_write *w = http_req_data(r);
@@ -381,9 +358,9 @@ static void commit_work(http_req *r)
     u->offset = offset;
     u->length = w->length;
     u->expires_ms = expires;
-    bool ok = !last || finish_upload(r, c, u, w->lease);
+    bool ok = !last || tus_finish_upload(r, c, u, w->lease);
     db_release(a->db, c);
-    if (ok) reply_written(r, w);
+    if (ok) tus_reply_written(r, w);
 }
 
 /* ---------- PATCH /v1/tus/{id} ---------- */
@@ -410,13 +387,13 @@ bool tus_patch_begin(http_req *r)
     const char *id = http_req_param(r, 0);
     uint64_t offset, length, declared;
     const char *h;
-    if (!check_version(r) || !is_octets(r)) return false;
+    if (!tus_check_version(r) || !tus_is_octets(r)) return false;
     if (!(h = http_req_header(r, "Upload-Offset")) || !parse_u64(h, &offset)) {
         tus_error(r, 400, "invalid_offset", "send Upload-Offset: the byte offset");
         return false;
     }
-    tus_write *w = write_new(r);
-    if (!w || !parse_checksum(r, w)) return false;
+    tus_write *w = tus_write_new(r);
+    if (!w || !tus_parse_checksum(r, w)) return false;
     if (!id_is_valid(id)) {
         tus_error(r, 404, "not_found", "no such upload");
         return false;
@@ -433,7 +410,7 @@ bool tus_patch_begin(http_req *r)
         reply_not_locked(r, st, &w->up, offset);
         return false;
     }
-    if (!write_open(r, w, token, until)) return false;   /* write_free gives the lease back */
+    if (!tus_write_open(r, w, token, until)) return false;   /* write_free gives the lease back */
     w->length = w->up.length;
     if ((h = http_req_header(r, "Upload-Length"))) {
         if (!parse_u64(h, &length) || (w->length >= 0 && (uint64_t)w->length != length) ||
@@ -458,207 +435,11 @@ bool tus_patch_begin(http_req *r)
     return true;
 }
 
-bool tus_patch_data(http_req *r, const char *data, size_t len) { return write_data(r, data, len); }
+bool tus_patch_data(http_req *r, const char *data, size_t len) { return tus_write_data(r, data, len); }
 
 void tus_patch(http_req *r)
 {
-    http_req_defer(r, commit_work);
-}
-
-/* ---------- POST /v1/tus: creation ---------- */
-
-/* The parts of Upload-Concat: final;<url> <url>...: ids, for create_work. */
-static bool parse_final(http_req *r, tus_write *w, const char *list)
-{
-    if (!(w->parts = calloc(TUS_PARTS_MAX, sizeof *w->parts))) return false;
-    const char *p = list;
-    while (*p) {
-        size_t len = strcspn(p, " ");
-        const char *slash = len ? memrchr(p, '/', len) : NULL;
-        const char *id = slash ? slash + 1 : p;
-        size_t idlen = len - (size_t)(id - p);
-        if (idlen != ID_LEN || w->nparts == TUS_PARTS_MAX) return false;
-        memcpy(w->parts[w->nparts].id, id, ID_LEN);
-        w->parts[w->nparts++].id[ID_LEN] = '\0';
-        if (!id_is_valid(w->parts[w->nparts - 1].id)) return false;
-        p += len;
-        while (*p == ' ') p++;
-    }
-    return w->nparts > 0;
-}
-
-/* What every POST says: concat, length, metadata; false with a reply. */
-static bool parse_creation(http_req *r, tus_write *w)
-{
-    app *a = http_req_app(r);
-    tus_upload *u = &w->up;
-    const char *concat = http_req_header(r, "Upload-Concat");
-    const char *length = http_req_header(r, "Upload-Length");
-    const char *defer = http_req_header(r, "Upload-Defer-Length");
-    uint64_t n = 0;
-    if (concat && strcmp(concat, "partial") == 0) u->concat = TUS_PARTIAL;
-    else if (concat && strncmp(concat, "final;", 6) == 0) u->concat = TUS_FINAL;
-    else if (concat) {
-        tus_error(r, 400, "invalid_concat", "Upload-Concat is partial or final;<urls>");
-        return false;
-    }
-    if (u->concat == TUS_FINAL) {
-        if (length || defer || !parse_final(r, w, concat + 6)) {
-            tus_error(r, 400, "invalid_concat", "a final upload lists 1 to %d partial uploads "
-                                                "and no length", TUS_PARTS_MAX);
-            return false;
-        }
-    } else if ((length != NULL) == (defer != NULL) || (defer && strcmp(defer, "1") != 0) ||
-               (length && !parse_u64(length, &n))) {
-        tus_error(r, 400, "invalid_length", "send Upload-Length, or Upload-Defer-Length: 1");
-        return false;
-    }
-    if (n > a->max_upload) {
-        tus_error(r, 413, "payload_too_large", "Tus-Max-Size is %llu",
-                  (unsigned long long)a->max_upload);
-        return false;
-    }
-    if (!tus_metadata_parse(http_req_header(r, "Upload-Metadata"), u)) {
-        tus_error(r, 400, "invalid_metadata", "Upload-Metadata: key base64,key base64 "
-                                              "(at most %d bytes)", TUS_METADATA_MAX);
-        return false;
-    }
-    u->length = u->concat == TUS_FINAL ? 0 : defer ? -1 : (int64_t)n;
-    snprintf(u->owner, sizeof u->owner, "%s", http_req_owner(r));
-    time_format_now(u->created);
-    u->expires_ms = time_now_ms() + a->tus_expiry_ms;
-    if (!id_generate(u->id)) {
-        tus_error(r, 500, "internal", "cannot make an id");
-        return false;
-    }
-    w->length = u->length;
-    w->creating = true;
-    return true;
-}
-
-bool tus_create_begin(http_req *r)
-{
-    app *a = http_req_app(r);
-    if (!check_version(r)) return false;
-    if (!api_rate_allowed(r)) {
-        http_reply_header(r, "Tus-Resumable", TUS_VERSION);
-        return false;
-    }
-    tus_write *w = write_new(r);
-    if (!w || !parse_creation(r, w)) return false;
-    if (!has_body(r)) return true;   /* create_work, after the (empty) body */
-    /* creation-with-upload: the row is born locked by this request. */
-    if (w->up.concat == TUS_FINAL) {
-        tus_error(r, 400, "invalid_concat", "a final upload takes no bytes");
-        return false;
-    }
-    if (!is_octets(r) || !parse_checksum(r, w)) return false;
-    int64_t until = time_now_ms() + a->tus_lease_ms;
-    if (!tus_token_new(w->up.lock_token)) return false;
-    w->up.lock_until = until;
-    db_conn *c = db_acquire(a->db);
-    db_status st = c ? db_tus_insert(c, &w->up) : DB_ERROR;
-    db_release(a->db, c);
-    if (st != DB_OK) {
-        tus_error(r, 503, "database_unavailable", "try again");
-        return false;
-    }
-    return write_open(r, w, w->up.lock_token, until);
-}
-
-bool tus_create_data(http_req *r, const char *data, size_t len) { return write_data(r, data, len); }
-
-/* A final upload: checks its parts, assembles them, completes. */
-static void concat_work(http_req *r, db_conn *c, tus_write *w)
-{
-    app *a = http_req_app(r);
-    tus_upload *u = &w->up;
-    uint64_t total = 0;
-    size_t used = 0;
-    for (int i = 0; i < w->nparts; i++) {
-        tus_upload *p = &w->parts[i];
-        db_status st = db_tus_get(c, u->owner, p->id, p);
-        if (st == DB_ERROR) {
-            tus_error(r, 503, "database_unavailable", "try again");
-            return;
-        }
-        if (st == DB_NOT_FOUND || p->concat != TUS_PARTIAL || p->length < 0 ||
-            p->offset != (uint64_t)p->length) {
-            tus_error(r, 400, "invalid_concat", "part %d is not a complete partial upload", i + 1);
-            return;
-        }
-        total += p->offset;
-        used += (size_t)snprintf(u->parts + used, sizeof u->parts - used, "%s%s",
-                                 i ? " " : "", p->id);
-    }
-    if (total > a->max_upload) {
-        tus_error(r, 413, "payload_too_large", "Tus-Max-Size is %llu",
-                  (unsigned long long)a->max_upload);
-        return;
-    }
-    /* Born locked, assembled, then at offset == length like any upload
-     * whose last PATCH committed: completion is the same from here. */
-    u->length = (int64_t)total;
-    if (!tus_token_new(u->lock_token)) return;
-    u->lock_until = time_now_ms() + a->tus_lease_ms;
-    if (db_tus_insert(c, u) != DB_OK) {
-        tus_error(r, 503, "database_unavailable", "try again");
-        return;
-    }
-    if (!tus_concat(a->store, u->id, w->parts, w->nparts)) {
-        db_tus_unlock(c, u->id, u->lock_token);
-        tus_error(r, 507, "storage_failed", "could not concatenate the parts");
-        return;
-    }
-    if (db_tus_advance(c, u->id, u->lock_token, total, u->length, u->expires_ms, true) != DB_OK) {
-        tus_error(r, 503, "database_unavailable", "try again");
-        return;
-    }
-    u->offset = total;
-    asset as;
-    tus_done d = tus_complete(c, a->store, a->sniffer, a->tus_digests, u, &as);
-    if (d != TUS_DONE_OK) {
-        db_tus_unlock(c, u->id, u->lock_token);
-        reply_done_failure(r, d);
-        return;
-    }
-    u->state = TUS_COMPLETE;
-    hub_poke(a->hub);
-    /* The parts served their purpose: nobody resumes them any more. */
-    for (int i = 0; i < w->nparts; i++) {
-        if (db_tus_delete(c, w->parts[i].id) == DB_OK) tus_bytes_remove(a->store, &w->parts[i]);
-    }
-    reply_written(r, w);
-}
-
-static void create_work(http_req *r)
-{
-    app *a = http_req_app(r);
-    tus_write *w = http_req_data(r);
-    tus_upload *u = &w->up;
-    db_conn *c = db_acquire(a->db);
-    if (!c) {
-        tus_error(r, 503, "database_unavailable", "try again");
-    } else if (u->concat == TUS_FINAL) {
-        concat_work(r, c, w);
-    } else if (u->length == 0 && u->concat == TUS_PLAIN) {
-        /* Nothing to wait for: an empty object, and the asset at once. */
-        store_append *obj = store_append_open(a->store, u->id, 0);
-        if (!obj || !store_append_commit(obj)) tus_error(r, 507, "storage_failed", "try again");
-        else if (db_tus_insert(c, u) != DB_OK) tus_error(r, 503, "database_unavailable", "again");
-        else if (finish_upload(r, c, u, NULL)) reply_written(r, w);
-    } else if (db_tus_insert(c, u) != DB_OK) {
-        tus_error(r, 503, "database_unavailable", "try again");
-    } else {
-        reply_written(r, w);
-    }
-    db_release(a->db, c);
-}
-
-void tus_create(http_req *r)
-{
-    tus_write *w = http_req_data(r);
-    http_req_defer(r, w->obj ? commit_work : create_work);
+    http_req_defer(r, tus_commit_work);
 }
 
 /* ---------- HEAD /v1/tus/{id} ---------- */
@@ -684,7 +465,7 @@ static void recover_work(http_req *r)
     if (taken) {
         tus_lease *l = tus_lease_new(a->db, a->pool, id, token, now + a->tus_lease_ms,
                                      a->tus_lease_ms);
-        bool ok = l && finish_upload(r, c, &u, l);
+        bool ok = l && tus_finish_upload(r, c, &u, l);
         tus_lease_end(l);
         if (!ok) {
             db_release(a->db, c);
@@ -706,7 +487,7 @@ void tus_head(http_req *r)
 {
     app *a = http_req_app(r);
     const char *id = http_req_param(r, 0);
-    if (!check_version(r)) return;
+    if (!tus_check_version(r)) return;
     tus_upload u;
     db_status st = DB_NOT_FOUND;
     if (id_is_valid(id)) {
@@ -765,7 +546,7 @@ static void delete_work(http_req *r)
 
 void tus_delete(http_req *r)
 {
-    if (!check_version(r)) return;
+    if (!tus_check_version(r)) return;
     if (!id_is_valid(http_req_param(r, 0))) {
         tus_error(r, 404, "not_found", "no such upload");
         return;
