@@ -293,7 +293,7 @@ test('a silent 0.5 s 720p clip: a ladder without audio, both manifests read, a p
   assert.equal(m.formats.hls, 'renditions/hls.m3u8');
 });
 
-test('a truncated MP4, a text file named .mp4 and an over-long video fail with clear codes', { timeout: T }, async () => {
+test('a truncated MP4, a text file named .mp4, an over-long and an over-large video fail with clear codes', { timeout: T }, async () => {
   const whole = fs.readFileSync(clips.landscape);
   const cut = await upload(srv, { data: whole.subarray(0, Math.floor(whole.length / 2)), filename: 'cut.mp4' });
   assert.equal(cut.json.kind, 'video');
@@ -312,17 +312,21 @@ test('a truncated MP4, a text file named .mp4 and an over-long video fail with c
   assert.equal(notVideo.status, 404);
   assert.equal(notVideo.json.error.code, 'not_found');
 
-  const short = await startServer({ workers: 1, args: ['--max-video-duration', '2'] });
+  // 640x360 (230,400 pixels) for 3 s; 1280x720 (921,600) for 0.5 s
+  const strict = await startServer({ workers: 1, args: ['--max-video-duration', '2', '--max-video-pixels', '500000'] });
   try {
-    const r = await upload(short, { file: clips.landscape, filename: 'long.mp4' });
-    let a;
-    await waitFor(async () => {
-      a = (await api(short, 'GET', `/v1/assets/${r.json.id}`)).json;
-      return a.status === 'failed' || a.status === 'ready';
-    }, { timeoutMs: 60000 * SLOW, intervalMs: 200, what: 'the long video to fail' });
-    assert.equal(a.error?.code, 'video_too_long', JSON.stringify(a));
+    for (const [clip, code] of [[clips.small, 'video_too_long'], [clips.silent, 'video_too_large']]) {
+      const r = await upload(strict, { file: clip, filename: 'refused.mp4' });
+      let a;
+      await waitFor(async () => {
+        a = (await api(strict, 'GET', `/v1/assets/${r.json.id}`)).json;
+        return a.status === 'failed' || a.status === 'ready';
+      }, { timeoutMs: 60000 * SLOW, intervalMs: 200, what: `${code}: the video to fail` });
+      assert.equal(a.error?.code, code, JSON.stringify(a));
+      assert.deepEqual(a.renditions, [], 'no transcode');
+    }
   } finally {
-    await short.cleanup();
+    await strict.cleanup();
   }
 });
 
