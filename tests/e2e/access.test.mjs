@@ -217,3 +217,50 @@ test('a malformed body gets a 4xx JSON error on every route that takes one, neve
   }
   assert.equal((await api(srv, 'GET', '/v1/assets', { token: alice })).json.items.length, 1, 'nothing was created');
 });
+
+/* Routes that answer with a stream, not a document (SSE, WebSocket):
+ * their headers are websocket.test.mjs's and events.test.mjs's. */
+const STREAMS = ['/v1/events', '/api/v1/slideshow/{id}/listen', '/api/v1/slideshow/{id}/updates', '/api/images/live'];
+
+test('security headers: every HTML page has the CSP (frame-ancestors), nosniff and no-referrer; every file served has nosniff; user bytes are sandboxed', { timeout: T }, async () => {
+  await waitFor(async () => (await api(srv, 'GET', `/v1/assets/${ids.asset}`, { token: alice })).json?.status === 'ready',
+    { what: 'the image ready (its renditions are files to check)' });
+  const checked = { page: [], file: [], user: [] };
+  for (const { method, pattern } of routeTable()) {
+    if (method !== 'GET' || STREAMS.includes(pattern)) continue;
+    const values = {};
+    for (const p of params(pattern)) values[p] = FIXTURES[pattern]?.[p]?.() ?? ids.asset;
+    const r = await request(srv, { path: fill(pattern, values), token: alice });
+    const type = r.headers['content-type'] || '';
+    const what = `GET ${pattern} (${r.status} ${type})`;
+    if (r.status !== 200 || type.startsWith('application/json') || type.startsWith('text/plain')) continue;
+    assert.equal(r.headers['x-content-type-options'], 'nosniff', what);
+    if (type.startsWith('text/html')) {
+      const csp = r.headers['content-security-policy'] || '';
+      for (const d of ["default-src 'self'", "frame-ancestors 'none'", "object-src 'none'", "base-uri 'none'"])
+        assert.ok(csp.includes(d), `${what}: CSP has ${d}: ${csp}`);
+      assert.equal(r.headers['referrer-policy'], 'no-referrer', what);
+      checked.page.push(pattern);
+    } else if (pattern.startsWith('/v1/assets/')) {
+      // an owner's bytes, on our origin: never a document that runs script
+      assert.equal(r.headers['content-security-policy'], "default-src 'none'; sandbox", what);
+      assert.match(r.headers['content-disposition'] || '', /^(inline|attachment)/, what);
+      checked.user.push(pattern);
+    } else {
+      checked.file.push(pattern);
+    }
+  }
+  // the same bytes through a signed link (GET /v1/store/{key}, no key)
+  const link = await request(srv, { method: 'POST', path: `/v1/assets/${ids.asset}/links`, token: alice,
+    headers: { 'content-type': 'application/json' }, body: '{}' });
+  assert.equal(link.status, 201, link.text);
+  const u = new URL(link.json.url);
+  const signed = await request(srv, { path: u.pathname + u.search, token: null });
+  assert.equal(signed.status, 200, signed.text);
+  assert.equal(signed.headers['x-content-type-options'], 'nosniff');
+  assert.equal(signed.headers['content-security-policy'], "default-src 'none'; sandbox");
+  assert.match(signed.headers['content-disposition'] || '', /^(inline|attachment)/);
+  assert.deepEqual(checked.page.sort(), ['/', '/play/{id}', '/present/{id}', '/watch/{id}'], 'every page was checked');
+  assert.deepEqual(checked.user.sort(), ['/v1/assets/{id}/content', '/v1/assets/{id}/renditions/{name}']);
+  assert.ok(checked.file.length >= 8, `scripts and styles: ${checked.file}`);
+});
