@@ -174,6 +174,12 @@ bool tus_patch_data(http_req *r, const char *data, size_t len);
 void tus_patch(http_req *r);
 void tus_delete(http_req *r);
 
+/* The 507 for a store that refused bytes, from the errno it left: a full
+ * disk is `insufficient_storage` (try again later), the rest
+ * `storage_failed`.  Returns the code, for replies that add headers. */
+const char *api_storage_code(int err);
+void api_reply_storage_failed(http_req *r, int err);
+
 /* What signed transfers share (uploads.c), for every API that signs. */
 /* How clients reach this server: --public-url, else http:// + Host. */
 void api_base_url(http_req *r, char *out, size_t cap);

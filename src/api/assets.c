@@ -13,6 +13,7 @@
 #include "http/multipart.h"
 #include "util/parse.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,8 +53,7 @@ static void reply_ingest_failure(http_req *r, ingest_result res)
     if (res == INGEST_TOO_LARGE) reply_too_large(r);
     else if (res == INGEST_DB_ERROR)
         http_reply_error(r, 503, "database_unavailable", "could not record the asset");
-    else
-        http_reply_error(r, 507, "storage_failed", "could not store the upload");
+    else api_reply_storage_failed(r, res == INGEST_NO_SPACE ? ENOSPC : 0);
 }
 
 static bool upload_sink(void *arg, const char *data, size_t len)

@@ -88,6 +88,19 @@ const http_route api_routes[] = {
 };
 const int api_route_count = sizeof api_routes / sizeof *api_routes;
 
+const char *api_storage_code(int err)
+{
+    return store_error_is_full(err) ? "insufficient_storage" : "storage_failed";
+}
+
+void api_reply_storage_failed(http_req *r, int err)
+{
+    if (store_error_is_full(err))
+        http_reply_error(r, 507, "insufficient_storage",
+                         "the server's storage is full: nothing was kept; try again later");
+    else http_reply_error(r, 507, "storage_failed", "could not store the bytes");
+}
+
 bool api_rate_allowed(http_req *r)
 {
     app *a = http_req_app(r);

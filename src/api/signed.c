@@ -22,6 +22,7 @@
 #include "util/parse.h"
 #include "util/timefmt.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -234,7 +235,7 @@ static bool take_bytes(http_req *r, signed_upload *u, const char *data, size_t l
     }
     u->received += len;
     if (!store_upload_write(u->up, data, len)) {
-        http_reply_error(r, 507, "storage_failed", "could not store the bytes");
+        api_reply_storage_failed(r, errno);
         return false;
     }
     return true;
@@ -246,7 +247,7 @@ static void commit_work(http_req *r)
     store_upload *up = u->up;
     u->up = NULL;
     if (store_upload_commit(up)) http_reply_empty(r, 204);   /* what S3 answers */
-    else http_reply_error(r, 507, "storage_failed", "could not store the bytes");
+    else api_reply_storage_failed(r, errno);
 }
 
 static void finish(http_req *r, signed_upload *u)

@@ -35,6 +35,7 @@
 #include "util/parse.h"
 #include "util/timefmt.h"
 
+#include <errno.h>
 #include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -266,7 +267,7 @@ bool tus_write_data(http_req *r, const char *data, size_t len)
         return false;
     }
     if (!store_append_write(w->obj, data, len)) {
-        tus_error(r, 507, "storage_failed", "could not store the bytes");
+        tus_error(r, 507, api_storage_code(errno), "could not store the bytes");
         w->failed = true;
         return false;
     }
@@ -332,9 +333,10 @@ void tus_commit_work(http_req *r)
         return;
     }
     if (!store_append_commit(obj)) {
+        const char *code = api_storage_code(errno);
         unlock_now(c, w);
         db_release(a->db, c);
-        tus_error(r, 507, "storage_failed", "could not store the bytes");
+        tus_error(r, 507, code, "could not store the bytes");
         return;
     }
     tus_upload *u = &w->up;
@@ -366,9 +368,12 @@ void tus_commit_work(http_req *r)
 /* ---------- PATCH /v1/tus/{id} ---------- */
 
 /* Replies why the lease was not taken, from the row as the attempt saw it. */
-static void reply_not_locked(http_req *r, db_status st, const tus_upload *u, uint64_t offset)
+static void reply_not_locked(http_req *r, db_status st, bool full, const tus_upload *u,
+                             uint64_t offset)
 {
-    if (st == DB_ERROR) tus_error(r, 503, "database_unavailable", "try again");
+    if (st == DB_ERROR && full)
+        tus_error(r, 507, "insufficient_storage", "the server's storage is full; try again later");
+    else if (st == DB_ERROR) tus_error(r, 503, "database_unavailable", "try again");
     else if (st == DB_NOT_FOUND) tus_error(r, 404, "not_found", "no such upload");
     else if (u->state == TUS_COMPLETE)
         tus_error(r, 409, "upload_complete", "the upload is complete: asset %s", u->id);
@@ -405,9 +410,10 @@ bool tus_patch_begin(http_req *r)
     db_status st = c ? db_tus_lock(c, http_req_owner(r), id, offset, token, now, until, &w->up,
                                    &taken)
                      : DB_ERROR;
+    bool full = st == DB_ERROR && db_failed_full(c);
     db_release(a->db, c);
     if (!taken) {
-        reply_not_locked(r, st, &w->up, offset);
+        reply_not_locked(r, st, full, &w->up, offset);
         return false;
     }
     if (!tus_write_open(r, w, token, until)) return false;   /* write_free gives the lease back */

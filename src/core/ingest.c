@@ -3,6 +3,7 @@
 #include "util/log.h"
 #include "util/timefmt.h"
 
+#include <errno.h>
 #include <magic.h>
 #include <openssl/evp.h>
 #include <pthread.h>
@@ -42,12 +43,18 @@ ingest *ingest_begin(store *s, uint64_t max_size)
     return in;
 }
 
+/* Why the store refused, from the errno its failure left. */
+static ingest_result store_failure(void)
+{
+    return store_error_is_full(errno) ? INGEST_NO_SPACE : INGEST_IO_ERROR;
+}
+
 ingest_result ingest_write(ingest *in, const void *data, size_t len)
 {
     if (len > in->max_size - in->size) return INGEST_TOO_LARGE;
     in->size += len;
     EVP_DigestUpdate(in->sha, data, len);
-    return store_upload_write(in->up, data, len) ? INGEST_OK : INGEST_IO_ERROR;
+    return store_upload_write(in->up, data, len) ? INGEST_OK : store_failure();
 }
 
 uint64_t ingest_size(const ingest *in) { return in->size; }
@@ -121,7 +128,7 @@ ingest_result ingest_finish(ingest *in, sniffer *sn, db_conn *c, const char *own
     store_upload *up = in->up;
     in->up = NULL;
     ingest_abort(in);  /* frees the hash; the upload is ours now */
-    if (!store_upload_commit(up)) return INGEST_IO_ERROR;
+    if (!store_upload_commit(up)) return store_failure();
     ingest_result res = ingest_record(sn, s, c, owner, claim, out);
     if (res != INGEST_OK) store_remove(s, out->id);
     return res;

@@ -41,6 +41,7 @@ typedef enum {
     INGEST_OK = 0,
     INGEST_TOO_LARGE,   /* the byte count passed max_size */
     INGEST_IO_ERROR,    /* the store could not take the bytes */
+    INGEST_NO_SPACE,    /* ... because it is full (ENOSPC, EDQUOT): nothing was kept */
     INGEST_DB_ERROR,
     INGEST_REFUSED,     /* claim->extra said no */
 } ingest_result;

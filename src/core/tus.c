@@ -214,7 +214,9 @@ tus_done tus_complete(db_conn *c, store *s, sniffer *sn, tus_digests *digests,
     if (res == INGEST_OK) tus_digest_drop(digests, u->id);
     /* The blob stays on failure: the upload's row keeps it alive (the
      * start-up sweep asks db_tus_exists) until the completion runs again. */
-    return res == INGEST_OK ? TUS_DONE_OK : res == INGEST_IO_ERROR ? TUS_DONE_STORAGE : TUS_DONE_DB;
+    return res == INGEST_OK                                   ? TUS_DONE_OK
+           : res == INGEST_IO_ERROR || res == INGEST_NO_SPACE ? TUS_DONE_STORAGE
+                                                              : TUS_DONE_DB;
 }
 
 static bool append_sink(void *arg, const void *data, size_t len)

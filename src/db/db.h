@@ -39,6 +39,9 @@ void db_close(db *d);
  * back-end could not open a connection (logged). */
 db_conn *db_acquire(db *d);
 void db_release(db *d, db_conn *c);
+/* True when c's last failure (a DB_ERROR) came from a full disk, so the
+ * caller can answer 507 insufficient_storage instead of 503. */
+bool db_failed_full(db_conn *c);
 
 /* Cheap round trip, for readiness checks. */
 db_status db_ping(db_conn *c);

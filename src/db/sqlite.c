@@ -395,6 +395,11 @@ db_conn *db_acquire(db *d)
     return c ? c : conn_open(d->path);
 }
 
+bool db_failed_full(db_conn *c)
+{
+    return c && sqlite3_errcode(c->h) == SQLITE_FULL;
+}
+
 void db_release(db *d, db_conn *c)
 {
     if (!c) return;

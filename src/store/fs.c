@@ -135,13 +135,15 @@ static bool fs_upload_commit(store_upload *base)
               blob_path(u->s, key, path, sizeof path, false) &&
               fsync(u->fd) == 0 && ensure_dir(dir) &&
               (renamed = rename(u->tmp_path, path) == 0) && fsync_path(dir);
+    int err = errno;   /* the caller tells a full disk from the rest */
     if (!ok) {
-        log_error("blob commit failed", "key", key, "error", strerror(errno), NULL);
+        log_error("blob commit failed", "key", key, "error", strerror(err), NULL);
         /* Only what this commit created: path may name another blob. */
         unlink(renamed ? path : u->tmp_path);
     }
     close(u->fd);
     free(u);
+    errno = err;
     return ok;
 }
 
@@ -412,9 +414,11 @@ static bool fs_append_commit(store_append *base)
 {
     fs_append *a = (fs_append *)base;
     bool ok = append_drain(a) && fsync(a->fd) == 0;
-    if (!ok) log_error("resumable upload commit failed", "error", strerror(errno), NULL);
+    int err = errno;
+    if (!ok) log_error("resumable upload commit failed", "error", strerror(err), NULL);
     close(a->fd);
     free(a);
+    errno = err;
     return ok;
 }
 

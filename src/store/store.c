@@ -2,7 +2,13 @@
 #include "store/backend.h"
 #include "util/encode.h"
 
+#include <errno.h>
 #include <string.h>
+
+bool store_error_is_full(int err)
+{
+    return err == ENOSPC || err == EDQUOT;
+}
 
 bool store_key_valid(const char *key)
 {

@@ -62,7 +62,7 @@ store_upload *store_upload_begin(store *s, const char *key);
 /* Appends bytes; false on an I/O error (errno set). */
 bool store_upload_write(store_upload *u, const void *data, size_t len);
 /* Makes the blob durable and visible under its key: after this returns
- * true it survives a crash.  Frees u either way. */
+ * true it survives a crash.  Frees u either way; false with errno set. */
 bool store_upload_commit(store_upload *u);
 void store_upload_abort(store_upload *u);
 /* begin + write + commit of a blob already in memory (renditions). */
@@ -123,9 +123,14 @@ typedef struct store_append store_append;
  * object holds fewer than offset bytes (lost; S3: known at the first write
  * or the commit instead). */
 store_append *store_append_open(store *s, const char *id, uint64_t offset);
+/* False on an I/O error (errno set). */
 bool store_append_write(store_append *a, const void *data, size_t len);
-/* Makes every byte written durable; frees a.  False on an I/O error. */
+/* Makes every byte written durable; frees a.  False on an I/O error
+ * (errno set). */
 bool store_append_commit(store_append *a);
+/* True when the errno of a failed write or commit says the store is full
+ * (ENOSPC, EDQUOT): the client may try again once space returns. */
+bool store_error_is_full(int err);
 void store_append_abort(store_append *a);
 /* Streams the whole of id's committed object, length bytes, to sink.  Only
  * for objects that never become assets (the parts of a concatenation): the
