@@ -315,29 +315,63 @@ db_status sq_exec_one(db_conn *c, int q, const char *arg, const char *what)
     return rc == SQLITE_DONE ? DB_OK : sq_fail(c, what);
 }
 
-static bool migrate(db_conn *c)
+/* A damaged file is refused at start rather than served from: answers
+ * built on a broken page are silent damage.  quick_check reads every page
+ * once (O(size): about a second per GB here), without the index checks of
+ * integrity_check. */
+static bool intact(db_conn *c, const char **err)
 {
     sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(c->h, "PRAGMA quick_check(1)", -1, &s, NULL) != SQLITE_OK) {
+        log_error("sqlite quick_check failed", "error", sqlite3_errmsg(c->h), NULL);
+        *err = "the database cannot be read: restore it from a backup";
+        return false;
+    }
+    bool ok = sqlite3_step(s) == SQLITE_ROW;
+    const char *verdict = ok ? (const char *)sqlite3_column_text(s, 0) : sqlite3_errmsg(c->h);
+    ok = ok && verdict && strcmp(verdict, "ok") == 0;
+    if (!ok) {
+        log_error("the database is damaged", "quick_check", verdict ? verdict : "?", NULL);
+        *err = "the database is damaged (see the log): restore it from a backup";
+    }
+    sqlite3_finalize(s);
+    return ok;
+}
+
+static bool migrate(db_conn *c, const char **err)
+{
+    sqlite3_stmt *s;
+    *err = "database migration failed";
     if (sqlite3_prepare_v2(c->h, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK) return false;
     int version = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : -1;
     sqlite3_finalize(s);
     if (version < 0) return false;
+    if (version > N_MIGRATIONS) {
+        /* A newer assetd wrote it: this binary does not know its tables. */
+        char have[16], know[16];
+        snprintf(have, sizeof have, "%d", version);
+        snprintf(know, sizeof know, "%d", N_MIGRATIONS);
+        log_error("the database was made by a newer assetd", "schema", have,
+                  "this_binary_knows", know, NULL);
+        *err = "the database was made by a newer assetd: run that version (or newer)";
+        return false;
+    }
     for (int v = version; v < N_MIGRATIONS; v++) {
         char pragma[64];
         snprintf(pragma, sizeof pragma, "PRAGMA user_version=%d;", v + 1);
-        char *err = NULL;
+        char *why = NULL;
         /* BEGIN IMMEDIATE: two processes starting at once migrate one at a time. */
-        if (sqlite3_exec(c->h, "BEGIN IMMEDIATE", NULL, NULL, &err) != SQLITE_OK) goto fail;
-        if (sqlite3_exec(c->h, migrations[v], NULL, NULL, &err) != SQLITE_OK ||
-            sqlite3_exec(c->h, pragma, NULL, NULL, &err) != SQLITE_OK ||
-            sqlite3_exec(c->h, "COMMIT", NULL, NULL, &err) != SQLITE_OK) {
+        if (sqlite3_exec(c->h, "BEGIN IMMEDIATE", NULL, NULL, &why) != SQLITE_OK) goto fail;
+        if (sqlite3_exec(c->h, migrations[v], NULL, NULL, &why) != SQLITE_OK ||
+            sqlite3_exec(c->h, pragma, NULL, NULL, &why) != SQLITE_OK ||
+            sqlite3_exec(c->h, "COMMIT", NULL, NULL, &why) != SQLITE_OK) {
             sqlite3_exec(c->h, "ROLLBACK", NULL, NULL, NULL);
             goto fail;
         }
         continue;
     fail:
-        log_error("migration failed", "error", err, NULL);
-        sqlite3_free(err);
+        log_error("migration failed", "error", why, NULL);
+        sqlite3_free(why);
         return false;
     }
     return true;
@@ -364,8 +398,7 @@ db *db_open(const char *dir, const char **err)
     if (!c) { *err = "cannot open database"; free(d); return NULL; }
     /* Another process may be migrating the same file: its BEGIN IMMEDIATE
      * makes ours wait, then we re-read user_version and find nothing to do. */
-    if (!migrate(c)) {
-        *err = "database migration failed";
+    if (!intact(c, err) || !migrate(c, err)) {
         conn_free(c);
         free(d);
         return NULL;
