@@ -75,6 +75,9 @@ bool api_rate_allowed(http_req *r);
 /* Handlers, one file per resource. */
 void assets_create_handle(http_req *r);
 bool assets_create_begin(http_req *r);
+/* assets_create_begin with ?profile= (POST /v1/assets only: the kept APIs
+ * that share the upload have fixed renditions). */
+bool assets_post_begin(http_req *r);
 bool assets_create_data(http_req *r, const char *data, size_t len);
 /* The upload machinery, for other upload routes (slideshows): the body is
  * complete and well-formed (else a 400 is set), then, on the work pool,

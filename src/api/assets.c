@@ -30,6 +30,7 @@ typedef struct upload {
     multipart *mp;
     ingest_result failure;
     multipart_file claim;   /* what the client said about the file */
+    char profile[ASSET_PROFILE_MAX + 1];   /* ?profile= of POST /v1/assets */
 } upload;
 
 static void upload_free(void *p)
@@ -97,6 +98,21 @@ bool assets_create_begin(http_req *r)
     return true;
 }
 
+/* POST /v1/assets: the shared upload, with the image profile it may name
+ * (?profile=), checked before a byte of the body is read. */
+bool assets_post_begin(http_req *r)
+{
+    char profile[ASSET_PROFILE_MAX + 1];
+    if (!asset_profile_parse(http_req_query(r, "profile"), profile)) {
+        http_reply_error(r, 400, "unknown_profile", "profile must be " ASSET_PROFILES);
+        return false;
+    }
+    if (!assets_create_begin(r)) return false;
+    upload *u = http_req_data(r);
+    memcpy(u->profile, profile, sizeof profile);
+    return true;
+}
+
 static void reply_multipart_failure(http_req *r, upload *u, multipart_status st)
 {
     switch (st) {
@@ -141,7 +157,7 @@ bool assets_upload_store(http_req *r, ingest_extra_fn extra, void *arg, asset *o
     }
     ingest *in = u->in;
     u->in = NULL;   /* ingest_finish frees it */
-    ingest_claim claim = {u->claim.filename, u->claim.content_type, extra, arg};
+    ingest_claim claim = {u->claim.filename, u->claim.content_type, u->profile, extra, arg};
     ingest_result res = ingest_finish(in, a->sniffer, c, http_req_owner(r), &claim, out);
     db_release(a->db, c);
     if (res == INGEST_REFUSED) return false;   /* extra's owner replies */

@@ -9,7 +9,7 @@
 #include <strings.h>
 
 const http_route api_routes[] = {
-    {"POST", "/v1/assets", true, assets_create_handle, assets_create_begin, assets_create_data,
+    {"POST", "/v1/assets", true, assets_create_handle, assets_post_begin, assets_create_data,
      NULL},
     {"GET", "/v1/assets", true, assets_list, NULL, NULL, NULL},
     {"GET", "/v1/assets/{id}", true, assets_get, NULL, NULL, NULL},

@@ -15,11 +15,12 @@
 #include <stdlib.h>
 
 #define ASSET_COLS "seq, id, owner, kind, status, filename, content_type, size, sha256, created," \
-                   " updated, renditions, meta, error_code, error_message, title, description, tags"
+                   " updated, renditions, meta, error_code, error_message, title, description, tags," \
+                   " profile"
 const char *const sq_sql_assets[Q_COUNT] = {
     [Q_ASSET_INSERT] = "INSERT INTO assets (id, owner, kind, status, filename, content_type,"
-                       " size, sha256, created, updated, error_code, error_message)"
-                       " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                       " size, sha256, created, updated, error_code, error_message, profile)"
+                       " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
     [Q_ASSET_GET] = "SELECT " ASSET_COLS " FROM assets WHERE id = ? AND owner = ?",
     [Q_ASSET_DELETE] = "DELETE FROM assets WHERE id = ? AND owner = ?",
     [Q_ASSET_EXISTS] = "SELECT 1 FROM assets WHERE id = ?",
@@ -59,6 +60,7 @@ static void read_asset(sqlite3_stmt *s, void *out)
     sq_copy_text(a->title, sizeof a->title, s, 15);
     sq_copy_text(a->description, sizeof a->description, s, 16);
     sq_copy_text(a->tags, sizeof a->tags, s, 17);
+    sq_copy_text(a->profile, sizeof a->profile, s, 18);
 }
 
 /* An asset event carries the asset's JSON as clients see it. */
@@ -96,6 +98,7 @@ db_status db_asset_insert(db_conn *c, asset *a)
     sqlite3_bind_text(s, 10, a->updated, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 11, a->error_code, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 12, a->error_message, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 13, a->profile, -1, SQLITE_STATIC);
     int rc = sqlite3_step(s);
     sqlite3_reset(s);
     if (rc != SQLITE_DONE) return sq_fail(c, "asset insert");

@@ -36,15 +36,6 @@
 #define PROBE_SECONDS 60
 #define TRANSCODE_SHARE 0.9           /* of the progress bar; storing is the rest */
 
-static const image_preset cover_presets[] = {
-    {"cover_large", 1280, 720, "jpeg", 85, IMAGE_FIT_COVER},
-    {"cover_medium", 640, 360, "jpeg", 85, IMAGE_FIT_COVER},
-    {"cover_small", 480, 270, "jpeg", 85, IMAGE_FIT_COVER},
-    {"cover_tiny", 320, 180, "jpeg", 85, IMAGE_FIT_COVER},
-    {"cover_nano", 160, 90, "jpeg", 85, IMAGE_FIT_COVER},
-};
-#define NCOVERS ((int)(sizeof cover_presets / sizeof *cover_presets))
-
 typedef struct part {
     char name[40];
     const char *content_type;
@@ -206,7 +197,7 @@ static bool store_outputs(run *r, int fd, const video_info *in, const video_plan
     int cover = open(path, O_RDONLY | O_CLOEXEC);
     int w = 0, h = 0;
     image_status ist = cover < 0 ? IMAGE_CORRUPT
-                                 : image_render(cover, cover_presets, NCOVERS,
+                                 : image_render(cover, image_cover_presets, IMAGE_COVER_PRESETS,
                                                 r->w->cfg->max_pixels, store_cover, r, &w, &h,
                                                 err, errcap);
     if (cover >= 0) close(cover);
