@@ -30,6 +30,7 @@ typedef struct app {
     db *db;
     store *store;
     uint64_t max_upload;
+    uint64_t max_pixels;   /* --max-pixels: covers over it are refused at once */
     keycache *keys;        /* recently verified tokens; may be NULL */
     ratelimit *limits;     /* --rate-limit; NULL: none */
     sniffer *sniffer;      /* content-type detection, shared by all threads */
@@ -94,6 +95,10 @@ typedef struct blob_ref {
     const char *etag;          /* quoted */
     const char *filename;
     bool as_attachment;
+    /* Bytes a name may come to stand for others (a video's cover sizes,
+     * which an owner's cover replaces): cached only with revalidation
+     * instead of as immutable. */
+    bool revalidate;
 } blob_ref;
 /* Replies with the blob: 304 on a matching If-None-Match, one Range (206,
  * 416), sendfile from a local store, a proxied stream from S3. */
@@ -107,6 +112,10 @@ bool assets_load(http_req *r, asset *out);
 void assets_get(http_req *r);
 /* PATCH /v1/assets/{id}: title, description, tags (asset_info.c). */
 void assets_patch(http_req *r);
+/* PUT /v1/assets/{id}/cover (covers.c). */
+bool covers_put_begin(http_req *r);
+bool covers_put_data(http_req *r, const char *data, size_t len);
+void covers_put(http_req *r);
 /* GET /v1/assets/{id}/manifest.json (manifest.c). */
 void manifest_get(http_req *r);
 void assets_list(http_req *r);

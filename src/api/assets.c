@@ -9,6 +9,7 @@
  * answers 404 exactly like a missing one.
  */
 #include "api/app.h"
+#include "core/cover.h"
 #include "core/ingest.h"
 #include "http/multipart.h"
 #include "util/parse.h"
@@ -285,7 +286,7 @@ void assets_content(http_req *r)
     char etag[70];
     snprintf(etag, sizeof etag, "\"%s\"", as.sha256);
     blob_send(r, &(blob_ref){as.id, as.size, as.content_type, etag, as.filename,
-                             !asset_inline_safe(&as)});
+                             !asset_inline_safe(&as), false});
 }
 
 /* The file name extension a download of a rendition of this type gets. */
@@ -330,10 +331,14 @@ void assets_reply_rendition(http_req *r, const asset *as, const char *full_name)
         const char *n = json_string_value(json_object_get(item, "name"));
         if (n && strcmp(n, name) == 0) found = item;
     }
+    /* An owner's cover size (core/cover.h): its blob's name has its version. */
+    char version[COVER_VERSION_LEN + 1] = "";
     if (found) {
         const char *t = json_string_value(json_object_get(found, "content_type"));
         snprintf(type, sizeof type, "%s", t ? t : "application/octet-stream");
         size = (uint64_t)json_integer_value(json_object_get(found, "size"));
+        const char *v = json_string_value(json_object_get(found, "version"));
+        if (v && strlen(v) == COVER_VERSION_LEN) memcpy(version, v, sizeof version);
     }
     bool part = !found && c && as->kind == ASSET_VIDEO &&
                 db_part_get(c, as->id, name, type, sizeof type, &size) == DB_OK;
@@ -344,11 +349,16 @@ void assets_reply_rendition(http_req *r, const asset *as, const char *full_name)
         return;
     }
     char key[ID_LEN + 64], etag[160], filename[FILENAME_MAX_BYTES + 1];
-    snprintf(key, sizeof key, "%s.%s", as->id, name);
-    snprintf(etag, sizeof etag, "\"%.64s-%s-%llu\"", as->sha256, name,
-             (unsigned long long)size);
+    snprintf(key, sizeof key, "%s.%s%s%s", as->id, name, version[0] ? "_" : "", version);
+    snprintf(etag, sizeof etag, "\"%.64s-%s%s%s-%llu\"", as->sha256, name, version[0] ? "-" : "",
+             version, (unsigned long long)size);
     snprintf(filename, sizeof filename, "%s.%s", name, extension_of(type));
-    blob_send(r, &(blob_ref){key, size, type, etag, filename, false});
+    /* A video's cover_* name shows an owner's cover once one is made: only
+     * the URL with its version (?v=, the rendition's url) is immutable. */
+    const char *asked = http_req_query(r, "v");
+    bool revalidate = as->kind == ASSET_VIDEO && strncmp(name, "cover_", 6) == 0 &&
+                      !(version[0] && asked && strcmp(asked, version) == 0);
+    blob_send(r, &(blob_ref){key, size, type, etag, filename, false, revalidate});
 }
 
 void assets_rendition(http_req *r)

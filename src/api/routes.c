@@ -18,6 +18,7 @@ const http_route api_routes[] = {
     {"GET", "/v1/assets/{id}/content", true, assets_content, NULL, NULL, NULL},
     {"GET", "/v1/assets/{id}/renditions/{name}", true, assets_rendition, NULL, NULL, NULL},
     {"GET", "/v1/assets/{id}/manifest.json", true, manifest_get, NULL, NULL, NULL},
+    {"PUT", "/v1/assets/{id}/cover", true, covers_put, covers_put_begin, covers_put_data, NULL},
     {"POST", "/v1/assets/{id}/links", true, assets_link, json_body_begin, json_body_data, NULL},
     {"POST", "/v1/uploads", true, uploads_create, json_body_begin, json_body_data, NULL},
     {"GET", "/v1/uploads/{id}", true, uploads_get, NULL, NULL, NULL},

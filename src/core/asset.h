@@ -21,6 +21,8 @@
 #define CONTENT_TYPE_MAX 128
 #define ASSET_RENDITIONS_JSON_MAX 4095   /* 16 presets of ~200 bytes */
 #define ASSET_META_JSON_MAX 255
+/* An owner's cover record (core/cover.h): five sizes of ~240 bytes. */
+#define ASSET_COVER_JSON_MAX 1535
 /* Image profiles (?profile=): which set of renditions an image gets.
  * Stored by name, "" for the default (the server's --renditions); the
  * presets of the others are media/image.h's (image_profile_presets). */
@@ -62,6 +64,7 @@ typedef struct asset {
     char description[ASSET_DESCRIPTION_MAX + 1];
     char tags[ASSET_TAGS_JSON_MAX + 1];   /* JSON array of strings */
     char profile[ASSET_PROFILE_MAX + 1];  /* "" (default), "cover", "avatar" */
+    char cover[ASSET_COVER_JSON_MAX + 1]; /* a video's uploaded cover (core/cover.h), or "" */
 } asset;
 
 const char *asset_kind_name(asset_kind k);
@@ -82,6 +85,10 @@ bool asset_profile_parse(const char *s, char out[ASSET_PROFILE_MAX + 1]);
 
 /* New reference; the caller owns it. */
 json_t *asset_to_json(const asset *a);
+/* The renditions as clients see them: the stored list, with an owner's
+ * cover sizes in place of the automatic ones (cover_merge).  New
+ * reference, always an array. */
+json_t *asset_renditions(const asset *a);
 
 /* Applies a PATCH body to a: "title", "description" (strings) and "tags"
  * (an array of strings; duplicates dropped, order kept), each optional;

@@ -196,6 +196,9 @@ static const char *const migrations[] = {
     "ALTER TABLE assets ADD COLUMN profile TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE uploads ADD COLUMN profile TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE tus_uploads ADD COLUMN profile TEXT NOT NULL DEFAULT '';",
+    /* 15: a video's cover sent by its owner (core/cover.h): '' or its
+     * record, JSON like renditions. */
+    "ALTER TABLE assets ADD COLUMN cover TEXT NOT NULL DEFAULT '';",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof *migrations))
 

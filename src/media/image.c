@@ -313,6 +313,31 @@ static image_status open_header(VipsSource *src, uint64_t max_pixels, const char
     return IMAGE_OK;
 }
 
+image_status image_size(int fd, uint64_t max_pixels, int *width, int *height, char *err,
+                        size_t errcap)
+{
+    VipsSource *src = vips_source_new_from_descriptor(fd);
+    if (!src) {
+        take_error(err, errcap, "cannot read the file");
+        return IMAGE_CORRUPT;
+    }
+    const char *loader;
+    VipsImage *header;
+    image_status st = open_header(src, max_pixels, &loader, &header, err, errcap);
+    if (st == IMAGE_OK) {
+        bool turned = vips_image_get_orientation_swap(header);
+        *width = vips_image_get_width(header);
+        *height = vips_image_get_height(header);
+        if (turned) {
+            int t = *width;
+            *width = *height, *height = t;
+        }
+    }
+    if (header) g_object_unref(header);
+    g_object_unref(src);
+    return st;
+}
+
 image_status image_render(int fd, const image_preset *presets, int npresets, uint64_t max_pixels,
                           image_sink sink, void *arg, int *src_width, int *src_height,
                           char *err, size_t errcap)

@@ -46,8 +46,8 @@ typedef struct image_preset {
 #define IMAGE_PRESETS_DEFAULT "thumb:256:jpeg:80,preview:1024:webp:80,fit640:640x480:source:80"
 
 /* The five 16:9 covers of the original's videos, never upscaled: a
- * video's from its poster frame (queue/video.c) and the `cover` image
- * profile. */
+ * video's from its poster frame (queue/video.c), an owner's cover image
+ * (queue/covers.c), and the `cover` image profile. */
 #define IMAGE_COVER_PRESETS 5
 extern const image_preset image_cover_presets[IMAGE_COVER_PRESETS];
 /* The presets of an image profile (core/asset.h) other than the default:
@@ -76,6 +76,13 @@ typedef bool (*image_sink)(void *arg, const image_preset *p, const void *data, s
 
 /* Once per process, before any other call. */
 bool image_init(const char *argv0);
+
+/* The size of the image readable at fd as displayed (its EXIF orientation
+ * applied), from its header alone; IMAGE_UNSUPPORTED, IMAGE_CORRUPT or
+ * IMAGE_TOO_LARGE (over max_pixels) with err otherwise.  Leaves fd's
+ * offset anywhere: rewind it before rendering. */
+image_status image_size(int fd, uint64_t max_pixels, int *width, int *height, char *err,
+                        size_t errcap);
 
 /* Renders every preset from the image readable at fd.  Fills the source's
  * size; on failure writes a human-readable reason into err. */

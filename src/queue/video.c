@@ -9,6 +9,9 @@
  * covers are the asset's listed renditions; the HLS media playlists and
  * the segments are rendition parts (db_part_*): served by name, never
  * listed.  All of them commit with the result in one transaction.
+ * The covers are always the frame's, under their own names: a cover the
+ * owner sent (core/cover.h) has blobs and a record of its own, shown in
+ * their place, so a retry here never brings the frame's back.
  *
  * The job's wall-clock limit grows with the probed duration
  * (worker->job_limit_s); ffmpeg is killed with its process group when the

@@ -67,6 +67,9 @@ const EXPECTED_ERRORS = {
   // The fixture is an image, and only a video has a manifest (video.test.mjs
   // reads real ones).
   'GET /v1/assets/{id}/manifest.json': { status: 404, code: 'not_found' },
+  // The fixture is an image, and only a video has a cover (video.test.mjs
+  // sends real ones).
+  'PUT /v1/assets/{id}/cover': { status: 409, code: 'not_a_video' },
   // A fresh upload has no bytes yet; uploads.test.mjs completes real ones.
   'POST /v1/uploads/{id}/complete': { status: 409, code: 'object_missing' },
   // The disk store's signed routes, asked without a signature.
