@@ -31,6 +31,7 @@ typedef struct app {
     db *db;
     store *store;
     uint64_t max_upload;
+    uint64_t max_pixels;   /* --max-pixels: covers over it are refused at once */
     keycache *keys;        /* recently verified tokens; may be NULL */
     ratelimit *limits;     /* --rate-limit; NULL: none */
     sniffer *sniffer;      /* content-type detection, shared by all threads */
@@ -77,6 +78,9 @@ bool api_rate_allowed(http_req *r);
 /* Handlers, one file per resource. */
 void assets_create_handle(http_req *r);
 bool assets_create_begin(http_req *r);
+/* assets_create_begin with ?profile= (POST /v1/assets only: the kept APIs
+ * that share the upload have fixed renditions). */
+bool assets_post_begin(http_req *r);
 bool assets_create_data(http_req *r, const char *data, size_t len);
 /* The upload machinery, for other upload routes (slideshows): the body is
  * complete and well-formed (else a 400 is set), then, on the work pool,
@@ -93,6 +97,10 @@ typedef struct blob_ref {
     const char *etag;          /* quoted */
     const char *filename;
     bool as_attachment;
+    /* Bytes a name may come to stand for others (a video's cover sizes,
+     * which an owner's cover replaces): cached only with revalidation
+     * instead of as immutable. */
+    bool revalidate;
 } blob_ref;
 /* Replies with the blob: 304 on a matching If-None-Match, one Range (206,
  * 416), sendfile from a local store, a proxied stream from S3. */
@@ -113,6 +121,10 @@ bool play_link(http_req *r, const asset *as, int64_t ttl, json_t **out);
 void assets_get(http_req *r);
 /* PATCH /v1/assets/{id}: title, description, tags (asset_info.c). */
 void assets_patch(http_req *r);
+/* PUT /v1/assets/{id}/cover (covers.c). */
+bool covers_put_begin(http_req *r);
+bool covers_put_data(http_req *r, const char *data, size_t len);
+void covers_put(http_req *r);
 /* GET /v1/assets/{id}/manifest.json (manifest.c). */
 void manifest_get(http_req *r);
 void assets_list(http_req *r);

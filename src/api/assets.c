@@ -9,6 +9,7 @@
  * answers 404 exactly like a missing one.
  */
 #include "api/app.h"
+#include "core/cover.h"
 #include "core/ingest.h"
 #include "http/multipart.h"
 #include "util/parse.h"
@@ -31,6 +32,7 @@ typedef struct upload {
     multipart *mp;
     ingest_result failure;
     multipart_file claim;   /* what the client said about the file */
+    char profile[ASSET_PROFILE_MAX + 1];   /* ?profile= of POST /v1/assets */
 } upload;
 
 static void upload_free(void *p)
@@ -97,6 +99,21 @@ bool assets_create_begin(http_req *r)
     return true;
 }
 
+/* POST /v1/assets: the shared upload, with the image profile it may name
+ * (?profile=), checked before a byte of the body is read. */
+bool assets_post_begin(http_req *r)
+{
+    char profile[ASSET_PROFILE_MAX + 1];
+    if (!asset_profile_parse(http_req_query(r, "profile"), profile)) {
+        http_reply_error(r, 400, "unknown_profile", "profile must be " ASSET_PROFILES);
+        return false;
+    }
+    if (!assets_create_begin(r)) return false;
+    upload *u = http_req_data(r);
+    memcpy(u->profile, profile, sizeof profile);
+    return true;
+}
+
 static void reply_multipart_failure(http_req *r, upload *u, multipart_status st)
 {
     switch (st) {
@@ -141,7 +158,7 @@ bool assets_upload_store(http_req *r, ingest_extra_fn extra, void *arg, asset *o
     }
     ingest *in = u->in;
     u->in = NULL;   /* ingest_finish frees it */
-    ingest_claim claim = {u->claim.filename, u->claim.content_type, extra, arg};
+    ingest_claim claim = {u->claim.filename, u->claim.content_type, u->profile, extra, arg};
     ingest_result res = ingest_finish(in, a->sniffer, c, http_req_owner(r), &claim, out);
     db_release(a->db, c);
     if (res == INGEST_REFUSED) return false;   /* extra's owner replies */
@@ -269,7 +286,7 @@ void assets_content(http_req *r)
     char etag[70];
     snprintf(etag, sizeof etag, "\"%s\"", as.sha256);
     blob_send(r, &(blob_ref){as.id, as.size, as.content_type, etag, as.filename,
-                             !asset_inline_safe(&as)});
+                             !asset_inline_safe(&as), false});
 }
 
 /* The file name extension a download of a rendition of this type gets. */
@@ -314,10 +331,14 @@ void assets_reply_rendition(http_req *r, const asset *as, const char *full_name)
         const char *n = json_string_value(json_object_get(item, "name"));
         if (n && strcmp(n, name) == 0) found = item;
     }
+    /* An owner's cover size (core/cover.h): its blob's name has its version. */
+    char version[COVER_VERSION_LEN + 1] = "";
     if (found) {
         const char *t = json_string_value(json_object_get(found, "content_type"));
         snprintf(type, sizeof type, "%s", t ? t : "application/octet-stream");
         size = (uint64_t)json_integer_value(json_object_get(found, "size"));
+        const char *v = json_string_value(json_object_get(found, "version"));
+        if (v && strlen(v) == COVER_VERSION_LEN) memcpy(version, v, sizeof version);
     }
     bool part = !found && c && as->kind == ASSET_VIDEO &&
                 db_part_get(c, as->id, name, type, sizeof type, &size) == DB_OK;
@@ -328,11 +349,16 @@ void assets_reply_rendition(http_req *r, const asset *as, const char *full_name)
         return;
     }
     char key[ID_LEN + 64], etag[160], filename[FILENAME_MAX_BYTES + 1];
-    snprintf(key, sizeof key, "%s.%s", as->id, name);
-    snprintf(etag, sizeof etag, "\"%.64s-%s-%llu\"", as->sha256, name,
-             (unsigned long long)size);
+    snprintf(key, sizeof key, "%s.%s%s%s", as->id, name, version[0] ? "_" : "", version);
+    snprintf(etag, sizeof etag, "\"%.64s-%s%s%s-%llu\"", as->sha256, name, version[0] ? "-" : "",
+             version, (unsigned long long)size);
     snprintf(filename, sizeof filename, "%s.%s", name, extension_of(type));
-    blob_send(r, &(blob_ref){key, size, type, etag, filename, false});
+    /* A video's cover_* name shows an owner's cover once one is made: only
+     * the URL with its version (?v=, the rendition's url) is immutable. */
+    const char *asked = http_req_query(r, "v");
+    bool revalidate = as->kind == ASSET_VIDEO && strncmp(name, "cover_", 6) == 0 &&
+                      !(version[0] && asked && strcmp(asked, version) == 0);
+    blob_send(r, &(blob_ref){key, size, type, etag, filename, false, revalidate});
 }
 
 /* A play link's token opens renditions too (play.c): the player page's

@@ -2,7 +2,8 @@
  * originals, renditions and slides, on either store.
  *
  * Every download gets the same validators and headers (ETag, 304 on
- * If-None-Match, one Range with 206/416 and If-Range, immutable caching,
+ * If-None-Match, one Range with 206/416 and If-Range, immutable caching
+ * (revalidated for names whose bytes may change: blob_ref.revalidate),
  * nosniff, a sandboxing CSP, Content-Disposition).  How the bytes travel
  * depends on the store:
  *
@@ -45,7 +46,8 @@ static void add_content_headers(http_req *r, const blob_ref *b)
     char disposition[CONTENT_DISPOSITION_MAX];
     http_reply_header(r, "ETag", b->etag);
     http_reply_header(r, "Accept-Ranges", "bytes");
-    http_reply_header(r, "Cache-Control", "private, max-age=31536000, immutable");
+    http_reply_header(r, "Cache-Control", b->revalidate ? "private, no-cache"
+                                                        : "private, max-age=31536000, immutable");
     http_reply_header(r, "X-Content-Type-Options", "nosniff");
     /* User content on our origin must never run script. */
     http_reply_header(r, "Content-Security-Policy", "default-src 'none'; sandbox");
@@ -143,7 +145,7 @@ static void send_proxied(http_req *r, const blob_ref *b, uint64_t start, uint64_
     snprintf(p->etag, sizeof p->etag, "%s", b->etag);
     snprintf(p->filename, sizeof p->filename, "%s", b->filename);
     p->blob = (blob_ref){p->key, b->size, p->content_type, p->etag, p->filename,
-                         b->as_attachment};
+                         b->as_attachment, b->revalidate};
     p->start = start;
     p->length = length;
     p->partial = partial;

@@ -1,9 +1,11 @@
 /* jobs.c — /v1/jobs: what the background workers are doing with your assets.
  * Owner-scoped like assets: another owner's job answers 404. */
 #include "api/app.h"
+#include "core/cover.h"
 #include "util/timefmt.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #define JOB_LIST_MAX 100
 
@@ -69,11 +71,15 @@ static void retry_work(http_req *r)
     job j;
     db_conn *c = db_acquire(a->db);
     int64_t now = time_now_ms();
-    /* The asset goes back to processing with the job, in one transaction. */
+    /* The asset goes back to processing with the job, in one transaction
+     * (a cover job's: its cover, not the video). */
     db_status st = c && db_begin(c) == DB_OK
                        ? db_job_retry(c, http_req_owner(r), http_req_param(r, 0), now, &j)
                        : DB_ERROR;
-    db_status asset_st = st == DB_OK ? db_asset_set_processing(c, j.asset_id, now) : DB_OK;
+    bool cover = st == DB_OK && strcmp(j.type, COVER_JOB) == 0;
+    db_status asset_st = st != DB_OK ? DB_OK
+                         : cover     ? cover_retried(c, j.asset_id, now)
+                                     : db_asset_set_processing(c, j.asset_id, now);
     if (st == DB_OK && (asset_st != DB_OK || db_commit(c) != DB_OK)) st = DB_ERROR;
     if (st != DB_OK && c) db_rollback(c);
     if (asset_st == DB_NOT_FOUND) {

@@ -2,7 +2,8 @@
  * reads, in the shape of the original's per-video manifest.json:
  *
  *   {"formats": {"mpeg-dash": URL|null, "hls": URL|null, "fallback": URL},
- *    "cover": URL|null,                       the largest cover size
+ *    "cover": URL|null,                       the largest cover size (an owner's
+ *                                             cover once made: core/cover.h)
  *    "covers": {"large": URL, ... "nano": URL},
  *    "poster": URL|null,
  *    "timeline": null | {"sprite": URL, "vtt": URL,
@@ -26,7 +27,8 @@
 #include <string.h>
 
 /* The rendition `name` of the list, as a relative URL with its media
- * extension (players choose a parser by it), or JSON null. */
+ * extension (players choose a parser by it), or JSON null.  An owner's
+ * cover size carries its version (core/cover.h): a new cover, a new URL. */
 static json_t *url_of(json_t *list, const char *name, const char *ext)
 {
     size_t i;
@@ -34,8 +36,10 @@ static json_t *url_of(json_t *list, const char *name, const char *ext)
     json_array_foreach(list, i, item) {
         const char *n = json_string_value(json_object_get(item, "name"));
         if (n && strcmp(n, name) == 0) {
-            char url[96];
-            snprintf(url, sizeof url, "renditions/%s.%s", name, ext);
+            const char *v = json_string_value(json_object_get(item, "version"));
+            char url[128];
+            snprintf(url, sizeof url, "renditions/%s.%s%s%.16s", name, ext, v ? "?v=" : "",
+                     v ? v : "");
             return json_string(url);
         }
     }

@@ -9,7 +9,7 @@
 #include <strings.h>
 
 const http_route api_routes[] = {
-    {"POST", "/v1/assets", true, assets_create_handle, assets_create_begin, assets_create_data,
+    {"POST", "/v1/assets", true, assets_create_handle, assets_post_begin, assets_create_data,
      NULL},
     {"GET", "/v1/assets", true, assets_list, NULL, NULL, NULL},
     {"GET", "/v1/assets/{id}", true, assets_get, NULL, NULL, NULL},
@@ -19,6 +19,7 @@ const http_route api_routes[] = {
     /* Authenticate themselves: an API key, or a play link's ?token= (play.c). */
     {"GET", "/v1/assets/{id}/renditions/{name}", false, assets_rendition, NULL, NULL, NULL},
     {"GET", "/v1/assets/{id}/manifest.json", false, manifest_get, NULL, NULL, NULL},
+    {"PUT", "/v1/assets/{id}/cover", true, covers_put, covers_put_begin, covers_put_data, NULL},
     {"POST", "/v1/assets/{id}/links", true, assets_link, json_body_begin, json_body_data, NULL},
     {"POST", "/v1/assets/{id}/slideshow", true, slideshows_make, NULL, NULL, NULL},
     {"POST", "/v1/uploads", true, uploads_create, json_body_begin, json_body_data, NULL},

@@ -177,7 +177,8 @@ void signed_get(http_req *r)
     const char *disposition = http_req_query(r, "response-content-disposition");
     blob_send(r, &(blob_ref){as.id, as.size, as.content_type, etag, as.filename,
                              !asset_inline_safe(&as) ||
-                                 (disposition && strncasecmp(disposition, "attachment", 10) == 0)});
+                                 (disposition && strncasecmp(disposition, "attachment", 10) == 0),
+                             false});
 }
 
 /* ---------- uploads: what PUT and POST share ---------- */

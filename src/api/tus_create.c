@@ -75,6 +75,10 @@ static bool parse_creation(http_req *r, tus_write *w)
                                               "(at most %d bytes)", TUS_METADATA_MAX);
         return false;
     }
+    if (!asset_profile_parse(u->profile, u->profile)) {
+        tus_error(r, 400, "unknown_profile", "profile must be " ASSET_PROFILES);
+        return false;
+    }
     u->length = u->concat == TUS_FINAL ? 0 : defer ? -1 : (int64_t)n;
     snprintf(u->owner, sizeof u->owner, "%s", http_req_owner(r));
     time_format_now(u->created);

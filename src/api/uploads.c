@@ -80,12 +80,14 @@ static json_t *upload_json(const upload_rec *u)
 {
     char expires[32];
     time_format_ms(u->expires_ms, expires);
-    return json_pack("{s:s, s:s, s:s, s:s, s:o, s:s?, s:s, s:s, s:s}", "id", u->id, "asset_id",
-                     u->id, "status", upload_state_name(u->state), "filename", u->filename,
+    return json_pack("{s:s, s:s, s:s, s:s, s:o, s:s?, s:s, s:s, s:s, s:s}", "id", u->id,
+                     "asset_id", u->id, "status", upload_state_name(u->state), "filename",
+                     u->filename,
                      "size", u->size == UPLOAD_SIZE_ANY ? json_null()
                                                         : json_integer((json_int_t)u->size),
                      "sha256", u->sha256[0] ? u->sha256 : NULL,
-                     "content_type", u->content_type, "expires", expires, "created", u->created);
+                     "content_type", u->content_type, "expires", expires, "created", u->created,
+                     "profile", u->profile[0] ? u->profile : "default");
 }
 
 /* Adds the signed POST form and PUT URL to an upload's JSON; false (a 500
@@ -131,6 +133,7 @@ static void create_work(http_req *r)
     const json_t *size = json_object_get(body, "size");
     const json_t *type = json_object_get(body, "content_type");
     const json_t *sha = json_object_get(body, "sha256");
+    const json_t *profile = json_object_get(body, "profile");
     const char *why = NULL;
     int64_t ttl = 0;
     if (!filename || !*filename) why = "filename must be a non-empty string";
@@ -140,11 +143,18 @@ static void create_work(http_req *r)
         why = "content_type must be a string of at most 128 bytes";
     else if (sha && !hex64(json_string_value(sha)))
         why = "sha256 must be 64 lowercase hex digits";
+    else if (profile && !json_is_string(profile))
+        why = "profile must be a string";
     else api_parse_ttl(json_object_get(body, "expires_in"), DEFAULT_UPLOAD_TTL, a->max_sign_ttl,
                        &ttl, &why);
     if (why) {
         json_decref(body);
         http_reply_error(r, 400, "invalid_upload", "%s", why);
+        return;
+    }
+    if (!asset_profile_parse(json_string_value(profile), u.profile)) {
+        json_decref(body);
+        http_reply_error(r, 400, "unknown_profile", "profile must be " ASSET_PROFILES);
         return;
     }
     if ((uint64_t)json_integer_value(size) > a->max_upload) {
@@ -241,7 +251,7 @@ complete_result api_complete_upload(app *a, const upload_rec *u, asset *out)
     if (u->sha256[0] && strcmp(u->sha256, out->sha256) != 0) return COMPLETE_SHA_MISMATCH;
     db_conn *c = db_acquire(a->db);
     if (!c) return COMPLETE_DB_ERROR;
-    ingest_claim claim = {u->filename, u->content_type, mark_complete, (void *)u};
+    ingest_claim claim = {u->filename, u->content_type, u->profile, mark_complete, (void *)u};
     ingest_result res = ingest_record(a->sniffer, a->store, c, u->owner, &claim, out);
     upload_rec after;
     if (res == INGEST_DB_ERROR && db_upload_get_any(c, u->id, &after) == DB_OK && after.asset_made)

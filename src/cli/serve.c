@@ -306,8 +306,9 @@ int cli_serve(int argc, char **argv)
                   "dir", cfg.data_dir, NULL);
         return 1;
     }
-    app a = {.max_upload = cfg.max_upload, .keys = keycache_new((unsigned)cfg.key_cache_ms),
-             .audiences = audiences_new(), .tus_expiry_ms = (int64_t)cfg.tus_expiry * 1000,
+    app a = {.max_upload = cfg.max_upload, .max_pixels = cfg.max_pixels,
+             .keys = keycache_new((unsigned)cfg.key_cache_ms), .audiences = audiences_new(),
+             .tus_expiry_ms = (int64_t)cfg.tus_expiry * 1000,
              .tus_lease_ms = (int64_t)cfg.tus_lease * 1000, .tus_digests = tus_digests_new(),
              .limits = ratelimit_new((unsigned)cfg.rate_limit)};
     rc = prepare(&cfg, &a) ? run(&cfg, &a) : 1;

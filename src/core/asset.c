@@ -1,5 +1,6 @@
 /* asset.c — asset kinds, statuses and JSON form; see asset.h. */
 #include "core/asset.h"
+#include "core/cover.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +55,23 @@ asset_kind asset_kind_from_mime(const char *mime)
     return ASSET_OTHER;
 }
 
+/* The profiles besides the default, by name (media/image.h has their
+ * presets). */
+static const char *const profile_names[] = {"cover", "avatar"};
+
+bool asset_profile_parse(const char *s, char out[ASSET_PROFILE_MAX + 1])
+{
+    const char *name = "";   /* s and out may be one buffer: out is written last */
+    if (s && s[0] && strcmp(s, "default") != 0) {
+        name = NULL;
+        for (size_t i = 0; i < sizeof profile_names / sizeof *profile_names; i++)
+            if (strcmp(s, profile_names[i]) == 0) name = profile_names[i];
+        if (!name) return false;
+    }
+    snprintf(out, ASSET_PROFILE_MAX + 1, "%s", name);
+    return true;
+}
+
 bool asset_inline_safe(const asset *a)
 {
     if (strcmp(a->content_type, "image/svg+xml") == 0) return false;
@@ -78,8 +96,7 @@ json_t *asset_to_json(const asset *a)
     json_object_set_new_nocheck(o, "sha256", json_string_nocheck(a->sha256));
     json_object_set_new_nocheck(o, "created", json_string_nocheck(a->created));
     json_object_set_new_nocheck(o, "updated", json_string_nocheck(a->updated));
-    json_t *renditions = json_loads(a->renditions, 0, NULL);
-    json_object_set_new_nocheck(o, "renditions", renditions ? renditions : json_array());
+    json_object_set_new_nocheck(o, "renditions", asset_renditions(a));
     json_t *meta = json_loads(a->meta, 0, NULL);
     json_object_set_new_nocheck(o, "meta", meta ? meta : json_object());
     json_object_set_new_nocheck(o, "title", json_string(a->title));
@@ -87,12 +104,30 @@ json_t *asset_to_json(const asset *a)
     json_t *tags = json_loads(a->tags, 0, NULL);
     json_object_set_new_nocheck(o, "tags", json_is_array(tags) ? tags : json_array());
     if (tags && !json_is_array(tags)) json_decref(tags);
+    /* an image's profile is shown even when it is the default; another
+     * kind's only when the upload named one (and failed: core/ingest.c) */
+    json_object_set_new_nocheck(o, "profile",
+                                a->profile[0] ? json_string_nocheck(a->profile)
+                                : a->kind == ASSET_IMAGE ? json_string_nocheck("default")
+                                                         : json_null());
+    json_object_set_new_nocheck(o, "cover", cover_public(a->cover));
     json_object_set_new_nocheck(o, "error", a->error_code[0]
                                                 ? json_pack("{s:s, s:s}", "code", a->error_code,
                                                             "message", a->error_message)
                                                 : json_null());
     json_object_set_new_nocheck(o, "url", json_string_nocheck(url));
     return o;
+}
+
+json_t *asset_renditions(const asset *a)
+{
+    json_t *list = json_loads(a->renditions, 0, NULL);
+    if (!json_is_array(list)) {
+        json_decref(list);
+        list = json_array();
+    }
+    if (a->cover[0]) cover_merge(list, a->cover);
+    return list;
 }
 
 const char *asset_pipeline(asset_kind k)

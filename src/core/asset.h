@@ -21,6 +21,13 @@
 #define CONTENT_TYPE_MAX 128
 #define ASSET_RENDITIONS_JSON_MAX 4095   /* 16 presets of ~200 bytes */
 #define ASSET_META_JSON_MAX 255
+/* An owner's cover record (core/cover.h): five sizes of ~240 bytes. */
+#define ASSET_COVER_JSON_MAX 1535
+/* Image profiles (?profile=): which set of renditions an image gets.
+ * Stored by name, "" for the default (the server's --renditions); the
+ * presets of the others are media/image.h's (image_profile_presets). */
+#define ASSET_PROFILE_MAX 15
+#define ASSET_PROFILES "default, cover or avatar"
 /* What the owner may say about an asset (PATCH /v1/assets/{id}), in bytes
  * of UTF-8: a title of one line, a description (newlines and tabs allowed),
  * up to ASSET_TAGS_MAX tags of one line each. */
@@ -56,6 +63,8 @@ typedef struct asset {
     char title[ASSET_TITLE_MAX + 1];
     char description[ASSET_DESCRIPTION_MAX + 1];
     char tags[ASSET_TAGS_JSON_MAX + 1];   /* JSON array of strings */
+    char profile[ASSET_PROFILE_MAX + 1];  /* "" (default), "cover", "avatar" */
+    char cover[ASSET_COVER_JSON_MAX + 1]; /* a video's uploaded cover (core/cover.h), or "" */
 } asset;
 
 const char *asset_kind_name(asset_kind k);
@@ -70,8 +79,16 @@ asset_kind asset_kind_from_mime(const char *mime);
  * (no script-capable types like HTML or SVG). */
 bool asset_inline_safe(const asset *a);
 
+/* The profile named by s (NULL or "" is the default) in its stored form
+ * into out: "" for the default, else the name.  False if s names none. */
+bool asset_profile_parse(const char *s, char out[ASSET_PROFILE_MAX + 1]);
+
 /* New reference; the caller owns it. */
 json_t *asset_to_json(const asset *a);
+/* The renditions as clients see them: the stored list, with an owner's
+ * cover sizes in place of the automatic ones (cover_merge).  New
+ * reference, always an array. */
+json_t *asset_renditions(const asset *a);
 
 /* Applies a PATCH body to a: "title", "description" (strings) and "tags"
  * (an array of strings; duplicates dropped, order kept), each optional;

@@ -102,6 +102,15 @@ static void classify(asset *out, const ingest_claim *claim)
     out->kind = asset_kind_from_mime(out->content_type);
     out->status = STATUS_UPLOADED;
     const char *what = NULL, *code = NULL;
+    bool profiled = claim->profile && claim->profile[0];
+    if (out->kind != ASSET_IMAGE && profiled) {
+        out->status = STATUS_FAILED;
+        snprintf(out->error_code, sizeof out->error_code, "unsupported_format");
+        snprintf(out->error_message, sizeof out->error_message,
+                 "the %s profile is for images, but the bytes are %s", claim->profile,
+                 out->content_type);
+        return;
+    }
     if (out->kind != ASSET_IMAGE && claims_image(claim))
         what = "an image", code = "unsupported_format";
     else if (out->kind != ASSET_VIDEO && claims_video(claim))
@@ -161,6 +170,7 @@ ingest_result ingest_record(sniffer *sn, store *s, db_conn *c, const char *owner
         return INGEST_IO_ERROR;
     classify(out, claim);
     snprintf(out->owner, sizeof out->owner, "%s", owner);
+    snprintf(out->profile, sizeof out->profile, "%s", claim->profile ? claim->profile : "");
     filename_sanitize(claim->filename ? claim->filename : "", out->filename);
     time_format_now(out->created);
     memcpy(out->updated, out->created, sizeof out->updated);

@@ -58,6 +58,10 @@ typedef db_status (*ingest_extra_fn)(db_conn *c, const asset *a, void *arg);
 typedef struct ingest_claim {
     const char *filename;
     const char *content_type;
+    /* The image profile the upload named, in its stored form
+     * (asset_profile_parse), or NULL / "" for the default.  Naming one
+     * claims an image: other bytes fail as unsupported_format. */
+    const char *profile;
     /* Optional: more rows to commit with the asset (a slideshow), called
      * inside the insert's transaction once the asset is known.  DB_NOT_FOUND
      * refuses the upload (INGEST_REFUSED: nothing is kept). */

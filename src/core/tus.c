@@ -71,7 +71,7 @@ static bool text_value(const char *b64, size_t len, char *out, size_t cap)
 
 bool tus_metadata_parse(const char *header, tus_upload *u)
 {
-    u->metadata[0] = u->filename[0] = u->filetype[0] = '\0';
+    u->metadata[0] = u->filename[0] = u->filetype[0] = u->profile[0] = '\0';
     if (!header) return true;
     if (strlen(header) > TUS_METADATA_MAX) return false;
     snprintf(u->metadata, sizeof u->metadata, "%s", header);
@@ -91,6 +91,8 @@ bool tus_metadata_parse(const char *header, tus_upload *u)
             if (!text_value(val, vlen, u->filename, sizeof u->filename)) return false;
         } else if (klen == 8 && memcmp(p, "filetype", 8) == 0) {
             if (!text_value(val, vlen, u->filetype, sizeof u->filetype)) return false;
+        } else if (klen == 7 && memcmp(p, "profile", 7) == 0) {
+            if (!text_value(val, vlen, u->profile, sizeof u->profile)) return false;
         }
         if (!end) break;
         p = end + 1;
@@ -209,7 +211,7 @@ tus_done tus_complete(db_conn *c, store *s, sniffer *sn, tus_digests *digests,
         return TUS_DONE_STORAGE;
     snprintf(out->id, sizeof out->id, "%s", u->id);
     out->size = (uint64_t)u->length;
-    ingest_claim claim = {u->filename, u->filetype, mark_complete, NULL};
+    ingest_claim claim = {u->filename, u->filetype, u->profile, mark_complete, NULL};
     ingest_result res = ingest_record(sn, s, c, u->owner, &claim, out);
     if (res == INGEST_OK) tus_digest_drop(digests, u->id);
     /* The blob stays on failure: the upload's row keeps it alive (the

@@ -54,6 +54,8 @@ typedef struct tus_upload {
     char metadata[TUS_METADATA_MAX + 1];   /* Upload-Metadata as sent */
     char filename[FILENAME_MAX_BYTES + 1]; /* from metadata `filename` */
     char filetype[CONTENT_TYPE_MAX + 1];   /* from metadata `filetype` */
+    char profile[ASSET_PROFILE_MAX + 1];   /* from metadata `profile`, checked by the
+                                              caller (asset_profile_parse) */
     tus_concat_kind concat;
     char parts[TUS_PARTS_MAX * (ID_LEN + 1) + 1];   /* final: part ids, space-separated */
     tus_state state;
@@ -64,7 +66,8 @@ typedef struct tus_upload {
 } tus_upload;
 
 /* Parses Upload-Metadata ("key base64,key base64,key"): false if malformed.
- * Fills u->metadata with the header and filename/filetype when present. */
+ * Fills u->metadata with the header and filename/filetype/profile when
+ * present (profile as sent: the caller checks the name). */
 bool tus_metadata_parse(const char *header, tus_upload *u);
 /* Standard base64 (padding optional), as tus uses it: the byte count, or
  * -1 if malformed or longer than cap. */

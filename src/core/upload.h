@@ -43,6 +43,7 @@ typedef struct upload_rec {
     uint64_t size;              /* declared: the object must have exactly this many
                                    bytes; or UPLOAD_SIZE_ANY */
     char sha256[65];            /* declared hex SHA-256, or "" */
+    char profile[ASSET_PROFILE_MAX + 1];   /* the image profile the asset gets ("" default) */
     upload_state state;
     bool asset_made;            /* complete once: the key belongs to an asset for good */
     int64_t expires_ms;         /* the signature's end; gc'd --upload-grace after if pending */

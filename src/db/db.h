@@ -68,6 +68,10 @@ db_status db_asset_set_failed(db_conn *c, const char *id, const char *code,
 /* Writes a's title, description and tags (a from db_asset_get, changed by
  * asset_info_apply), with an asset.updated event.  In a transaction. */
 db_status db_asset_set_info(db_conn *c, const asset *a, int64_t now_ms);
+/* Writes a video's cover record (core/cover.h), with an asset.updated
+ * event.  In a transaction. */
+db_status db_asset_set_cover(db_conn *c, const char *id, const char *cover_json,
+                             int64_t now_ms);
 /* True if any owner has an asset with this id (start-up orphan sweep). */
 db_status db_asset_id_exists(db_conn *c, const char *id);
 
@@ -142,7 +146,8 @@ db_status db_part_insert(db_conn *c, const char *asset_id, const char *name,
 db_status db_part_get(db_conn *c, const char *asset_id, const char *name, char *content_type,
                       size_t cap, uint64_t *size);
 
-/* An asset's renditions as clients see them: the assets.renditions text,
+/* An asset's renditions as clients see them: the assets.renditions text
+ * with an owner's cover sizes in place of the frame's (asset_renditions),
  * or for documents one slide and one thumb per page.  New reference. */
 db_status db_asset_renditions(db_conn *c, const asset *a, json_t **out);
 /* asset_to_json() with the renditions of db_asset_renditions(); new

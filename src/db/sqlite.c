@@ -190,6 +190,15 @@ static const char *const migrations[] = {
     "ALTER TABLE assets ADD COLUMN title TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE assets ADD COLUMN description TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE assets ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';",
+    /* 14: an image's rendition profile ('' the default; core/asset.h),
+     * named by the upload and kept through a signed or tus upload until
+     * the asset exists. */
+    "ALTER TABLE assets ADD COLUMN profile TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE uploads ADD COLUMN profile TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE tus_uploads ADD COLUMN profile TEXT NOT NULL DEFAULT '';",
+    /* 15: a video's cover sent by its owner (core/cover.h): '' or its
+     * record, JSON like renditions. */
+    "ALTER TABLE assets ADD COLUMN cover TEXT NOT NULL DEFAULT '';",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof *migrations))
 

@@ -15,11 +15,12 @@
 #include <stdlib.h>
 
 #define ASSET_COLS "seq, id, owner, kind, status, filename, content_type, size, sha256, created," \
-                   " updated, renditions, meta, error_code, error_message, title, description, tags"
+                   " updated, renditions, meta, error_code, error_message, title, description, tags," \
+                   " profile, cover"
 const char *const sq_sql_assets[Q_COUNT] = {
     [Q_ASSET_INSERT] = "INSERT INTO assets (id, owner, kind, status, filename, content_type,"
-                       " size, sha256, created, updated, error_code, error_message)"
-                       " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                       " size, sha256, created, updated, error_code, error_message, profile)"
+                       " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
     [Q_ASSET_GET] = "SELECT " ASSET_COLS " FROM assets WHERE id = ? AND owner = ?",
     [Q_ASSET_DELETE] = "DELETE FROM assets WHERE id = ? AND owner = ?",
     [Q_ASSET_EXISTS] = "SELECT 1 FROM assets WHERE id = ?",
@@ -35,6 +36,7 @@ const char *const sq_sql_assets[Q_COUNT] = {
                            " updated = ?4 WHERE id = ?1",
     [Q_ASSET_SET_INFO] = "UPDATE assets SET title = ?2, description = ?3, tags = ?4, updated = ?5"
                          " WHERE id = ?1",
+    [Q_ASSET_SET_COVER] = "UPDATE assets SET cover = ?2, updated = ?3 WHERE id = ?1",
     [Q_SHOW_DELETE] = "DELETE FROM slideshows WHERE asset_id = ?1",
 };
 
@@ -59,6 +61,8 @@ static void read_asset(sqlite3_stmt *s, void *out)
     sq_copy_text(a->title, sizeof a->title, s, 15);
     sq_copy_text(a->description, sizeof a->description, s, 16);
     sq_copy_text(a->tags, sizeof a->tags, s, 17);
+    sq_copy_text(a->profile, sizeof a->profile, s, 18);
+    sq_copy_text(a->cover, sizeof a->cover, s, 19);
 }
 
 /* An asset event carries the asset's JSON as clients see it. */
@@ -96,6 +100,7 @@ db_status db_asset_insert(db_conn *c, asset *a)
     sqlite3_bind_text(s, 10, a->updated, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 11, a->error_code, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 12, a->error_message, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 13, a->profile, -1, SQLITE_STATIC);
     int rc = sqlite3_step(s);
     sqlite3_reset(s);
     if (rc != SQLITE_DONE) return sq_fail(c, "asset insert");
@@ -205,6 +210,12 @@ db_status db_asset_set_info(db_conn *c, const asset *a, int64_t now_ms)
 {
     const char *texts[] = {a->title, a->description, a->tags};
     return update_asset(c, Q_ASSET_SET_INFO, a->id, texts, 3, now_ms, "asset.updated");
+}
+
+db_status db_asset_set_cover(db_conn *c, const char *id, const char *cover_json,
+                             int64_t now_ms)
+{
+    return update_asset(c, Q_ASSET_SET_COVER, id, &cover_json, 1, now_ms, "asset.updated");
 }
 
 db_status db_asset_set_failed(db_conn *c, const char *id, const char *code,

@@ -61,11 +61,7 @@ db_status db_asset_renditions(db_conn *c, const asset *a, json_t **out)
 {
     *out = NULL;
     if (a->kind != ASSET_PDF && a->kind != ASSET_PRESENTATION) {
-        *out = json_loads(a->renditions, 0, NULL);
-        if (!json_is_array(*out)) {
-            json_decref(*out);
-            *out = json_array();
-        }
+        *out = asset_renditions(a);
         return DB_OK;
     }
     sqlite3_stmt *s = sq_stmt(c, Q_SLIDES_LIST);

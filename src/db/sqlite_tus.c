@@ -13,10 +13,10 @@
 
 #define TUS_COLS \
     "id, owner, length, upload_offset, metadata, filename, filetype, concat, parts, state, " \
-    "lock_token, lock_until, expires_ms, created"
+    "lock_token, lock_until, expires_ms, created, profile"
 const char *const sq_sql_tus[Q_COUNT] = {
     [Q_TUS_INSERT] = "INSERT INTO tus_uploads (" TUS_COLS ") "
-                     "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                     "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
     [Q_TUS_GET] = "SELECT " TUS_COLS " FROM tus_uploads WHERE id = ?1 AND owner = ?2",
     [Q_TUS_EXISTS] = "SELECT 1 FROM tus_uploads WHERE id = ?1",
     [Q_TUS_LOCK] = "UPDATE tus_uploads SET lock_token = ?3, lock_until = ?4 "
@@ -58,6 +58,7 @@ static void read_tus(sqlite3_stmt *s, void *out)
     u->lock_until = sqlite3_column_int64(s, 11);
     u->expires_ms = sqlite3_column_int64(s, 12);
     sq_copy_text(u->created, sizeof u->created, s, 13);
+    sq_copy_text(u->profile, sizeof u->profile, s, 14);
 }
 
 db_status db_tus_insert(db_conn *c, const tus_upload *u)
@@ -78,6 +79,7 @@ db_status db_tus_insert(db_conn *c, const tus_upload *u)
     sqlite3_bind_int64(s, 12, u->lock_until);
     sqlite3_bind_int64(s, 13, u->expires_ms);
     sqlite3_bind_text(s, 14, u->created, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 15, u->profile, -1, SQLITE_STATIC);
     int rc = sqlite3_step(s);
     sqlite3_reset(s);
     return rc == SQLITE_DONE ? DB_OK : sq_fail(c, "tus insert");

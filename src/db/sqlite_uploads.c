@@ -11,10 +11,11 @@
 
 #define UPLOAD_COLS \
     "seq, id, owner, object_key, filename, content_type, size, sha256, state, asset_made, " \
-    "expires_ms, created"
+    "expires_ms, created, profile"
 const char *const sq_sql_uploads[Q_COUNT] = {
     [Q_UPLOAD_INSERT] = "INSERT INTO uploads (id, owner, object_key, filename, content_type, "
-                        "size, sha256, state, expires_ms, created) VALUES (?,?,?,?,?,?,?,0,?,?) "
+                        "size, sha256, state, expires_ms, created, profile) "
+                        "VALUES (?,?,?,?,?,?,?,0,?,?,?) "
                         "ON CONFLICT (owner, object_key) DO NOTHING",
     [Q_UPLOAD_GET] = "SELECT " UPLOAD_COLS " FROM uploads WHERE id = ?1 AND owner = ?2",
     [Q_UPLOAD_GET_SEQ] = "SELECT " UPLOAD_COLS " FROM uploads WHERE seq = ?1 AND owner = ?2",
@@ -45,6 +46,7 @@ static void read_upload(sqlite3_stmt *s, void *out)
     u->asset_made = sqlite3_column_int(s, 9) != 0;
     u->expires_ms = sqlite3_column_int64(s, 10);
     sq_copy_text(u->created, sizeof u->created, s, 11);
+    sq_copy_text(u->profile, sizeof u->profile, s, 12);
 }
 
 db_status db_upload_insert(db_conn *c, upload_rec *u)
@@ -61,6 +63,7 @@ db_status db_upload_insert(db_conn *c, upload_rec *u)
     sqlite3_bind_text(s, 7, u->sha256, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 8, u->expires_ms);
     sqlite3_bind_text(s, 9, u->created, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 10, u->profile, -1, SQLITE_STATIC);
     int rc = sqlite3_step(s);
     sqlite3_reset(s);
     if (rc != SQLITE_DONE) return sq_fail(c, "upload insert");

@@ -33,6 +33,35 @@ bool image_init(const char *argv0)
 
 /* ---------- presets ---------- */
 
+const image_preset image_cover_presets[IMAGE_COVER_PRESETS] = {
+    {"cover_large", 1280, 720, "jpeg", 85, IMAGE_FIT_COVER},
+    {"cover_medium", 640, 360, "jpeg", 85, IMAGE_FIT_COVER},
+    {"cover_small", 480, 270, "jpeg", 85, IMAGE_FIT_COVER},
+    {"cover_tiny", 320, 180, "jpeg", 85, IMAGE_FIT_COVER},
+    {"cover_nano", 160, 90, "jpeg", 85, IMAGE_FIT_COVER},
+};
+
+static const image_preset avatar_presets[] = {
+    {"avatar_256", 256, 256, "png", 80, IMAGE_FIT_COVER},
+    {"avatar_128", 128, 128, "png", 80, IMAGE_FIT_COVER},
+    {"avatar_64", 64, 64, "png", 80, IMAGE_FIT_COVER},
+    {"avatar_32", 32, 32, "png", 80, IMAGE_FIT_COVER},
+};
+
+const image_preset *image_profile_presets(const char *profile, int *n)
+{
+    if (strcmp(profile, "cover") == 0) {
+        *n = IMAGE_COVER_PRESETS;
+        return image_cover_presets;
+    }
+    if (strcmp(profile, "avatar") == 0) {
+        *n = (int)(sizeof avatar_presets / sizeof *avatar_presets);
+        return avatar_presets;
+    }
+    *n = 0;
+    return NULL;
+}
+
 static bool preset_name_valid(const char *name)
 {
     size_t n = strlen(name);
@@ -189,19 +218,42 @@ static const char *source_format_of(const char *loader)
     return "jpeg";
 }
 
+/* What `base` is shrunk from for p: itself, or for a `cover` box it cannot
+ * fill, its largest centred part of the box's shape (libvips would crop
+ * to the box clipped to the image, which has another shape).  A new
+ * reference, or NULL. */
+static VipsImage *shape_for(VipsImage *base, const image_preset *p)
+{
+    int w = vips_image_get_width(base), h = vips_image_get_height(base);
+    if (p->fit != IMAGE_FIT_COVER || (w >= p->size && h >= p->height)) {
+        g_object_ref(base);
+        return base;
+    }
+    double want = (double)p->size / p->height;
+    int cw = w, ch = h;
+    if ((double)w / h > want) cw = (int)lround(h * want);
+    else ch = (int)lround(w / want);
+    cw = cw < 1 ? 1 : cw > w ? w : cw;
+    ch = ch < 1 ? 1 : ch > h ? h : ch;
+    VipsImage *out = NULL;
+    return vips_extract_area(base, &out, (w - cw) / 2, (h - ch) / 2, cw, ch, NULL) == 0 ? out
+                                                                                      : NULL;
+}
+
 /* Encodes one rendition of `base` and hands it to the sink. */
 static image_status emit(VipsImage *base, const image_preset *p, const char *source_format,
                          image_sink sink, void *arg, char *err, size_t errcap)
 {
     const char *format = strcmp(p->format, "source") == 0 ? source_format : p->format;
-    VipsImage *sized = NULL, *ready = NULL;
+    VipsImage *shaped = NULL, *sized = NULL, *ready = NULL;
     void *buf = NULL;
     size_t len = 0;
     image_status st = IMAGE_CORRUPT;
     VipsInteresting crop = p->fit == IMAGE_FIT_COVER ? VIPS_INTERESTING_CENTRE
                                                      : VIPS_INTERESTING_NONE;
-    if (vips_thumbnail_image(base, &sized, p->size, "height", p->height, "size", VIPS_SIZE_DOWN,
-                             "crop", crop, NULL) == 0 &&
+    if ((shaped = shape_for(base, p)) &&
+        vips_thumbnail_image(shaped, &sized, p->size, "height", p->height, "size",
+                             VIPS_SIZE_DOWN, "crop", crop, NULL) == 0 &&
         (ready = flatten_for(sized, format)) && save(ready, p, format, &buf, &len) == 0) {
         st = sink(arg, p, buf, len, vips_image_get_width(ready), vips_image_get_height(ready),
                   content_type_of(format))
@@ -213,6 +265,7 @@ static image_status emit(VipsImage *base, const image_preset *p, const char *sou
     g_free(buf);
     if (ready) g_object_unref(ready);
     if (sized) g_object_unref(sized);
+    if (shaped) g_object_unref(shaped);
     return st;
 }
 
@@ -233,6 +286,58 @@ static int base_edge(const image_preset *presets, int n, int width, int height)
     return need < longest ? (int)need : longest;
 }
 
+/* The source's header, once its loader is one we accept, and checked
+ * against max_pixels: dimensions without decoding a pixel.  *header is
+ * set (the caller's) whenever it could be read. */
+static image_status open_header(VipsSource *src, uint64_t max_pixels, const char **loader,
+                                VipsImage **header, char *err, size_t errcap)
+{
+    *header = NULL;
+    *loader = vips_foreign_find_load_source(src);
+    if (!*loader || !loader_allowed(*loader)) {
+        snprintf(err, errcap, "not an image format assetd decodes (JPEG, PNG, WebP, GIF, TIFF, "
+                              "HEIC, AVIF)");
+        vips_error_clear();
+        return IMAGE_UNSUPPORTED;
+    }
+    if (!(*header = vips_image_new_from_source(src, "", "access", VIPS_ACCESS_SEQUENTIAL, NULL))) {
+        take_error(err, errcap, "unreadable image header");
+        return IMAGE_CORRUPT;
+    }
+    int w = vips_image_get_width(*header), h = vips_image_get_height(*header);
+    if ((uint64_t)w * (uint64_t)h > max_pixels) {
+        snprintf(err, errcap, "%dx%d is over the limit of %llu pixels", w, h,
+                 (unsigned long long)max_pixels);
+        return IMAGE_TOO_LARGE;
+    }
+    return IMAGE_OK;
+}
+
+image_status image_size(int fd, uint64_t max_pixels, int *width, int *height, char *err,
+                        size_t errcap)
+{
+    VipsSource *src = vips_source_new_from_descriptor(fd);
+    if (!src) {
+        take_error(err, errcap, "cannot read the file");
+        return IMAGE_CORRUPT;
+    }
+    const char *loader;
+    VipsImage *header;
+    image_status st = open_header(src, max_pixels, &loader, &header, err, errcap);
+    if (st == IMAGE_OK) {
+        bool turned = vips_image_get_orientation_swap(header);
+        *width = vips_image_get_width(header);
+        *height = vips_image_get_height(header);
+        if (turned) {
+            int t = *width;
+            *width = *height, *height = t;
+        }
+    }
+    if (header) g_object_unref(header);
+    g_object_unref(src);
+    return st;
+}
+
 image_status image_render(int fd, const image_preset *presets, int npresets, uint64_t max_pixels,
                           image_sink sink, void *arg, int *src_width, int *src_height,
                           char *err, size_t errcap)
@@ -242,30 +347,14 @@ image_status image_render(int fd, const image_preset *presets, int npresets, uin
         take_error(err, errcap, "cannot read the file");
         return IMAGE_CORRUPT;
     }
-    image_status st = IMAGE_OK;
     VipsImage *header = NULL, *largest = NULL, *base = NULL;
-    const char *loader = vips_foreign_find_load_source(src);
-    if (!loader || !loader_allowed(loader)) {
-        snprintf(err, errcap, "not an image format assetd decodes (JPEG, PNG, WebP, GIF, TIFF, "
-                              "HEIC, AVIF)");
-        vips_error_clear();
-        st = IMAGE_UNSUPPORTED;
-        goto done;
+    const char *loader;
+    image_status st = open_header(src, max_pixels, &loader, &header, err, errcap);
+    if (header) {
+        *src_width = vips_image_get_width(header);
+        *src_height = vips_image_get_height(header);
     }
-    /* The header only: dimensions without decoding a pixel. */
-    if (!(header = vips_image_new_from_source(src, "", "access", VIPS_ACCESS_SEQUENTIAL, NULL))) {
-        take_error(err, errcap, "unreadable image header");
-        st = IMAGE_CORRUPT;
-        goto done;
-    }
-    *src_width = vips_image_get_width(header);
-    *src_height = vips_image_get_height(header);
-    if ((uint64_t)*src_width * (uint64_t)*src_height > max_pixels) {
-        snprintf(err, errcap, "%dx%d is over the limit of %llu pixels", *src_width, *src_height,
-                 (unsigned long long)max_pixels);
-        st = IMAGE_TOO_LARGE;
-        goto done;
-    }
+    if (st != IMAGE_OK) goto done;
     int biggest = base_edge(presets, npresets, *src_width, *src_height);
     /* Decode once, shrinking on load, to the largest rendition; fail on a
      * truncated or corrupt file instead of padding it. */

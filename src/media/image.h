@@ -25,7 +25,9 @@
 
 typedef enum {
     IMAGE_FIT_INSIDE,      /* the whole image, inside the size x height box */
-    IMAGE_FIT_COVER,       /* the size x height box filled, centre-cropped */
+    IMAGE_FIT_COVER,       /* the size x height box filled, centre-cropped; from a
+                              source too small to fill it, the largest centred
+                              crop of the box's shape (never enlarged) */
 } image_fit;
 
 typedef struct image_preset {
@@ -42,6 +44,17 @@ typedef struct image_preset {
 /* The renditions made when nothing is configured. */
 /* fit640 is the open-table API's rendition (api/opentable.c). */
 #define IMAGE_PRESETS_DEFAULT "thumb:256:jpeg:80,preview:1024:webp:80,fit640:640x480:source:80"
+
+/* The five 16:9 covers of the original's videos, never upscaled: a
+ * video's from its poster frame (queue/video.c), an owner's cover image
+ * (queue/covers.c), and the `cover` image profile. */
+#define IMAGE_COVER_PRESETS 5
+extern const image_preset image_cover_presets[IMAGE_COVER_PRESETS];
+/* The presets of an image profile (core/asset.h) other than the default:
+ * "cover" (the covers above) and "avatar" (the original's square PNGs,
+ * avatar_256, _128, _64 and _32).  NULL for "" (the default: the
+ * configured presets) or a name it does not know; *n gets the count. */
+const image_preset *image_profile_presets(const char *profile, int *n);
 
 /* Parses a preset list, "name:size:format[:quality[:fit]],...", size N (a
  * square box) or WxH, quality 80 and fit `inside` by default.  Returns the number of presets (1..max), or
@@ -63,6 +76,13 @@ typedef bool (*image_sink)(void *arg, const image_preset *p, const void *data, s
 
 /* Once per process, before any other call. */
 bool image_init(const char *argv0);
+
+/* The size of the image readable at fd as displayed (its EXIF orientation
+ * applied), from its header alone; IMAGE_UNSUPPORTED, IMAGE_CORRUPT or
+ * IMAGE_TOO_LARGE (over max_pixels) with err otherwise.  Leaves fd's
+ * offset anywhere: rewind it before rendering. */
+image_status image_size(int fd, uint64_t max_pixels, int *width, int *height, char *err,
+                        size_t errcap);
 
 /* Renders every preset from the image readable at fd.  Fills the source's
  * size; on failure writes a human-readable reason into err. */

@@ -1,6 +1,7 @@
 /* pipeline.c — what every pipeline does with a job's outcome; see
  * pipeline.h. */
 #include "queue/pipeline.h"
+#include "core/cover.h"
 #include "util/log.h"
 #include "util/timefmt.h"
 
@@ -8,12 +9,22 @@
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #define RETRY_BASE_MS 1000
 #define RETRY_CAP_MS 60000
 
 /* ---------- outcome ---------- */
+
+/* A job's last failure: its asset's, or for a cover job its cover's. */
+static db_status fail_finally(worker *w, db_conn *c, const job *j, const char *code,
+                              const char *message, int64_t now)
+{
+    if (strcmp(j->type, COVER_JOB) == 0)
+        return pipeline_cover_failed(w, c, j, code, message, now);
+    return db_asset_set_failed(c, j->asset_id, code, message, now);
+}
 
 /* Records a failure; when the job will not run again, the asset fails too,
  * in the same transaction. */
@@ -31,7 +42,7 @@ void pipeline_fail(worker *w, const job *j, const char *code, const char *messag
     if (db_begin(c) == DB_OK &&
         db_job_fail(c, j, code, message, retryable, now, retry_at) == DB_OK &&
         /* DB_NOT_FOUND: the asset was deleted meanwhile, nothing to fail */
-        (!final || db_asset_set_failed(c, j->asset_id, code, message, now) != DB_ERROR) &&
+        (!final || fail_finally(w, c, j, code, message, now) != DB_ERROR) &&
         db_commit(c) == DB_OK) {
         notifier_poke(w->events);
         log_info("job failed", "job", j->id, "code", code, "message", message, "final",

@@ -33,6 +33,10 @@ typedef struct worker {
     _Atomic unsigned job_limit_s;
     _Atomic bool abandoned;
     _Atomic int child_pgid;
+    /* The cover version (core/cover.h) a cover job renders, as its number
+     * + 1 (0: none yet): its failure is that version's, not a newer one's,
+     * also when the heartbeat records it (a timeout). */
+    _Atomic uint64_t cover_version;
 } worker;
 
 /* At most this often a running job reports progress (job.progress events
@@ -40,7 +44,8 @@ typedef struct worker {
 #define PROGRESS_EVERY_MS 250
 
 /* Records a failure; when the job will not run again (not retryable, or no
- * attempts left) the asset fails too, in the same transaction. */
+ * attempts left) the asset fails too, in the same transaction — for a
+ * cover job, the cover (pipeline_cover_failed) and never the video. */
 void pipeline_fail(worker *w, const job *j, const char *code, const char *message,
                    bool retryable);
 /* Progress 0..1 with a job.progress event, at most every PROGRESS_EVERY_MS. */
@@ -64,5 +69,11 @@ void pipeline_succeed(worker *w, const job *j, const char *renditions, const cha
 void pipeline_image(worker *w, const job *j);      /* images.c */
 void pipeline_document(worker *w, const job *j);   /* slides.c */
 void pipeline_video(worker *w, const job *j);      /* video.c */
+void pipeline_cover(worker *w, const job *j);      /* covers.c */
+/* A cover job's final failure, in pipeline_fail's transaction: the
+ * record's error when the job rendered its latest version; a fresh job for
+ * the latest when a newer cover arrived meanwhile. */
+db_status pipeline_cover_failed(worker *w, db_conn *c, const job *j, const char *code,
+                                const char *message, int64_t now_ms);
 
 #endif

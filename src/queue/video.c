@@ -9,6 +9,9 @@
  * covers are the asset's listed renditions; the HLS media playlists and
  * the segments are rendition parts (db_part_*): served by name, never
  * listed.  All of them commit with the result in one transaction.
+ * The covers are always the frame's, under their own names: a cover the
+ * owner sent (core/cover.h) has blobs and a record of its own, shown in
+ * their place, so a retry here never brings the frame's back.
  *
  * The job's wall-clock limit grows with the probed duration
  * (worker->job_limit_s); ffmpeg is killed with its process group when the
@@ -35,15 +38,6 @@
 #define SECONDS_PER_VIDEO_SECOND 10   /* the job's limit: job_timeout + this x duration */
 #define PROBE_SECONDS 60
 #define TRANSCODE_SHARE 0.9           /* of the progress bar; storing is the rest */
-
-static const image_preset cover_presets[] = {
-    {"cover_large", 1280, 720, "jpeg", 85, IMAGE_FIT_COVER},
-    {"cover_medium", 640, 360, "jpeg", 85, IMAGE_FIT_COVER},
-    {"cover_small", 480, 270, "jpeg", 85, IMAGE_FIT_COVER},
-    {"cover_tiny", 320, 180, "jpeg", 85, IMAGE_FIT_COVER},
-    {"cover_nano", 160, 90, "jpeg", 85, IMAGE_FIT_COVER},
-};
-#define NCOVERS ((int)(sizeof cover_presets / sizeof *cover_presets))
 
 typedef struct part {
     char name[40];
@@ -206,7 +200,7 @@ static bool store_outputs(run *r, int fd, const video_info *in, const video_plan
     int cover = open(path, O_RDONLY | O_CLOEXEC);
     int w = 0, h = 0;
     image_status ist = cover < 0 ? IMAGE_CORRUPT
-                                 : image_render(cover, cover_presets, NCOVERS,
+                                 : image_render(cover, image_cover_presets, IMAGE_COVER_PRESETS,
                                                 r->w->cfg->max_pixels, store_cover, r, &w, &h,
                                                 err, errcap);
     if (cover >= 0) close(cover);

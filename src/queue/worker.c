@@ -2,6 +2,7 @@
 #include "queue/worker.h"
 #include "queue/pipeline.h"
 #include "core/asset.h"
+#include "core/cover.h"
 #include "db/db.h"
 #include "events/notify.h"
 #include "media/image.h"
@@ -86,10 +87,13 @@ static void run_job(worker *w, const job *j)
     db_conn *c = db_acquire(w->db);
     int64_t now = time_now_ms();
     /* Under the fence: a worker that lost its lease before getting here
-     * must not turn another worker's finished asset back to processing. */
+     * must not turn another worker's finished asset back to processing.  A
+     * cover job leaves the video's status alone: its cover has its own. */
+    bool cover = strcmp(j->type, COVER_JOB) == 0;
     if (c && !(db_begin(c) == DB_OK &&
                db_job_heartbeat(c, j, now, w->cfg->lease_ms, 0) == DB_OK &&
-               db_asset_set_processing(c, j->asset_id, now) == DB_OK && db_commit(c) == DB_OK))
+               (cover || db_asset_set_processing(c, j->asset_id, now) == DB_OK) &&
+               db_commit(c) == DB_OK))
         db_rollback(c);   /* the job still runs; its outcome event follows */
     db_release(w->db, c);
     notifier_poke(w->events);
@@ -97,6 +101,7 @@ static void run_job(worker *w, const job *j)
     atomic_store(&w->job_limit_s, w->cfg->job_timeout);
     atomic_store(&w->abandoned, false);
     atomic_store(&w->child_pgid, 0);
+    atomic_store(&w->cover_version, 0);
     running run = {.w = w, .j = *j};
     pthread_mutex_init(&run.lock, NULL);
     pthread_cond_init(&run.wake, NULL);
@@ -105,6 +110,7 @@ static void run_job(worker *w, const job *j)
     if (strcmp(j->type, "image") == 0) pipeline_image(w, j);
     else if (strcmp(j->type, "document") == 0) pipeline_document(w, j);
     else if (strcmp(j->type, "video") == 0) pipeline_video(w, j);
+    else if (cover) pipeline_cover(w, j);
     else pipeline_fail(w, j, "unknown_job_type", j->type, false);
     atomic_store(&run.done, true);
     pthread_mutex_lock(&run.lock);

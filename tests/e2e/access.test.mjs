@@ -71,6 +71,7 @@ const FIXTURES = {
   '/v1/assets/{id}/links': { id: () => ids.asset },
   '/v1/assets/{id}/manifest.json': { id: () => ids.asset },
   '/v1/assets/{id}/slideshow': { id: () => ids.asset },
+  '/v1/assets/{id}/cover': { id: () => ids.asset },
   '/v1/uploads/{id}': { id: () => ids.upload },
   '/v1/uploads/{id}/complete': { id: () => ids.upload },
   '/v1/tus/{id}': { id: () => ids.tus },

@@ -70,6 +70,9 @@ const EXPECTED_ERRORS = {
   // The fixture is an image, and only a deck can be a slideshow
   // (play.test.mjs makes real ones).
   'POST /v1/assets/{id}/slideshow': { status: 409, code: 'not_a_deck' },
+  // The fixture is an image, and only a video has a cover (video.test.mjs
+  // sends real ones).
+  'PUT /v1/assets/{id}/cover': { status: 409, code: 'not_a_video' },
   // A fresh upload has no bytes yet; uploads.test.mjs completes real ones.
   'POST /v1/uploads/{id}/complete': { status: 409, code: 'object_missing' },
   // The disk store's signed routes, asked without a signature.

@@ -2,6 +2,9 @@
 // fallback MP4 sized by the displayed short side, the HLS/DASH ladder for
 // 720p and up (both manifests read by ffprobe through the rendition route),
 // the poster and five 16:9 covers; broken files fail with clear codes.
+// The owner may replace the covers with an image (PUT .../cover): checked
+// at once where the header tells, rendered by a worker, kept by a re-run
+// of the transcode.
 // Clips are made here with ffmpeg's lavfi sources, a few seconds each; the
 // corpus's 1080p 30 s clip runs only with ASSETD_HEAVY=1.
 import { test, before, after } from 'node:test';
@@ -9,7 +12,10 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { CORPUS, SLOW, TEST_TIMEOUT as T, makeTempDir, removeDir, startServer, api, upload, waitFor } from './lib.mjs';
+import {
+  CORPUS, SLOW, TEST_TIMEOUT as T, TEXT, TINY_PNG, makeTempDir, removeDir, startServer, api, upload, waitFor,
+  assertError, createKey, blobFiles,
+} from './lib.mjs';
 import http from 'node:http';
 
 let srv, dir;
@@ -41,6 +47,16 @@ function sse(query = '') {
   };
 }
 const clips = {};
+const images = {};
+
+// A JPEG with an EXIF APP1 segment saying `orientation`, right after SOI.
+function withOrientation(jpeg, orientation) {
+  const tiff = Buffer.from([0x4d, 0x4d, 0, 42, 0, 0, 0, 8, 0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, orientation, 0, 0, 0, 0, 0, 0]);
+  const body = Buffer.concat([Buffer.from('Exif\0\0', 'latin1'), tiff]);
+  const len = Buffer.alloc(2);
+  len.writeUInt16BE(body.length + 2);
+  return Buffer.concat([jpeg.subarray(0, 2), Buffer.from([0xff, 0xe1]), len, body, jpeg.subarray(2)]);
+}
 
 function ffmpeg(args) {
   execFileSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', ...args], { stdio: 'inherit', timeout: 60000 });
@@ -61,6 +77,19 @@ before(async () => {
   ffmpeg(['-f', 'lavfi', '-i', 'testsrc2=size=640x360:rate=25', '-t', '3', ...x264, clips.small]);
   clips.silent = path.join(dir, 'silent.mp4');
   ffmpeg(['-f', 'lavfi', '-i', 'testsrc2=size=1280x720:rate=30', '-t', '0.5', ...x264, clips.silent]);
+  // cover images: noise, so no two are alike
+  const image = (name, w, h) => {
+    images[name] = path.join(dir, name);
+    // [strip]: no EXIF of vips' own (withOrientation adds one)
+    execFileSync('vips', ['gaussnoise', `${images[name]}[strip]`, String(w), String(h)], { timeout: 30000 });
+  };
+  image('cover.jpg', 1600, 900);
+  image('second.png', 1280, 720);
+  image('small.jpg', 400, 200);
+  image('small.tif', 400, 200);      // a header we do not read: the worker refuses it
+  image('portrait.jpg', 270, 480);   // stored turned: EXIF below shows it 480x270
+  images['turned.jpg'] = path.join(dir, 'turned.jpg');
+  fs.writeFileSync(images['turned.jpg'], withOrientation(fs.readFileSync(images['portrait.jpg']), 6));
   srv = await startServer({ workers: 2 });
 });
 after(async () => {
@@ -332,6 +361,198 @@ test('a truncated MP4, a text file named .mp4, an over-long and an over-large vi
 
 test('--video-preset is checked at start', { timeout: T }, async () => {
   await assert.rejects(startServer({ args: ['--video-preset', 'warp'] }));
+});
+
+// ---------- the owner's cover ----------
+
+let seq = 0;
+// What the server sends, decoded by vips: its real size, whatever the JSON says.
+async function decoded(url, s = srv) {
+  const r = await api(s, 'GET', url);
+  assert.equal(r.status, 200, `${url}: ${r.text}`);
+  const f = path.join(dir, `got-${++seq}`);
+  fs.writeFileSync(f, r.body);
+  const m = /: (\d+)x(\d+) .*\b(\w+)load/.exec(execFileSync('vipsheader', [f]).toString());
+  assert.ok(m, `vips reads ${url}`);
+  return { width: Number(m[1]), height: Number(m[2]), format: m[3], res: r };
+}
+
+const putCover = (id, file, { s = srv, token = s.token } = {}) =>
+  api(s, 'PUT', `/v1/assets/${id}/cover`, { token, headers: ['Content-Type: application/octet-stream'], args: ['--data-binary', `@${file}`] });
+
+// The asset once its cover record has left `processing`.
+async function coverSettled(id, s = srv) {
+  let a;
+  await waitFor(async () => {
+    a = (await api(s, 'GET', `/v1/assets/${id}`)).json;
+    return a.cover && a.cover.status !== 'processing';
+  }, { timeoutMs: 60000 * SLOW, intervalMs: 100, what: `the cover of ${id}` });
+  return a;
+}
+
+// The blobs of an owner's covers: the image sent (coversrc_V) and its sizes (cover_large_V …).
+const coverBlobs = (s, id) => blobFiles(s.dataDir).map((f) => path.basename(f))
+  .filter((f) => f.startsWith(`${id}.cover`) && /_[0-9a-f]{12}$/.test(f));
+
+test('an owner\'s cover replaces the five sizes: asset JSON, manifest and asset.updated show it under new URLs', { timeout: T * 2 }, async () => {
+  const a = await uploadClip(clips.small, 'cover.mp4');
+  assert.equal(a.cover, null);
+  const auto = byName(a);
+  const autoLarge = await api(srv, 'GET', auto.cover_large.url);
+  assert.equal(autoLarge.headers['cache-control'], 'private, no-cache', 'a name an owner may replace is revalidated');
+  const s = sse(`?asset=${a.id}`);
+  await s.ready;
+  const put = await putCover(a.id, images['cover.jpg']);
+  assert.equal(put.status, 202, put.text);
+  assert.deepEqual(put.json.cover, { status: 'processing', error: null });
+  assert.equal(put.json.status, 'ready', 'the video itself is untouched');
+  await s.until((evs) => evs.some((e) => e.type === 'asset.updated' && e.data.cover?.status === 'ready'), 'asset.updated with the cover ready');
+  const updates = s.events.filter((e) => e.type === 'asset.updated').map((e) => e.data.cover.status);
+  assert.deepEqual(updates, ['processing', 'ready']);
+  assert.ok(!s.events.some((e) => e.type === 'asset.processing'), 'the video never went back to processing');
+  s.close();
+
+  const b = (await api(srv, 'GET', `/v1/assets/${a.id}`)).json;
+  assert.equal(b.status, 'ready');
+  const r = byName(b);
+  const version = r.cover_large.version;
+  assert.match(version, /^[0-9a-f]{12}$/);
+  for (const [name, [w, h]] of Object.entries(COVERS)) {
+    assert.equal(r[name].version, version, name);
+    assert.equal(r[name].url, `/v1/assets/${a.id}/renditions/${name}?v=${version}`);
+    assert.deepEqual([r[name].width, r[name].height], [w, h], name);
+    const got = await decoded(r[name].url);
+    assert.deepEqual([got.width, got.height, got.format], [w, h, 'jpeg'], name);
+    assert.equal(got.res.body.length, r[name].size);
+    assert.equal(got.res.headers['cache-control'], 'private, max-age=31536000, immutable', 'a versioned URL never changes');
+  }
+  assert.deepEqual(r.poster, auto.poster, 'the poster frame stays');
+  assert.deepEqual(r.fallback, auto.fallback);
+  // the plain name now sends the owner's cover, under another ETag
+  const plain = await api(srv, 'GET', `/v1/assets/${a.id}/renditions/cover_large`, { headers: [`If-None-Match: ${autoLarge.headers.etag}`] });
+  assert.equal(plain.status, 200, 'the old ETag no longer matches');
+  assert.notEqual(plain.headers.etag, autoLarge.headers.etag);
+  assert.equal(plain.headers['cache-control'], 'private, no-cache');
+  assert.equal(plain.body.length, r.cover_large.size);
+
+  const m = (await api(srv, 'GET', `/v1/assets/${a.id}/manifest.json`)).json;
+  assert.equal(m.cover, `renditions/cover_large.jpg?v=${version}`);
+  assert.deepEqual(m.covers, Object.fromEntries(Object.keys(COVERS).map((n) => [n.slice(6), `renditions/${n}.jpg?v=${version}`])));
+  const viaManifest = await api(srv, 'GET', new URL(m.cover, `${srv.url}/v1/assets/${a.id}/manifest.json`).pathname + `?v=${version}`);
+  assert.equal(viaManifest.status, 200);
+  assert.equal(viaManifest.headers['content-type'], 'image/jpeg');
+  assert.equal(viaManifest.body.length, r.cover_large.size);
+  assert.deepEqual(coverBlobs(srv, a.id).filter((f) => f.includes('coversrc_')), [], 'the image sent is gone once made');
+
+  // another cover: new version, new URLs; the replaced sizes' blobs go
+  const again = await putCover(a.id, images['second.png']);
+  assert.equal(again.status, 202, again.text);
+  const c = await coverSettled(a.id);
+  assert.equal(c.cover.status, 'ready', JSON.stringify(c.cover));
+  const v2 = byName(c).cover_large.version;
+  assert.notEqual(v2, version);
+  assert.deepEqual([byName(c).cover_large.width, byName(c).cover_large.height], [1280, 720]);
+  await waitFor(() => coverBlobs(srv, a.id).every((f) => !f.endsWith(version)), { timeoutMs: 5000 * SLOW, what: 'the first cover\'s blobs to go' });
+  const jobs = (await api(srv, 'GET', `/v1/jobs?asset=${a.id}`)).json.items.map((j) => [j.type, j.state]);
+  assert.deepEqual(jobs.sort(), [['cover', 'succeeded'], ['cover', 'succeeded'], ['video', 'succeeded']]);
+});
+
+test('a cover is refused with a clear error: too small, not an image, not a video, not yours', { timeout: T * 2 }, async () => {
+  const a = await uploadClip(clips.small, 'refusals.mp4');
+  const small = await putCover(a.id, images['small.jpg']);
+  const e = assertError(small, 422, 'cover_too_small');
+  assert.match(e.message, /400x200.*480x270/);
+  assertError(await putCover(a.id, path.join(dir, 'landscape.mp4')), 415, 'unsupported_format', 'a video as a cover');
+  const text = path.join(dir, 'cover.txt');
+  fs.writeFileSync(text, TEXT);
+  assertError(await putCover(a.id, text), 415, 'unsupported_format', 'text');
+  const empty = path.join(dir, 'empty');
+  fs.writeFileSync(empty, '');
+  assertError(await putCover(a.id, empty), 400, 'missing_body');
+  const png = path.join(dir, 'tiny.png');
+  fs.writeFileSync(png, TINY_PNG);
+  const image = await upload(srv, { file: png, filename: 'tiny.png' });
+  assertError(await putCover(image.json.id, images['cover.jpg']), 409, 'not_a_video', 'an image');
+  const other = await createKey(srv.dataDir, 'someone', 'someone-else');
+  assertError(await putCover(a.id, images['cover.jpg'], { token: other }), 404, 'not_found', 'another owner');
+  assertError(await putCover('AAAAAAAAAAAAAAAAAAAAAA', images['cover.jpg']), 404, 'not_found', 'no such asset');
+  // nothing changed, nothing queued, nothing left behind
+  const b = (await api(srv, 'GET', `/v1/assets/${a.id}`)).json;
+  assert.equal(b.cover, null);
+  assert.equal(b.updated, a.updated);
+  assert.deepEqual((await api(srv, 'GET', `/v1/jobs?asset=${a.id}`)).json.items.map((j) => j.type), ['video']);
+  assert.deepEqual(coverBlobs(srv, a.id), []);
+
+  // a header we do not read (TIFF): accepted, then the worker refuses it;
+  // the covers stay the frame's
+  const tif = await putCover(a.id, images['small.tif']);
+  assert.equal(tif.status, 202, tif.text);
+  const c = await coverSettled(a.id);
+  assert.equal(c.cover.status, 'failed');
+  assert.equal(c.cover.error.code, 'cover_too_small', JSON.stringify(c.cover));
+  assert.deepEqual(c.renditions, a.renditions);
+  assert.equal(c.status, 'ready');
+  // its job failed; a retry puts the cover (never the video) back to processing
+  const job = (await api(srv, 'GET', `/v1/jobs?asset=${a.id}`)).json.items.find((j) => j.type === 'cover');
+  assert.deepEqual([job.state, job.error?.code], ['failed', 'cover_too_small']);
+  const retried = await api(srv, 'POST', `/v1/jobs/${job.id}/retry`);
+  assert.equal(retried.status, 200, retried.text);
+  assert.equal((await api(srv, 'GET', `/v1/assets/${a.id}`)).json.status, 'ready');
+  const again = await coverSettled(a.id);
+  assert.deepEqual([again.status, again.cover.status, again.cover.error?.code], ['ready', 'failed', 'cover_too_small']);
+  // stored 270x480 but shown turned (EXIF 6): 480x270 is big enough
+  const turned = await putCover(a.id, images['turned.jpg']);
+  assert.equal(turned.status, 202, turned.text);
+  const d = await coverSettled(a.id);
+  assert.equal(d.cover.status, 'ready', JSON.stringify(d.cover));
+  const r = byName(d);
+  assert.deepEqual([r.cover_large.width, r.cover_large.height], [480, 270], 'turned, never upscaled');
+  const got = await decoded(r.cover_small.url);
+  assert.deepEqual([got.width, got.height], [480, 270]);
+});
+
+test('a re-run of the transcode keeps the owner\'s cover', { timeout: T * 4 }, async () => {
+  // Two workers: one transcodes and is frozen mid-way (SIGSTOP), the other
+  // makes the cover; then the first is killed, and the transcode runs again
+  // once its lease (long enough for the cover to be claimed first) is over.
+  const own = await startServer({ workers: 2, args: ['--job-lease', String(10 * SLOW)] });
+  const stopped = [];
+  try {
+    const r = await upload(own, { file: clips.portrait, filename: 'rerun.mp4' });
+    let tools = [];
+    await waitFor(() => (tools = toolsOf(own.dataDir)).some((l) => /\bffmpeg\b/.test(l)), { timeoutMs: 30000 * SLOW, intervalMs: 20, what: 'ffmpeg to run' });
+    const ffmpegPid = Number(tools.find((l) => /\bffmpeg\b/.test(l)).trim().split(/\s+/)[0]);
+    const workerPid = Number(execFileSync('ps', ['-o', 'ppid=', '-p', String(ffmpegPid)]).toString().trim());
+    for (const pid of [ffmpegPid, workerPid]) { process.kill(pid, 'SIGSTOP'); stopped.push(pid); }
+    const put = await putCover(r.json.id, images['cover.jpg'], { s: own });
+    assert.equal(put.status, 202, put.text);
+    const withCover = await coverSettled(r.json.id, own);
+    assert.equal(withCover.cover.status, 'ready', JSON.stringify(withCover.cover));
+    assert.equal(withCover.status, 'processing', 'the transcode is still in hand');
+    const version = byName(withCover).cover_large.version;
+    for (const pid of stopped.splice(0)) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+    let a;
+    await waitFor(async () => {
+      a = (await api(own, 'GET', `/v1/assets/${r.json.id}`)).json;
+      return a.status === 'ready' || a.status === 'failed';
+    }, { timeoutMs: 90000 * SLOW, intervalMs: 200, what: 'the transcode to run again' });
+    assert.equal(a.status, 'ready', JSON.stringify(a.error));
+    const video = (await api(own, 'GET', `/v1/jobs?asset=${a.id}`)).json.items.find((j) => j.type === 'video');
+    assert.equal(video.attempts, 2, 'the transcode ran twice');
+    const rr = byName(a);
+    for (const [name, [w, h]] of Object.entries(COVERS)) {
+      assert.equal(rr[name].version, version, `${name} is the owner's`);
+      assert.deepEqual([rr[name].width, rr[name].height], [w, h], name);
+    }
+    assert.deepEqual([rr.poster.width, rr.poster.height], [1080, 1920], 'the frame is the new transcode\'s');
+    const m = (await api(own, 'GET', `/v1/assets/${a.id}/manifest.json`)).json;
+    assert.equal(m.cover, `renditions/cover_large.jpg?v=${version}`);
+    const large = await decoded(rr.cover_large.url, own);
+    assert.deepEqual([large.width, large.height], [1280, 720], 'not the portrait frame\'s crop');
+  } finally {
+    for (const pid of stopped) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+    await own.cleanup();
+  }
 });
 
 const HEAVY = process.env.ASSETD_HEAVY === '1';

@@ -61,6 +61,7 @@ fuzz_app *fuzz_app_start(void)
     atexit(remove_data_dir);
     app *a = &f->a;
     a->max_upload = 1 << 20;
+    a->max_pixels = 100000000;
     a->keys = keycache_new(5000);
     a->audiences = audiences_new();
     a->tus_expiry_ms = 86400000;
