@@ -343,12 +343,13 @@ function pageLinks(asset) {
   return [];
 }
 
-/** The rendition a card shows: an image's thumb, a video's cover (or its
- *  poster), a deck's first slide. */
+/** The rendition a card shows: an image's thumb (or, for the cover and
+ *  avatar profiles, their card-sized one), a video's cover (or its poster),
+ *  a deck's first slide. */
 function cardPicture(asset) {
   const rs = asset.renditions || [];
   const names = asset.kind === 'video' ? ['cover_medium', 'poster']
-    : isDeck(asset) ? ['slide_001_thumb', 'slide_001'] : ['thumb'];
+    : isDeck(asset) ? ['slide_001_thumb', 'slide_001'] : ['thumb', 'cover_small', 'avatar_256'];
   for (const n of names) {
     const r = rs.find((x) => x.name === n);
     if (r) return r;

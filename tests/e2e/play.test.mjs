@@ -375,6 +375,12 @@ test('under 720p (no ladder) and without MSE: the MP4 fallback plays; without H.
 
 test('the gallery: a video\'s cover and a Play link, a deck\'s first slide and its presenter and audience links; the key opens /play', { timeout: T * 2 }, async (t) => {
   const { hd, deck } = assets;
+  // an image of the avatar profile has no `thumb`: its card shows avatar_256
+  const up = await upload(srv, { data: TINY_PNG, filename: 'me.png', contentType: 'image/png', query: 'profile=avatar' });
+  assert.equal(up.status, 201, up.text);
+  let avatar;
+  await waitFor(async () => (avatar = (await api(srv, 'GET', `/v1/assets/${up.json.id}`)).json).status === 'ready',
+    { what: 'the avatar ready' });
   const { page, assertClean } = await openPage(t, browser, `${srv.url}/`);
   await useKey(page, srv.token);
   const card = (a) => page.locator(`.card[data-id="${a.id}"]`);
@@ -388,6 +394,8 @@ test('the gallery: a video\'s cover and a Play link, a deck\'s first slide and i
   const cover = rendition(hd, 'cover_medium');
   assert.deepEqual(await pictureOf(hd), [cover.width, cover.height], 'the video card shows its cover');
   assert.equal(await card(hd).locator('a.play-link').getAttribute('href'), `/play/${hd.id}`);
+  const face = rendition(avatar, 'avatar_256');
+  assert.deepEqual(await pictureOf(avatar), [face.width, face.height], 'the avatar card shows avatar_256');
   const slide = rendition(deck, 'slide_001_thumb');
   assert.deepEqual(await pictureOf(deck), [slide.width, slide.height], 'the deck card shows its first slide');
   assert.equal(await card(deck).locator('a.present-link').getAttribute('href'), `/present/${deck.id}`);
