@@ -8,8 +8,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import {
-  api, curl, serverFor, sha256, upload, waitFor, TINY_PNG, CORPUS, TEST_TIMEOUT as T, SLOW,
+  api, curl, serverFor, sha256, upload, waitFor, makeTempDir, removeDir, TINY_PNG, CORPUS,
+  TEST_TIMEOUT as T, SLOW,
 } from './lib.mjs';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
+
+const execFileAsync = promisify(execFile);
 import path from 'node:path';
 import fs from 'node:fs';
 import {
@@ -88,6 +93,40 @@ test('S3 store: upload, process, download with validators and ranges, delete', {
   assert.equal((await api(srv, 'GET', `/v1/assets/${id}/content`)).status, 404);
 
   // Every request assetd made was correctly signed.
+  const bad = proxy.log.filter((e) => e.problem);
+  assert.deepEqual(bad.map((e) => `${e.method} ${e.url}: ${e.problem}`), []);
+});
+
+test('S3 store: a 720p video\'s fallback, HLS/DASH ladder and segments are S3 objects, served and probed through the server, and deleted with it', { timeout: T * 2 }, async (t) => {
+  const { server, proxy, bucket, env, args } = await s3Setup(t);
+  const srv = await serverFor(t, { env, args: [...args, '--video-preset', 'ultrafast'], workers: 1 });
+  const dir = makeTempDir('assetd-s3video-');
+  t.after(() => removeDir(dir));
+  const clip = path.join(dir, 'hd.mp4');
+  execFileSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc2=size=1280x720:rate=25',
+    '-f', 'lavfi', '-i', 'sine=frequency=440', '-t', '7', '-c:v', 'libx264', '-preset', 'ultrafast', '-crf', '38',
+    '-pix_fmt', 'yuv420p', '-c:a', 'aac', '-shortest', clip], { timeout: 60000 });
+  const up = await upload(srv, { file: clip, filename: 'hd.mp4' });
+  assert.equal(up.status, 201, up.text);
+  const id = up.json.id;
+  let a;
+  await waitFor(async () => { a = (await api(srv, 'GET', `/v1/assets/${id}`)).json; return a.status === 'ready' || a.status === 'failed'; },
+    { timeoutMs: 120000 * SLOW, what: 'the video transcoded' });
+  assert.equal(a.status, 'ready', JSON.stringify(a.error));
+  const keys = await keysUnder(server.endpoint, bucket, `media/${id}`);
+  for (const name of ['fallback', 'hls', 'dash', 'poster', 'cover_large', 'tilesheet', 'timeline', 'init_0', 'seg_0_00001', 'seg_1_00002'])
+    assert.ok(keys.includes(`media/${id}.${name}`), `${name} in ${keys.join()}`);
+  // ffprobe plays the HLS master through the server: playlists and segments
+  // from S3 (asynchronously: the signature-checking proxy runs in this process)
+  const probe = JSON.parse((await execFileAsync('ffprobe', ['-v', 'error', '-headers', `Authorization: Bearer ${srv.token}\r\n`,
+    '-print_format', 'json', '-show_streams', `${srv.url}/v1/assets/${id}/renditions/hls`], { timeout: 60000 })).stdout);
+  const sizes = probe.streams.filter((x) => x.codec_type === 'video').map((x) => `${x.width}x${x.height}`).sort();
+  assert.deepEqual(sizes, ['1280x720', '854x480']);
+  const seg = await api(srv, 'GET', `/v1/assets/${id}/renditions/seg_0_00001`, { headers: ['Range: bytes=0-7'] });
+  assert.equal(seg.status, 206);
+  assert.equal(seg.body.length, 8);
+  assert.equal((await api(srv, 'DELETE', `/v1/assets/${id}`)).status, 204);
+  assert.deepEqual(await keysUnder(server.endpoint, bucket, `media/${id}`), [], 'every part went with the asset');
   const bad = proxy.log.filter((e) => e.problem);
   assert.deepEqual(bad.map((e) => `${e.method} ${e.url}: ${e.problem}`), []);
 });
