@@ -72,6 +72,10 @@ build/http-send: bench/http_send.c Makefile
 	@mkdir -p build
 	$(CC) $(CFLAGS) -o $@ bench/http_send.c
 
+build/tus-client: bench/tus_client.c Makefile
+	@mkdir -p build
+	$(CC) $(CFLAGS) -o $@ bench/tus_client.c
+
 # The SigV4 module alone, behind a command line, for tests/s3/crosscheck.py;
 # built with ASan + UBSan so the cross-check exercises it sanitized too.
 SIGV4_SRC := src/core/sigv4.c src/core/sigv4_post.c src/util/encode.c
@@ -142,7 +146,7 @@ test-load: test-deps
 	echo "== under load: $(LOAD_LOOPS) busy loops (pids$$pids)"; \
 	$(MAKE) --no-print-directory unit fuzz-smoke e2e
 
-bench: bench-deps build/assetd build/bench-queue build/ws-listen build/http-send
+bench: bench-deps build/assetd build/bench-queue build/ws-listen build/http-send build/tus-client
 	bench/run-all.sh
 
 # ---- fuzzing: libFuzzer targets in tests/fuzz/ (docs/fuzzing.md) ----

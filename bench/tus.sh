@@ -24,9 +24,11 @@
 #      cache.  The time of a `sync FILE` right after (fsync of that file) is
 #      printed beside it, as "c+fsync", for comparison; the ratio uses c.
 #      Checks the file's size (and its sha256 in round 1), then DELETEs it.
-# Every request is one build/http-send (bench/http_send.c: sendfile from the
-# file to the socket; why not curl is in its header), so all three share one
-# client that costs one copy per byte.  Before each leg: sync, and up to 5 s
+# The tus uploads (a, c) are one build/tus-client each (bench/tus_client.c:
+# the creation and every PATCH over one kept-alive connection, as browsers
+# and tus-js-client send them); the POST (b) and the DELETEs one
+# build/http-send (bench/http_send.c).  Both send bodies from the file with
+# sendfile (why not curl is in http_send.c's header): one copy per byte.  Before each leg: sync, and up to 5 s
 # waiting for a quiet machine (wait_quiet).  Server memory: assetd's VmRSS
 # before each tus upload and its VmHWM after (the peak reset through
 # /proc/PID/clear_refs); the largest growth is reported.  Prints one line:
@@ -35,7 +37,8 @@
 # Exit 0 whether or not a target is met; 2 if something is broken.
 #
 # Needs Node.js and bench/tus-server/node_modules (scripts/install-deps.sh
-# --bench), and a C compiler for build/http-send (built on first use).
+# --bench), and a C compiler for build/http-send and build/tus-client (built
+# on first use).
 #
 # Environment knobs: TUS_BENCH_MIB [2048]  TUS_CHUNK_MIB [64]  TUS_ROUNDS [5]
 set -euo pipefail
@@ -53,11 +56,12 @@ CHUNK=$((TUS_CHUNK_MIB * 1024 * 1024))
 NPATCH=$(((SIZE + CHUNK - 1) / CHUNK))
 TUS_SERVER_DIR=$BENCH_ROOT/bench/tus-server
 SEND=$BENCH_ROOT/build/http-send
+TUS_CLIENT=$BENCH_ROOT/build/tus-client
 
 need node dd sha256sum awk curl sync
 [[ -d $TUS_SERVER_DIR/node_modules/@tus/server && -d $TUS_SERVER_DIR/node_modules/@tus/file-store ]] ||
   die "@tus/server is not installed: scripts/install-deps.sh --bench (npm ci in bench/tus-server)"
-make -C "$BENCH_ROOT" --no-print-directory build/http-send >&2 || die "cannot build build/http-send"
+make -C "$BENCH_ROOT" --no-print-directory build/http-send build/tus-client >&2 || die "cannot build build/http-send and build/tus-client"
 bench_init tus
 
 # Room for the source, one upload at a time (each is removed after its
@@ -136,32 +140,27 @@ send() {
 }
 # json_field NAME: a string or number field of the JSON on stdin.
 json_field() { sed -n "s/.*\"$1\":\"\\{0,1\\}\\([^\",}]*\\).*/\\1/p"; }
-# tus_upload PORT CREATE_PATH [HEADER ...]: the whole file through tus.
-# Sets TUS_PATH (the upload's path), ASSET_ID (assetd's Asset-Id, if any),
-# LAST_PATCH_S (the last PATCH's seconds: it includes the completion).
+# tus_upload PORT CREATE_PATH [HEADER ...]: the whole file through tus, by
+# build/tus-client over one kept-alive connection (POST, then every PATCH,
+# each answer checked there).  Sets TUS_PATH (the upload's path), ASSET_ID
+# (assetd's Asset-Id, if any), LAST_PATCH_S (the last PATCH's seconds: it
+# includes the completion).
 tus_upload() {
   local port=$1 create=$2; shift 2
-  local off=0 n i t0 t1 loc
-  send "$port" POST "$create" 0 0 "Tus-Resumable: 1.0.0" "Upload-Length: $SIZE" \
-       "Upload-Metadata: filename YmlnLmJpbg==" "$@"
-  [[ $CODE == 201 ]] || { cat "$RESP" >&2; die "tus POST $create answered $CODE"; }
-  loc=${HDR[location]:-}
-  if [[ $loc == /* ]]; then TUS_PATH=$loc; else TUS_PATH=/${loc#*://*/}; fi
-  [[ $TUS_PATH == "$create"/* ]] || die "tus POST answered Location '$loc'"
-  for ((i = 0; i < NPATCH; i++)); do
-    n=$((SIZE - off < CHUNK ? SIZE - off : CHUNK))
-    t0=$(now_us)
-    send "$port" PATCH "$TUS_PATH" "$off" "$n" "Tus-Resumable: 1.0.0" "Upload-Offset: $off" \
-         "Content-Type: application/offset+octet-stream" "$@"
-    t1=$(now_us)
-    [[ $CODE == 204 ]] || { cat "$RESP" >&2; die "PATCH at $off answered $CODE"; }
-    off=$((off + n))
-    [[ ${HDR[upload-offset]:-} == "$off" ]] ||
-      die "PATCH answered Upload-Offset '${HDR[upload-offset]:-}', want $off"
-  done
-  ((off == SIZE)) || die "sent $off of $SIZE bytes"
-  LAST_PATCH_S=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", (b - a) / 1e6 }')
-  ASSET_ID=${HDR[asset-id]:-}
+  local line last=0 patches=0
+  "$TUS_CLIENT" "$port" "$create" "$SRC" "$CHUNK" "$@" >"$RESP" ||
+    die "the tus upload to :$port$create failed"
+  TUS_PATH="" ASSET_ID=""
+  while IFS= read -r line; do
+    case $line in
+      "location "*) TUS_PATH=${line#location } ;;
+      "patch "*) last=${line##* }; patches=$((patches + 1)) ;;
+      "header "[Aa]sset-[Ii]d:*) ASSET_ID=${line#*: } ;;
+    esac
+  done <"$RESP"
+  [[ $TUS_PATH == "$create"/* ]] || die "tus POST answered Location '$TUS_PATH'"
+  ((patches == NPATCH)) || die "$patches PATCHes, want $NPATCH"
+  LAST_PATCH_S=$(awk -v u="$last" 'BEGIN { printf "%.2f", u / 1e6 }')
 }
 
 # check_asset ID: assetd's answer for ID has the file's size and sha256.
