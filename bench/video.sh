@@ -73,7 +73,8 @@
 #   video: CLIP ..., medians of R rounds: assetd A s (range), naive B s,
 #   one command C s; naive/assetd X (target >= 1.5: met|MISSED),
 #   one command/assetd Y (target >= 0.95: met|MISSED); first playable ...;
-#   CPU ...
+#   CPU per side and the same ratios in CPU seconds (on a machine other work
+#   shares, the wall-clock ratios move with it; the CPU ones much less)
 # Exit 0 whether or not a target is met; 2 if something is broken.
 #
 # Needs ffmpeg + ffprobe (apt-get install -y ffmpeg), vipsthumbnail
@@ -349,18 +350,32 @@ run_assetd() {
 
 # ---- b) naive: one job per output ------------------------------------------
 # job NAME CMD...: one job, bounded by what is left of the side's time.
+# Appends "NAME WALL CPU" to JOB_TIMES (CPU: user + sys of the job's
+# processes, children_cpu).
 job() {
-  local name=$1 t0 left rc=0; shift
+  local name=$1 t0 left rc=0 c0 c1; shift
   left=$((JOB_DEADLINE - ${EPOCHREALTIME%.*}))
   ((left > 0)) || { echo "$name: no time left" >>"$JOB_LOG"; return 1; }
+  children_cpu; c0=$CHILD_CPU
   t0=$EPOCHREALTIME
   if declare -F "$1" >/dev/null; then   # a shell function (write_vtt): no fork
     "$@" >>"$JOB_LOG" 2>&1 || rc=$?
   else
     timeout "$left" "$@" >>"$JOB_LOG" 2>&1 || rc=$?
   fi
-  JOB_TIMES+=("$name $(secs "$t0" "$EPOCHREALTIME")")
+  children_cpu; c1=$CHILD_CPU
+  JOB_TIMES+=("$name $(secs "$t0" "$EPOCHREALTIME") $(secs "$c0" "$c1")")
   ((rc == 0)) || { echo "$name exited $rc" >>"$JOB_LOG"; return 1; }
+}
+# children_cpu: sets CHILD_CPU, seconds of CPU (user + sys) of this
+# shell's waited-for children so far.  `times` prints "0m1.234s 0m0.056s"
+# (children: the 2nd line); it must run in this shell, not in $(...).
+children_cpu() {
+  local u s
+  times >"$BENCH_TMP/times"
+  { read -r _; read -r u s; } <"$BENCH_TMP/times"
+  CHILD_CPU=$(awk -v u="$u" -v s="$s" 'function sec(x,  m) { m = x; sub(/m.*/, "", m); sub(/^[0-9]*m/, "", x); sub(/s$/, "", x); return m * 60 + x }
+    BEGIN { printf "%.3f", sec(u) + sec(s) }')
 }
 
 naive_jobs() {
@@ -445,7 +460,8 @@ run_side() {
   S_CPU=$(awk '{ printf "%.1f", $1 + $2 }' "$out.time")
   cpu=$(awk -v c="$S_CPU" -v hz="$TICK" 'BEGIN { printf "%.0f", c * hz }')
   note "round $r: $tag) $label $(fmt %.1f "$S_S") s; CPU $S_CPU s ($(machine_note "$m0" "$m1" "$S_S" "$cpu"))"
-  ((${#JOB_TIMES[@]} > 1)) && note "round $r: $tag) jobs (s): ${JOB_TIMES[*]}"
+  ((${#JOB_TIMES[@]} > 1)) &&
+    note "round $r: $tag) jobs, wall/CPU s: $(printf '%s\n' "${JOB_TIMES[@]}" | awk '{ printf "%s%s %.1f/%.1f", (NR > 1 ? ", " : ""), $1, $2, $3 }')"
   rm -rf "$out" "$out.log" "$out.time"
 }
 
@@ -489,5 +505,6 @@ echo "video: $(basename "$CLIP") ($(fmt %.0f "$DUR") s ${SRC_W}x$SRC_H), preset 
      "naive/assetd $rb (rounds $(fmt %.2f "$minrb")-$(fmt %.2f "$maxrb"); target >= $TARGET_NAIVE: $met_b)," \
      "one command/assetd $rc (rounds $(fmt %.2f "$minrc")-$(fmt %.2f "$maxrc"); target >= $TARGET_ONE: $met_c);" \
      "first playable (fallback) at $(r1 "$mp") s = $(fmt %.0f "$mps") % of the whole ($(fmt %.0f "$minps")-$(fmt %.0f "$maxps") %);" \
-     "CPU assetd $(r1 "$mca") s, naive $(r1 "$mcb") s, one command $(r1 "$mcc") s${*:+ [assetd $*]}"
+     "CPU assetd $(r1 "$mca") s, naive $(r1 "$mcb") s, one command $(r1 "$mcc") s" \
+     "(CPU ratios naive/assetd $(ratio "$mcb" "$mca"), one command/assetd $(ratio "$mcc" "$mca"))${*:+ [assetd $*]}"
 exit 0
