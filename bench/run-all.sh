@@ -44,6 +44,7 @@ run signed_get bench/signed_get.sh
 run jobs bench/jobs.sh
 run images bench/images.sh
 run slides bench/slides.sh
+run video bench/video.sh
 run events_fanout bench/events_fanout.sh
 run slides_fanout bench/slides_fanout.sh
 
