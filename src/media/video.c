@@ -446,7 +446,10 @@ static void add_audio_codec(args *a)
     add(a, "-ac"), add(a, "2");
 }
 
-/* The filter graph: one decode, split once per distinct size. */
+/* The filter graph: one decode, split once per distinct size.  A size
+ * rounded to even numbers (854x480 for 16:9) keeps the exact display
+ * aspect through its sample aspect ratio (1280:1281): the DASH muxer
+ * requires one display aspect per adaptation set, so never setsar=1. */
 static void add_graph(args *a, const video_plan *plan)
 {
     char g[1024];
@@ -485,10 +488,33 @@ static void add_graph(args *a, const video_plan *plan)
     add(a, "-filter_complex"), addf(a, "%s", g);
 }
 
-/* The dash muxer names the HLS media playlists media_N.m3u8: rename them
- * to hls_N.m3u8 (rendition hls_N) and rewrite the master's references. */
-static bool fix_hls_names(const char *dir, int nstreams)
+/* Variant k's BANDWIDTH in the HLS master: its rung's peak (the VBV cap,
+ * -maxrate) plus the audio it plays with.  The dash muxer writes the master
+ * once, early, from bitrates it does not know yet (seen: 1080p given the
+ * audio's 129744), and players pick the starting rung by it. */
+static long variant_bandwidth(const video_plan *plan, bool audio, int k)
 {
+    return (long)plan->rungs[k].maxrate_kbps * 1000 + (audio ? AUDIO_KBPS * 1000L : 0);
+}
+
+/* Writes an #EXT-X-STREAM-INF line with BANDWIDTH replaced. */
+static void put_stream_inf(FILE *o, const char *line, long bandwidth)
+{
+    const char *b = strstr(line, "BANDWIDTH=");
+    if (!b) {
+        fprintf(o, "%s\n", line);
+        return;
+    }
+    fprintf(o, "%.*sBANDWIDTH=%ld%s\n", (int)(b - line), line, bandwidth,
+            b + 10 + strspn(b + 10, "0123456789"));
+}
+
+/* The dash muxer names the HLS media playlists media_N.m3u8: rename them
+ * to hls_N.m3u8 (rendition hls_N), rewrite the master's references, and
+ * give each variant its true BANDWIDTH. */
+static bool fix_hls_master(const char *dir, const video_plan *plan, bool audio)
+{
+    int nstreams = plan->nrungs + (audio ? 1 : 0);
     char from[1200], to[1200];
     for (int i = 0; i < nstreams; i++) {
         snprintf(from, sizeof from, "%s/media_%d.m3u8", dir, i);
@@ -505,16 +531,25 @@ static bool fix_hls_names(const char *dir, int nstreams)
     snprintf(to, sizeof to, "%s/tmp_hls", dir);
     FILE *o = fopen(to, "w");
     if (!o) return false;
+    const char *inf = NULL;   /* an #EXT-X-STREAM-INF line waiting for its URI */
     for (char *line = text, *next; line && *line; line = next) {
         next = strchr(line, '\n');
         if (next) *next++ = '\0';
         int k;
         char *uri = strstr(line, "URI=\"media_");
-        if (sscanf(line, "media_%d.m3u8", &k) == 1) fprintf(o, "hls_%d.m3u8\n", k);
-        else if (uri && sscanf(uri, "URI=\"media_%d.m3u8\"", &k) == 1)
+        if (strncmp(line, "#EXT-X-STREAM-INF:", 18) == 0) {
+            inf = line;
+        } else if (sscanf(line, "media_%d.m3u8", &k) == 1) {
+            if (inf) put_stream_inf(o, inf, k >= 0 && k < plan->nrungs
+                                                ? variant_bandwidth(plan, audio, k) : 0);
+            inf = NULL;
+            fprintf(o, "hls_%d.m3u8\n", k);
+        } else if (uri && sscanf(uri, "URI=\"media_%d.m3u8\"", &k) == 1) {
             fprintf(o, "%.*sURI=\"hls_%d.m3u8\"%s\n", (int)(uri - line), line, k,
                     strchr(uri + 5, '"') + 1);
-        else fprintf(o, "%s\n", line);
+        } else {
+            fprintf(o, "%s\n", line);
+        }
     }
     return fclose(o) == 0 && rename(to, from) == 0;
 }
@@ -601,8 +636,7 @@ video_status video_transcode(int fd, const video_info *in, const video_plan *pla
     }
     tool_out o = {.duration = in->duration};
     video_status st = run_tool(a.v, fd, out_dir, ctl, &o, err, errcap);
-    if (st == VIDEO_OK && plan->nrungs > 0 &&
-        !fix_hls_names(out_dir, plan->nrungs + (in->has_audio ? 1 : 0))) {
+    if (st == VIDEO_OK && plan->nrungs > 0 && !fix_hls_master(out_dir, plan, in->has_audio)) {
         snprintf(err, errcap, "ffmpeg's HLS playlists are not where expected");
         st = VIDEO_IO_ERROR;
     }

@@ -158,6 +158,14 @@ test('landscape 720p with audio: fallback 720p, 480/720 ladder in HLS and DASH, 
   }
   const master = (await api(srv, 'GET', r.hls.url)).body.toString();
   assert.match(master, /^#EXTM3U/);
+  // each variant's BANDWIDTH is its rung's peak (maxrate) plus the audio:
+  // players start from it (ffmpeg's own figure once gave 1080p the audio's)
+  const variants = [...master.matchAll(/#EXT-X-STREAM-INF:BANDWIDTH=(\d+),RESOLUTION=(\d+x\d+)[^\n]*\n(hls_\d+\.m3u8)/g)]
+    .map((m) => [m[2], Number(m[1]), m[3]]);
+  assert.deepEqual(variants, [['854x480', 1528000, 'hls_0.m3u8'], ['1280x720', 3128000, 'hls_1.m3u8']], master);
+  // every rung shows 16:9 exactly (854x480 through its sample aspect ratio)
+  const rung = probe(`/v1/assets/${a.id}/renditions/hls_0.m3u8`).streams.find((x) => x.codec_type === 'video');
+  assert.equal(rung.display_aspect_ratio, '16:9');
   assert.equal((await api(srv, 'GET', r.hls.url)).headers['content-type'], 'application/vnd.apple.mpegurl');
   // segments are served but not listed
   assert.equal((await api(srv, 'GET', `/v1/assets/${a.id}/renditions/seg_0_00001.m4s`)).status, 200);
