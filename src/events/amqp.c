@@ -62,6 +62,16 @@ struct amqp_events {
 
 /* ---------- the connection ---------- */
 
+/* The backoff doubles with every failure in a row, connects and lost
+ * connections alike (a broker that nacks every retry is not hammered);
+ * a confirmation resets it (advance). */
+static void next_attempt_later(amqp_events *p)
+{
+    p->next_attempt_ms = time_now_ms() + p->backoff_ms;
+    p->backoff_ms = p->backoff_ms > p->cfg.backoff_max_ms / 2 ? p->cfg.backoff_max_ms
+                                                             : p->backoff_ms * 2;
+}
+
 static void drop(amqp_events *p, const char *why)
 {
     atomic_fetch_add(&p->failures, 1);
@@ -77,7 +87,7 @@ static void drop(amqp_events *p, const char *why)
      * starts again right after the confirmed prefix. */
     p->count = 0;
     p->sent = p->cursor;
-    p->next_attempt_ms = time_now_ms() + p->backoff_ms;
+    next_attempt_later(p);
 }
 
 static void try_connect(amqp_events *p)
@@ -94,9 +104,7 @@ static void try_connect(amqp_events *p)
         snprintf(retry, sizeof retry, "%d", p->backoff_ms);
         log_warn("amqp: cannot connect; events wait in the log", "url", p->masked, "error", why,
                  "retry_ms", retry, NULL);
-        p->next_attempt_ms = time_now_ms() + p->backoff_ms;
-        p->backoff_ms = p->backoff_ms * 2 > p->cfg.backoff_max_ms ? p->cfg.backoff_max_ms
-                                                                  : p->backoff_ms * 2;
+        next_attempt_later(p);
         return;
     }
     p->conn = c;

@@ -123,6 +123,46 @@ test('a broker outage: 50 uploads while it is down all arrive once, in order, af
   await waitFor(() => c.msgs.some((m) => m.json.asset_id === lateUpload.json.id), { timeoutMs: 60000 * SLOW, what: "the late server's event" });
 });
 
+test('a nack or a closed channel is counted and retried: events go again, first arrivals stay in order', { timeout: 2 * T }, async (t) => {
+  const srv = await startServer({ args: amqpArgs() });
+  t.after(() => srv.cleanup());
+  const c = await consumer('retries');
+  t.after(c.close);
+  const conn = await amqplib.connect(mq.url);
+  conn.on('error', () => {});
+  t.after(() => conn.close().catch(() => {}));
+  const ch = await conn.createChannel();
+  const failures = () => metric(srv, 'assetd_amqp_events_failures_total');
+  const warned = (text) => srv.logs.some((j) => j.msg?.startsWith('amqp: connection lost') && j.error?.includes(text));
+
+  // A queue that holds one message and refuses the next: RabbitMQ nacks it.
+  await ch.assertQueue('full', { durable: true, maxLength: 1, overflow: 'reject-publish' });
+  await ch.bindQueue('full', EXCHANGE, 'asset.created');
+  const ids = [];
+  for (let i = 0; i < 3; i++) ids.push((await upload(srv, { data: TEXT, filename: `n${i}.txt` })).json.id);
+  await srv.waitUntil(() => warned('refused (nack)'), 20000, 'a nack');
+  assert.ok(await failures() >= 1);
+  assert.ok(await metric(srv, 'assetd_amqp_events_lag') >= 1, 'the refused event is not past the cursor');
+  await ch.deleteQueue('full');
+
+  // The exchange deleted under the publisher: the broker closes its channel
+  // (404) on the next publish; the reconnect declares the exchange again.
+  await waitFor(async () => await metric(srv, 'assetd_amqp_events_lag') === 0, { timeoutMs: 40000 * SLOW, what: 'the nacked events published' });
+  await ch.deleteExchange(EXCHANGE);
+  ids.push((await upload(srv, { data: TEXT, filename: 'gone.txt' })).json.id);
+  await srv.waitUntil(() => warned('404'), 20000, 'the channel closed with 404');
+  await waitFor(async () => await metric(srv, 'assetd_amqp_events_connected') === 1 && await metric(srv, 'assetd_amqp_events_lag') === 0, { timeoutMs: 40000 * SLOW, what: 'reconnected, nothing left' });
+
+  // At least once, in order: the first arrival of each event follows id order.
+  const first = [];
+  for (const m of c.msgs) if (!first.some((f) => f.json.id === m.json.id)) first.push(m);
+  const firstIds = first.map((m) => m.json.id);
+  assert.deepEqual(firstIds, [...firstIds].sort((a, b) => a - b));
+  // The 3 before the deletion reached the queue (its binding died with the exchange).
+  assert.deepEqual(first.filter((m) => m.key === 'asset.created').map((m) => m.json.asset_id), ids.slice(0, 3));
+  noSecret(srv, 'guest:guest');
+});
+
 test('credentials never reach logs or errors; bad settings stop the server before it serves', { timeout: T }, async (t) => {
   const secret = 'Wr0ngPassw0rd-xyz';
   const srv = await startServer({ args: amqpArgs(`amqp://guest:${secret}@127.0.0.1:${mq.port}/%2f`) });
