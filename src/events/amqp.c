@@ -23,9 +23,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define SAVE_EVERY_MS 200
+/* How long amqp_events_stop() lets the thread finish on its own (a polite
+ * close is one RPC) before it cuts the socket. */
+#define STOP_GRACE_S 5
 
 typedef struct pending {
     int64_t event_id;
@@ -58,7 +63,22 @@ struct amqp_events {
     _Atomic uint64_t published, failures;
     _Atomic int64_t lag;
     _Atomic bool connected;
+
+    /* The socket of the live connection, for amqp_events_stop() to cut a
+     * send the broker stopped reading (a resource alarm).  Set and cleared
+     * by the thread under fd_lock; the stopper shuts it down under the same
+     * lock, so it never touches a descriptor already closed and reused. */
+    pthread_mutex_t fd_lock;
+    int conn_fd;
 };
+
+static void set_conn(amqp_events *p, amqp_conn *c)
+{
+    pthread_mutex_lock(&p->fd_lock);
+    p->conn = c;
+    p->conn_fd = c ? amqp_conn_fd(c) : -1;
+    pthread_mutex_unlock(&p->fd_lock);
+}
 
 /* ---------- the connection ---------- */
 
@@ -80,8 +100,9 @@ static void drop(amqp_events *p, const char *why)
     snprintf(lost, sizeof lost, "%d", p->count);
     log_warn("amqp: connection lost; unconfirmed events will be sent again", "url", p->masked,
              "error", why, "unconfirmed", lost, "retry_ms", retry, NULL);
-    amqp_conn_close(p->conn);
-    p->conn = NULL;
+    amqp_conn *dead = p->conn;
+    set_conn(p, NULL);
+    amqp_conn_close(dead);
     atomic_store(&p->connected, false);
     /* Invariant: nothing is in flight without a connection; the next one
      * starts again right after the confirmed prefix. */
@@ -107,7 +128,7 @@ static void try_connect(amqp_events *p)
         next_attempt_later(p);
         return;
     }
-    p->conn = c;
+    set_conn(p, c);
     p->base_tag = 1;
     p->head = p->count = 0;
     p->sent = p->cursor;
@@ -291,7 +312,9 @@ static void *run(void *arg)
         save(p, false);
     }
     save(p, true);
-    amqp_conn_close(p->conn);
+    amqp_conn *last = p->conn;
+    set_conn(p, NULL);
+    amqp_conn_close(last);
     free(b.msgs);
     return NULL;
 }
@@ -312,10 +335,13 @@ amqp_events *amqp_events_start(db *d, const amqp_events_config *cfg, const char 
     p->cfg.exchange = p->exchange;
     amqp_conn_url_masked(&cfg->url, p->masked, sizeof p->masked);
     p->backoff_ms = cfg->backoff_min_ms;
+    p->conn_fd = -1;
+    pthread_mutex_init(&p->fd_lock, NULL);
     if ((p->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0 ||
         pthread_create(&p->thread, NULL, run, p) != 0) {
         *err = "cannot start the AMQP publisher thread";
         if (p->wake_fd >= 0) close(p->wake_fd);
+        pthread_mutex_destroy(&p->fd_lock);
         free(p->ring);
         free(p);
         return NULL;
@@ -335,7 +361,21 @@ void amqp_events_stop(amqp_events *p)
     if (!p) return;
     atomic_store(&p->stopping, true);
     amqp_events_poke(p);
-    pthread_join(p->thread, NULL);
+    /* A send blocked on a broker that stopped reading would hold the
+     * thread (and shutdown) forever: after STOP_GRACE_S, cut the socket;
+     * the send fails and the thread ends.  The cursor stays where the
+     * confirmations put it. */
+    struct timespec grace;
+    clock_gettime(CLOCK_REALTIME, &grace);
+    grace.tv_sec += STOP_GRACE_S;
+    if (pthread_timedjoin_np(p->thread, NULL, &grace) != 0) {
+        pthread_mutex_lock(&p->fd_lock);
+        if (p->conn_fd >= 0) shutdown(p->conn_fd, SHUT_RDWR);
+        pthread_mutex_unlock(&p->fd_lock);
+        log_warn("amqp: the broker did not take our messages; connection cut to stop", NULL);
+        pthread_join(p->thread, NULL);
+    }
+    pthread_mutex_destroy(&p->fd_lock);
     close(p->wake_fd);
     memset(&p->cfg.url, 0, sizeof p->cfg.url);   /* the password */
     free(p->ring);
