@@ -17,6 +17,7 @@ build_pkgs=(
   build-essential pkg-config
   libmicrohttpd-dev libjansson-dev libsqlite3-dev libssl-dev libmagic-dev
   libvips-dev libcurl4-openssl-dev libwslay-dev libpoppler-glib-dev libcairo2-dev
+  librabbitmq-dev
 )
 # What assetd runs at run time besides its libraries: the workers transcode
 # and probe videos with the ffmpeg and ffprobe programs (media/video.c).
@@ -24,9 +25,11 @@ run_pkgs=(ffmpeg)
 # chromium: the web page's tests drive it headless (through npm playwright-core);
 # qpdf makes an encrypted PDF; libreoffice-impress converts presentations;
 # poppler-utils' pdftoppm is the slides benchmark's reference; clang and its
-# runtime (libFuzzer, the sanitizers) build the fuzz targets (tests/fuzz).
+# runtime (libFuzzer, the sanitizers) build the fuzz targets (tests/fuzz);
+# rabbitmq-server is the broker the AMQP tests start as a private node
+# (tests/e2e/rabbitmq.mjs; its Debian service is not needed).
 test_pkgs=(curl wrk nginx-light procps libvips-tools chromium qpdf poppler-utils
-  libreoffice-impress clang libclang-rt-14-dev)
+  libreoffice-impress clang libclang-rt-14-dev rabbitmq-server)
 
 test_mode=false bench_mode=false
 [ "${1:-}" = "--test" ] && test_mode=true

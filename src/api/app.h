@@ -37,6 +37,8 @@ typedef struct app {
     sniffer *sniffer;      /* content-type detection, shared by all threads */
     http_server *server;   /* set once listening; for /metrics */
     hub *hub;              /* live event fan-out */
+    struct webhooks *hooks;            /* the webhook dispatcher (woken by the hub) */
+    struct amqp_events *amqp_events;   /* --events-amqp-exchange; NULL: off */
     /* WebSocket connections: one epoll thread per core, each connection on
      * one of them (round robin), so a fan-out's sends run in parallel. */
     ws_server *ws[WS_THREADS_MAX];

@@ -2,7 +2,9 @@
  * None needs an API key: they reveal no asset data, and load balancers and
  * scrapers rarely carry credentials. */
 #include "api/app.h"
+#include "events/amqp.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 void ops_healthz(http_req *r)
@@ -30,6 +32,34 @@ static int websocket_connections(app *a)
     int n = 0;
     for (int i = 0; i < a->nws; i++) n += ws_server_connections(a->ws[i]);
     return n;
+}
+
+/* --events-amqp-exchange's series, appended to text; only when it is on. */
+static char *with_amqp(app *a, char *text)
+{
+    if (!a->amqp_events || !text) return text;
+    amqp_events_stats st;
+    amqp_events_get_stats(a->amqp_events, &st);
+    char *all = NULL;
+    int n = asprintf(&all,
+                     "%s# HELP assetd_amqp_events_published_total Events the broker confirmed "
+                     "(a retry after an outage may count one twice).\n"
+                     "# TYPE assetd_amqp_events_published_total counter\n"
+                     "assetd_amqp_events_published_total %llu\n"
+                     "# HELP assetd_amqp_events_failures_total Failed connects, lost connections, "
+                     "nacks, confirmation timeouts, events trimmed before publishing.\n"
+                     "# TYPE assetd_amqp_events_failures_total counter\n"
+                     "assetd_amqp_events_failures_total %llu\n"
+                     "# HELP assetd_amqp_events_lag Events in the log not yet confirmed.\n"
+                     "# TYPE assetd_amqp_events_lag gauge\n"
+                     "assetd_amqp_events_lag %lld\n"
+                     "# HELP assetd_amqp_events_connected 1 while connected to the broker.\n"
+                     "# TYPE assetd_amqp_events_connected gauge\n"
+                     "assetd_amqp_events_connected %d\n",
+                     text, (unsigned long long)st.published, (unsigned long long)st.failures,
+                     (long long)st.lag, st.connected ? 1 : 0);
+    free(text);
+    return n < 0 ? NULL : all;
 }
 
 void ops_metrics(http_req *r)
@@ -68,7 +98,7 @@ void ops_metrics(http_req *r)
                      (unsigned long long)atomic_load(&a->gc_tus_orphans),
                      (unsigned long long)running, (unsigned long long)reread);
     free(text);
-    if (n < 0) return;
+    if (n < 0 || !(all = with_amqp(a, all))) return;
     http_reply_text(r, 200, "text/plain; version=0.0.4", all);
     free(all);
 }

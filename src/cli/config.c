@@ -1,5 +1,6 @@
 /* config.c — see config.h. */
 #include "cli/config.h"
+#include "events/amqp_conn.h"
 #include "util/log.h"
 #include "util/parse.h"
 #include "media/video.h"
@@ -9,7 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
-typedef enum { OPT_STRING, OPT_SIZE, OPT_COUNT, OPT_UINT, OPT_LISTEN, OPT_RENDITIONS } opt_type;
+/* OPT_SECRET: a string that error messages never echo (it holds a password). */
+typedef enum { OPT_STRING, OPT_SECRET, OPT_SIZE, OPT_COUNT, OPT_UINT, OPT_LISTEN, OPT_RENDITIONS } opt_type;
 
 typedef struct option_def {
     const char *flag;      /* without the leading dashes */
@@ -120,6 +122,13 @@ static const option_def options[] = {
      "86400", "seconds a failing delivery is retried; then it fails and its endpoint is disabled"},
     {"webhook-timeout", "ASSETD_WEBHOOK_TIMEOUT", NUM(OPT_COUNT, webhook_timeout), "10",
      "seconds per webhook delivery attempt"},
+    {"amqp-url", "ASSETD_AMQP_URL", OPT_SECRET, offsetof(config, amqp_url),
+     sizeof(((config *)0)->amqp_url), "",
+     "RabbitMQ broker, amqp://USER:PASSWORD@HOST:PORT/VHOST (the vhost / is %2f); the password "
+     "never appears in logs or errors"},
+    {"events-amqp-exchange", "ASSETD_EVENTS_AMQP_EXCHANGE", STR(events_amqp_exchange), "",
+     "publish every event to this durable topic exchange on --amqp-url (routing key = event "
+     "type, persistent, publisher confirms; empty: off)"},
     {"access-log", "ASSETD_ACCESS_LOG", STR(access_log), "stdout",
      "access log: stdout, off, or a file path (JSON lines)"},
     {"log-level", "ASSETD_LOG_LEVEL", STR(log_level), "info", "debug, info, warn or error"},
@@ -157,10 +166,11 @@ static bool set_option(config *c, const option_def *o, const char *value)
     uint64_t n;
     switch (o->type) {
     case OPT_STRING:
+    case OPT_SECRET:
     case OPT_LISTEN:
         if (strlen(value) >= o->cap) return false;
         strcpy(field, value);
-        return o->type == OPT_STRING || split_listen(c);
+        return o->type != OPT_LISTEN || split_listen(c);
     case OPT_RENDITIONS: {
         char why[160];
         if (strlen(value) >= o->cap) return false;
@@ -185,8 +195,45 @@ static bool set_option(config *c, const option_def *o, const char *value)
 static bool apply(config *c, const option_def *o, const char *value, const char *source)
 {
     if (set_option(c, o, value)) return true;
-    fprintf(stderr, "assetd: invalid value '%s' for %s\n", value, source);
+    if (o->type == OPT_SECRET) fprintf(stderr, "assetd: invalid value for %s (too long)\n", source);
+    else fprintf(stderr, "assetd: invalid value '%s' for %s\n", value, source);
     return false;
+}
+
+/* An exchange name as RabbitMQ takes it (letters, digits, - _ . :), not in
+ * the reserved amq. namespace. */
+static bool exchange_name_valid(const char *name)
+{
+    if (strlen(name) > 127 || strncmp(name, "amq.", 4) == 0) return false;
+    for (const char *p = name; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '-' || *p == '_' || *p == '.' || *p == ':'))
+            return false;
+    return true;
+}
+
+/* --amqp-url parses (its text is never printed: it holds the password);
+ * --events-amqp-exchange needs it and a usable name. */
+static bool amqp_settings_valid(const config *c)
+{
+    char why[160];
+    amqp_conn_url u;
+    if (*c->amqp_url && !amqp_conn_parse_url(c->amqp_url, &u, why, sizeof why)) {
+        fprintf(stderr, "assetd: --amqp-url: %s\n", why);
+        return false;
+    }
+    memset(&u, 0, sizeof u);
+    if (*c->events_amqp_exchange && !*c->amqp_url) {
+        fprintf(stderr, "assetd: --events-amqp-exchange needs --amqp-url (or ASSETD_AMQP_URL)\n");
+        return false;
+    }
+    if (*c->events_amqp_exchange && !exchange_name_valid(c->events_amqp_exchange)) {
+        fprintf(stderr, "assetd: --events-amqp-exchange must be up to 127 letters, digits and "
+                        "- _ . : and not start with amq., not '%s'\n",
+                c->events_amqp_exchange);
+        return false;
+    }
+    return true;
 }
 
 void config_usage(FILE *out, const char *only)
@@ -246,6 +293,7 @@ int config_parse(config *c, int argc, char **argv, const char *only, const char 
                 c->video_preset);
         return 2;
     }
+    if (!amqp_settings_valid(c)) return 2;
     store_s3_config s3;
     if (strcmp(c->store, "disk") != 0 && !store_s3_parse_url(c->store, &s3)) {
         fprintf(stderr, "assetd: --store must be disk or s3://BUCKET[/PREFIX], not '%s'\n",
@@ -271,7 +319,8 @@ static void option_text(const config *c, const option_def *o, char *out, size_t 
 {
     const char *field = (const char *)c + o->offset;
     uint64_t n;
-    if (o->type == OPT_STRING || o->type == OPT_LISTEN || o->type == OPT_RENDITIONS) {
+    if (o->type == OPT_STRING || o->type == OPT_SECRET || o->type == OPT_LISTEN ||
+        o->type == OPT_RENDITIONS) {
         snprintf(out, cap, "%s", field);
         return;
     }

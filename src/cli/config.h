@@ -66,6 +66,8 @@ typedef struct config {
     uint64_t webhook_retry_ms;
     uint64_t webhook_retry_window;
     uint64_t webhook_timeout;
+    char amqp_url[512];               /* secret: never printed (has the password) */
+    char events_amqp_exchange[256];
     char access_log[1024];
     char log_level[16];
 } config;

@@ -8,7 +8,9 @@
  *   4. create the bootstrap key if there is no key at all;
  *   5. block SIGTERM/SIGINT in every thread (the main thread takes them
  *      with sigtimedwait), then start the work pool, the webhook
- *      dispatcher, the event hub, the WebSocket threads (one per core), the
+ *      dispatcher, the AMQP event publisher (--events-amqp-exchange; it
+ *      connects on its own, so a broker that is down delays only its
+ *      events), the event hub, the WebSocket threads (one per core), the
  *      HTTP server and last the worker processes (start_services).
  *
  * Finished jobs and deliveries past --history-retention are trimmed before
@@ -25,6 +27,7 @@
 #include "cli/config.h"
 #include "core/ingest.h"
 #include "core/tus.h"
+#include "events/amqp.h"
 #include "events/webhooks.h"
 #include "queue/supervisor.h"
 #include "util/log.h"
@@ -148,7 +151,32 @@ typedef struct services {
     supervisor *workers;
 } services;
 
-static void wake_webhooks(void *hooks) { webhooks_poke(hooks); }
+/* The hub found new events: wake their other readers. */
+static void wake_readers(void *arg)
+{
+    app *a = arg;
+    webhooks_poke(a->hooks);
+    amqp_events_poke(a->amqp_events);
+}
+
+/* --events-amqp-exchange: the publisher; NULL (and true) without it. */
+static bool start_amqp_events(const config *cfg, app *a, const char **err)
+{
+    if (!*cfg->events_amqp_exchange) return true;
+    amqp_events_config acfg = {
+        .exchange = cfg->events_amqp_exchange, .window = 256, .poll_ms = 250,
+        .timeout_ms = 10000, .confirm_timeout_ms = 30000,
+        .backoff_min_ms = 500, .backoff_max_ms = 30000,
+    };
+    char why[160];
+    /* config_parse checked it already */
+    bool ok = amqp_conn_parse_url(cfg->amqp_url, &acfg.url, why, sizeof why) &&
+              (a->amqp_events = amqp_events_start(a->db, &acfg, err)) != NULL;
+    memset(&acfg.url, 0, sizeof acfg.url);
+    if (!a->amqp_events && ok) return false;
+    if (!ok) *err = "--amqp-url does not parse";
+    return ok;
+}
 
 static bool start_events(const config *cfg, app *a, services *sv, const char **err)
 {
@@ -158,10 +186,11 @@ static bool start_events(const config *cfg, app *a, services *sv, const char **e
         .timeout_s = (long)cfg->webhook_timeout, .max_in_flight = 32, .poll_ms = 250,
     };
     a->webhook_allow_local = wcfg.allow_local;
-    if (!(sv->hooks = webhooks_start(a->db, &wcfg, err))) return false;
+    if (!(sv->hooks = a->hooks = webhooks_start(a->db, &wcfg, err))) return false;
+    if (!start_amqp_events(cfg, a, err)) return false;
     hub_config hcfg = {.data_dir = cfg->data_dir,
                        .retention_ms = (int64_t)cfg->event_retention * 1000, .poll_ms = 250,
-                       .on_news = wake_webhooks, .news_arg = sv->hooks};
+                       .on_news = wake_readers, .news_arg = a};
     if (!(a->hub = hub_start(a->db, &hcfg, err))) return false;
     ws_config wscfg = {.ping_interval = 30, .pong_timeout = 10,
                        .max_queued_bytes = (size_t)cfg->stream_queue, .max_message = 4096,
@@ -212,8 +241,9 @@ static void stop_services(const config *cfg, app *a, services *sv)
     workpool_free(sv->pool);   /* finishes deferred work, which resumes its requests */
     if (a->server) http_server_stop(a->server);
     for (int i = 0; i < a->nws; i++) ws_server_free(a->ws[i]);
+    hub_stop(a->hub);   /* first: it wakes the two below */
     webhooks_stop(sv->hooks);
-    hub_stop(a->hub);
+    amqp_events_stop(a->amqp_events);
     supervisor_stop(sv->workers, 10);
 }
 

@@ -120,6 +120,12 @@ db_status db_events_after(db_conn *c, int64_t after_id, const char *owner, const
 db_status db_events_bounds(db_conn *c, int64_t *oldest, int64_t *newest);
 /* Deletes events older than before_ms (retention). */
 db_status db_events_trim(db_conn *c, int64_t before_ms, int64_t *removed);
+/* The AMQP publisher's durable cursor (events/amqp.h): the last event the
+ * broker confirmed, every one before it confirmed too.  The first read
+ * creates it at the newest event (no history is published). */
+db_status db_amqp_cursor_get(db_conn *c, int64_t *cursor);
+/* Moves it forward; never back (an older value is ignored). */
+db_status db_amqp_cursor_set(db_conn *c, int64_t cursor);
 
 /* The pages of a document asset (pdf, presentation): its renditions
  * slide_NNN and slide_NNN_thumb, NNN from 001. */

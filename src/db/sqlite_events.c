@@ -5,6 +5,9 @@
  * event commits with its change or not at all; ids are AUTOINCREMENT, so a
  * client's `since` cursor never names a reused id.  The asset.* events are
  * built in sqlite_assets.c, which knows the asset's JSON.
+ *
+ * The AMQP publisher's cursor lives in state_kv (the table of named
+ * cursors, beside the webhook fan-in's) as 'amqp_cursor'.
  */
 #include "db/sqlite_internal.h"
 
@@ -21,6 +24,12 @@ const char *const sq_sql_events[Q_COUNT] = {
     [Q_EVENT_TRIM] = "DELETE FROM events WHERE id < coalesce((SELECT id FROM events"
                      " WHERE at >= ?1 ORDER BY id LIMIT 1),"
                      " (SELECT coalesce(max(id), 0) + 1 FROM events))",
+    [Q_AMQP_CURSOR_INIT] = "INSERT OR IGNORE INTO state_kv (name, value) VALUES ('amqp_cursor',"
+                           " coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0))",
+    [Q_AMQP_CURSOR] = "SELECT value FROM state_kv WHERE name = 'amqp_cursor'",
+    /* max(): a late writer with an older position never moves it back. */
+    [Q_AMQP_SET_CURSOR] = "INSERT INTO state_kv (name, value) VALUES ('amqp_cursor', ?1)"
+                          " ON CONFLICT (name) DO UPDATE SET value = max(value, excluded.value)",
 };
 
 db_status db_event_append(db_conn *c, const char *type, const char *asset_id, const char *owner,
@@ -89,4 +98,28 @@ db_status db_events_trim(db_conn *c, int64_t before_ms, int64_t *removed)
     sqlite3_reset(s);
     *removed = rc == SQLITE_DONE ? sqlite3_changes(c->h) : 0;
     return rc == SQLITE_DONE ? DB_OK : sq_fail(c, "events trim");
+}
+
+db_status db_amqp_cursor_get(db_conn *c, int64_t *cursor)
+{
+    sqlite3_stmt *s = sq_stmt(c, Q_AMQP_CURSOR_INIT);
+    if (!s) return DB_ERROR;
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) return sq_fail(c, "amqp cursor init");
+    if (!(s = sq_stmt(c, Q_AMQP_CURSOR))) return DB_ERROR;
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) *cursor = sqlite3_column_int64(s, 0);
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW ? DB_OK : sq_fail(c, "amqp cursor");
+}
+
+db_status db_amqp_cursor_set(db_conn *c, int64_t cursor)
+{
+    sqlite3_stmt *s = sq_stmt(c, Q_AMQP_SET_CURSOR);
+    if (!s) return DB_ERROR;
+    sqlite3_bind_int64(s, 1, cursor);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? DB_OK : sq_fail(c, "amqp cursor update");
 }

@@ -85,6 +85,11 @@ static hub_msg *msg_new(int64_t id, const char *type, const char *asset_id, int6
     return m;
 }
 
+hub_msg *hub_msg_for_event(const db_event *e)
+{
+    return msg_new(e->id, e->type, e->asset_id, e->at_ms, e->data_json);
+}
+
 /* ---------- filters ---------- */
 
 bool hub_filter_set_types(hub_filter *f, const char *csv)

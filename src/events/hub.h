@@ -57,6 +57,9 @@ typedef struct hub_msg {
 /* A sink that keeps a message beyond deliver() takes a reference. */
 hub_msg *hub_msg_ref(hub_msg *m);
 void hub_msg_unref(hub_msg *m);
+/* The message of an event of the log, exactly as subscribers get it (for
+ * other publishers of the log: events/amqp.h); one reference, or NULL. */
+hub_msg *hub_msg_for_event(const db_event *e);
 
 typedef struct hub_filter {
     char owner[OWNER_MAX + 1];           /* required: nobody sees another owner's events */
