@@ -375,3 +375,25 @@ done:
     g_object_unref(src);
     return st;
 }
+
+bool image_join_tiles(const char *const *paths, int n, int columns, int rows, int quality,
+                      const char *out, char *err, size_t errcap)
+{
+    VipsImage **tiles = calloc((size_t)n, sizeof *tiles);
+    VipsImage *grid = NULL, *sheet = NULL;
+    bool ok = tiles != NULL && n > 0 && columns > 0;
+    for (int i = 0; ok && i < n; i++) ok = (tiles[i] = vips_image_new_from_file(paths[i], NULL)) != NULL;
+    int w = ok ? vips_image_get_width(tiles[0]) : 0, h = ok ? vips_image_get_height(tiles[0]) : 0;
+    if (rows * columns < n) rows = (n + columns - 1) / columns;
+    ok = ok && vips_arrayjoin(tiles, &grid, n, "across", columns, NULL) == 0 &&
+         vips_embed(grid, &sheet, 0, 0, columns * w, rows * h, "extend", VIPS_EXTEND_BLACK,
+                    NULL) == 0 &&
+         vips_jpegsave(sheet, out, "Q", quality, "strip", TRUE, NULL) == 0;
+    if (!ok) take_error(err, errcap, "cannot join the timeline's tiles");
+    if (sheet) g_object_unref(sheet);
+    if (grid) g_object_unref(grid);
+    for (int i = 0; tiles && i < n; i++)
+        if (tiles[i]) g_object_unref(tiles[i]);
+    free(tiles);
+    return ok;
+}

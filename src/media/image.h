@@ -74,6 +74,12 @@ typedef enum {
 typedef bool (*image_sink)(void *arg, const image_preset *p, const void *data, size_t len,
                            int width, int height, const char *content_type);
 
+/* Joins n images (JPEG files we wrote ourselves, each the same size) into
+ * one grid, `columns` a row and at least `rows` rows (cells past n are
+ * black), saved as a JPEG at quality to out.  False with why in err. */
+bool image_join_tiles(const char *const *paths, int n, int columns, int rows, int quality,
+                      const char *out, char *err, size_t errcap);
+
 /* Once per process, before any other call. */
 bool image_init(const char *argv0);
 

@@ -1,5 +1,6 @@
 /* video.c — see video.h. */
 #include "media/video.h"
+#include "media/image.h"
 #include "util/timefmt.h"
 
 #include <errno.h>
@@ -476,15 +477,17 @@ static void add_graph(args *a, const video_plan *plan)
         len += (size_t)snprintf(g + len, sizeof g - len, ";[s%d]scale=%d:%d[f]", n,
                                 plan->fallback.width, plan->fallback.height);
     /* the timeline: frames dropped first, so its scale costs little; 4:4:4
-     * because a letterboxed tile may be odd-sized; nb_frames ends the
-     * sheet at count tiles */
+     * because a letterboxed tile may be odd-sized.  Each tile is a JPEG of
+     * its own, written as it comes (the sheet is joined after ffmpeg ends,
+     * join_tiles): ffmpeg reports -progress only once every output has
+     * started, and a `tile` filter's one frame starts at the very end. */
     if (t->count > 0)
         snprintf(g + len, sizeof g - len,
                  ";[s%d]fps=1/%d,format=yuvj444p,"
                  "scale=%d:%d:force_original_aspect_ratio=decrease,"
-                 "pad=%d:%d:(ow-iw)/2:(oh-ih)/2,tile=%dx%d:nb_frames=%d[t]",
+                 "pad=%d:%d:(ow-iw)/2:(oh-ih)/2[t]",
                  branches - 1, t->interval, VIDEO_TILE_W, VIDEO_TILE_H, VIDEO_TILE_W,
-                 VIDEO_TILE_H, t->columns, t->rows, t->count);
+                 VIDEO_TILE_H);
     add(a, "-filter_complex"), addf(a, "%s", g);
 }
 
@@ -583,6 +586,29 @@ static bool write_vtt(const char *dir, const video_timeline *t, double duration)
     return fclose(f) == 0;
 }
 
+/* tile_00001.jpg ... into tilesheet.jpg, t->columns a row.  A
+ * clip whose last interval ffmpeg found no frame for has one tile fewer:
+ * the sheet keeps a black cell there. */
+static bool join_tiles(const char *dir, const video_timeline *t, char *err, size_t errcap)
+{
+    char sheet[1200];
+    snprintf(sheet, sizeof sheet, "%s/tilesheet.jpg", dir);
+    char **paths = calloc((size_t)t->count, sizeof *paths);
+    int n = 0;
+    for (int i = 0; paths && i < t->count; i++) {
+        char path[1200];
+        snprintf(path, sizeof path, "%s/tile_%05d.jpg", dir, i + 1);
+        if (access(path, R_OK) == 0 && !(paths[n++] = strdup(path))) break;
+    }
+    bool ok = paths && n > 0 &&
+              image_join_tiles((const char *const *)paths, n, t->columns, t->rows, 80,
+                               sheet, err, errcap);
+    if (paths && n == 0) snprintf(err, errcap, "ffmpeg made no timeline frame");
+    for (int i = 0; paths && i < n; i++) free(paths[i]);
+    free(paths);
+    return ok;
+}
+
 video_status video_transcode(int fd, const video_info *in, const video_plan *plan,
                              const char *preset, const char *out_dir, const video_ctl *ctl,
                              char *err, size_t errcap)
@@ -629,10 +655,10 @@ video_status video_transcode(int fd, const video_info *in, const video_plan *pla
     }
     if (plan->timeline.count > 0) {
         add(&a, "-map"), add(&a, "[t]");
-        add(&a, "-frames:v"), add(&a, "1");
+        add(&a, "-frames:v"), addf(&a, "%d", plan->timeline.count);
         add(&a, "-q:v"), add(&a, "4");
-        add(&a, "-update"), add(&a, "1");
-        addf(&a, "%s/tilesheet.jpg", out_dir);
+        add(&a, "-f"), add(&a, "image2");
+        addf(&a, "%s/tile_%%05d.jpg", out_dir);
     }
     tool_out o = {.duration = in->duration};
     video_status st = run_tool(a.v, fd, out_dir, ctl, &o, err, errcap);
@@ -640,6 +666,9 @@ video_status video_transcode(int fd, const video_info *in, const video_plan *pla
         snprintf(err, errcap, "ffmpeg's HLS playlists are not where expected");
         st = VIDEO_IO_ERROR;
     }
+    if (st == VIDEO_OK && plan->timeline.count > 0 &&
+        !join_tiles(out_dir, &plan->timeline, err, errcap))
+        st = VIDEO_IO_ERROR;
     if (st == VIDEO_OK && plan->timeline.count > 0 &&
         !write_vtt(out_dir, &plan->timeline, in->duration)) {
         snprintf(err, errcap, "cannot write the timeline track: %s", strerror(errno));

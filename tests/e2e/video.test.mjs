@@ -240,6 +240,10 @@ test('deleting a video mid-transcode stops ffmpeg and leaves nothing behind', { 
   const id = r.json.id;
   await s.until((evs) => evs.some((e) => e.asset_id === id && e.type === 'job.progress'), 'the transcode to start');
   assert.ok(toolsOf(srv.dataDir).length >= 1, 'ffmpeg runs');
+  // progress comes while ffmpeg encodes, from its start (not only once the
+  // timeline's last frame is in: ffmpeg reports after every output started)
+  const first = s.events.find((e) => e.asset_id === id && e.type === 'job.progress').data.progress;
+  assert.ok(first < 0.5, `the first progress: ${first}`);
   const early = await api(srv, 'GET', `/v1/assets/${id}/manifest.json`);
   assert.equal(early.status, 409);
   assert.equal(early.json.error.code, 'not_ready');
