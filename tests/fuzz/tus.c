@@ -70,7 +70,7 @@ static void check_built(char **f)
     char header[TUS_METADATA_MAX * 2];
     size_t o = 0;
     bool want = true;
-    const char *fname = NULL, *ftype = NULL;
+    const char *fname = NULL, *ftype = NULL, *profile = NULL;
     for (int i = 0; i < 2; i++) {
         const char *k = f[1 + 2 * i], *v = f[2 + 2 * i];
         if (!*k || strlen(k) > 64 || strlen(v) > 600 || strpbrk(k, " ,")) return;
@@ -88,6 +88,9 @@ static void check_built(char **f)
         } else if (strcmp(k, "filetype") == 0) {
             ftype = v;
             want &= text_ok(v, CONTENT_TYPE_MAX + 1);
+        } else if (strcmp(k, "profile") == 0) {   /* the name is checked later (profiles) */
+            profile = v;
+            want &= text_ok(v, ASSET_PROFILE_MAX + 1);
         }
     }
     tus_upload *u = malloc(sizeof *u);
@@ -95,6 +98,7 @@ static void check_built(char **f)
     FUZZ_CHECK(ok == want);
     if (ok && fname) FUZZ_CHECK(strcmp(u->filename, fname) == 0);
     if (ok && ftype) FUZZ_CHECK(strcmp(u->filetype, ftype) == 0);
+    if (ok && profile) FUZZ_CHECK(strcmp(u->profile, profile) == 0);
     free(u);
 }
 
