@@ -76,16 +76,6 @@ static void remove_sizes(worker *w, const char *asset_id, const char *version)
     }
 }
 
-static const char *image_error_code(image_status st)
-{
-    switch (st) {
-    case IMAGE_UNSUPPORTED: return "unsupported_format";
-    case IMAGE_TOO_LARGE: return "image_too_large";
-    case IMAGE_CORRUPT: return "corrupt_input";
-    default: return "storage_failed";
-    }
-}
-
 /* Completes the job with nothing to commit (the asset is gone, or its
  * latest cover is made). */
 static void finish(worker *w, const job *j)
@@ -148,7 +138,7 @@ static bool render(cover_run *cr, int fd)
                           store_size, cr, &width, &height, err, sizeof err);
     if (st != IMAGE_OK) {
         remove_sizes(w, cr->j->asset_id, cr->version);
-        pipeline_fail(w, cr->j, image_error_code(st), err[0] ? err : "cannot store the cover",
+        pipeline_fail(w, cr->j, pipeline_image_error(st), err[0] ? err : "cannot store the cover",
                       st == IMAGE_OUTPUT_FAILED);
     }
     return st == IMAGE_OK;

@@ -35,9 +35,9 @@ static bool store_rendition(void *arg, const image_preset *p, const void *data, 
     return true;
 }
 
-static const char *image_error_code(image_status st)
+const char *pipeline_image_error(int st)
 {
-    switch (st) {
+    switch ((image_status)st) {
     case IMAGE_UNSUPPORTED: return "unsupported_format";
     case IMAGE_TOO_LARGE: return "image_too_large";
     case IMAGE_CORRUPT: return "corrupt_input";
@@ -88,7 +88,7 @@ void pipeline_image(worker *w, const job *j)
     close(fd);
     if (st != IMAGE_OK) {
         json_decref(rc.renditions);
-        pipeline_fail(w, j, image_error_code(st), err, st == IMAGE_OUTPUT_FAILED);
+        pipeline_fail(w, j, pipeline_image_error(st), err, st == IMAGE_OUTPUT_FAILED);
         return;
     }
     char *renditions = json_dumps(rc.renditions, JSON_COMPACT);

@@ -70,6 +70,9 @@ void pipeline_image(worker *w, const job *j);      /* images.c */
 void pipeline_document(worker *w, const job *j);   /* slides.c */
 void pipeline_video(worker *w, const job *j);      /* video.c */
 void pipeline_cover(worker *w, const job *j);      /* covers.c */
+/* The job error code of a libvips failure (media/image.h's image_status,
+ * passed as an int so this header needs no media types); images.c. */
+const char *pipeline_image_error(int image_status);
 /* A cover job's final failure, in pipeline_fail's transaction: the
  * record's error when the job rendered its latest version; a fresh job for
  * the latest when a newer cover arrived meanwhile. */
