@@ -543,8 +543,9 @@ static bool fix_hls_master(const char *dir, const video_plan *plan, bool audio)
         if (strncmp(line, "#EXT-X-STREAM-INF:", 18) == 0) {
             inf = line;
         } else if (sscanf(line, "media_%d.m3u8", &k) == 1) {
-            if (inf) put_stream_inf(o, inf, k >= 0 && k < plan->nrungs
-                                                ? variant_bandwidth(plan, audio, k) : 0);
+            if (inf && k >= 0 && k < plan->nrungs)
+                put_stream_inf(o, inf, variant_bandwidth(plan, audio, k));
+            else if (inf) fprintf(o, "%s\n", inf);   /* not a rung: as ffmpeg wrote it */
             inf = NULL;
             fprintf(o, "hls_%d.m3u8\n", k);
         } else if (uri && sscanf(uri, "URI=\"media_%d.m3u8\"", &k) == 1) {
@@ -595,15 +596,19 @@ static bool join_tiles(const char *dir, const video_timeline *t, char *err, size
     snprintf(sheet, sizeof sheet, "%s/tilesheet.jpg", dir);
     char **paths = calloc((size_t)t->count, sizeof *paths);
     int n = 0;
-    for (int i = 0; paths && i < t->count; i++) {
+    bool copied = paths != NULL;
+    for (int i = 0; copied && i < t->count; i++) {   /* ffmpeg numbers them from 1, no gaps */
         char path[1200];
         snprintf(path, sizeof path, "%s/tile_%05d.jpg", dir, i + 1);
-        if (access(path, R_OK) == 0 && !(paths[n++] = strdup(path))) break;
+        if (access(path, R_OK) != 0) break;
+        if (!(paths[n] = strdup(path))) copied = false;
+        else n++;
     }
-    bool ok = paths && n > 0 &&
+    bool ok = copied && n > 0 &&
               image_join_tiles((const char *const *)paths, n, t->columns, t->rows, 80,
                                sheet, err, errcap);
-    if (paths && n == 0) snprintf(err, errcap, "ffmpeg made no timeline frame");
+    if (copied && n == 0) snprintf(err, errcap, "ffmpeg made no timeline frame");
+    else if (!copied) snprintf(err, errcap, "out of memory");
     for (int i = 0; paths && i < n; i++) free(paths[i]);
     free(paths);
     return ok;
