@@ -97,6 +97,24 @@ start_assetd() {
   ASSETD_URL=http://127.0.0.1:$ASSETD_PORT
 }
 
+# start_assetd_one_worker DATADIR [serve args...]: start_assetd with one
+# worker; waits up to 10 s for it to start and sets WORKER_PID (serve's only
+# child).  Otherwise calls the script's assetd_broken.
+start_assetd_one_worker() {
+  local data=$1; shift
+  start_assetd "$data" --workers 1 "$@"
+  local i started=0 kids=()
+  for ((i = 0; i < 100; i++)); do
+    started=$(grep -c '"msg":"worker started"' "$data.log" || true)
+    ((started >= 1)) && break
+    nap 0.1
+  done
+  ((started >= 1)) || assetd_broken "the worker did not start in 10 s"
+  mapfile -t kids < <(pgrep -P "$ASSETD_PID")
+  ((${#kids[@]} == 1)) || assetd_broken "serve has ${#kids[@]} child processes, want 1"
+  WORKER_PID=${kids[0]}
+}
+
 stop_assetd() {
   [[ -n ${ASSETD_PID:-} ]] || return 0
   stop_pid "$ASSETD_PID"

@@ -105,18 +105,8 @@ run_assetd() {
   local r=$1 deck=$2 n=$3; shift 3
   RUN_DIR=$BENCH_TMP/r$r
   mkdir -p "$RUN_DIR"
-  start_assetd "$RUN_DIR/assetd" --workers 1 "$@"
-  local log=$RUN_DIR/assetd.log i started=0
-  for ((i = 0; i < 100; i++)); do            # up to 10 s for the worker to start
-    started=$(grep -c '"msg":"worker started"' "$log" || true)
-    ((started >= 1)) && break
-    sleep 0.1
-  done
-  ((started >= 1)) || assetd_broken "the worker did not start in 10 s"
-  local workers=()
-  mapfile -t workers < <(pgrep -P "$ASSETD_PID")
-  ((${#workers[@]} == 1)) || assetd_broken "serve has ${#workers[@]} child processes, want 1"
-  local wpid=${workers[0]}
+  start_assetd_one_worker "$RUN_DIR/assetd" "$@"
+  local wpid=$WORKER_PID
   wait_quiet 60 run   # up to 30 s
   local m0 m1 w0 w1 c0 c1 t0 t1="" id status="" polls body
   local max_polls=$((SLIDES_TIMEOUT * 50 + 1))   # 20 ms apart at best

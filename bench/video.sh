@@ -256,18 +256,8 @@ run_assetd() {
   local r=$1; shift
   RUN_DIR=$BENCH_TMP/a$r
   mkdir -p "$RUN_DIR"
-  start_assetd "$RUN_DIR/assetd" --workers 1 --video-preset "$VIDEO_PRESET" "$@"
-  local log=$RUN_DIR/assetd.log i started=0
-  for ((i = 0; i < 100; i++)); do            # up to 10 s for the worker to start
-    started=$(grep -c '"msg":"worker started"' "$log" || true)
-    ((started >= 1)) && break
-    nap 0.1
-  done
-  ((started >= 1)) || assetd_broken "the worker did not start in 10 s"
-  local workers=()
-  mapfile -t workers < <(pgrep -P "$ASSETD_PID")
-  ((${#workers[@]} == 1)) || assetd_broken "serve has ${#workers[@]} child processes, want 1"
-  local wpid=${workers[0]}
+  start_assetd_one_worker "$RUN_DIR/assetd" --video-preset "$VIDEO_PRESET" "$@"
+  local wpid=$WORKER_PID
   PH_FIRST=() PH_LAST=() PH_CPU=()
   wait_quiet 20 "assetd run (round $r)"
   local m0 m1 c0 c1 t0 t1="" tplay="" tup id="" status="" polls body now
