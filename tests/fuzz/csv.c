@@ -13,6 +13,8 @@
  *     at the previous one's next_offset, offsets strictly increase and the
  *     last row ends exactly at the input's end; a row starts on the line the
  *     previous one gave as next_line, and lines never decrease;
+ *   - a row's line and next_line are 1 + the line ends (LF, CRLF, lone CR)
+ *     before its offset and next_offset, counted here independently;
  *   - 1 <= nfields <= max_fields + 1, and the stored bytes fit max_row_bytes;
  *   - an OK row's fields are valid UTF-8 (by util/utf8.c's own reading)
  *     without NUL: lens[i] == strlen(fields[i]);
@@ -36,6 +38,7 @@ typedef struct trace {
     size_t rows, rows_cap;
     /* what the next row must look like */
     uint64_t expect_offset, expect_line, input_end;
+    const uint64_t *line_at;   /* line_at[o]: the physical line of offset o */
     size_t max_row;
     int max_fields;
     bool reencode;
@@ -115,6 +118,7 @@ static bool record(void *ctx, const csv_row *row)
     FUZZ_CHECK(row->offset == t->expect_offset);
     FUZZ_CHECK(row->next_offset > row->offset && row->next_offset <= t->input_end);
     FUZZ_CHECK(row->line == t->expect_line && row->next_line >= row->line);
+    FUZZ_CHECK(row->line == t->line_at[row->offset] && row->next_line == t->line_at[row->next_offset]);
     FUZZ_CHECK(row->nfields >= 1 && row->nfields <= t->max_fields + 1);
     size_t stored = 0;
     for (int i = 0; i < row->nfields; i++) {
@@ -163,10 +167,10 @@ static uint64_t rng_next(uint64_t *s)   /* splitmix64 */
 
 /* One reading of data[from..size) as the whole input's bytes from `from`;
  * chunk_seed 0: in one piece. */
-static trace run(const uint8_t *data, size_t size, size_t from, uint64_t line, size_t max_row,
-                 int max_fields, uint64_t chunk_seed, bool reencode)
+static trace run(const uint8_t *data, size_t size, const uint64_t *line_at, size_t from,
+                 uint64_t line, size_t max_row, int max_fields, uint64_t chunk_seed, bool reencode)
 {
-    trace t = {.expect_offset = from, .expect_line = line, .input_end = size,
+    trace t = {.expect_offset = from, .expect_line = line, .input_end = size, .line_at = line_at,
                .max_row = max_row, .max_fields = max_fields, .reencode = reencode};
     if (from == 0 && size >= 3 && memcmp(data, "\xEF\xBB\xBF", 3) == 0) t.expect_offset = 3;
     csv_reader *r = csv_reader_new(max_row, max_fields, from, line, record, &t);
@@ -196,17 +200,18 @@ static void trace_free(trace *t)
     free(t->row_at);
 }
 
-static void check_limits(const uint8_t *data, size_t size, size_t max_row, int max_fields,
-                         uint64_t h)
+static void check_limits(const uint8_t *data, size_t size, const uint64_t *line_at,
+                         size_t max_row, int max_fields, uint64_t h)
 {
-    trace whole = run(data, size, 0, 1, max_row, max_fields, 0, max_row > size);
-    trace chunked = run(data, size, 0, 1, max_row, max_fields, h | 1, false);
+    trace whole = run(data, size, line_at, 0, 1, max_row, max_fields, 0, max_row > size);
+    trace chunked = run(data, size, line_at, 0, 1, max_row, max_fields, h | 1, false);
     FUZZ_CHECK(whole.n == chunked.n && same(whole.b, chunked.b, whole.n));
     if (whole.rows) {
         size_t k = (size_t)(h >> 32) % whole.rows;   /* resume after row k */
         uint64_t head[6];
         memcpy(head, whole.b + whole.row_at[k], sizeof head);
-        trace rest = run(data, size, head[4], head[5], max_row, max_fields, h ^ 0x5A5A, false);
+        trace rest = run(data, size, line_at, head[4], head[5], max_row, max_fields, h ^ 0x5A5A,
+                         false);
         size_t tail = k + 1 < whole.rows ? whole.row_at[k + 1] : whole.n;
         FUZZ_CHECK(rest.n == whole.n - tail && same(rest.b, whole.b + tail, rest.n));
         trace_free(&rest);
@@ -219,7 +224,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     uint64_t h = 1469598103934665603u;   /* FNV-1a of the input */
     for (size_t i = 0; i < size; i++) h = (h ^ data[i]) * 1099511628211u;
-    check_limits(data, size, 1 << 16, 8, h);
-    check_limits(data, size, 1 + (size_t)(h % 24), 1 + (int)((h >> 8) % 3), h >> 16);
+    uint64_t *line_at = malloc((size + 1) * sizeof *line_at);
+    FUZZ_CHECK(line_at != NULL);
+    line_at[0] = 1;
+    for (size_t i = 0; i < size; i++) {
+        bool crlf_lf = data[i] == '\n' && i > 0 && data[i - 1] == '\r';
+        line_at[i + 1] = line_at[i] + ((data[i] == '\r' || data[i] == '\n') && !crlf_lf);
+    }
+    check_limits(data, size, line_at, 1 << 16, 8, h);
+    check_limits(data, size, line_at, 1 + (size_t)(h % 24), 1 + (int)((h >> 8) % 3), h >> 16);
+    free(line_at);
     return 0;
 }

@@ -290,6 +290,11 @@ TEST(csv_line_ends)
         CHECK(rs.n == 3);
         for (size_t i = 0; i < rs.n; i++) CHECK(rs.v[i].nfields == 1 && rs.v[i].lens[0] == 0);
         rows_free(&rs);
+        /* an LF after a CRLF is a line of its own */
+        rs = parse("a\r\n\nb\r\r\nc", chunk);
+        CHECK(rs.n == 5);
+        for (size_t i = 0; i < rs.n; i++) CHECK(rs.v[i].line == i + 1);
+        rows_free(&rs);
         rs = parse("", chunk);
         CHECK(rs.n == 0);
         rows_free(&rs);
