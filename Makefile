@@ -158,7 +158,7 @@ bench: bench-deps build/assetd build/bench-queue build/ws-listen build/http-send
 # alone (reloading what long runs found would take it past its 3 seconds).
 FUZZ_CC      ?= clang
 FUZZ_TARGETS := range router filename parse token sigv4_url sigv4_post tus webhook framing \
-                http multipart websocket api imagehead
+                http multipart websocket api imagehead csv
 FUZZ_SECONDS ?= 60
 FUZZ_FLAGS   := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
                 -fno-sanitize-recover=undefined
