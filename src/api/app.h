@@ -39,6 +39,7 @@ typedef struct app {
     hub *hub;              /* live event fan-out */
     struct webhooks *hooks;            /* the webhook dispatcher (woken by the hub) */
     struct amqp_events *amqp_events;   /* --events-amqp-exchange; NULL: off */
+    bool runs_enabled;     /* --amqp-url is set: CSV runs (workers run them) */
     /* WebSocket connections: one epoll thread per core, each connection on
      * one of them (round robin), so a fan-out's sends run in parallel. */
     ws_server *ws[WS_THREADS_MAX];
@@ -90,6 +91,17 @@ bool assets_create_data(http_req *r, const char *data, size_t len);
  * is set — by extra's caller when extra refused (INGEST_REFUSED). */
 bool assets_upload_body_done(http_req *r);
 bool assets_upload_store(http_req *r, ingest_extra_fn extra, void *arg, asset *out);
+/* A short field of the upload's form (the first UPLOAD_FIELDS_MAX, each
+ * up to UPLOAD_FIELD_MAX bytes): its value, NULL if not sent; *too_long
+ * when it was longer, sent twice, or held a NUL.  Valid until the reply. */
+#define UPLOAD_FIELDS_MAX 8
+#define UPLOAD_FIELD_MAX 256
+const char *assets_upload_field(http_req *r, const char *name, bool *too_long);
+/* assets_upload_body_done for a form whose file part is optional (it may
+ * name an uploaded asset instead); assets_upload_has_file then says
+ * whether it came. */
+bool assets_upload_form_done(http_req *r);
+bool assets_upload_has_file(http_req *r);
 /* A blob to download (download.c): its store key, size (from the
  * database), how to label it. */
 typedef struct blob_ref {
@@ -169,6 +181,14 @@ void uploads_create(http_req *r);
 void uploads_get(http_req *r);
 void uploads_complete(http_req *r);
 void assets_link(http_req *r);
+/* runs.c: CSV runs and the people table. */
+bool runs_create_begin(http_req *r);
+void runs_create(http_req *r);
+void runs_list(http_req *r);
+void runs_get(http_req *r);
+void runs_report(http_req *r);
+void runs_cancel(http_req *r);
+void people_list(http_req *r);
 void signed_get(http_req *r);
 bool signed_put_begin(http_req *r);
 bool signed_put_data(http_req *r, const char *data, size_t len);

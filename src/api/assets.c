@@ -27,12 +27,23 @@
 
 /* ---------- upload ---------- */
 
+/* A short form field sent beside the file (POST /v1/runs: mode, timeout). */
+typedef struct form_field {
+    char name[32];
+    char value[UPLOAD_FIELD_MAX + 1];
+    size_t len;
+    bool too_long;
+} form_field;
+
 typedef struct upload {
     ingest *in;
     multipart *mp;
     ingest_result failure;
     multipart_file claim;   /* what the client said about the file */
     char profile[ASSET_PROFILE_MAX + 1];   /* ?profile= of POST /v1/assets */
+    form_field fields[UPLOAD_FIELDS_MAX];  /* the first ones; later ones are ignored */
+    int nfields;
+    bool has_file;          /* assets_upload_form_done saw the file part */
 } upload;
 
 static void upload_free(void *p)
@@ -56,6 +67,42 @@ static void reply_ingest_failure(http_req *r, ingest_result res)
     else if (res == INGEST_DB_ERROR)
         http_reply_error(r, 503, "database_unavailable", "could not record the asset");
     else api_reply_storage_failed(r, res == INGEST_NO_SPACE ? ENOSPC : 0);
+}
+
+/* Keeps the first UPLOAD_FIELDS_MAX fields, each up to UPLOAD_FIELD_MAX
+ * bytes (a longer one is only marked): bounded whatever the form sends. */
+static bool collect_field(void *arg, const char *name, const char *data, uint64_t off,
+                          size_t len)
+{
+    upload *u = arg;
+    form_field *f = NULL;
+    for (int i = 0; i < u->nfields && !f; i++)
+        if (strcmp(u->fields[i].name, name) == 0) f = &u->fields[i];
+    if (!f && off == 0 && u->nfields < UPLOAD_FIELDS_MAX && strlen(name) < sizeof f->name) {
+        f = &u->fields[u->nfields++];
+        snprintf(f->name, sizeof f->name, "%s", name);
+    }
+    if (!f || f->too_long) return true;
+    if (off != f->len || f->len + len > UPLOAD_FIELD_MAX) {
+        f->too_long = true;   /* or sent twice: either way not one short value */
+        return true;
+    }
+    memcpy(f->value + f->len, data, len);
+    f->len += len;
+    f->value[f->len] = '\0';
+    return true;
+}
+
+const char *assets_upload_field(http_req *r, const char *name, bool *too_long)
+{
+    upload *u = http_req_data(r);
+    *too_long = false;
+    for (int i = 0; u && i < u->nfields; i++)
+        if (strcmp(u->fields[i].name, name) == 0) {
+            *too_long = u->fields[i].too_long || strlen(u->fields[i].value) != u->fields[i].len;
+            return u->fields[i].value;
+        }
+    return NULL;
 }
 
 static bool upload_sink(void *arg, const char *data, size_t len)
@@ -91,6 +138,7 @@ bool assets_create_begin(http_req *r)
                              "multipart/form-data needs a boundary parameter");
             return false;
         }
+        multipart_on_field(u->mp, collect_field);
     } else {
         const char *name = http_req_query(r, "filename");
         snprintf(u->claim.filename, sizeof u->claim.filename, "%s", name ? name : "");
@@ -186,6 +234,22 @@ bool assets_upload_body_done(http_req *r)
     multipart_status st = u->mp ? multipart_finish(u->mp, &u->claim) : MP_OK;
     if (st != MP_OK) reply_multipart_failure(r, u, st);
     return st == MP_OK;
+}
+
+bool assets_upload_form_done(http_req *r)
+{
+    upload *u = http_req_data(r);
+    multipart_status st = u->mp ? multipart_finish(u->mp, &u->claim) : MP_OK;
+    u->has_file = st == MP_OK && (u->mp || ingest_size(u->in) > 0);
+    if (st == MP_NO_FILE) return true;
+    if (st != MP_OK) reply_multipart_failure(r, u, st);
+    return st == MP_OK;
+}
+
+bool assets_upload_has_file(http_req *r)
+{
+    upload *u = http_req_data(r);
+    return u && u->has_file;
 }
 
 void assets_create_handle(http_req *r)

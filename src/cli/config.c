@@ -129,6 +129,8 @@ static const option_def options[] = {
     {"events-amqp-exchange", "ASSETD_EVENTS_AMQP_EXCHANGE", STR(events_amqp_exchange), "",
      "publish every event to this durable topic exchange on --amqp-url (routing key = event "
      "type, persistent, publisher confirms; empty: off)"},
+    {"runs-per-worker", "ASSETD_RUNS_PER_WORKER", NUM(OPT_COUNT, runs_per_worker), "4",
+     "CSV runs (/v1/runs) each worker process publishes and consumes at once, beside its jobs"},
     {"access-log", "ASSETD_ACCESS_LOG", STR(access_log), "stdout",
      "access log: stdout, off, or a file path (JSON lines)"},
     {"log-level", "ASSETD_LOG_LEVEL", STR(log_level), "info", "debug, info, warn or error"},
@@ -335,7 +337,9 @@ int config_to_args(const config *c, const char *only, char *buf, size_t cap, cha
     size_t used = 0;
     for (int i = 0; i < N_OPTIONS; i++) {
         const option_def *o = &options[i];
-        if (!allowed(o, only)) continue;
+        /* A secret never goes on a command line (ps shows it to every
+         * user): serve hands it to its workers in their environment. */
+        if (!allowed(o, only) || o->type == OPT_SECRET) continue;
         char value[1100];
         option_text(c, o, value, sizeof value);
         int len = snprintf(buf + used, cap - used, "--%s=%s", o->flag, value);

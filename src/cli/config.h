@@ -68,6 +68,7 @@ typedef struct config {
     uint64_t webhook_timeout;
     char amqp_url[512];               /* secret: never printed (has the password) */
     char events_amqp_exchange[256];
+    uint64_t runs_per_worker;
     char access_log[1024];
     char log_level[16];
 } config;
@@ -90,7 +91,8 @@ int config_to_args(const config *c, const char *only, char *buf, size_t cap, cha
 /* The flags `assetd worker` takes. */
 #define CONFIG_WORKER_FLAGS                                                                   \
     "data,store,s3-endpoint,s3-region,job-timeout,job-lease,worker-memory,max-pixels,renditions,slide-width,max-pages,"   \
-    "page-timeout,max-video-duration,max-video-pixels,video-preset,log-level"
+    "page-timeout,max-video-duration,max-video-pixels,video-preset,amqp-url,runs-per-worker,"      \
+    "log-level"
 
 /* Opens the store --store names (the data directory's, or an S3 bucket);
  * NULL with *err set on failure.  Makes no network request. */

@@ -112,6 +112,7 @@ static bool prepare(const config *cfg, app *a)
     while (n > 0 && a->public_url[n - 1] == '/') a->public_url[--n] = '\0';
     a->max_sign_ttl = cfg->max_sign_ttl < SIGV4_MAX_EXPIRES ? cfg->max_sign_ttl : SIGV4_MAX_EXPIRES;
     a->s3_redirect = cfg->s3_redirect && a->signer.to_s3;
+    a->runs_enabled = *cfg->amqp_url != '\0';
     db_conn *c = db_acquire(a->db);
     if (!c) return false;
     char removed[24];
@@ -126,6 +127,9 @@ static bool prepare(const config *cfg, app *a)
 static supervisor *start_workers(const config *cfg)
 {
     if (cfg->workers == 0) return NULL;
+    /* --amqp-url is a secret: the workers read it from their environment,
+     * never from a command line (config_to_args leaves it out). */
+    if (*cfg->amqp_url) setenv("ASSETD_AMQP_URL", cfg->amqp_url, 1);
     char buf[8192], *argv[48] = {"assetd", "worker"};
     supervisor *s = NULL;
     if (config_to_args(cfg, CONFIG_WORKER_FLAGS, buf, sizeof buf, argv + 2, 46) >= 0)

@@ -17,6 +17,7 @@
 
 #include "core/apikey.h"
 #include "core/asset.h"
+#include "core/run.h"
 #include "core/tus.h"
 #include "core/upload.h"
 #include "core/webhook.h"
@@ -303,5 +304,56 @@ db_status db_tus_delete(db_conn *c, const char *id);
  * (if any) ended before now_ms, oldest first. */
 db_status db_tus_expired(db_conn *c, int64_t before_ms, int64_t now_ms, int limit,
                          tus_upload *out, int *n);
+
+/* CSV runs (core/run.h) and the owner's people table they fill.  Reads
+ * and the owner's writes are owner-scoped; a worker's writes name the
+ * fence of its claim and change nothing once another worker claimed the
+ * run (DB_NOT_FOUND: drop the work).  Writes run inside a transaction and
+ * append their events there (run.created, run.progress when asked,
+ * run.finished). */
+/* Records a queued run; with r->clear, empties the owner's table first. */
+db_status db_run_insert(db_conn *c, run_rec *r);
+db_status db_run_get(db_conn *c, const char *owner, const char *id, run_rec *out);
+/* The owner's runs made before before_ms (0: any), newest first. */
+db_status db_run_list(db_conn *c, const char *owner, int64_t before_ms, int limit, run_rec *out,
+                      int *n);
+/* A queued run fails at once (cancelled); a running one is flagged and its
+ * worker stops at its next write.  DB_NOT_FOUND when finished or unknown. */
+db_status db_run_cancel(db_conn *c, const char *owner, const char *id, int64_t now_ms, run_rec *out);
+/* In its own transaction: fails the runs whose lease expired on their last
+ * attempt (worker_lost), then claims the oldest run that is queued or
+ * whose lease expired, with a new fence.  DB_NOT_FOUND when none. */
+db_status db_run_claim(db_conn *c, int64_t now_ms, int64_t lease_ms, run_rec *out);
+/* Extends the lease; *cancel gets the owner's flag. */
+db_status db_run_renew(db_conn *c, const run_rec *r, int64_t until_ms, bool *cancel);
+/* Writes the publisher's part of r (state, read/skipped/sent/nacked,
+ * skipped lines, cursor, published time) and reads back the consumer's
+ * counts and the cancel flag into r. */
+db_status db_run_save_publisher(db_conn *c, run_rec *r, bool progress_event, int64_t now_ms);
+/* One consumer batch: each row not stored by this run before goes into
+ * the people table (saved, or a duplicate when its e-mail is there); the
+ * counts are added and read back into r with the cancel flag.  now_ms is
+ * when the batch's last message came (the run's last_message). */
+typedef struct run_row {
+    const char *name, *mail;
+    int64_t line;
+} run_row;
+db_status db_run_store_rows(db_conn *c, run_rec *r, const run_row *rows, int n, bool progress_event,
+                            int64_t now_ms);
+/* Ends the run with r->state and error, counting the owner's table; r is
+ * read back. */
+db_status db_run_finish(db_conn *c, run_rec *r, int64_t now_ms);
+
+db_status db_people_count(db_conn *c, const char *owner, int64_t *n);
+/* A person; borrowed strings, valid during the call. */
+typedef struct db_person {
+    const char *email, *name, *run_id;
+    size_t email_len, name_len;
+    int64_t line, created_ms;
+} db_person;
+typedef void (*db_person_fn)(void *arg, const db_person *p);
+/* The owner's people by e-mail after after_email (NULL: from the first). */
+db_status db_people_list(db_conn *c, const char *owner, const char *after_email, int limit,
+                         db_person_fn fn, void *arg, int *n);
 
 #endif

@@ -199,6 +199,53 @@ static const char *const migrations[] = {
     /* 15: a video's cover sent by its owner (core/cover.h): '' or its
      * record, JSON like renditions. */
     "ALTER TABLE assets ADD COLUMN cover TEXT NOT NULL DEFAULT '';",
+    /* 16: CSV runs (core/run.h), the owner's people table they fill, and
+     * the lines each running run has stored (sqlite_runs.c).  runs_live
+     * finds claimable runs: queued ones have lease_until 0. */
+    "CREATE TABLE runs ("
+    "  id TEXT PRIMARY KEY,"
+    "  owner TEXT NOT NULL,"
+    "  asset_id TEXT NOT NULL,"
+    "  state INTEGER NOT NULL,"
+    "  mode INTEGER NOT NULL,"
+    "  timeout_s INTEGER NOT NULL,"
+    "  clear INTEGER NOT NULL,"
+    "  n_read INTEGER NOT NULL DEFAULT 0,"
+    "  n_skipped INTEGER NOT NULL DEFAULT 0,"
+    "  n_sent INTEGER NOT NULL DEFAULT 0,"
+    "  n_nacked INTEGER NOT NULL DEFAULT 0,"
+    "  n_received INTEGER NOT NULL DEFAULT 0,"
+    "  n_saved INTEGER NOT NULL DEFAULT 0,"
+    "  n_duplicates INTEGER NOT NULL DEFAULT 0,"
+    "  skipped_lines TEXT NOT NULL DEFAULT '[]',"
+    "  pub_offset INTEGER NOT NULL DEFAULT 0,"
+    "  pub_line INTEGER NOT NULL DEFAULT 1,"
+    "  table_count INTEGER NOT NULL DEFAULT -1,"
+    "  error_code TEXT NOT NULL DEFAULT '',"
+    "  error_message TEXT NOT NULL DEFAULT '',"
+    "  cancel INTEGER NOT NULL DEFAULT 0,"
+    "  created_ms INTEGER NOT NULL,"
+    "  started_ms INTEGER NOT NULL DEFAULT 0,"
+    "  published_ms INTEGER NOT NULL DEFAULT 0,"
+    "  last_message_ms INTEGER NOT NULL DEFAULT 0,"
+    "  finished_ms INTEGER NOT NULL DEFAULT 0,"
+    "  fence INTEGER NOT NULL DEFAULT 0,"
+    "  lease_until INTEGER NOT NULL DEFAULT 0,"
+    "  attempts INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX runs_by_owner ON runs(owner, created_ms);"
+    "CREATE INDEX runs_live ON runs(lease_until, created_ms) WHERE state < 3;"
+    "CREATE TABLE people ("
+    "  owner TEXT NOT NULL,"
+    "  email TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  run_id TEXT NOT NULL,"
+    "  line INTEGER NOT NULL,"
+    "  created_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (owner, email)) WITHOUT ROWID;"
+    "CREATE TABLE run_lines ("
+    "  run_id TEXT NOT NULL,"
+    "  line INTEGER NOT NULL,"
+    "  PRIMARY KEY (run_id, line)) WITHOUT ROWID;",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof *migrations))
 
@@ -213,7 +260,7 @@ static const char *const sql_core[Q_COUNT] = {
 /* Every file's statements; sql_text(q) is the one that has q. */
 static const char *const *const sql_tables[] = {
     sql_core, sq_sql_assets, sq_sql_keys, sq_sql_jobs, sq_sql_events, sq_sql_webhooks,
-    sq_sql_slides, sq_sql_uploads, sq_sql_tus,
+    sq_sql_slides, sq_sql_uploads, sq_sql_tus, sq_sql_runs,
 };
 #define N_SQL_TABLES (sizeof sql_tables / sizeof *sql_tables)
 

@@ -5,7 +5,8 @@
  * The back-end is one file per concern: sqlite.c (connection pool,
  * statement cache, migrations, transactions, the helpers below),
  * sqlite_assets.c, sqlite_keys.c, sqlite_jobs.c, sqlite_events.c,
- * sqlite_webhooks.c, sqlite_slides.c, sqlite_uploads.c, sqlite_tus.c.
+ * sqlite_webhooks.c, sqlite_slides.c, sqlite_uploads.c, sqlite_tus.c,
+ * sqlite_runs.c.
  *
  * Statements: the enum below names every statement, grouped by the file
  * that owns it; a connection caches statement q in stmts[q].  Each file
@@ -58,6 +59,11 @@ enum {
     /* sqlite_tus.c */
     Q_TUS_INSERT, Q_TUS_GET, Q_TUS_EXISTS, Q_TUS_LOCK, Q_TUS_RENEW, Q_TUS_UNLOCK, Q_TUS_ADVANCE,
     Q_TUS_COMPLETE, Q_TUS_DELETE, Q_TUS_EXPIRED,
+    /* sqlite_runs.c */
+    Q_RUN_INSERT, Q_RUN_GET, Q_RUN_LIST, Q_RUN_CANCEL_QUEUED, Q_RUN_CANCEL, Q_RUN_BURY,
+    Q_RUN_CLAIM, Q_RUN_RENEW, Q_RUN_SAVE_PUBLISHER, Q_RUN_LINE, Q_PEOPLE_INSERT,
+    Q_RUN_SAVE_CONSUMER, Q_RUN_FINISH, Q_RUN_LINES_DROP, Q_PEOPLE_CLEAR, Q_PEOPLE_LIST,
+    Q_PEOPLE_COUNT,
     Q_COUNT
 };
 
@@ -77,6 +83,7 @@ extern const char *const sq_sql_webhooks[Q_COUNT];
 extern const char *const sq_sql_slides[Q_COUNT];
 extern const char *const sq_sql_uploads[Q_COUNT];
 extern const char *const sq_sql_tus[Q_COUNT];
+extern const char *const sq_sql_runs[Q_COUNT];
 
 /* Statement q of c, prepared on first use, reset with no bindings; NULL
  * (logged) if it cannot be prepared.  The caller resets it after stepping. */

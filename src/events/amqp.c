@@ -114,7 +114,7 @@ static void drop(amqp_events *p, const char *why)
 static void try_connect(amqp_events *p)
 {
     char why[512];
-    amqp_conn *c = amqp_conn_open(&p->cfg.url, p->cfg.timeout_ms, why, sizeof why);
+    amqp_conn *c = amqp_conn_open(&p->cfg.url, p->cfg.timeout_ms, true, why, sizeof why);
     if (c && !amqp_conn_declare_exchange(c, p->exchange, "topic", true, why, sizeof why)) {
         amqp_conn_close(c);
         c = NULL;

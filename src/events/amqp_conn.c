@@ -7,8 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The one channel a publishing connection uses. */
+/* The channel a connection publishes or consumes on; the second one asks
+ * about queues (a passive declare) without waiting behind deliveries. */
 #define CHANNEL 1
+#define INFO_CHANNEL 2
 /* Frames read by one amqp_conn_confirms() call at most: the caller's loop
  * must come back to publish (and notice a stop) in bounded time. */
 #define FRAMES_PER_CALL 4096
@@ -16,6 +18,7 @@
 struct amqp_conn {
     amqp_connection_state_t st;
     bool dead;            /* an error happened: only close() is left */
+    bool info_open;       /* INFO_CHANNEL is open */
     uint64_t next_tag;    /* the delivery tag the next publish gets */
 };
 
@@ -140,7 +143,8 @@ static bool rpc_ok(amqp_conn *c, const char *what, char *why, size_t cap)
 
 /* ---------- connection ---------- */
 
-amqp_conn *amqp_conn_open(const amqp_conn_url *u, int timeout_ms, char *why, size_t cap)
+amqp_conn *amqp_conn_open(const amqp_conn_url *u, int timeout_ms, bool confirms, char *why,
+                          size_t cap)
 {
     amqp_conn *c = calloc(1, sizeof *c);
     if (!c || !(c->st = amqp_new_connection())) {
@@ -174,8 +178,10 @@ amqp_conn *amqp_conn_open(const amqp_conn_url *u, int timeout_ms, char *why, siz
     }
     amqp_channel_open(c->st, CHANNEL);
     if (!rpc_ok(c, "channel.open", why, cap)) goto fail;
-    amqp_confirm_select(c->st, CHANNEL);
-    if (!rpc_ok(c, "confirm.select", why, cap)) goto fail;
+    if (confirms) {
+        amqp_confirm_select(c->st, CHANNEL);
+        if (!rpc_ok(c, "confirm.select", why, cap)) goto fail;
+    }
     amqp_maybe_release_buffers(c->st);
     return c;
 fail:
@@ -301,6 +307,141 @@ int amqp_conn_confirms(amqp_conn *c, int wait_ms, amqp_conn_confirm_fn fn, void 
         amqp_maybe_release_buffers(c->st);
     }
     return n;
+}
+
+/* ---------- queues ---------- */
+
+static bool usable(amqp_conn *c, const char *what, char *why, size_t cap)
+{
+    if (c->dead) snprintf(why, cap, "%s: the connection is closed", what);
+    return !c->dead;
+}
+
+bool amqp_conn_declare_queue(amqp_conn *c, const char *name, int64_t expires_ms, char *why,
+                             size_t cap)
+{
+    if (!usable(c, "queue.declare", why, cap)) return false;
+    amqp_table_entry_t arg = {.key = amqp_cstring_bytes("x-expires"),
+                              .value = {.kind = AMQP_FIELD_KIND_I64, .value = {.i64 = expires_ms}}};
+    amqp_table_t args = {1, &arg};
+    amqp_queue_declare(c->st, CHANNEL, amqp_cstring_bytes(name), 0, 1, 0, 0, args);
+    bool ok = rpc_ok(c, "queue.declare", why, cap);
+    amqp_maybe_release_buffers(c->st);
+    return ok;
+}
+
+bool amqp_conn_delete_queue(amqp_conn *c, const char *name, char *why, size_t cap)
+{
+    if (!usable(c, "queue.delete", why, cap)) return false;
+    amqp_queue_delete(c->st, CHANNEL, amqp_cstring_bytes(name), 0, 0);
+    bool ok = rpc_ok(c, "queue.delete", why, cap);
+    amqp_maybe_release_buffers(c->st);
+    return ok;
+}
+
+bool amqp_conn_queue_ready(amqp_conn *c, const char *name, uint32_t *ready, char *why,
+                           size_t cap)
+{
+    if (!usable(c, "queue.declare", why, cap)) return false;
+    if (!c->info_open) {
+        amqp_channel_open(c->st, INFO_CHANNEL);
+        if (!rpc_ok(c, "channel.open", why, cap)) return false;
+        c->info_open = true;
+    }
+    /* Deliveries for CHANNEL that arrive meanwhile are queued by
+     * rabbitmq-c and read by the next amqp_conn_deliveries. */
+    amqp_queue_declare_ok_t *r = amqp_queue_declare(c->st, INFO_CHANNEL,
+                                                    amqp_cstring_bytes(name), 1, 0, 0, 0,
+                                                    amqp_empty_table);
+    if (!rpc_ok(c, "queue.declare passive", why, cap)) return false;
+    *ready = r->message_count;
+    return true;
+}
+
+/* ---------- consuming ---------- */
+
+bool amqp_conn_consume(amqp_conn *c, const char *queue, uint16_t prefetch, char *why, size_t cap)
+{
+    if (!usable(c, "basic.consume", why, cap)) return false;
+    amqp_basic_qos(c->st, CHANNEL, 0, prefetch, 0);
+    if (!rpc_ok(c, "basic.qos", why, cap)) return false;
+    amqp_basic_consume(c->st, CHANNEL, amqp_cstring_bytes(queue), amqp_empty_bytes, 0, 0, 0,
+                       amqp_empty_table);
+    return rpc_ok(c, "basic.consume", why, cap);
+}
+
+/* A frame that is not a delivery came while consuming: a close ends the
+ * connection; a consumer cancelled by the broker (its queue was deleted)
+ * leaves nothing to read, so it ends it too. */
+static bool other_frame(amqp_conn *c, char *why, size_t cap)
+{
+    amqp_frame_t f;
+    struct timeval tv = {1, 0};
+    int rc = amqp_simple_wait_frame_noblock(c->st, &f, &tv);
+    if (rc != AMQP_STATUS_OK) {
+        snprintf(why, cap, "%s", amqp_error_string2(rc));
+        c->dead = true;
+        return false;
+    }
+    if (f.frame_type != AMQP_FRAME_METHOD) return true;
+    switch (f.payload.method.id) {
+    case AMQP_CHANNEL_CLOSE_METHOD:
+    case AMQP_CONNECTION_CLOSE_METHOD:
+        closed_by_broker(c, &f, why, cap);
+        return false;
+    case AMQP_BASIC_CANCEL_METHOD:
+        snprintf(why, cap, "the broker cancelled the consumer (its queue was deleted)");
+        c->dead = true;
+        return false;
+    default:
+        return true;
+    }
+}
+
+int amqp_conn_deliveries(amqp_conn *c, int wait_ms, int max, amqp_conn_delivery_fn fn, void *arg,
+                         char *why, size_t cap)
+{
+    if (!usable(c, "consume", why, cap)) return -1;
+    struct timeval first = {wait_ms / 1000, (wait_ms % 1000) * 1000}, none = {0, 0};
+    int n = 0;
+    while (n < max) {
+        amqp_envelope_t env;
+        amqp_maybe_release_buffers(c->st);
+        amqp_rpc_reply_t r = amqp_consume_message(c->st, &env, n == 0 ? &first : &none, 0);
+        if (r.reply_type == AMQP_RESPONSE_NORMAL) {
+            const amqp_basic_properties_t *p = &env.message.properties;
+            bool has_id = p->_flags & AMQP_BASIC_MESSAGE_ID_FLAG;
+            fn(arg, env.delivery_tag, env.message.body.bytes, env.message.body.len,
+               has_id ? p->message_id.bytes : NULL, has_id ? p->message_id.len : 0);
+            amqp_destroy_envelope(&env);
+            n++;
+            continue;
+        }
+        if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
+            r.library_error == AMQP_STATUS_TIMEOUT)
+            break;
+        if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
+            r.library_error == AMQP_STATUS_UNEXPECTED_STATE) {
+            if (!other_frame(c, why, cap)) return -1;
+            continue;
+        }
+        describe(r, "consume", why, cap);
+        c->dead = true;
+        return -1;
+    }
+    return n;
+}
+
+bool amqp_conn_ack(amqp_conn *c, uint64_t tag, bool multiple, char *why, size_t cap)
+{
+    if (!usable(c, "basic.ack", why, cap)) return false;
+    int rc = amqp_basic_ack(c->st, CHANNEL, tag, multiple);
+    if (rc != AMQP_STATUS_OK) {
+        snprintf(why, cap, "basic.ack: %s", amqp_error_string2(rc));
+        c->dead = true;
+        return false;
+    }
+    return true;
 }
 
 void amqp_conn_close(amqp_conn *c)

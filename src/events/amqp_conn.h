@@ -1,5 +1,5 @@
-/* amqp_conn.h — one publishing connection to an AMQP 0-9-1 broker (RabbitMQ)
- * over rabbitmq-c, with publisher confirms.
+/* amqp_conn.h — one connection to an AMQP 0-9-1 broker (RabbitMQ) over
+ * rabbitmq-c: a publisher with publisher confirms, or a consumer.
  *
  * What it is for: a thread that owns the connection publishes a stream of
  * messages and must know which ones the broker has taken responsibility
@@ -51,9 +51,11 @@ void amqp_conn_url_masked(const amqp_conn_url *u, char *out, size_t cap);
 
 typedef struct amqp_conn amqp_conn;
 
-/* Connects, logs in, opens channel 1 and selects confirm mode.  Each
- * network step is bounded by timeout_ms.  NULL with why set on failure. */
-amqp_conn *amqp_conn_open(const amqp_conn_url *u, int timeout_ms, char *why, size_t cap);
+/* Connects, logs in, opens channel 1 and, for a publisher (confirms),
+ * selects confirm mode.  Each network step is bounded by timeout_ms.  NULL
+ * with why set on failure. */
+amqp_conn *amqp_conn_open(const amqp_conn_url *u, int timeout_ms, bool confirms, char *why,
+                          size_t cap);
 /* Declares a topic/direct/fanout exchange (durable: survives a broker
  * restart).  false with why set; the connection is then dead. */
 bool amqp_conn_declare_exchange(amqp_conn *c, const char *name, const char *type, bool durable,
@@ -88,6 +90,36 @@ bool amqp_conn_buffered(const amqp_conn *c);
  * why gives its reply code and text). */
 int amqp_conn_confirms(amqp_conn *c, int wait_ms, amqp_conn_confirm_fn fn, void *arg, char *why,
                        size_t cap);
+
+/* ---- Queues (durable: they and their persistent messages survive a
+ * broker restart).  Each is an RPC; false with why set: the connection is
+ * dead. ---- */
+/* Declares a durable queue that the broker deletes by itself once nobody
+ * used it for expires_ms (x-expires), so a queue its owner could not
+ * delete does not stay forever. */
+bool amqp_conn_declare_queue(amqp_conn *c, const char *name, int64_t expires_ms, char *why,
+                             size_t cap);
+bool amqp_conn_delete_queue(amqp_conn *c, const char *name, char *why, size_t cap);
+/* The messages ready in a queue (not counting those delivered and not yet
+ * acked).  Asked on a second channel, so it works while consuming. */
+bool amqp_conn_queue_ready(amqp_conn *c, const char *name, uint32_t *ready, char *why,
+                           size_t cap);
+
+/* ---- Consuming (a connection opened without confirms) ---- */
+/* Starts a consumer on the queue with manual acks and at most prefetch
+ * unacked deliveries. */
+bool amqp_conn_consume(amqp_conn *c, const char *queue, uint16_t prefetch, char *why, size_t cap);
+/* A delivery: borrowed bytes, valid during the call. */
+typedef void (*amqp_conn_delivery_fn)(void *arg, uint64_t tag, const void *body, size_t len,
+                                      const char *message_id, size_t message_id_len);
+/* Reads up to max deliveries that are ready (waiting at most wait_ms for
+ * the first).  Returns how many, or -1 with why set if the connection or
+ * channel died (the broker closed it, or cancelled the consumer because
+ * its queue was deleted). */
+int amqp_conn_deliveries(amqp_conn *c, int wait_ms, int max, amqp_conn_delivery_fn fn, void *arg,
+                         char *why, size_t cap);
+/* Acknowledges tag, or with multiple every delivery up to it. */
+bool amqp_conn_ack(amqp_conn *c, uint64_t tag, bool multiple, char *why, size_t cap);
 
 /* Closes politely if the connection is alive, then frees it.  NULL is a no-op. */
 void amqp_conn_close(amqp_conn *c);

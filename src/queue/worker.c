@@ -7,6 +7,7 @@
 #include "events/notify.h"
 #include "media/image.h"
 #include "queue/job.h"
+#include "queue/runs.h"
 #include "store/store.h"
 #include "util/log.h"
 #include "util/timefmt.h"
@@ -133,6 +134,22 @@ static void limit_memory(uint64_t bytes)
     if (setrlimit(RLIMIT_AS, &rl) != 0) log_warn("cannot set the memory limit", NULL);
 }
 
+/* With a broker, CSV runs go on beside the jobs (queue/runs.h). */
+static run_executor *start_runs(worker *w)
+{
+    if (!w->cfg->amqp_url || !*w->cfg->amqp_url) return NULL;
+    run_executor_config rc = {.db = w->db, .store = w->store, .events = w->events,
+                              .lease_ms = w->cfg->lease_ms, .max_runs = w->cfg->runs_per_worker};
+    char why[160];
+    if (!amqp_conn_parse_url(w->cfg->amqp_url, &rc.url, why, sizeof why)) {
+        log_error("CSV runs are off: --amqp-url", "error", why, NULL);
+        return NULL;
+    }
+    run_executor *x = run_executor_start(&rc);
+    memset(&rc.url, 0, sizeof rc.url);
+    return x;
+}
+
 int worker_main(const worker_config *cfg, const char *argv0)
 {
     /* One image at a time: one malloc arena is enough, and per-thread
@@ -157,6 +174,7 @@ int worker_main(const worker_config *cfg, const char *argv0)
     }
     w.events = notifier_open(cfg->data_dir);
     limit_memory(cfg->memory_limit);
+    run_executor *runs = start_runs(&w);
     char pid[16];
     snprintf(pid, sizeof pid, "%d", (int)getpid());
     log_info("worker started", "pid", pid, NULL);
@@ -173,6 +191,7 @@ int worker_main(const worker_config *cfg, const char *argv0)
         }
         else sleep_ms(IDLE_POLL_MS);
     }
+    run_executor_stop(runs);
     notifier_close(w.events);
     db_close(w.db);
     return 0;

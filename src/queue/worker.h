@@ -37,6 +37,8 @@ typedef struct worker_config {
     uint64_t max_video_duration;   /* seconds; longer videos fail (video_too_long) */
     uint64_t max_video_pixels;     /* per frame (video_too_large) */
     const char *video_preset;      /* x264's, media/video.h */
+    const char *amqp_url;          /* "" : no CSV runs here (queue/runs.h) */
+    int runs_per_worker;
     /* Fault injection for tests (ASSETD_FAULT=worker_crash): the worker
      * aborts right after claiming a job, as a crashing decoder would. */
     bool crash_after_claim;

@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import {
   REPO, TEST_TIMEOUT as T, startServer, createKey, listKeys, runCli, request, upload, api,
-  waitFor, TINY_PNG,
+  waitFor, TINY_PNG, multipartBody,
 } from './lib.mjs';
 
 /* Routes the table marks public because they authenticate themselves: a
@@ -33,7 +33,9 @@ let srv, alice, bob, revoked;
 const ids = {};
 
 before(async () => {
-  srv = await startServer({ workers: 1 });
+  // A broker nobody listens on: runs are accepted (and fail later), so the
+  // run routes are swept like the rest.
+  srv = await startServer({ workers: 1, env: { ASSETD_AMQP_URL: 'amqp://guest:guest@127.0.0.1:1/%2f' } });
   alice = await createKey(srv.dataDir, 'alice', 'alice');
   bob = await createKey(srv.dataDir, 'bob', 'bob');
   revoked = await createKey(srv.dataDir, 'gone', 'alice');
@@ -59,6 +61,11 @@ before(async () => {
     headers: { 'content-type': 'application/json' }, body: JSON.stringify({ url: 'https://example.com/h', events: ['asset.created'] }) });
   assert.equal(hook.status, 201, hook.text);
   ids.webhook = hook.json.id;
+  const form = multipartBody([{ name: 'file', filename: 'p.csv', contentType: 'text/csv', data: 'A B,a@example.com\n' }]);
+  const run = await request(srv, { method: 'POST', path: '/v1/runs', token: alice,
+    headers: { 'content-type': form.contentType }, body: form.body });
+  assert.equal(run.status, 202, run.text);
+  ids.run = run.json.id;
 });
 after(() => srv?.cleanup());
 
@@ -79,6 +86,9 @@ const FIXTURES = {
   '/v1/jobs/{id}/retry': { id: () => ids.job },
   '/v1/webhooks/{id}': { id: () => ids.webhook },
   '/v1/webhooks/{id}/deliveries': { id: () => ids.webhook },
+  '/v1/runs/{id}': { id: () => ids.run },
+  '/v1/runs/{id}/report': { id: () => ids.run },
+  '/v1/runs/{id}/cancel': { id: () => ids.run },
   // Public routes: a signature, a slideshow's public id or a file name
   // decides, not a key; only the hostile-input sweep applies.
   '/v1/store/{key}': null,
@@ -216,7 +226,8 @@ test('a malformed body gets a 4xx JSON error on every route that takes one, neve
       assertJsonError(r, `${method} ${where} (${type})`, [400, 403, 404, 409, 411, 412, 413, 415, 422]);
     }
   }
-  assert.equal((await api(srv, 'GET', '/v1/assets', { token: alice })).json.items.length, 1, 'nothing was created');
+  // the image and the CSV of the run made in before()
+  assert.equal((await api(srv, 'GET', '/v1/assets', { token: alice })).json.items.length, 2, 'nothing was created');
 });
 
 /* Routes that answer with a stream, not a document (SSE, WebSocket):

@@ -79,6 +79,12 @@ const EXPECTED_ERRORS = {
   'GET /v1/store/{key}': { status: 400, code: 'signature_invalid' },
   'PUT /v1/store/{key}': { status: 400, code: 'signature_invalid' },
   'POST /v1/store': { status: 400, code: 'invalid_multipart' },
+  // This server has no broker (runs.test.mjs starts one and drives real
+  // runs), so no run exists to read or cancel.
+  'POST /v1/runs': { status: 503, code: 'amqp_not_configured' },
+  'GET /v1/runs/{id}': { status: 404, code: 'not_found' },
+  'GET /v1/runs/{id}/report': { status: 404, code: 'not_found' },
+  'POST /v1/runs/{id}/cancel': { status: 404, code: 'not_found' },
 };
 const JSON_BODIES = {
   'POST /v1/webhooks': { url: 'https://example.com/hook', events: ['asset.failed'] },

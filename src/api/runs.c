@@ -1,0 +1,336 @@
+/* runs.c — /v1/runs: CSV runs (core/run.h; worker side queue/runs.h), and
+ * /v1/people, the table they fill.
+ *
+ *   POST /v1/runs              multipart: `file` (a CSV) or `asset_id` (one
+ *                              uploaded before), `mode` live|batch,
+ *                              `timeout` idle seconds, `clear` -> 202 run
+ *   GET  /v1/runs              the owner's runs, newest first
+ *   GET  /v1/runs/{id}         state, counts, timings
+ *   GET  /v1/runs/{id}/report  JSON, or HTML when Accept asks for text/html
+ *   POST /v1/runs/{id}/cancel  stops it (failed, cancelled); 409 if finished
+ *   GET  /v1/people            the owner's table, by e-mail (?after=&limit=)
+ *
+ * Everything a run needs is checked before anything is stored, published
+ * or cleared: the settings, then the file (text, within --max-upload); the
+ * run, the clearing of the table and the CSV's asset commit in one
+ * transaction (the upload's, through ingest's `extra`), so a refused run
+ * leaves nothing.  Without --amqp-url the run routes answer 503 and say
+ * what to configure.
+ */
+#include "api/app.h"
+#include "util/parse.h"
+#include "util/timefmt.h"
+#include "web/run_report.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define LIST_DEFAULT 50
+#define LIST_MAX 200
+#define PEOPLE_DEFAULT 100
+#define PEOPLE_MAX 1000
+
+static void reply_db_error(http_req *r)
+{
+    http_reply_error(r, 503, "database_unavailable", "try again");
+}
+
+static bool runs_configured(http_req *r)
+{
+    app *a = http_req_app(r);
+    if (a->runs_enabled) return true;
+    http_reply_error(r, 503, "amqp_not_configured",
+                     "CSV runs need RabbitMQ: start assetd with --amqp-url "
+                     "amqp://USER:PASSWORD@HOST:PORT/VHOST (or ASSETD_AMQP_URL)");
+    return false;
+}
+
+/* ---------- POST /v1/runs ---------- */
+
+/* What the handler decided before the work pool stores anything. */
+typedef struct create_ctx {
+    run_rec run;
+    bool refused;               /* extra said no: its reply is below */
+    char refusal[200];
+} create_ctx;
+
+bool runs_create_begin(http_req *r)
+{
+    if (!runs_configured(r)) return false;
+    const char *type = http_req_header(r, "Content-Type");
+    if (!type || strncasecmp(type, "multipart/form-data", 19) != 0) {
+        http_reply_error(r, 400, "invalid_multipart", "send multipart/form-data: a part `file` "
+                                                      "(or `asset_id`), and mode, timeout, clear");
+        return false;
+    }
+    return assets_create_begin(r);
+}
+
+/* A CSV is text: libmagic calls it text/plain, text/csv, or application/csv. */
+static bool is_text(const char *type)
+{
+    return strncmp(type, "text/", 5) == 0 || strcmp(type, "application/csv") == 0;
+}
+
+static db_status insert_run(db_conn *c, create_ctx *x)
+{
+    x->run.created_ms = time_now_ms();
+    return db_run_insert(c, &x->run);
+}
+
+/* ingest's extra: inside the transaction that records the CSV's asset. */
+static db_status make_run(db_conn *c, const asset *as, void *arg)
+{
+    create_ctx *x = arg;
+    if (as->size == 0 || !is_text(as->content_type)) {
+        x->refused = true;
+        snprintf(x->refusal, sizeof x->refusal,
+                 as->size == 0 ? "the file is empty: send a CSV of name,e-mail rows"
+                               : "the file is not text (its bytes say %s): send a CSV",
+                 as->content_type);
+        return DB_NOT_FOUND;
+    }
+    memcpy(x->run.asset_id, as->id, sizeof x->run.asset_id);
+    return insert_run(c, x);
+}
+
+static void reply_created(http_req *r, const run_rec *run)
+{
+    char location[64];
+    snprintf(location, sizeof location, "/v1/runs/%s", run->id);
+    http_reply_json(r, 202, run_to_json(run));
+    http_reply_header(r, "Location", location);
+    app *a = http_req_app(r);
+    hub_poke(a->hub);
+}
+
+/* The run on an asset uploaded before: the owner's, text. */
+static void create_from_asset(http_req *r, create_ctx *x)
+{
+    app *a = http_req_app(r);
+    db_conn *c = db_acquire(a->db);
+    asset as;
+    db_status st = c ? db_asset_get(c, http_req_owner(r), x->run.asset_id, &as) : DB_ERROR;
+    if (st == DB_OK && (as.size == 0 || !is_text(as.content_type))) {
+        db_release(a->db, c);
+        http_reply_error(r, 415, "not_csv", "asset %s is not text (%s): name a CSV", as.id,
+                         as.content_type);
+        return;
+    }
+    if (st == DB_OK) {
+        st = db_begin(c) == DB_OK && insert_run(c, x) == DB_OK && db_commit(c) == DB_OK
+                 ? DB_OK : DB_ERROR;
+        if (st != DB_OK) db_rollback(c);
+    }
+    db_release(a->db, c);
+    if (st == DB_NOT_FOUND) http_reply_error(r, 404, "not_found", "no such asset");
+    else if (st != DB_OK) reply_db_error(r);
+    else reply_created(r, &x->run);
+}
+
+/* The form's settings and source, checked on the HTTP thread (nothing
+ * blocks here) before the work pool stores anything.  false: replied. */
+static bool read_form(http_req *r, create_ctx *x)
+{
+    bool long_mode, long_timeout, long_clear, long_id;
+    const char *mode = assets_upload_field(r, "mode", &long_mode);
+    const char *timeout = assets_upload_field(r, "timeout", &long_timeout);
+    const char *clear = assets_upload_field(r, "clear", &long_clear);
+    const char *asset_id = assets_upload_field(r, "asset_id", &long_id);
+    const char *why = NULL;
+    if (long_mode) why = "Wrong mode supplied, options are `live` and `batch`";
+    else if (long_timeout) why = "Wrong timeout value supplied, timeout must be an int";
+    else if (long_clear) why = "clear must be true or false";
+    if (why || !run_parse_settings(mode, timeout, clear, &x->run, &why)) {
+        http_reply_error(r, 400, "invalid_setting", "%s", why);
+        return false;
+    }
+    bool has_file = assets_upload_has_file(r);
+    bool has_id = asset_id && *asset_id;
+    if (has_file && has_id) {
+        http_reply_error(r, 400, "invalid_source", "send a file or an asset_id, not both");
+        return false;
+    }
+    if (!has_file && !has_id) {
+        http_reply_error(r, 400, "missing_file", "Please supply a csv file to process (a "
+                                                 "multipart part `file`, or `asset_id`)");
+        return false;
+    }
+    if (has_id && (long_id || strlen(asset_id) != ID_LEN)) {
+        http_reply_error(r, 404, "not_found", "no such asset");
+        return false;
+    }
+    if (has_id) memcpy(x->run.asset_id, asset_id, ID_LEN + 1);
+    if (!id_generate(x->run.id)) {
+        http_reply_error(r, 500, "internal", "cannot generate an id");
+        return false;
+    }
+    snprintf(x->run.owner, sizeof x->run.owner, "%s", http_req_owner(r));
+    return true;
+}
+
+static void create_work(http_req *r)
+{
+    create_ctx x = {0};
+    if (!read_form(r, &x)) return;
+    if (x.run.asset_id[0]) {
+        create_from_asset(r, &x);
+        return;
+    }
+    asset as;
+    if (assets_upload_store(r, make_run, &x, &as)) reply_created(r, &x.run);
+    else if (x.refused) http_reply_error(r, 415, "not_csv", "%s", x.refusal);
+}
+
+void runs_create(http_req *r)
+{
+    if (!assets_upload_form_done(r)) return;
+    create_ctx x = {0};
+    if (read_form(r, &x)) http_req_defer(r, create_work);   /* checked again there: cheap */
+}
+
+/* ---------- reading ---------- */
+
+static bool load(http_req *r, run_rec *out)
+{
+    app *a = http_req_app(r);
+    db_conn *c = db_acquire(a->db);
+    db_status st = c ? db_run_get(c, http_req_owner(r), http_req_param(r, 0), out) : DB_ERROR;
+    db_release(a->db, c);
+    if (st == DB_NOT_FOUND) http_reply_error(r, 404, "not_found", "no such run");
+    else if (st != DB_OK) reply_db_error(r);
+    return st == DB_OK;
+}
+
+void runs_get(http_req *r)
+{
+    run_rec run;
+    if (load(r, &run)) http_reply_json(r, 200, run_to_json(&run));
+}
+
+static bool wants_html(http_req *r)
+{
+    const char *accept = http_req_header(r, "Accept");
+    return accept && strstr(accept, "text/html") &&
+           (!strstr(accept, "application/json") ||
+            strstr(accept, "text/html") < strstr(accept, "application/json"));
+}
+
+void runs_report(http_req *r)
+{
+    run_rec run;
+    if (!load(r, &run)) return;
+    if (!wants_html(r)) {
+        http_reply_json(r, 200, run_report_json(&run, time_now_ms()));
+        return;
+    }
+    char *html = run_report_html(&run, time_now_ms());
+    if (!html) {
+        http_reply_error(r, 500, "internal", "out of memory");
+        return;
+    }
+    http_reply_text(r, 200, "text/html; charset=utf-8", html);
+    free(html);
+}
+
+void runs_list(http_req *r)
+{
+    app *a = http_req_app(r);
+    uint64_t limit = LIST_DEFAULT;
+    const char *l = http_req_query(r, "limit");
+    if (l && (!parse_u64(l, &limit) || limit < 1 || limit > LIST_MAX)) {
+        http_reply_error(r, 400, "invalid_limit", "limit must be from 1 to %d", LIST_MAX);
+        return;
+    }
+    run_rec *runs = calloc(limit, sizeof *runs);
+    if (!runs) {
+        http_reply_error(r, 500, "internal", "out of memory");
+        return;
+    }
+    int n = 0;
+    db_conn *c = db_acquire(a->db);
+    db_status st = c ? db_run_list(c, http_req_owner(r), 0, (int)limit, runs, &n) : DB_ERROR;
+    db_release(a->db, c);
+    if (st != DB_OK) {
+        free(runs);
+        reply_db_error(r);
+        return;
+    }
+    json_t *items = json_array();
+    for (int i = 0; i < n; i++) json_array_append_new(items, run_to_json(&runs[i]));
+    free(runs);
+    http_reply_json(r, 200, json_pack("{s:o}", "runs", items));
+}
+
+/* ---------- POST /v1/runs/{id}/cancel ---------- */
+
+static void cancel_work(http_req *r)
+{
+    app *a = http_req_app(r);
+    run_rec run;
+    db_conn *c = db_acquire(a->db);
+    db_status st = DB_ERROR;
+    if (c && db_begin(c) == DB_OK) {
+        st = db_run_cancel(c, http_req_owner(r), http_req_param(r, 0), time_now_ms(), &run);
+        if (st != DB_OK || db_commit(c) != DB_OK) {
+            db_rollback(c);
+            if (st == DB_OK) st = DB_ERROR;
+        }
+    }
+    if (st == DB_NOT_FOUND && db_run_get(c, http_req_owner(r), http_req_param(r, 0), &run) == DB_OK)
+        st = DB_NOT_FOUND + 100;   /* it exists: finished already */
+    db_release(a->db, c);
+    if (st == DB_OK) {
+        hub_poke(a->hub);
+        http_reply_json(r, 202, run_to_json(&run));
+    } else if (st == DB_NOT_FOUND) {
+        http_reply_error(r, 404, "not_found", "no such run");
+    } else if ((int)st == DB_NOT_FOUND + 100) {
+        http_reply_error(r, 409, "run_finished", "the run has already %s",
+                         run.state == RUN_SUCCEEDED ? "succeeded" : "failed");
+    } else {
+        reply_db_error(r);
+    }
+}
+
+void runs_cancel(http_req *r) { http_req_defer(r, cancel_work); }
+
+/* ---------- GET /v1/people ---------- */
+
+static void person_json(void *arg, const db_person *p)
+{
+    json_array_append_new(arg, json_pack("{s:s%, s:s%, s:s, s:I}", "mail", p->email,
+                                         p->email_len, "name", p->name, p->name_len, "run_id",
+                                         p->run_id, "line", (json_int_t)p->line));
+}
+
+void people_list(http_req *r)
+{
+    app *a = http_req_app(r);
+    uint64_t limit = PEOPLE_DEFAULT;
+    const char *l = http_req_query(r, "limit");
+    if (l && (!parse_u64(l, &limit) || limit < 1 || limit > PEOPLE_MAX)) {
+        http_reply_error(r, 400, "invalid_limit", "limit must be from 1 to %d", PEOPLE_MAX);
+        return;
+    }
+    json_t *items = json_array();
+    int n = 0;
+    int64_t total = 0;
+    db_conn *c = db_acquire(a->db);
+    db_status st = c ? db_people_list(c, http_req_owner(r), http_req_query(r, "after"),
+                                      (int)limit, person_json, items, &n)
+                     : DB_ERROR;
+    if (st == DB_OK) st = db_people_count(c, http_req_owner(r), &total);
+    db_release(a->db, c);
+    if (st != DB_OK) {
+        json_decref(items);
+        reply_db_error(r);
+        return;
+    }
+    json_t *last = json_array_get(items, json_array_size(items) - 1);
+    json_t *next = (uint64_t)n == limit && last ? json_object_get(last, "mail") : NULL;
+    http_reply_json(r, 200, json_pack("{s:o, s:I, s:O?}", "people", items, "count",
+                                      (json_int_t)total, "next_after", next));
+}

@@ -1,0 +1,378 @@
+/* sqlite_runs.c — CSV runs and the people table on SQLite (db.h, core/run.h).
+ *
+ * runs: one row per run, its lease (fence, lease_until, attempts) and its
+ * counts.  A claim bumps the fence; every write by a worker names it
+ * (WHERE fence = ?), so a worker whose lease was taken over changes
+ * nothing — the same rule as jobs.
+ *
+ * people: the owner's table, the consumer's output; (owner, email) is the
+ * key, so the first row with an e-mail wins (INSERT OR IGNORE) and a later
+ * one is a duplicate.  Every value is bound, never spliced into SQL: a
+ * name like `Robert'); DROP TABLE people;--` is stored as written.
+ *
+ * run_lines: the CSV lines each running run has stored, so a message
+ * delivered twice is counted once (run.h); dropped when the run ends.
+ *
+ * Every state change appends its event in the caller's transaction:
+ * run.created, run.progress (when asked), run.finished.  A run's events
+ * carry its CSV's asset id (events need one) and the run as run_to_json
+ * shows it.
+ */
+#include "db/sqlite_internal.h"
+#include "core/run.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define RUN_COLS                                                                              \
+    "id, owner, asset_id, state, mode, timeout_s, clear, n_read, n_skipped, n_sent, n_nacked, " \
+    "n_received, n_saved, n_duplicates, skipped_lines, pub_offset, pub_line, table_count, "    \
+    "error_code, error_message, cancel, created_ms, started_ms, published_ms, "                \
+    "last_message_ms, finished_ms, fence, lease_until, attempts"
+#define FENCED "WHERE id = ?1 AND fence = ?2 AND state < 3"
+
+const char *const sq_sql_runs[Q_COUNT] = {
+    [Q_RUN_INSERT] = "INSERT INTO runs (id, owner, asset_id, state, mode, timeout_s, clear,"
+                     " created_ms) VALUES (?, ?, ?, 0, ?, ?, ?, ?)",
+    [Q_RUN_GET] = "SELECT " RUN_COLS " FROM runs WHERE id = ?1 AND owner = ?2",
+    [Q_RUN_LIST] = "SELECT " RUN_COLS " FROM runs WHERE owner = ?1 AND created_ms < ?2"
+                   " ORDER BY created_ms DESC, id LIMIT ?3",
+    [Q_RUN_CANCEL_QUEUED] = "UPDATE runs SET state = 4, error_code = 'cancelled',"
+                            " error_message = 'the run was cancelled before it started',"
+                            " finished_ms = ?3 WHERE id = ?1 AND owner = ?2 AND state = 0"
+                            " RETURNING " RUN_COLS,
+    [Q_RUN_CANCEL] = "UPDATE runs SET cancel = 1 WHERE id = ?1 AND owner = ?2 AND state < 3"
+                     " RETURNING " RUN_COLS,
+    [Q_RUN_BURY] = "UPDATE runs SET state = 4, error_code = 'worker_lost',"
+                   " error_message = 'the worker running it stopped answering on every attempt',"
+                   " finished_ms = ?1 WHERE state < 3 AND lease_until < ?1 AND attempts >= ?2"
+                   " RETURNING " RUN_COLS,
+    /* Queued runs have lease_until 0: one scan finds them and expired ones. */
+    [Q_RUN_CLAIM] = "UPDATE runs SET fence = fence + 1, attempts = attempts + 1,"
+                    " lease_until = ?1 + ?2, state = CASE WHEN state = 0 THEN 1 ELSE state END,"
+                    " started_ms = CASE WHEN started_ms = 0 THEN ?1 ELSE started_ms END"
+                    " WHERE id = (SELECT id FROM runs INDEXED BY runs_live WHERE state < 3"
+                    " AND lease_until < ?1 ORDER BY lease_until, created_ms LIMIT 1)"
+                    " RETURNING " RUN_COLS,
+    [Q_RUN_RENEW] = "UPDATE runs SET lease_until = ?3 " FENCED " RETURNING cancel",
+    [Q_RUN_SAVE_PUBLISHER] = "UPDATE runs SET state = ?3, n_read = ?4, n_skipped = ?5,"
+                             " n_sent = ?6, n_nacked = ?7, skipped_lines = ?8, pub_offset = ?9,"
+                             " pub_line = ?10, published_ms = ?11 " FENCED
+                             " RETURNING " RUN_COLS,
+    [Q_RUN_LINE] = "INSERT OR IGNORE INTO run_lines (run_id, line) VALUES (?1, ?2)",
+    [Q_PEOPLE_INSERT] = "INSERT OR IGNORE INTO people (owner, email, name, run_id, line,"
+                        " created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [Q_RUN_SAVE_CONSUMER] = "UPDATE runs SET n_received = n_received + ?3,"
+                            " n_saved = n_saved + ?4, n_duplicates = n_duplicates + ?5,"
+                            " last_message_ms = CASE WHEN ?3 > 0 THEN ?6 ELSE last_message_ms END"
+                            " " FENCED " RETURNING " RUN_COLS,
+    [Q_RUN_FINISH] = "UPDATE runs SET state = ?3, error_code = ?4, error_message = ?5,"
+                     " finished_ms = ?6, lease_until = 0,"
+                     " table_count = (SELECT count(*) FROM people WHERE owner = runs.owner) "
+                     FENCED " RETURNING " RUN_COLS,
+    [Q_RUN_LINES_DROP] = "DELETE FROM run_lines WHERE run_id = ?1",
+    [Q_PEOPLE_CLEAR] = "DELETE FROM people WHERE owner = ?1",
+    [Q_PEOPLE_LIST] = "SELECT email, name, run_id, line, created_ms FROM people"
+                      " WHERE owner = ?1 AND email > ?2 ORDER BY email LIMIT ?3",
+    [Q_PEOPLE_COUNT] = "SELECT count(*) FROM people WHERE owner = ?1",
+};
+
+static void read_run(sqlite3_stmt *s, void *out)
+{
+    run_rec *r = out;
+    memset(r, 0, sizeof *r);
+    sq_copy_text(r->id, sizeof r->id, s, 0);
+    sq_copy_text(r->owner, sizeof r->owner, s, 1);
+    sq_copy_text(r->asset_id, sizeof r->asset_id, s, 2);
+    int state = sqlite3_column_int(s, 3);
+    r->state = state >= RUN_QUEUED && state <= RUN_FAILED ? (run_state)state : RUN_FAILED;
+    r->mode = sqlite3_column_int(s, 4) == RUN_BATCH ? RUN_BATCH : RUN_LIVE;
+    r->timeout_s = sqlite3_column_int(s, 5);
+    r->clear = sqlite3_column_int(s, 6) != 0;
+    int64_t *counts[] = {&r->n.read, &r->n.skipped, &r->n.sent, &r->n.nacked,
+                         &r->n.received, &r->n.saved, &r->n.duplicates};
+    for (int i = 0; i < 7; i++) *counts[i] = sqlite3_column_int64(s, 7 + i);
+    sq_copy_text(r->skipped_lines, sizeof r->skipped_lines, s, 14);
+    r->pub_offset = (uint64_t)sqlite3_column_int64(s, 15);
+    r->pub_line = (uint64_t)sqlite3_column_int64(s, 16);
+    r->table_count = sqlite3_column_int64(s, 17);
+    sq_copy_text(r->error_code, sizeof r->error_code, s, 18);
+    sq_copy_text(r->error_message, sizeof r->error_message, s, 19);
+    r->cancel = sqlite3_column_int(s, 20) != 0;
+    int64_t *times[] = {&r->created_ms, &r->started_ms, &r->published_ms, &r->last_message_ms,
+                        &r->finished_ms, &r->fence, &r->lease_until_ms};
+    for (int i = 0; i < 7; i++) *times[i] = sqlite3_column_int64(s, 21 + i);
+    r->attempts = sqlite3_column_int(s, 28);
+}
+
+/* Steps an UPDATE ... RETURNING of at most one run into *out (when not
+ * NULL), draining it so its writes finish. */
+static db_status step_run(db_conn *c, sqlite3_stmt *s, run_rec *out, const char *what)
+{
+    int rc = sqlite3_step(s);
+    bool found = rc == SQLITE_ROW;
+    if (found && out) read_run(s, out);
+    while (rc == SQLITE_ROW) rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) return sq_fail(c, what);
+    return found ? DB_OK : DB_NOT_FOUND;
+}
+
+static db_status append_event(db_conn *c, const char *type, const run_rec *r, int64_t now_ms)
+{
+    json_t *o = run_to_json(r);
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    db_status st = text ? db_event_append(c, type, r->asset_id, r->owner, now_ms, text) : DB_ERROR;
+    free(text);
+    return st;
+}
+
+db_status db_run_insert(db_conn *c, run_rec *r)
+{
+    if (!sq_in_transaction(c, "run insert")) return DB_ERROR;
+    if (r->clear && sq_exec_one(c, Q_PEOPLE_CLEAR, r->owner, "people clear") != DB_OK)
+        return DB_ERROR;
+    sqlite3_stmt *s = sq_stmt(c, Q_RUN_INSERT);
+    if (!s) return DB_ERROR;
+    sqlite3_bind_text(s, 1, r->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, r->owner, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, r->asset_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 4, (int)r->mode);
+    sqlite3_bind_int(s, 5, r->timeout_s);
+    sqlite3_bind_int(s, 6, r->clear);
+    sqlite3_bind_int64(s, 7, r->created_ms);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) return sq_fail(c, "run insert");
+    r->state = RUN_QUEUED;
+    r->table_count = -1;
+    return append_event(c, "run.created", r, r->created_ms);
+}
+
+db_status db_run_get(db_conn *c, const char *owner, const char *id, run_rec *out)
+{
+    return sq_get_owned(c, Q_RUN_GET, id, owner, read_run, out, "run get");
+}
+
+db_status db_run_list(db_conn *c, const char *owner, int64_t before_ms, int limit, run_rec *out,
+                      int *n)
+{
+    sqlite3_stmt *s = sq_stmt(c, Q_RUN_LIST);
+    if (!s) return DB_ERROR;
+    sqlite3_bind_text(s, 1, owner, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, before_ms > 0 ? before_ms : INT64_MAX);
+    sqlite3_bind_int(s, 3, limit);
+    int rc = SQLITE_DONE;
+    *n = 0;
+    while (*n < limit && (rc = sqlite3_step(s)) == SQLITE_ROW) read_run(s, &out[(*n)++]);
+    if (rc == SQLITE_ROW) rc = SQLITE_DONE;   /* the limit, not the end */
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? DB_OK : sq_fail(c, "run list");
+}
+
+db_status db_run_cancel(db_conn *c, const char *owner, const char *id, int64_t now_ms, run_rec *out)
+{
+    if (!sq_in_transaction(c, "run cancel")) return DB_ERROR;
+    sqlite3_stmt *s = sq_stmt(c, Q_RUN_CANCEL_QUEUED);
+    if (!s) return DB_ERROR;
+    sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, owner, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, now_ms);
+    db_status st = step_run(c, s, out, "run cancel");
+    if (st == DB_OK) return append_event(c, "run.finished", out, now_ms);
+    if (st != DB_NOT_FOUND) return st;
+    /* Running: its worker sees the flag at its next write and stops. */
+    if (!(s = sq_stmt(c, Q_RUN_CANCEL))) return DB_ERROR;
+    sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, owner, -1, SQLITE_STATIC);
+    return step_run(c, s, out, "run cancel");
+}
+
+db_status db_run_claim(db_conn *c, int64_t now_ms, int64_t lease_ms, run_rec *out)
+{
+    if (db_begin(c) != DB_OK) return DB_ERROR;
+    /* Runs whose worker died on their last attempt fail first, each with
+     * its run.finished, so a run that kills workers stops being retried. */
+    sqlite3_stmt *s = sq_stmt(c, Q_RUN_BURY);
+    if (!s) goto fail;
+    sqlite3_bind_int64(s, 1, now_ms);
+    sqlite3_bind_int(s, 2, RUN_MAX_ATTEMPTS);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        run_rec dead;
+        read_run(s, &dead);
+        if (append_event(c, "run.finished", &dead, now_ms) != DB_OK) {
+            sqlite3_reset(s);
+            goto fail;
+        }
+    }
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) {
+        sq_fail(c, "run bury");
+        goto fail;
+    }
+    if (!(s = sq_stmt(c, Q_RUN_CLAIM))) goto fail;
+    sqlite3_bind_int64(s, 1, now_ms);
+    sqlite3_bind_int64(s, 2, lease_ms);
+    db_status st = step_run(c, s, out, "run claim");
+    if (st == DB_ERROR || db_commit(c) != DB_OK) goto fail;
+    return st;
+fail:
+    db_rollback(c);
+    return DB_ERROR;
+}
+
+db_status db_run_renew(db_conn *c, const run_rec *r, int64_t until_ms, bool *cancel)
+{
+    sqlite3_stmt *s = sq_stmt(c, Q_RUN_RENEW);
+    if (!s) return DB_ERROR;
+    sqlite3_bind_text(s, 1, r->id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, r->fence);
+    sqlite3_bind_int64(s, 3, until_ms);
+    int rc = sqlite3_step(s);
+    bool found = rc == SQLITE_ROW;
+    if (found) *cancel = sqlite3_column_int(s, 0) != 0;
+    while (rc == SQLITE_ROW) rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) return sq_fail(c, "run renew");
+    return found ? DB_OK : DB_NOT_FOUND;
+}
+
+db_status db_run_save_publisher(db_conn *c, run_rec *r, bool progress_event, int64_t now_ms)
+{
+    if (!sq_in_transaction(c, "run save publisher")) return DB_ERROR;
+    sqlite3_stmt *s = sq_stmt(c, Q_RUN_SAVE_PUBLISHER);
+    if (!s) return DB_ERROR;
+    sqlite3_bind_text(s, 1, r->id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, r->fence);
+    sqlite3_bind_int(s, 3, (int)r->state);
+    sqlite3_bind_int64(s, 4, r->n.read);
+    sqlite3_bind_int64(s, 5, r->n.skipped);
+    sqlite3_bind_int64(s, 6, r->n.sent);
+    sqlite3_bind_int64(s, 7, r->n.nacked);
+    sqlite3_bind_text(s, 8, r->skipped_lines[0] ? r->skipped_lines : "[]", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 9, (sqlite3_int64)r->pub_offset);
+    sqlite3_bind_int64(s, 10, (sqlite3_int64)r->pub_line);
+    sqlite3_bind_int64(s, 11, r->published_ms);
+    run_rec now;
+    db_status st = step_run(c, s, &now, "run save publisher");
+    if (st != DB_OK) return st;
+    /* The consumer's counts and the cancel flag are the row's. */
+    r->n.received = now.n.received;
+    r->n.saved = now.n.saved;
+    r->n.duplicates = now.n.duplicates;
+    r->last_message_ms = now.last_message_ms;
+    r->cancel = now.cancel;
+    return progress_event ? append_event(c, "run.progress", &now, now_ms) : DB_OK;
+}
+
+/* A row's outcome: 0 seen before (a redelivery), 1 saved, 2 duplicate. */
+static int store_row(db_conn *c, const run_rec *r, const run_row *row, int64_t now_ms)
+{
+    sqlite3_stmt *s = sq_stmt(c, Q_RUN_LINE);
+    if (!s) return -1;
+    sqlite3_bind_text(s, 1, r->id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, row->line);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) return sq_fail(c, "run line"), -1;
+    if (sqlite3_changes(c->h) == 0) return 0;
+    if (!(s = sq_stmt(c, Q_PEOPLE_INSERT))) return -1;
+    sqlite3_bind_text(s, 1, r->owner, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, row->mail, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, row->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 4, r->id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 5, row->line);
+    sqlite3_bind_int64(s, 6, now_ms);
+    rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) return sq_fail(c, "people insert"), -1;
+    return sqlite3_changes(c->h) ? 1 : 2;
+}
+
+db_status db_run_store_rows(db_conn *c, run_rec *r, const run_row *rows, int n, bool progress_event,
+                            int64_t now_ms)
+{
+    if (!sq_in_transaction(c, "run store rows")) return DB_ERROR;
+    int64_t received = 0, saved = 0, duplicates = 0;
+    for (int i = 0; i < n; i++) {
+        int out = store_row(c, r, &rows[i], now_ms);
+        if (out < 0) return DB_ERROR;
+        received += out > 0;
+        saved += out == 1;
+        duplicates += out == 2;
+    }
+    sqlite3_stmt *s = sq_stmt(c, Q_RUN_SAVE_CONSUMER);
+    if (!s) return DB_ERROR;
+    sqlite3_bind_text(s, 1, r->id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, r->fence);
+    sqlite3_bind_int64(s, 3, received);
+    sqlite3_bind_int64(s, 4, saved);
+    sqlite3_bind_int64(s, 5, duplicates);
+    sqlite3_bind_int64(s, 6, now_ms);
+    run_rec now;
+    db_status st = step_run(c, s, &now, "run save consumer");
+    if (st != DB_OK) return st;
+    r->n.received = now.n.received;
+    r->n.saved = now.n.saved;
+    r->n.duplicates = now.n.duplicates;
+    r->last_message_ms = now.last_message_ms;
+    r->cancel = now.cancel;
+    return progress_event ? append_event(c, "run.progress", &now, now_ms) : DB_OK;
+}
+
+db_status db_run_finish(db_conn *c, run_rec *r, int64_t now_ms)
+{
+    if (!sq_in_transaction(c, "run finish")) return DB_ERROR;
+    sqlite3_stmt *s = sq_stmt(c, Q_RUN_FINISH);
+    if (!s) return DB_ERROR;
+    sqlite3_bind_text(s, 1, r->id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, r->fence);
+    sqlite3_bind_int(s, 3, (int)r->state);
+    sqlite3_bind_text(s, 4, r->error_code, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 5, r->error_message, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 6, now_ms);
+    db_status st = step_run(c, s, r, "run finish");
+    if (st != DB_OK) return st;
+    if (sq_exec_one(c, Q_RUN_LINES_DROP, r->id, "run lines drop") != DB_OK) return DB_ERROR;
+    return append_event(c, "run.finished", r, now_ms);
+}
+
+db_status db_people_count(db_conn *c, const char *owner, int64_t *n)
+{
+    sqlite3_stmt *s = sq_stmt(c, Q_PEOPLE_COUNT);
+    if (!s) return DB_ERROR;
+    sqlite3_bind_text(s, 1, owner, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) *n = sqlite3_column_int64(s, 0);
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW ? DB_OK : sq_fail(c, "people count");
+}
+
+db_status db_people_list(db_conn *c, const char *owner, const char *after_email, int limit,
+                         db_person_fn fn, void *arg, int *n)
+{
+    sqlite3_stmt *s = sq_stmt(c, Q_PEOPLE_LIST);
+    if (!s) return DB_ERROR;
+    sqlite3_bind_text(s, 1, owner, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, after_email ? after_email : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 3, limit);
+    int rc;
+    *n = 0;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        db_person p = {
+            .email = (const char *)sqlite3_column_text(s, 0),
+            .email_len = (size_t)sqlite3_column_bytes(s, 0),
+            .name = (const char *)sqlite3_column_text(s, 1),
+            .name_len = (size_t)sqlite3_column_bytes(s, 1),
+            .run_id = (const char *)sqlite3_column_text(s, 2),
+            .line = sqlite3_column_int64(s, 3),
+            .created_ms = sqlite3_column_int64(s, 4),
+        };
+        fn(arg, &p);
+        (*n)++;
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? DB_OK : sq_fail(c, "people list");
+}

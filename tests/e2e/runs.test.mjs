@@ -1,0 +1,254 @@
+// CSV runs (/v1/runs, issue #13): the rows of a `Full Name,e-mail` CSV
+// published to RabbitMQ with confirms and stored by the built-in consumer
+// (in the worker processes) in the owner's people table, with a report.
+// One private broker (rabbitmq.mjs) and one server serve the file; tests
+// that break things start their own server.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import amqplib from 'amqplib';
+import fs from 'node:fs';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import {
+  CORPUS, SLOW, TEST_TIMEOUT as T, TINY_PNG, api, createKey, makeTempDir, removeDir,
+  startServer, waitFor, curl,
+} from './lib.mjs';
+import { startRabbit } from './rabbitmq.mjs';
+
+const PEOPLE = path.join(CORPUS, 'csv', 'people_11273.csv');
+const EDGE = path.join(CORPUS, 'csv', 'edge_cases.csv');
+let mq, srv;
+before(async () => {
+  mq = await startRabbit();
+  srv = await startServer({ workers: 1, args: ['--amqp-url', mq.url] });
+});
+after(async () => {
+  await srv?.cleanup();
+  await mq?.destroy();
+});
+
+/** POST /v1/runs with form fields; file: a path, or {data, name, type}. */
+function startRun(s, { file, fields = {}, token = s.token } = {}) {
+  const args = ['-X', 'POST', '-H', `Authorization: Bearer ${token}`];
+  let input;
+  if (typeof file === 'string') args.push('-F', `file=@${file};type=text/csv`);
+  else if (file) {
+    args.push('-F', `file=@-;filename=${file.name || 'data.csv'};type=${file.type || 'text/csv'}`);
+    input = file.data;
+  }
+  for (const [k, v] of Object.entries(fields)) args.push('-F', `${k}=${v}`);
+  args.push(`${s.url}/v1/runs`);
+  return curl(args, { input });
+}
+
+async function finished(s, id, { token = s.token, timeoutMs = 60000 } = {}) {
+  let run;
+  await waitFor(async () => {
+    run = (await api(s, 'GET', `/v1/runs/${id}`, { token })).json;
+    return run.state === 'succeeded' || run.state === 'failed';
+  }, { timeoutMs: timeoutMs * SLOW, intervalMs: 100, what: `run ${id} finished` });
+  return run;
+}
+
+/** Whether the broker still has the queue (a passive declare). */
+async function queueExists(name) {
+  const conn = await amqplib.connect(mq.url);
+  conn.on('error', () => {});
+  try {
+    const ch = await conn.createChannel();
+    ch.on('error', () => {});
+    try { await ch.checkQueue(name); return true; } catch { return false; }
+  } finally { await conn.close().catch(() => {}); }
+}
+
+async function people(s, token = s.token) {
+  const all = [];
+  let after = '';
+  for (;;) {
+    const r = await api(s, 'GET', `/v1/people?limit=1000${after ? `&after=${encodeURIComponent(after)}` : ''}`, { token });
+    assert.equal(r.status, 200, r.text);
+    all.push(...r.json.people);
+    if (!r.json.next_after) return { rows: all, count: r.json.count };
+    after = r.json.next_after;
+  }
+}
+
+for (const mode of ['live', 'batch']) {
+  test(`people_11273.csv in ${mode} mode: sent 11,273, received 11,273, saved 11,000, table 11,000; the queue is gone`, { timeout: T }, async (t) => {
+    const r = await startRun(srv, { file: PEOPLE, fields: { mode, timeout: '0', clear: 'true' } });
+    assert.equal(r.status, 202, r.text);
+    assert.match(r.headers.location, /^\/v1\/runs\/[A-Za-z0-9_-]{22}$/);
+    assert.equal(r.json.mode, mode);
+    const run = await finished(srv, r.json.id);
+    assert.equal(run.state, 'succeeded', JSON.stringify(run.error));
+    assert.deepEqual(run.counts, { read: 11273, skipped: 0, sent: 11273, nacked: 0, received: 11273, saved: 11000, duplicates: 273 });
+    assert.equal(run.table_count, 11000);
+    assert.equal(await queueExists(run.queue), false, 'the run deleted its queue');
+    const rep = await api(srv, 'GET', `/v1/runs/${run.id}/report`);
+    assert.equal(rep.status, 200);
+    assert.deepEqual(rep.json.skipped_lines, []);
+    assert.ok(rep.json.rates.sent_per_second > 0);
+    t.diagnostic(`${mode}: ${Math.round(rep.json.rates.received_per_second)} rows/s end to end, ` +
+      `${Math.round(rep.json.rates.sent_per_second)} confirmed publishes/s`);
+  });
+}
+
+test('edge_cases.csv: 12 sent, 6 skipped with their lines, 10 saved, every name stored byte for byte', { timeout: T }, async () => {
+  const key = await createKey(srv.dataDir, 'edge', 'edge-owner');
+  const r = await startRun(srv, { file: EDGE, fields: { mode: 'batch', timeout: '0' }, token: key });
+  assert.equal(r.status, 202, r.text);
+  const run = await finished(srv, r.json.id, { token: key });
+  assert.equal(run.state, 'succeeded', JSON.stringify(run.error));
+  assert.deepEqual(run.counts, { read: 18, skipped: 6, sent: 12, nacked: 0, received: 12, saved: 10, duplicates: 2 });
+  assert.equal(run.table_count, 10);
+  const rep = (await api(srv, 'GET', `/v1/runs/${run.id}/report`, { token: key })).json;
+  // the malformed rows' lines: "only-one-field", "a,b,c", the empty line,
+  // "x,y,z,w", "just,two,but,four", and the unterminated quote that ends
+  // the file (line 19: "Multi\nLine" spans lines 13 and 14)
+  assert.deepEqual(rep.skipped_lines, [2, 4, 6, 8, 10, 19]);
+  const { rows, count } = await people(srv, key);
+  assert.equal(count, 10);
+  const byMail = Object.fromEntries(rows.map((p) => [p.mail, p.name]));
+  assert.equal(byMail['ann.oneil@example.com'], "Ann O'Neil", 'the first row of an e-mail wins');
+  assert.equal(byMail['jane.doe@example.com'], 'Doe, Jane');
+  assert.equal(byMail['bobby@example.com'], 'Bob "Bobby" Tables');
+  assert.equal(byMail['zoe@example.com'], 'Zoë Ångström');
+  assert.equal(byMail['drop@example.com'], "Robert'); DROP TABLE people;--");
+  assert.equal(byMail['empty.name@example.com'], '');
+  assert.equal(byMail['multi@example.com'], 'Multi\nLine');
+  assert.equal(byMail['trail@example.com'], 'Trailing Space ');
+  assert.equal(byMail['tab@example.com'], 'Tab\tName');
+  assert.equal(byMail['last@example.com'], 'Last Good');
+  // The HTML report keeps the original's lines.
+  const html = await api(srv, 'GET', `/v1/runs/${run.id}/report`, { token: key, headers: ['Accept: text/html'] });
+  assert.equal(html.status, 200);
+  assert.match(html.headers['content-type'], /^text\/html/);
+  for (const line of ['Rows sent', 'Received', 'Saved', 'Database count', run.queue]) assert.ok(html.text.includes(line), line);
+});
+
+test('bad input is refused before anything is stored, published or cleared', { timeout: T }, async () => {
+  const key = await createKey(srv.dataDir, 'bad', 'bad-owner');
+  // one row in the table, which no refused run may clear
+  const seed = await startRun(srv, { file: { data: 'Keep Me,keep@example.com\n' }, fields: { timeout: '0' }, token: key });
+  assert.equal(seed.status, 202, seed.text);
+  assert.equal((await finished(srv, seed.json.id, { token: key })).table_count, 1);
+  const assetsBefore = (await api(srv, 'GET', '/v1/assets', { token: key })).json.items.length;
+  const cases = [
+    [{ file: EDGE, fields: { mode: 'stream', clear: '1' } }, 400, 'invalid_setting', /Wrong mode supplied, options are `live` and `batch`/],
+    [{ file: EDGE, fields: { timeout: 'abc', clear: '1' } }, 400, 'invalid_setting', /Wrong timeout value supplied, timeout must be an int/],
+    [{ file: EDGE, fields: { timeout: '-1', clear: '1' } }, 400, 'invalid_setting', /timeout must be an int/],
+    [{ file: EDGE, fields: { timeout: '1.5', clear: '1' } }, 400, 'invalid_setting', /timeout must be an int/],
+    [{ file: EDGE, fields: { clear: 'maybe' } }, 400, 'invalid_setting', /clear/],
+    [{ fields: { mode: 'live', clear: '1' } }, 400, 'missing_file', /Please supply a csv file to process/],
+    [{ file: { data: TINY_PNG, name: 'x.csv', type: 'text/csv' }, fields: { clear: '1' } }, 415, 'not_csv', /not text/],
+    [{ file: { data: '' }, fields: { clear: '1' } }, 415, 'not_csv', /empty/],
+    [{ fields: { asset_id: 'AAAAAAAAAAAAAAAAAAAAAA', clear: '1' } }, 404, 'not_found', /no such asset/],
+  ];
+  for (const [req, status, code, message] of cases) {
+    const r = await startRun(srv, { ...req, token: key });
+    assert.equal(r.status, status, `${JSON.stringify(req.fields)}: ${r.text}`);
+    assert.equal(r.json.error.code, code);
+    assert.match(r.json.error.message, message);
+  }
+  assert.equal((await people(srv, key)).count, 1, 'nothing cleared');
+  assert.equal((await api(srv, 'GET', '/v1/assets', { token: key })).json.items.length, assetsBefore, 'no asset kept');
+  assert.equal((await api(srv, 'GET', '/v1/runs', { token: key })).json.runs.length, 1, 'no run made');
+  // Another owner sees none of it.
+  assert.equal((await api(srv, 'GET', `/v1/runs/${seed.json.id}`)).status, 404);
+  assert.equal((await api(srv, 'GET', '/v1/runs', {})).json.runs.some((x) => x.id === seed.json.id), false);
+});
+
+test('a run on an uploaded CSV (asset_id), and two runs at once', { timeout: T }, async () => {
+  const key = await createKey(srv.dataDir, 'two', 'two-owner');
+  const up = await curl(['-X', 'POST', '-H', `Authorization: Bearer ${key}`, '-F', `file=@${EDGE};type=text/csv`, `${srv.url}/v1/assets`]);
+  assert.equal(up.status, 201, up.text);
+  const a = await startRun(srv, { fields: { asset_id: up.json.id, timeout: '1', mode: 'live' }, token: key });
+  const b = await startRun(srv, { file: PEOPLE, fields: { timeout: '1', mode: 'batch' }, token: key });
+  assert.equal(a.status, 202, a.text);
+  assert.equal(b.status, 202, b.text);
+  assert.equal(a.json.asset_id, up.json.id);
+  const [ra, rb] = await Promise.all([finished(srv, a.json.id, { token: key }), finished(srv, b.json.id, { token: key })]);
+  assert.equal(ra.state, 'succeeded');
+  assert.equal(rb.state, 'succeeded');
+  assert.equal(ra.counts.sent, 12);
+  assert.equal(rb.counts.sent, 11273);
+  assert.equal(ra.counts.received + rb.counts.received, 11273 + 12);
+  // one table: each e-mail saved once, whichever run stored it first
+  assert.equal(ra.counts.saved + rb.counts.saved, 10 + 11000);
+  assert.equal((await people(srv, key)).count, 11010);
+  const list = (await api(srv, 'GET', '/v1/runs', { token: key })).json.runs.map((x) => x.id);
+  assert.deepEqual(list.slice(0, 2).sort(), [a.json.id, b.json.id].sort());
+});
+
+test('the idle timeout: the consumer stops that long after the last message', { timeout: T }, async () => {
+  const r = await startRun(srv, { file: EDGE, fields: { mode: 'live', timeout: '3' } });
+  const run = await finished(srv, r.json.id);
+  assert.equal(run.state, 'succeeded');
+  const idle = Date.parse(run.finished) - Date.parse(run.last_message);
+  assert.ok(idle >= 3000, `finished ${idle} ms after the last message`);
+  assert.ok(idle < 3000 + 5000 * SLOW, `finished ${idle} ms after the last message`);
+});
+
+test('without --amqp-url the run routes answer 503 and say what to configure', { timeout: T }, async (t) => {
+  const s = await startServer({});
+  t.after(() => s.cleanup());
+  const r = await startRun(s, { file: EDGE });
+  assert.equal(r.status, 503);
+  assert.equal(r.json.error.code, 'amqp_not_configured');
+  assert.match(r.json.error.message, /--amqp-url/);
+});
+
+test('a broker that is down: the run fails with a clear reason, the password in no log or error', { timeout: T }, async (t) => {
+  // in the environment, as an operator keeps a secret off the command line
+  const url = 'amqp://guest:s3cret-pass@127.0.0.1:1/%2f';
+  const s = await startServer({ workers: 1, env: { ASSETD_AMQP_URL: url } });
+  t.after(() => s.cleanup());
+  const r = await startRun(s, { file: EDGE, fields: { timeout: '0' } });
+  assert.equal(r.status, 202, r.text);
+  const run = await finished(s, r.json.id);
+  assert.equal(run.state, 'failed');
+  assert.equal(run.error.code, 'broker_unavailable');
+  assert.match(run.error.message, /cannot reach RabbitMQ/);
+  for (const l of [...s.stderrLines, ...s.stdoutLines, JSON.stringify(run)]) assert.ok(!l.includes('s3cret-pass'), l);
+  const ps = execFileSync('ps', ['-eo', 'args']).toString();
+  assert.ok(!ps.includes('s3cret-pass'), 'no process has the password on its command line (serve gives it to its workers in their environment)');
+});
+
+test('cancel: a running run stops as failed (cancelled) and its queue goes; a finished one answers 409', { timeout: T }, async () => {
+  const r = await startRun(srv, { file: EDGE, fields: { mode: 'live', timeout: '60' } });
+  await waitFor(async () => (await api(srv, 'GET', `/v1/runs/${r.json.id}`)).json.state === 'consuming', { timeoutMs: 20000 * SLOW });
+  const c = await api(srv, 'POST', `/v1/runs/${r.json.id}/cancel`);
+  assert.equal(c.status, 202, c.text);
+  const run = await finished(srv, r.json.id);
+  assert.equal(run.state, 'failed');
+  assert.equal(run.error.code, 'cancelled');
+  assert.equal(await queueExists(run.queue), false);
+  assert.equal((await api(srv, 'POST', `/v1/runs/${r.json.id}/cancel`)).status, 409);
+});
+
+test('kill -9 of the worker mid-run: another takes the run over and every count is exact', { timeout: T * 2 }, async (t) => {
+  const dir = makeTempDir('assetd-runs-');
+  t.after(() => removeDir(dir));
+  // 60,000 rows, 30,000 distinct e-mails: long enough to be killed mid-publish
+  const lines = [];
+  for (let i = 0; i < 60000; i++) lines.push(`Person ${i},p${i % 30000}@example.com`);
+  const csv = path.join(dir, 'big.csv');
+  fs.writeFileSync(csv, lines.join('\n') + '\n');
+  const s = await startServer({ workers: 1, args: ['--amqp-url', mq.url, '--job-lease', '2'] });
+  t.after(() => s.cleanup());
+  const r = await startRun(s, { file: csv, fields: { mode: 'live', timeout: '1', clear: '1' } });
+  assert.equal(r.status, 202, r.text);
+  let mid;
+  await waitFor(async () => {
+    mid = (await api(s, 'GET', `/v1/runs/${r.json.id}`)).json;
+    return mid.counts.sent > 0 || mid.state !== 'publishing' && mid.state !== 'queued';
+  }, { timeoutMs: 30000 * SLOW, intervalMs: 20 });
+  const pids = execFileSync('ps', ['-o', 'pid=', '--ppid', String(s.pid)]).toString().split('\n').map(Number).filter(Boolean);
+  for (const pid of pids) process.kill(pid, 'SIGKILL');
+  t.diagnostic(`killed the worker at ${mid.state}, sent ${mid.counts.sent}, received ${mid.counts.received}`);
+  const run = await finished(s, r.json.id, { timeoutMs: 120000 });
+  assert.equal(run.state, 'succeeded', JSON.stringify(run.error));
+  assert.deepEqual(run.counts, { read: 60000, skipped: 0, sent: 60000, nacked: 0, received: 60000, saved: 30000, duplicates: 30000 });
+  assert.equal(run.table_count, 30000);
+  assert.equal(await queueExists(run.queue), false);
+});
