@@ -22,6 +22,7 @@
 #define SEGMENT_SECONDS 6
 #define AUDIO_KBPS 128
 #define POSTER_FRAMES 50             /* the thumbnail filter's batch */
+#define POSTER_MAX_P 1080            /* its frames are held: 50 x 3 MiB at most */
 
 /* Demuxers we transcode from: containers of audio/video streams only. */
 static const char *const containers[] = {"mov", "matroska", "avi", "mpegts", "flv",
@@ -395,6 +396,9 @@ void video_plan_make(const video_info *in, video_plan *out)
                     : at_least(in, 854, 480) ? size_at(in, 480, 1400)
                                              : size_at(in, 360, 800);
     out->fallback_rung = -1;
+    video_size as_is = {in->width, in->height, 0, 0};
+    out->poster = at_least(in, POSTER_MAX_P + 1, POSTER_MAX_P + 1) ? size_at(in, POSTER_MAX_P, 0)
+                                                                   : as_is;
     timeline_make(in->duration, &out->timeline);
     if (!at_least(in, 1280, 720)) return;
     out->rungs[out->nrungs++] = size_at(in, 480, 1400);
@@ -463,7 +467,8 @@ static void add_audio_codec(args *a)
  * aspect through its sample aspect ratio (1280:1281): the DASH muxer
  * requires one display aspect per adaptation set, so never setsar=1.
  * With a ladder the fallback has no branch: it is its rung's encode. */
-static void add_graph(args *a, const video_plan *plan, double duration)
+static void add_graph(args *a, const video_plan *plan, int in_width, int in_height,
+                      double duration)
 {
     char g[1400];
     int n = plan->nrungs;
@@ -496,13 +501,19 @@ static void add_graph(args *a, const video_plan *plan, double duration)
      * The very first frame goes first (concat) to the poster's outputs,
      * each written over with -update: for the same reason as the tiles,
      * an output must start early or -progress waits for it.  A video
-     * stream shorter than 10% of the duration keeps that first frame. */
+     * stream shorter than 10% of the duration keeps that first frame.
+     * The thumbnail holds its frames in this process, which has the
+     * worker's address-space limit: a source over 1080p gives them scaled
+     * to plan->poster (a 4K one's 50 frames would take 600 MiB). */
+    char scale[48] = "";
+    if (plan->poster.width != in_width || plan->poster.height != in_height)
+        snprintf(scale, sizeof scale, ",scale=%d:%d", plan->poster.width, plan->poster.height);
     snprintf(g + len, sizeof g - len,
-             ";[s%d]split=2[pa][pb];[pa]trim=end_frame=1[p0];"
-             "[pb]trim=start=%.3f,trim=end_frame=%d,thumbnail=%d[p1];"
+             ";[s%d]split=2[pa][pb];[pa]trim=end_frame=1%s[p0];"
+             "[pb]trim=start=%.3f,trim=end_frame=%d%s,thumbnail=%d[p1];"
              "[p0][p1]concat=n=2:v=1:a=0,split=2[p][c];"
              "[c]crop='min(iw,trunc(ih*16/9))':'min(ih,trunc(iw*9/16))'[cc]",
-             b, duration * 0.1, POSTER_FRAMES, POSTER_FRAMES);
+             b, scale, duration * 0.1, POSTER_FRAMES, scale, POSTER_FRAMES);
     add(a, "-filter_complex"), addf(a, "%s", g);
 }
 
@@ -700,7 +711,7 @@ video_status video_transcode(int fd, const video_info *in, const video_plan *pla
     add(&a, "-protocol_whitelist"), add(&a, "file");
     add(&a, "-f"), add(&a, in->format);
     add(&a, "-i"), add(&a, "file:/dev/stdin");
-    add_graph(&a, plan, in->duration);
+    add_graph(&a, plan, in->width, in->height, in->duration);
     if (plan->fallback_rung < 0) {   /* no ladder: a progressive MP4, moov first */
         add(&a, "-map"), add(&a, "[f]");
         if (in->has_audio) add(&a, "-map"), add(&a, "0:a:0");

@@ -99,6 +99,7 @@ typedef struct video_timeline {
 typedef struct video_plan {
     video_size fallback;
     int fallback_rung;                    /* the rung it copies; -1: its own encode */
+    video_size poster;                    /* the source's size, at most 1080p */
     int nrungs;                           /* 0: no ladder */
     video_size rungs[VIDEO_RUNGS_MAX];    /* ascending */
     video_timeline timeline;
@@ -119,7 +120,8 @@ void video_plan_make(const video_info *in, video_plan *out);
  *   poster.jpg              a frame chosen by ffmpeg's thumbnail filter (the
  *                           most typical of 50 frames from 10% of the
  *                           duration: not the first, rarely black) at the
- *                           source's displayed size,
+ *                           source's displayed size up to 1080p
+ *                           (plan->poster),
  *   cover.jpg               and its largest 16:9 centre crop (for the cover
  *                           sizes)
  * A file's name up to the dot is its rendition name ([a-z0-9_]); the

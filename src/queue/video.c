@@ -193,7 +193,7 @@ static bool store_outputs(run *r, const video_info *in, const video_plan *plan,
     pipeline_progress(r->w, r->j, 0.95);
     snprintf(path, sizeof path, "%s/poster.jpg", r->dir);
     if (!pipeline_store_file(r->w, r->j->asset_id, "poster", path, &size)) goto fail;
-    add_rendition(r, "poster", "image/jpeg", in->width, in->height, size);
+    add_rendition(r, "poster", "image/jpeg", plan->poster.width, plan->poster.height, size);
     snprintf(path, sizeof path, "%s/cover.jpg", r->dir);
     int cover = open(path, O_RDONLY | O_CLOEXEC);
     int w = 0, h = 0;

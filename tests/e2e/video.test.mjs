@@ -77,6 +77,8 @@ before(async () => {
   ffmpeg(['-i', coded, '-c', 'copy', '-metadata:s:v:0', 'rotate=90', clips.portrait]);
   clips.small = path.join(dir, 'small.mp4');
   ffmpeg(['-f', 'lavfi', '-i', 'testsrc2=size=640x360:rate=25', '-t', '3', ...x264, clips.small]);
+  clips.qhd = path.join(dir, 'qhd.mp4');
+  ffmpeg(['-f', 'lavfi', '-i', 'testsrc2=size=2560x1440:rate=30', '-t', '1', ...x264, clips.qhd]);
   clips.silent = path.join(dir, 'silent.mp4');
   ffmpeg(['-f', 'lavfi', '-i', 'testsrc2=size=1280x720:rate=30', '-t', '0.5', ...x264, clips.silent]);
   // cover images: noise, so no two are alike
@@ -335,6 +337,16 @@ test('640x360 without audio: fallback 360p, no ladder', { timeout: T }, async ()
   const m = (await api(srv, 'GET', `/v1/assets/${a.id}/manifest.json`)).json;
   assert.deepEqual(m.formats, { 'mpeg-dash': null, hls: null, fallback: 'renditions/fallback.mp4' });
   assert.equal(m.timeline.name, 'tilesheet_3_1_240_135.jpg');
+});
+
+test('a 1440p clip: ladder up to 1080p, and a poster of at most 1080p (its frames are held in the transcode)', { timeout: T }, async () => {
+  const a = await uploadClip(clips.qhd, 'qhd.mp4');
+  const r = byName(a);
+  assert.deepEqual([r.fallback.width, r.fallback.height], [1280, 720]);
+  assert.deepEqual([r.poster.width, r.poster.height], [1920, 1080]);
+  assert.deepEqual(probe(r.poster.url).streams.map((x) => [x.width, x.height]), [[1920, 1080]]);
+  assert.deepEqual([r.cover_large.width, r.cover_large.height], [1280, 720]);
+  assert.deepEqual(videoSizes(probe(r.dash.url).streams), ['1280x720', '1920x1080', '854x480']);
 });
 
 test('a silent 0.5 s 720p clip: a ladder without audio, both manifests read, a poster', { timeout: T }, async () => {
