@@ -30,22 +30,23 @@
 #      there.  The same tick asks GET /v1/assets/{id}/renditions/fallback
 #      with Range: bytes=0-0 until it answers 206/200: "first playable".  It
 #      also reads the worker's children from /proc (ffprobe, the transcode's
-#      ffmpeg, the poster's ffmpeg: when each was first and last seen, and
-#      its CPU), which splits the time into phases.  Afterwards: the
+#      ffmpeg, the ffmpeg that copies the 720 rung into the fallback MP4:
+#      when each was first and last seen, and its CPU), which splits the
+#      time into phases.  Afterwards: the
 #      renditions (fallback 1280x720, dash, hls, tilesheet, timeline, poster,
 #      cover_large..cover_nano), the DASH manifest's three video heights
 #      (480, 720, 1080) and the HLS master's three variants are checked.
 #      So the time includes the upload (SHA-256, libmagic, fsync), the queue
 #      (the worker's idle poll), ffprobe, the one-decode transcode, copying
-#      every output into the store (fsynced), the poster's second ffmpeg,
-#      the covers (libvips, in the worker) and the commit.
+#      the fallback's remux (stream copy), every output into the store
+#      (fsynced), the covers (libvips, in the worker) and the commit.
 #   b) naive: one job per output, one after another, each its own process
 #      reading the clip from the start, as per-output cloud transcoder jobs
 #      do: ffprobe (the plan needs the size); the fallback MP4 (video +
 #      audio); each ladder rung as its own DASH + HLS presentation
 #      (video only, in its own directory); the audio as its own DASH + HLS
-#      presentation; the sprite sheet; the poster + its crop (the same
-#      command as assetd's second pass); one vipsthumbnail per cover size
+#      presentation; the sprite sheet; the poster + its crop (ffmpeg -ss
+#      to 10 %, thumbnail=50); one vipsthumbnail per cover size
 #      (Q=85, strip, optimize_coding: assetd's cover settings); the WebVTT
 #      track (awk).  So 5 full decodes of the video where assetd has 1.
 #      Audio as one job and covers from the poster's crop make this
@@ -55,10 +56,10 @@
 #      assetd): one decode, a split filter graph feeding the fallback, the
 #      three rungs + audio (one DASH/HLS output), the sprite sheet, AND the
 #      poster (trim to 10 %, thumbnail=50) with its crop and the five cover
-#      sizes (scale, -q:v 3); then the WebVTT track (awk).  assetd makes
-#      the poster in a second ffmpeg that seeks to 10 % and decodes about 2
-#      s of frames, then the covers with libvips: the one command does
-#      without that pass, so it is the stricter reference.
+#      sizes (scale, -q:v 3); then the WebVTT track (awk).  It encodes the
+#      720p picture twice (fallback and rung), as assetd did before it
+#      made its fallback by copying the 720 rung; assetd makes the poster
+#      in its one graph too, and the covers with libvips.
 # b and c read the clip from the page cache, write into the temp dir and
 # fsync nothing; they are timed from the first fork to the last exit.
 # Every ffmpeg (and x264) runs with its default threads, on every core.
@@ -226,7 +227,7 @@ range_code() {
 }
 
 # watch_children WPID NOW: notes which tool the worker runs (ffprobe, the
-# transcode's ffmpeg, the poster's ffmpeg: it seeks, -ss), when each was
+# transcode's ffmpeg, the fallback's remux: -c copy), when each was
 # first and last seen, and its CPU ticks so far.  /proc reads only.
 declare -A PH_FIRST PH_LAST PH_CPU
 watch_children() {
@@ -238,7 +239,7 @@ watch_children() {
       { mapfile -d '' -t args <"/proc/$k/cmdline"; } 2>/dev/null || continue
       case ${args[0]:-} in
         ffprobe) kind=probe ;;
-        ffmpeg) kind=transcode; [[ " ${args[*]} " == *" -ss "* ]] && kind=poster ;;
+        ffmpeg) kind=transcode; [[ " ${args[*]} " == *" -c copy "* ]] && kind=remux ;;
         *) continue ;;   # forked, not yet exec'd
       esac
       [[ -n ${PH_FIRST[$kind]:-} ]] || PH_FIRST[$kind]=$now
@@ -321,18 +322,19 @@ run_assetd() {
   A_CPU=$(cpu_s $((c1 - c0)))
   # Phases, from what the 100 ms poll saw of the worker's children.
   local at=() k
-  for k in probe transcode poster; do
+  for k in probe transcode remux; do
     at+=("$(secs "$t0" "${PH_FIRST[$k]:-$t0}")" "$(secs "$t0" "${PH_LAST[$k]:-$t0}")")
   done
   A_TRANSCODE_S=$(awk -v a="${at[2]}" -v b="${at[3]}" 'BEGIN { printf "%.1f", b - a }')
   A_AFTER_S=$(awk -v b="${at[3]}" -v e="$wall" 'BEGIN { printf "%.1f", e - b }')
-  A_POSTER_S=$(awk -v a="${at[4]}" -v b="${at[5]}" 'BEGIN { printf "%.1f", b - a + 0.1 }')
+  A_REMUX_S=$(awk -v a="${at[4]}" -v b="${at[5]}" 'BEGIN { printf "%.1f", b - a + 0.1 }')
+  [[ -n ${PH_FIRST[remux]:-} ]] || A_REMUX_S=0   # under one 100 ms sample
   note "round $r: a) assetd $(fmt %.1f "$wall") s upload -> ready; first playable (fallback 206) at $(fmt %.1f "$A_PLAY_S") s" \
        "= $(awk -v p="$A_PLAY_S" -v w="$wall" 'BEGIN { printf "%.0f", 100 * p / w }') %; CPU $A_CPU s" \
        "($(machine_note "$m0" "$m1" "$wall" $((c1 - c0))); $polls polls)"
   note "round $r: a) phases (100 ms samples): upload $(fmt %.2f "$tup") s; ffprobe seen $(na "${PH_FIRST[probe]:+${at[0]}}") s;" \
        "transcode ffmpeg +${at[2]} to +${at[3]} s (CPU $(cpu_s "${PH_CPU[transcode]:-0}") s);" \
-       "storing the streams until the poster's ffmpeg +${at[4]} to +${at[5]} s (CPU $(cpu_s "${PH_CPU[poster]:-0}") s);" \
+       "the fallback's remux $(na "${PH_FIRST[remux]:++${at[4]} to +${at[5]}}") s (CPU $(cpu_s "${PH_CPU[remux]:-0}") s);" \
        "then covers + commit until ready +$(fmt %.1f "$wall") s; after the transcode: $A_AFTER_S s"
   stop_assetd
   rm -rf "$RUN_DIR"
@@ -459,7 +461,7 @@ run_side() {
 A=() B=() C=() P=() PS=() RB=() RC=() CA=() CB=() CC=() TR=() AF=() PO=()
 for ((r = 1; r <= BENCH_ROUNDS; r++)); do
   run_assetd "$r" "$@"
-  A+=("$A_S") P+=("$A_PLAY_S") CA+=("$A_CPU") TR+=("$A_TRANSCODE_S") AF+=("$A_AFTER_S") PO+=("$A_POSTER_S")
+  A+=("$A_S") P+=("$A_PLAY_S") CA+=("$A_CPU") TR+=("$A_TRANSCODE_S") AF+=("$A_AFTER_S") PO+=("$A_REMUX_S")
   PS+=("$(awk -v p="$A_PLAY_S" -v w="$A_S" 'BEGIN { printf "%.3f", 100 * p / w }')")
   run_side "$r" b "naive (one job per output)" naive_jobs
   B+=("$S_S") CB+=("$S_CPU")
@@ -490,7 +492,7 @@ ge "$rb" "$TARGET_NAIVE" || met_b=MISSED
 ge "$rc" "$TARGET_ONE" || met_c=MISSED
 r1() { fmt %.1f "$1"; }
 echo "video: $(basename "$CLIP") ($(fmt %.0f "$DUR") s ${SRC_W}x$SRC_H), preset $VIDEO_PRESET, medians of $BENCH_ROUNDS rounds:" \
-     "assetd upload->ready $(r1 "$ma") s ($(r1 "$mina")-$(r1 "$maxa"); transcode $(r1 "$mtr") s, after it $(r1 "$maf") s of which poster pass $(r1 "$mpo") s)," \
+     "assetd upload->ready $(r1 "$ma") s ($(r1 "$mina")-$(r1 "$maxa"); transcode $(r1 "$mtr") s, after it $(r1 "$maf") s of which the fallback's remux $(r1 "$mpo") s)," \
      "naive one-ffmpeg-per-output $(r1 "$mb") s ($(r1 "$minb")-$(r1 "$maxb")), one ffmpeg command $(r1 "$mc") s ($(r1 "$minc")-$(r1 "$maxc"));" \
      "naive/assetd $rb (rounds $(fmt %.2f "$minrb")-$(fmt %.2f "$maxrb"); target >= $TARGET_NAIVE: $met_b)," \
      "one command/assetd $rc (rounds $(fmt %.2f "$minrc")-$(fmt %.2f "$maxrc"); target >= $TARGET_ONE: $met_c);" \

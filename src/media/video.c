@@ -22,6 +22,7 @@
 #define SEGMENT_SECONDS 6
 #define AUDIO_KBPS 128
 #define POSTER_FRAMES 50             /* the thumbnail filter's batch */
+#define POSTER_MAX_P 1080            /* its frames are held: 50 x 3 MiB at most */
 
 /* Demuxers we transcode from: containers of audio/video streams only. */
 static const char *const containers[] = {"mov", "matroska", "avi", "mpegts", "flv",
@@ -394,11 +395,20 @@ void video_plan_make(const video_info *in, video_plan *out)
     out->fallback = at_least(in, 1280, 720)  ? size_at(in, 720, 3000)
                     : at_least(in, 854, 480) ? size_at(in, 480, 1400)
                                              : size_at(in, 360, 800);
+    out->fallback_rung = -1;
+    video_size as_is = {in->width, in->height, 0, 0};
+    out->poster = at_least(in, POSTER_MAX_P + 1, POSTER_MAX_P + 1) ? size_at(in, POSTER_MAX_P, 0)
+                                                                   : as_is;
     timeline_make(in->duration, &out->timeline);
     if (!at_least(in, 1280, 720)) return;
     out->rungs[out->nrungs++] = size_at(in, 480, 1400);
     out->rungs[out->nrungs++] = size_at(in, 720, 3000);
     if (at_least(in, 1920, 1080)) out->rungs[out->nrungs++] = size_at(in, 1080, 6000);
+    /* with a ladder the fallback is 720p, a rung: encoded once, for both */
+    for (int i = 0; i < out->nrungs; i++)
+        if (out->rungs[i].width == out->fallback.width &&
+            out->rungs[i].height == out->fallback.height)
+            out->fallback_rung = i;
 }
 
 /* ---------- transcode ---------- */
@@ -408,11 +418,13 @@ typedef struct args {
     int n;
     char store[4096];   /* the formatted ones */
     size_t used;
+    bool full;          /* something did not fit: never run it */
 } args;
 
 static void add(args *a, const char *s)
 {
     if (a->n < (int)(sizeof a->v / sizeof *a->v) - 1) a->v[a->n++] = (char *)s;
+    else a->full = true;
     a->v[a->n] = NULL;
 }
 
@@ -424,7 +436,10 @@ static void addf(args *a, const char *fmt, ...)
     char *at = a->store + a->used;
     int n = vsnprintf(at, sizeof a->store - a->used, fmt, ap);
     va_end(ap);
-    if (n < 0 || (size_t)n >= sizeof a->store - a->used) return;
+    if (n < 0 || (size_t)n >= sizeof a->store - a->used) {
+        a->full = true;
+        return;
+    }
     a->used += (size_t)n + 1;
     add(a, at);
 }
@@ -450,31 +465,23 @@ static void add_audio_codec(args *a)
 /* The filter graph: one decode, split once per distinct size.  A size
  * rounded to even numbers (854x480 for 16:9) keeps the exact display
  * aspect through its sample aspect ratio (1280:1281): the DASH muxer
- * requires one display aspect per adaptation set, so never setsar=1. */
-static void add_graph(args *a, const video_plan *plan)
+ * requires one display aspect per adaptation set, so never setsar=1.
+ * With a ladder the fallback has no branch: it is its rung's encode. */
+static void add_graph(args *a, const video_plan *plan, int in_width, int in_height,
+                      double duration)
 {
-    char g[1024];
-    int n = plan->nrungs, fallback_rung = -1;
-    for (int i = 0; i < n; i++)
-        if (plan->rungs[i].width == plan->fallback.width &&
-            plan->rungs[i].height == plan->fallback.height)
-            fallback_rung = i;
+    char g[1400];
+    int n = plan->nrungs;
     const video_timeline *t = &plan->timeline;
-    int branches = n + (fallback_rung < 0) + (t->count > 0);
+    bool own_fallback = plan->fallback_rung < 0;
+    int branches = n + own_fallback + (t->count > 0) + 1, b = n;
     size_t len = (size_t)snprintf(g, sizeof g, "[0:v]split=%d", branches);
     for (int i = 0; i < branches; i++) len += (size_t)snprintf(g + len, sizeof g - len, "[s%d]", i);
-    for (int i = 0; i < n; i++) {
-        const video_size *s = &plan->rungs[i];
-        if (i == fallback_rung)
-            len += (size_t)snprintf(g + len, sizeof g - len,
-                                    ";[s%d]scale=%d:%d,split=2[r%d][f]", i, s->width,
-                                    s->height, i);
-        else
-            len += (size_t)snprintf(g + len, sizeof g - len, ";[s%d]scale=%d:%d[r%d]",
-                                    i, s->width, s->height, i);
-    }
-    if (fallback_rung < 0)
-        len += (size_t)snprintf(g + len, sizeof g - len, ";[s%d]scale=%d:%d[f]", n,
+    for (int i = 0; i < n; i++)
+        len += (size_t)snprintf(g + len, sizeof g - len, ";[s%d]scale=%d:%d[r%d]", i,
+                                plan->rungs[i].width, plan->rungs[i].height, i);
+    if (own_fallback)
+        len += (size_t)snprintf(g + len, sizeof g - len, ";[s%d]scale=%d:%d[f]", b++,
                                 plan->fallback.width, plan->fallback.height);
     /* the timeline: frames dropped first, so its scale costs little; 4:4:4
      * because a letterboxed tile may be odd-sized.  Each tile is a JPEG of
@@ -482,12 +489,31 @@ static void add_graph(args *a, const video_plan *plan)
      * join_tiles): ffmpeg reports -progress only once every output has
      * started, and a `tile` filter's one frame starts at the very end. */
     if (t->count > 0)
-        snprintf(g + len, sizeof g - len,
-                 ";[s%d]fps=1/%d,format=yuvj444p,"
-                 "scale=%d:%d:force_original_aspect_ratio=decrease,"
-                 "pad=%d:%d:(ow-iw)/2:(oh-ih)/2[t]",
-                 branches - 1, t->interval, VIDEO_TILE_W, VIDEO_TILE_H, VIDEO_TILE_W,
-                 VIDEO_TILE_H);
+        len += (size_t)snprintf(g + len, sizeof g - len,
+                                ";[s%d]fps=1/%d,format=yuvj444p,"
+                                "scale=%d:%d:force_original_aspect_ratio=decrease,"
+                                "pad=%d:%d:(ow-iw)/2:(oh-ih)/2[t]",
+                                b++, t->interval, VIDEO_TILE_W, VIDEO_TILE_H, VIDEO_TILE_W,
+                                VIDEO_TILE_H);
+    /* the poster: `thumbnail` picks the most typical of the POSTER_FRAMES
+     * frames from 10% of the duration (trim by time, then by count: its
+     * one frame comes when they are in, or at the end of a shorter clip).
+     * The very first frame goes first (concat) to the poster's outputs,
+     * each written over with -update: for the same reason as the tiles,
+     * an output must start early or -progress waits for it.  A video
+     * stream shorter than 10% of the duration keeps that first frame.
+     * The thumbnail holds its frames in this process, which has the
+     * worker's address-space limit: a source over 1080p gives them scaled
+     * to plan->poster (a 4K one's 50 frames would take 600 MiB). */
+    char scale[48] = "";
+    if (plan->poster.width != in_width || plan->poster.height != in_height)
+        snprintf(scale, sizeof scale, ",scale=%d:%d", plan->poster.width, plan->poster.height);
+    snprintf(g + len, sizeof g - len,
+             ";[s%d]split=2[pa][pb];[pa]trim=end_frame=1%s[p0];"
+             "[pb]trim=start=%.3f,trim=end_frame=%d%s,thumbnail=%d[p1];"
+             "[p0][p1]concat=n=2:v=1:a=0,split=2[p][c];"
+             "[c]crop='min(iw,trunc(ih*16/9))':'min(ih,trunc(iw*9/16))'[cc]",
+             b, scale, duration * 0.1, POSTER_FRAMES, scale, POSTER_FRAMES);
     add(a, "-filter_complex"), addf(a, "%s", g);
 }
 
@@ -614,6 +640,65 @@ static bool join_tiles(const char *dir, const video_timeline *t, char *err, size
     return ok;
 }
 
+/* Lists representation rep's fMP4 pieces, init_N.m4s then seg_N_00001.m4s
+ * on (ffmpeg numbers them from 1, no gaps), one URL a line, in list: read
+ * through the concatf protocol, they are one fragmented MP4 file. */
+static bool list_pieces(const char *dir, int rep, char *list, size_t cap)
+{
+    char path[1200];
+    snprintf(list, cap, "%s/pieces_%d.txt", dir, rep);
+    FILE *f = fopen(list, "w");
+    if (!f) return false;
+    snprintf(path, sizeof path, "%s/init_%d.m4s", dir, rep);
+    fprintf(f, "file:%s\n", path);
+    for (int k = 1;; k++) {
+        snprintf(path, sizeof path, "%s/seg_%d_%05d.m4s", dir, rep, k);
+        if (access(path, R_OK) != 0) break;
+        fprintf(f, "file:%s\n", path);
+    }
+    return fclose(f) == 0;
+}
+
+/* The fallback of a source with a ladder: its rung's video and the audio,
+ * copied (no decode, no encode) into a progressive MP4, moov first.  Its
+ * keyframes are the rung's, every segment (6 s) at least. */
+static video_status remux_fallback(int fd, const video_info *in, const video_plan *plan,
+                                   const char *out_dir, const video_ctl *ctl, char *err,
+                                   size_t errcap)
+{
+    char vlist[1200], alist[1200];
+    if (!list_pieces(out_dir, plan->fallback_rung, vlist, sizeof vlist) ||
+        (in->has_audio && !list_pieces(out_dir, plan->nrungs, alist, sizeof alist))) {
+        snprintf(err, errcap, "cannot list the segments: %s", strerror(errno));
+        return VIDEO_IO_ERROR;
+    }
+    args a = {.n = 0};
+    add(&a, "ffmpeg");
+    add(&a, "-nostdin"), add(&a, "-hide_banner"), add(&a, "-nostats");
+    add(&a, "-loglevel"), add(&a, "error");
+    add(&a, "-protocol_whitelist"), add(&a, "file,concatf");
+    add(&a, "-f"), add(&a, "mp4");
+    add(&a, "-i"), addf(&a, "concatf:file:%s", vlist);
+    if (in->has_audio) {
+        add(&a, "-f"), add(&a, "mp4");
+        add(&a, "-i"), addf(&a, "concatf:file:%s", alist);
+    }
+    add(&a, "-map"), add(&a, "0:v:0");
+    if (in->has_audio) add(&a, "-map"), add(&a, "1:a:0");
+    add(&a, "-c"), add(&a, "copy");
+    add(&a, "-movflags"), add(&a, "+faststart");
+    add(&a, "-f"), add(&a, "mp4");
+    addf(&a, "%s/fallback", out_dir);
+    if (a.full) {
+        snprintf(err, errcap, "the ffmpeg command does not fit");   /* a bug */
+        return VIDEO_IO_ERROR;
+    }
+    tool_out o = {0};
+    video_status st = run_tool(a.v, fd, out_dir, ctl, &o, err, errcap);
+    free(o.buf);
+    return st;
+}
+
 video_status video_transcode(int fd, const video_info *in, const video_plan *plan,
                              const char *preset, const char *out_dir, const video_ctl *ctl,
                              char *err, size_t errcap)
@@ -626,15 +711,16 @@ video_status video_transcode(int fd, const video_info *in, const video_plan *pla
     add(&a, "-protocol_whitelist"), add(&a, "file");
     add(&a, "-f"), add(&a, in->format);
     add(&a, "-i"), add(&a, "file:/dev/stdin");
-    add_graph(&a, plan);
-    /* the fallback: progressive MP4, moov first */
-    add(&a, "-map"), add(&a, "[f]");
-    if (in->has_audio) add(&a, "-map"), add(&a, "0:a:0");
-    add_video_codec(&a, "", &plan->fallback, preset);
-    if (in->has_audio) add_audio_codec(&a);
-    add(&a, "-movflags"), add(&a, "+faststart");
-    add(&a, "-f"), add(&a, "mp4");
-    addf(&a, "%s/fallback", out_dir);
+    add_graph(&a, plan, in->width, in->height, in->duration);
+    if (plan->fallback_rung < 0) {   /* no ladder: a progressive MP4, moov first */
+        add(&a, "-map"), add(&a, "[f]");
+        if (in->has_audio) add(&a, "-map"), add(&a, "0:a:0");
+        add_video_codec(&a, "", &plan->fallback, preset);
+        if (in->has_audio) add_audio_codec(&a);
+        add(&a, "-movflags"), add(&a, "+faststart");
+        add(&a, "-f"), add(&a, "mp4");
+        addf(&a, "%s/fallback", out_dir);
+    }
     if (plan->nrungs > 0) {
         for (int i = 0; i < plan->nrungs; i++) add(&a, "-map"), addf(&a, "[r%d]", i);
         if (in->has_audio) add(&a, "-map"), add(&a, "0:a:0");
@@ -665,11 +751,37 @@ video_status video_transcode(int fd, const video_info *in, const video_plan *pla
         add(&a, "-f"), add(&a, "image2");
         addf(&a, "%s/tile_%%05d.jpg", out_dir);
     }
+    /* the poster and its crop: two frames each, the last one stays */
+    add(&a, "-map"), add(&a, "[p]");
+    add(&a, "-fps_mode"), add(&a, "passthrough");
+    add(&a, "-q:v"), add(&a, "2");
+    add(&a, "-update"), add(&a, "1");
+    add(&a, "-f"), add(&a, "image2");
+    addf(&a, "%s/poster.jpg", out_dir);
+    add(&a, "-map"), add(&a, "[cc]");
+    add(&a, "-fps_mode"), add(&a, "passthrough");
+    add(&a, "-q:v"), add(&a, "2");
+    add(&a, "-update"), add(&a, "1");
+    add(&a, "-f"), add(&a, "image2");
+    addf(&a, "%s/cover.jpg", out_dir);
+    if (a.full) {
+        snprintf(err, errcap, "the ffmpeg command does not fit");   /* a bug */
+        return VIDEO_IO_ERROR;
+    }
     tool_out o = {.duration = in->duration};
     video_status st = run_tool(a.v, fd, out_dir, ctl, &o, err, errcap);
     if (st == VIDEO_OK && plan->nrungs > 0 && !fix_hls_master(out_dir, plan, in->has_audio)) {
         snprintf(err, errcap, "ffmpeg's HLS playlists are not where expected");
         st = VIDEO_IO_ERROR;
+    }
+    if (st == VIDEO_OK && plan->fallback_rung >= 0)
+        st = remux_fallback(fd, in, plan, out_dir, ctl, err, errcap);
+    char poster[1200];
+    snprintf(poster, sizeof poster, "%s/poster.jpg", out_dir);
+    struct stat sb;
+    if (st == VIDEO_OK && (stat(poster, &sb) != 0 || sb.st_size == 0)) {
+        snprintf(err, errcap, "ffmpeg made no poster frame");
+        st = VIDEO_CORRUPT;
     }
     if (st == VIDEO_OK && plan->timeline.count > 0 &&
         !join_tiles(out_dir, &plan->timeline, err, errcap))
@@ -678,37 +790,6 @@ video_status video_transcode(int fd, const video_info *in, const video_plan *pla
         !write_vtt(out_dir, &plan->timeline, in->duration)) {
         snprintf(err, errcap, "cannot write the timeline track: %s", strerror(errno));
         st = VIDEO_IO_ERROR;
-    }
-    return st;
-}
-
-/* ---------- poster ---------- */
-
-video_status video_poster(int fd, const video_info *in, const char *out_dir,
-                          const video_ctl *ctl, char *err, size_t errcap)
-{
-    char seek[32], poster[1200], cover[1200];
-    snprintf(seek, sizeof seek, "%.3f", in->duration * 0.1);
-    snprintf(poster, sizeof poster, "%s/poster.jpg", out_dir);
-    snprintf(cover, sizeof cover, "%s/cover.jpg", out_dir);
-    char graph[160];
-    snprintf(graph, sizeof graph,
-             "[0:v]thumbnail=%d,split=2[p][c];"
-             "[c]crop='min(iw,trunc(ih*16/9))':'min(ih,trunc(iw*9/16))'[cc]",
-             POSTER_FRAMES);
-    char *const argv[] = {"ffmpeg", "-nostdin", "-hide_banner", "-nostats", "-loglevel", "error",
-                          "-protocol_whitelist", "file", "-ss", seek, "-f", (char *)in->format,
-                          "-i", "file:/dev/stdin", "-filter_complex", graph,
-                          "-map", "[p]", "-frames:v", "1", "-q:v", "2", "-update", "1", poster,
-                          "-map", "[cc]", "-frames:v", "1", "-q:v", "2", "-update", "1", cover,
-                          NULL};
-    tool_out o = {0};
-    video_status st = run_tool(argv, fd, out_dir, ctl, &o, err, errcap);
-    free(o.buf);
-    struct stat sb;
-    if (st == VIDEO_OK && (stat(poster, &sb) != 0 || sb.st_size == 0)) {
-        snprintf(err, errcap, "ffmpeg made no poster frame");
-        st = VIDEO_CORRUPT;
     }
     return st;
 }

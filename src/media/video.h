@@ -74,7 +74,9 @@ video_status video_probe(int fd, const char *work_dir, const video_ctl *ctl,
  * (short side is the "p", so portrait keeps its orientation; never
  * upscaled): the fallback MP4 at 720p (source >= 1280x720), 480p
  * (>= 854x480) or 360p; the adaptive ladder 480p + 720p (+ 1080p when the
- * source has it) only for sources of 720p and up. */
+ * source has it) only for sources of 720p and up.  A fallback the size of
+ * a rung is that rung's encode, copied (fallback_rung): with a ladder, the
+ * 720p fallback has the 720 rung's settings and its keyframes every 6 s. */
 #define VIDEO_RUNGS_MAX 3
 typedef struct video_size {
     int width, height, p;
@@ -96,6 +98,8 @@ typedef struct video_timeline {
 } video_timeline;
 typedef struct video_plan {
     video_size fallback;
+    int fallback_rung;                    /* the rung it copies; -1: its own encode */
+    video_size poster;                    /* the source's size, at most 1080p */
     int nrungs;                           /* 0: no ladder */
     video_size rungs[VIDEO_RUNGS_MAX];    /* ascending */
     video_timeline timeline;
@@ -103,7 +107,9 @@ typedef struct video_plan {
 void video_plan_make(const video_info *in, video_plan *out);
 
 /* One ffmpeg process, one decode: every output of the plan into out_dir:
- *   fallback                H.264 + AAC MP4, +faststart
+ *   fallback                H.264 + AAC MP4, +faststart (with a ladder: the
+ *                           fallback rung's segments and the audio's,
+ *                           remuxed by a second ffmpeg, stream copy)
  *   dash.mpd                DASH manifest (when the plan has a ladder)
  *   hls.m3u8, hls_N.m3u8    HLS master and media playlists over the same
  *   init_N.m4s,             fMP4 (CMAF) init and 6 s media segments; N is
@@ -111,6 +117,13 @@ void video_plan_make(const video_info *in, video_plan *out);
  *   tilesheet.jpg           the timeline's sprite sheet (plan->timeline),
  *   timeline.vtt            and its WebVTT thumbnails track: one cue per
  *                           tile, "tilesheet.jpg#xywh=x,y,w,h"
+ *   poster.jpg              a frame chosen by ffmpeg's thumbnail filter (the
+ *                           most typical of 50 frames from 10% of the
+ *                           duration: not the first, rarely black) at the
+ *                           source's displayed size up to 1080p
+ *                           (plan->poster),
+ *   cover.jpg               and its largest 16:9 centre crop (for the cover
+ *                           sizes)
  * A file's name up to the dot is its rendition name ([a-z0-9_]); the
  * manifests refer to each other and to segments relatively, with the
  * extension (players and ffmpeg's HLS reader want one; the rendition route
@@ -118,13 +131,6 @@ void video_plan_make(const video_info *in, video_plan *out);
 video_status video_transcode(int fd, const video_info *in, const video_plan *plan,
                              const char *preset, const char *out_dir, const video_ctl *ctl,
                              char *err, size_t errcap);
-
-/* A poster frame chosen by ffmpeg's thumbnail filter (the most typical of
- * the frames after 10% of the duration: not the first, rarely black) as
- * out_dir/poster.jpg at the source's displayed size, and its largest 16:9
- * centre crop as out_dir/cover.jpg (for the cover sizes). */
-video_status video_poster(int fd, const video_info *in, const char *out_dir,
-                          const video_ctl *ctl, char *err, size_t errcap);
 
 /* The x264 presets --video-preset accepts. */
 bool video_preset_valid(const char *preset);

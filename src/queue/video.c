@@ -1,7 +1,8 @@
 /* video.c — the video pipeline: probe, one transcode (the fallback MP4
- * and, for sources of 720p and up, the HLS/DASH ladder), a poster frame
- * and the five 16:9 cover sizes, the timeline's sprite sheet and its WebVTT
- * track; media/video.h does the work with ffmpeg.
+ * and, for sources of 720p and up, the HLS/DASH ladder, a poster frame,
+ * the timeline's sprite sheet and its WebVTT track; media/video.h does the
+ * work with ffmpeg), then the five 16:9 cover sizes from the poster's crop
+ * (libvips, here).
  *
  * Everything ffmpeg writes goes to a private scratch directory under
  * DATA/tmp, then into the store one file at a time, streamed (segments can
@@ -170,7 +171,7 @@ static bool store_streams(run *r, const video_plan *plan, const video_info *in)
     return ok;
 }
 
-static bool store_outputs(run *r, int fd, const video_info *in, const video_plan *plan,
+static bool store_outputs(run *r, const video_info *in, const video_plan *plan,
                           char *err, size_t errcap)
 {
     char path[1400];
@@ -190,12 +191,9 @@ static bool store_outputs(run *r, int fd, const video_info *in, const video_plan
         add_rendition(r, "timeline", "text/vtt", 0, 0, size);
     }
     pipeline_progress(r->w, r->j, 0.95);
-    video_ctl ctl = {PROBE_SECONDS, cancelled, NULL, r, &r->w->child_pgid};
-    video_status st = video_poster(fd, in, r->dir, &ctl, err, errcap);
-    if (st != VIDEO_OK) return false;
     snprintf(path, sizeof path, "%s/poster.jpg", r->dir);
     if (!pipeline_store_file(r->w, r->j->asset_id, "poster", path, &size)) goto fail;
-    add_rendition(r, "poster", "image/jpeg", in->width, in->height, size);
+    add_rendition(r, "poster", "image/jpeg", plan->poster.width, plan->poster.height, size);
     snprintf(path, sizeof path, "%s/cover.jpg", r->dir);
     int cover = open(path, O_RDONLY | O_CLOEXEC);
     int w = 0, h = 0;
@@ -264,7 +262,7 @@ static void transcode(run *r, int fd)
         video_plan_make(&in, &plan);
         video_ctl tctl = {(double)limit, cancelled, progress, r, &w->child_pgid};
         st = video_transcode(fd, &in, &plan, cfg->video_preset, r->dir, &tctl, err, sizeof err);
-        if (st == VIDEO_OK && !store_outputs(r, fd, &in, &plan, err, sizeof err))
+        if (st == VIDEO_OK && !store_outputs(r, &in, &plan, err, sizeof err))
             st = r->gone || atomic_load(&w->abandoned) ? VIDEO_CANCELLED : VIDEO_IO_ERROR;
     }
     if (st == VIDEO_CANCELLED) {

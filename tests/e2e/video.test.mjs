@@ -67,7 +67,9 @@ before(async () => {
   const tone = ['-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000'];
   const x264 = ['-c:v', 'libx264', '-preset', 'ultrafast', '-crf', '38', '-pix_fmt', 'yuv420p'];
   clips.landscape = path.join(dir, 'landscape.mp4');
-  ffmpeg(['-f', 'lavfi', '-i', 'testsrc2=size=1280x720:rate=30', ...tone, '-t', '4', ...x264, '-c:a', 'aac', '-shortest', clips.landscape]);
+  // its first 0.3 s are black: the poster must not be one of them
+  ffmpeg(['-f', 'lavfi', '-i', 'testsrc2=size=1280x720:rate=30', ...tone, '-t', '4',
+    '-vf', "drawbox=c=black:t=fill:enable='lt(t,0.3)'", ...x264, '-c:a', 'aac', '-shortest', clips.landscape]);
   // a phone's portrait clip: coded 1920x1080, displayed turned by 90 degrees
   const coded = path.join(dir, 'coded.mp4');
   ffmpeg(['-f', 'lavfi', '-i', 'testsrc2=size=1920x1080:rate=30', ...tone, '-t', '2', ...x264, '-c:a', 'aac', '-shortest', coded]);
@@ -75,6 +77,8 @@ before(async () => {
   ffmpeg(['-i', coded, '-c', 'copy', '-metadata:s:v:0', 'rotate=90', clips.portrait]);
   clips.small = path.join(dir, 'small.mp4');
   ffmpeg(['-f', 'lavfi', '-i', 'testsrc2=size=640x360:rate=25', '-t', '3', ...x264, clips.small]);
+  clips.qhd = path.join(dir, 'qhd.mp4');
+  ffmpeg(['-f', 'lavfi', '-i', 'testsrc2=size=2560x1440:rate=30', '-t', '1', ...x264, clips.qhd]);
   clips.silent = path.join(dir, 'silent.mp4');
   ffmpeg(['-f', 'lavfi', '-i', 'testsrc2=size=1280x720:rate=30', '-t', '0.5', ...x264, clips.silent]);
   // cover images: noise, so no two are alike
@@ -111,6 +115,18 @@ function probe(url) {
   const out = execFileSync('ffprobe', ['-v', 'error', '-headers', `Authorization: Bearer ${srv.token}\r\n`,
     '-print_format', 'json', '-show_streams', '-show_format', srv.url + url], { timeout: 60000 });
   return JSON.parse(out.toString());
+}
+
+// The sizes of the video packets ffprobe reads behind a URL, in order.
+function videoPackets(url) {
+  const out = execFileSync('ffprobe', ['-v', 'error', '-headers', `Authorization: Bearer ${srv.token}\r\n`,
+    '-select_streams', 'v:0', '-show_entries', 'packet=size', '-of', 'csv=p=0', srv.url + url], { timeout: 60000 });
+  return out.toString().trim().split('\n').map(Number);
+}
+
+// The mean of an image's pixels (libvips): a black frame is about 0.
+function meanOf(file) {
+  return Number(execFileSync('vips', ['avg', file], { timeout: 30000 }).toString());
 }
 
 const byName = (a) => Object.fromEntries(a.renditions.map((r) => [r.name, r]));
@@ -150,6 +166,10 @@ test('landscape 720p with audio: fallback 720p, 480/720 ladder in HLS and DASH, 
   assert.equal(ranged.headers['content-type'], 'video/mp4');
   const fb = probe(r.fallback.url);
   assert.deepEqual(fb.streams.map((s) => s.codec_name).sort(), ['aac', 'h264']);
+  // its video is the 720 rung's (copied from its segments): the same packets
+  const fbPackets = videoPackets(r.fallback.url);
+  assert.equal(fbPackets.length, 120);
+  assert.deepEqual(fbPackets, videoPackets(`/v1/assets/${a.id}/renditions/hls_1.m3u8`));
   // both manifests read, over the same renditions
   for (const m of ['hls', 'dash']) {
     const p = probe(r[m].url);
@@ -171,8 +191,12 @@ test('landscape 720p with audio: fallback 720p, 480/720 ladder in HLS and DASH, 
   assert.equal((await api(srv, 'GET', `/v1/assets/${a.id}/renditions/seg_0_00001.m4s`)).status, 200);
   assert.ok(!a.renditions.some((x) => x.name.startsWith('seg_')));
   assert.equal((await api(srv, 'GET', `/v1/assets/${a.id}/renditions/seg_0_99999.m4s`)).status, 404);
-  // poster and the five cover sizes
+  // poster and the five cover sizes; the poster is from 10% of the way on,
+  // not the black first frame (written first, then over, by ffmpeg)
   assert.deepEqual([r.poster.width, r.poster.height], [1280, 720]);
+  const poster = path.join(dir, `${a.id}-poster.jpg`);
+  fs.writeFileSync(poster, (await api(srv, 'GET', r.poster.url)).body);
+  assert.ok(meanOf(poster) > 40, `the poster's mean ${meanOf(poster)}`);
   for (const [name, [w, h]] of Object.entries(COVERS)) {
     assert.deepEqual([r[name].width, r[name].height], [w, h], name);
     const img = await api(srv, 'GET', r[name].url);
@@ -313,6 +337,16 @@ test('640x360 without audio: fallback 360p, no ladder', { timeout: T }, async ()
   const m = (await api(srv, 'GET', `/v1/assets/${a.id}/manifest.json`)).json;
   assert.deepEqual(m.formats, { 'mpeg-dash': null, hls: null, fallback: 'renditions/fallback.mp4' });
   assert.equal(m.timeline.name, 'tilesheet_3_1_240_135.jpg');
+});
+
+test('a 1440p clip: ladder up to 1080p, and a poster of at most 1080p (its frames are held in the transcode)', { timeout: T }, async () => {
+  const a = await uploadClip(clips.qhd, 'qhd.mp4');
+  const r = byName(a);
+  assert.deepEqual([r.fallback.width, r.fallback.height], [1280, 720]);
+  assert.deepEqual([r.poster.width, r.poster.height], [1920, 1080]);
+  assert.deepEqual(probe(r.poster.url).streams.map((x) => [x.width, x.height]), [[1920, 1080]]);
+  assert.deepEqual([r.cover_large.width, r.cover_large.height], [1280, 720]);
+  assert.deepEqual(videoSizes(probe(r.dash.url).streams), ['1280x720', '1920x1080', '854x480']);
 });
 
 test('a silent 0.5 s 720p clip: a ladder without audio, both manifests read, a poster', { timeout: T }, async () => {
