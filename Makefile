@@ -116,7 +116,8 @@ deps:
 test-deps:
 	@scripts/install-deps.sh --test
 
-# --test plus aws-cli for bench/s3_upload.sh (not needed by `make test`).
+# --test plus aws-cli for bench/s3_upload.sh and python3-pika for bench/runs.sh
+# (not needed by `make test`).
 bench-deps:
 	@scripts/install-deps.sh --bench
 

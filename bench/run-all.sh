@@ -47,6 +47,7 @@ run slides bench/slides.sh
 run video bench/video.sh
 run events_fanout bench/events_fanout.sh
 run slides_fanout bench/slides_fanout.sh
+run runs bench/runs.sh
 
 echo
 echo "== summary ($(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p' | head -n1))"

@@ -8,6 +8,7 @@
 #                                    and the suite's npm packages (tests/package.json)
 #   scripts/install-deps.sh --bench  --test, aws-cli (bench/s3_upload.sh's
 #                                    reference client) unless an `aws` is on PATH,
+#                                    python3-pika (bench/runs.sh's reference pipeline),
 #                                    and bench/tus-server's npm packages (tus.sh's
 #                                    reference server, @tus/server)
 set -euo pipefail
@@ -47,6 +48,10 @@ fi
 # Only the S3 upload benchmark needs aws-cli (Debian 12: awscli 2.9); any
 # aws-cli already on PATH (pip's v1 too) will do.
 if $bench_mode && ! command -v aws >/dev/null 2>&1; then want+=(awscli); fi
+# bench/runs.sh's reference, a pipeline like the one CSV runs replace: pika
+# for Debian's /usr/bin/python3 (the script runs that one, not a python3
+# that PATH may find first).
+if $bench_mode; then want+=(python3-pika); fi
 
 missing=()
 for p in "${want[@]}"; do
