@@ -23,7 +23,7 @@ VENDOR       := web/vendor/node_modules
 VENDOR_STAMP := $(VENDOR)/.package-lock.json
 WEB      := web/index.html web/app.js web/upload.js web/app.css \
             web/present.html web/watch.html web/slides.js web/slides.css \
-            web/play.html web/play.js web/play.css \
+            web/play.html web/play.js web/play.css web/publish.html web/publish.js \
             build/gen/tus.min.js build/gen/hls.min.js
 GEN      := build/gen/web_files.c
 

@@ -40,6 +40,7 @@ typedef struct app {
     struct webhooks *hooks;            /* the webhook dispatcher (woken by the hub) */
     struct amqp_events *amqp_events;   /* --events-amqp-exchange; NULL: off */
     bool runs_enabled;     /* --amqp-url is set: CSV runs (workers run them) */
+    struct run_waiters *run_waiters;   /* POST /simulate/ waiting for its run */
     /* WebSocket connections: one epoll thread per core, each connection on
      * one of them (round robin), so a fan-out's sends run in parallel. */
     ws_server *ws[WS_THREADS_MAX];
@@ -102,6 +103,8 @@ const char *assets_upload_field(http_req *r, const char *name, bool *too_long);
  * whether it came. */
 bool assets_upload_form_done(http_req *r);
 bool assets_upload_has_file(http_req *r);
+/* After assets_create_begin: the form's file part has this name (static). */
+void assets_upload_file_part(http_req *r, const char *name);
 /* A blob to download (download.c): its store key, size (from the
  * database), how to label it. */
 typedef struct blob_ref {
@@ -182,13 +185,29 @@ void uploads_get(http_req *r);
 void uploads_complete(http_req *r);
 void assets_link(http_req *r);
 /* runs.c: CSV runs and the people table. */
+/* False, with a 503 set, when the server has no broker (--amqp-url). */
+bool runs_configured(http_req *r);
 bool runs_create_begin(http_req *r);
+/* On the work pool, after the form's body: reads its settings and source
+ * (a file part, or asset_id) and records the run (with the CSV's asset, in
+ * one transaction).  status 202 with run, or an error for the caller to
+ * reply in its own shape (publish.c answers pages).  Nothing is replied. */
+typedef struct run_start {
+    int status;
+    char code[48];
+    char message[300];
+    run_rec run;
+} run_start;
+void runs_start(http_req *r, run_start *out);
 void runs_create(http_req *r);
 void runs_list(http_req *r);
 void runs_get(http_req *r);
 void runs_report(http_req *r);
 void runs_cancel(http_req *r);
 void people_list(http_req *r);
+/* publish.c: the original publisher's form target. */
+bool publish_simulate_begin(http_req *r);
+void publish_simulate(http_req *r);
 void signed_get(http_req *r);
 bool signed_put_begin(http_req *r);
 bool signed_put_data(http_req *r, const char *data, size_t len);
@@ -260,6 +279,11 @@ void web_play(http_req *r);
 void web_play_script(http_req *r);
 void web_play_style(http_req *r);
 void web_hls_script(http_req *r);
+void web_publish(http_req *r);
+/* The headers of every HTML page (CSP, nosniff, no-referrer), for pages
+ * built by handlers (run reports): call after setting the reply. */
+void web_page_headers(http_req *r);
+void web_publish_script(http_req *r);
 /* POST /v1/assets/{id}/slideshow: the owner makes a deck a slideshow. */
 void slideshows_make(http_req *r);
 

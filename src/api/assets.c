@@ -246,6 +246,12 @@ bool assets_upload_form_done(http_req *r)
     return st == MP_OK;
 }
 
+void assets_upload_file_part(http_req *r, const char *name)
+{
+    upload *u = http_req_data(r);
+    if (u && u->mp) multipart_file_part(u->mp, name);
+}
+
 bool assets_upload_has_file(http_req *r)
 {
     upload *u = http_req_data(r);

@@ -45,6 +45,8 @@ const http_route api_routes[] = {
     {"GET", "/v1/runs/{id}/report", true, runs_report, NULL, NULL, NULL},
     {"POST", "/v1/runs/{id}/cancel", true, runs_cancel, NULL, NULL, NULL},
     {"GET", "/v1/people", true, people_list, NULL, NULL, NULL},
+    /* The original publisher's form (publish.c; the page is web.c's). */
+    {"POST", "/simulate/", true, publish_simulate, publish_simulate_begin, assets_create_data, NULL},
     {"GET", "/v1/jobs", true, jobs_list, NULL, NULL, NULL},
     {"GET", "/v1/jobs/{id}", true, jobs_get, NULL, NULL, NULL},
     {"POST", "/v1/jobs/{id}/retry", true, jobs_retry, NULL, NULL, NULL},
@@ -89,6 +91,8 @@ const http_route api_routes[] = {
     {"GET", "/slides.css", false, web_slides_style, NULL, NULL, NULL},
     /* The player page: the same HTML for every video (play.js reads the id). */
     {"GET", "/play/{id}", false, web_play, NULL, NULL, NULL},
+    {"GET", "/publish", false, web_publish, NULL, NULL, NULL},
+    {"GET", "/publish.js", false, web_publish_script, NULL, NULL, NULL},
     {"GET", "/play.js", false, web_play_script, NULL, NULL, NULL},
     {"GET", "/play.css", false, web_play_style, NULL, NULL, NULL},
     {"GET", "/hls.min.js", false, web_hls_script, NULL, NULL, NULL},

@@ -22,6 +22,7 @@
 #include "util/timefmt.h"
 #include "web/run_report.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,7 +38,7 @@ static void reply_db_error(http_req *r)
     http_reply_error(r, 503, "database_unavailable", "try again");
 }
 
-static bool runs_configured(http_req *r)
+bool runs_configured(http_req *r)
 {
     app *a = http_req_app(r);
     if (a->runs_enabled) return true;
@@ -47,14 +48,7 @@ static bool runs_configured(http_req *r)
     return false;
 }
 
-/* ---------- POST /v1/runs ---------- */
-
-/* What the handler decided before the work pool stores anything. */
-typedef struct create_ctx {
-    run_rec run;
-    bool refused;               /* extra said no: its reply is below */
-    char refusal[200];
-} create_ctx;
+/* ---------- POST /v1/runs (and the publish form's POST /simulate/) ---------- */
 
 bool runs_create_begin(http_req *r)
 {
@@ -68,127 +62,162 @@ bool runs_create_begin(http_req *r)
     return assets_create_begin(r);
 }
 
+static void fail(run_start *out, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void fail(run_start *out, int status, const char *code, const char *fmt, ...)
+{
+    out->status = status;
+    snprintf(out->code, sizeof out->code, "%s", code);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(out->message, sizeof out->message, fmt, ap);
+    va_end(ap);
+}
+
+/* A form field, or the query parameter of the same name (the original
+ * publisher took timeout and mode in its query string). */
+static const char *setting(http_req *r, const char *name, bool *too_long)
+{
+    const char *v = assets_upload_field(r, name, too_long);
+    return v ? v : http_req_query(r, name);
+}
+
+/* The form's settings and source; false with out's error set. */
+static bool read_form(http_req *r, run_start *out)
+{
+    run_rec *run = &out->run;
+    bool long_mode, long_timeout, long_clear, long_id;
+    const char *mode = setting(r, "mode", &long_mode);
+    const char *timeout = setting(r, "timeout", &long_timeout);
+    const char *clear = setting(r, "clear", &long_clear);
+    const char *asset_id = assets_upload_field(r, "asset_id", &long_id);
+    const char *why = NULL;
+    if (long_mode) why = "Wrong mode supplied, options are `live` and `batch`";
+    else if (long_timeout) why = "Wrong timeout value supplied, timeout must be an int";
+    else if (long_clear) why = "clear must be true or false";
+    if (why || !run_parse_settings(mode, timeout, clear, run, &why)) {
+        fail(out, 400, "invalid_setting", "%s", why);
+        return false;
+    }
+    bool has_file = assets_upload_has_file(r);
+    bool has_id = asset_id && *asset_id;
+    if (has_file && has_id) {
+        fail(out, 400, "invalid_source", "send a file or an asset_id, not both");
+        return false;
+    }
+    if (!has_file && !has_id) {
+        fail(out, 400, "missing_file", "Please supply a csv file to process");
+        return false;
+    }
+    if (has_id && (long_id || strlen(asset_id) != ID_LEN)) {
+        fail(out, 404, "not_found", "no such asset");
+        return false;
+    }
+    if (has_id) memcpy(run->asset_id, asset_id, ID_LEN + 1);
+    if (!id_generate(run->id)) {
+        fail(out, 500, "internal", "cannot generate an id");
+        return false;
+    }
+    snprintf(run->owner, sizeof run->owner, "%s", http_req_owner(r));
+    return true;
+}
+
 /* A CSV is text: libmagic calls it text/plain, text/csv, or application/csv. */
 static bool is_text(const char *type)
 {
     return strncmp(type, "text/", 5) == 0 || strcmp(type, "application/csv") == 0;
 }
 
-static db_status insert_run(db_conn *c, create_ctx *x)
+static db_status insert_run(db_conn *c, run_rec *run)
 {
-    x->run.created_ms = time_now_ms();
-    return db_run_insert(c, &x->run);
+    run->created_ms = time_now_ms();
+    return db_run_insert(c, run);
 }
 
 /* ingest's extra: inside the transaction that records the CSV's asset. */
 static db_status make_run(db_conn *c, const asset *as, void *arg)
 {
-    create_ctx *x = arg;
+    run_start *out = arg;
     if (as->size == 0 || !is_text(as->content_type)) {
-        x->refused = true;
-        snprintf(x->refusal, sizeof x->refusal,
-                 as->size == 0 ? "the file is empty: send a CSV of name,e-mail rows"
-                               : "the file is not text (its bytes say %s): send a CSV",
-                 as->content_type);
+        if (as->size == 0) fail(out, 415, "not_csv", "the file is empty: send a CSV of name,e-mail rows");
+        else fail(out, 415, "not_csv", "the file is not text (its bytes say %s): send a CSV",
+                  as->content_type);
         return DB_NOT_FOUND;
     }
-    memcpy(x->run.asset_id, as->id, sizeof x->run.asset_id);
-    return insert_run(c, x);
-}
-
-static void reply_created(http_req *r, const run_rec *run)
-{
-    char location[64];
-    snprintf(location, sizeof location, "/v1/runs/%s", run->id);
-    http_reply_json(r, 202, run_to_json(run));
-    http_reply_header(r, "Location", location);
-    app *a = http_req_app(r);
-    hub_poke(a->hub);
+    memcpy(out->run.asset_id, as->id, sizeof out->run.asset_id);
+    return insert_run(c, &out->run);
 }
 
 /* The run on an asset uploaded before: the owner's, text. */
-static void create_from_asset(http_req *r, create_ctx *x)
+static void start_from_asset(http_req *r, run_start *out)
 {
     app *a = http_req_app(r);
     db_conn *c = db_acquire(a->db);
     asset as;
-    db_status st = c ? db_asset_get(c, http_req_owner(r), x->run.asset_id, &as) : DB_ERROR;
+    db_status st = c ? db_asset_get(c, http_req_owner(r), out->run.asset_id, &as) : DB_ERROR;
     if (st == DB_OK && (as.size == 0 || !is_text(as.content_type))) {
         db_release(a->db, c);
-        http_reply_error(r, 415, "not_csv", "asset %s is not text (%s): name a CSV", as.id,
-                         as.content_type);
+        fail(out, 415, "not_csv", "asset %s is not text (%s): name a CSV", as.id, as.content_type);
         return;
     }
     if (st == DB_OK) {
-        st = db_begin(c) == DB_OK && insert_run(c, x) == DB_OK && db_commit(c) == DB_OK
+        st = db_begin(c) == DB_OK && insert_run(c, &out->run) == DB_OK && db_commit(c) == DB_OK
                  ? DB_OK : DB_ERROR;
         if (st != DB_OK) db_rollback(c);
     }
     db_release(a->db, c);
-    if (st == DB_NOT_FOUND) http_reply_error(r, 404, "not_found", "no such asset");
-    else if (st != DB_OK) reply_db_error(r);
-    else reply_created(r, &x->run);
+    if (st == DB_NOT_FOUND) fail(out, 404, "not_found", "no such asset");
+    else if (st != DB_OK) fail(out, 503, "database_unavailable", "try again");
+    else out->status = 202;
 }
 
-/* The form's settings and source, checked on the HTTP thread (nothing
- * blocks here) before the work pool stores anything.  false: replied. */
-static bool read_form(http_req *r, create_ctx *x)
+void runs_start(http_req *r, run_start *out)
 {
-    bool long_mode, long_timeout, long_clear, long_id;
-    const char *mode = assets_upload_field(r, "mode", &long_mode);
-    const char *timeout = assets_upload_field(r, "timeout", &long_timeout);
-    const char *clear = assets_upload_field(r, "clear", &long_clear);
-    const char *asset_id = assets_upload_field(r, "asset_id", &long_id);
-    const char *why = NULL;
-    if (long_mode) why = "Wrong mode supplied, options are `live` and `batch`";
-    else if (long_timeout) why = "Wrong timeout value supplied, timeout must be an int";
-    else if (long_clear) why = "clear must be true or false";
-    if (why || !run_parse_settings(mode, timeout, clear, &x->run, &why)) {
-        http_reply_error(r, 400, "invalid_setting", "%s", why);
-        return false;
+    memset(out, 0, sizeof *out);
+    if (!read_form(r, out)) return;
+    if (out->run.asset_id[0]) {
+        start_from_asset(r, out);
+    } else {
+        asset as;
+        if (assets_upload_store(r, make_run, out, &as)) {
+            out->status = 202;
+        } else if (!out->status) {
+            /* The upload machinery replied (413, 507, 503): say it our way. */
+            int status = http_req_reply_status(r);
+            http_reply_discard(r);
+            if (status == 413) fail(out, 413, "payload_too_large", "the CSV is over this server's upload limit (--max-upload)");
+            else if (status == 507) fail(out, 507, "insufficient_storage", "the server has no room for the CSV");
+            else fail(out, status ? status : 503, "storage_failed", "the CSV could not be stored");
+        }
     }
-    bool has_file = assets_upload_has_file(r);
-    bool has_id = asset_id && *asset_id;
-    if (has_file && has_id) {
-        http_reply_error(r, 400, "invalid_source", "send a file or an asset_id, not both");
-        return false;
+    if (out->status == 202) {
+        app *a = http_req_app(r);
+        hub_poke(a->hub);
     }
-    if (!has_file && !has_id) {
-        http_reply_error(r, 400, "missing_file", "Please supply a csv file to process (a "
-                                                 "multipart part `file`, or `asset_id`)");
-        return false;
-    }
-    if (has_id && (long_id || strlen(asset_id) != ID_LEN)) {
-        http_reply_error(r, 404, "not_found", "no such asset");
-        return false;
-    }
-    if (has_id) memcpy(x->run.asset_id, asset_id, ID_LEN + 1);
-    if (!id_generate(x->run.id)) {
-        http_reply_error(r, 500, "internal", "cannot generate an id");
-        return false;
-    }
-    snprintf(x->run.owner, sizeof x->run.owner, "%s", http_req_owner(r));
-    return true;
 }
 
 static void create_work(http_req *r)
 {
-    create_ctx x = {0};
-    if (!read_form(r, &x)) return;
-    if (x.run.asset_id[0]) {
-        create_from_asset(r, &x);
+    run_start *out = malloc(sizeof *out);
+    if (!out) {
+        http_reply_error(r, 500, "internal", "out of memory");
         return;
     }
-    asset as;
-    if (assets_upload_store(r, make_run, &x, &as)) reply_created(r, &x.run);
-    else if (x.refused) http_reply_error(r, 415, "not_csv", "%s", x.refusal);
+    runs_start(r, out);
+    if (out->status == 202) {
+        char location[64];
+        snprintf(location, sizeof location, "/v1/runs/%s", out->run.id);
+        http_reply_json(r, 202, run_to_json(&out->run));
+        http_reply_header(r, "Location", location);
+    } else {
+        http_reply_error(r, out->status, out->code, "%s", out->message);
+    }
+    free(out);
 }
 
 void runs_create(http_req *r)
 {
-    if (!assets_upload_form_done(r)) return;
-    create_ctx x = {0};
-    if (read_form(r, &x)) http_req_defer(r, create_work);   /* checked again there: cheap */
+    if (assets_upload_form_done(r)) http_req_defer(r, create_work);
 }
 
 /* ---------- reading ---------- */
@@ -232,6 +261,7 @@ void runs_report(http_req *r)
         return;
     }
     http_reply_text(r, 200, "text/html; charset=utf-8", html);
+    web_page_headers(r);
     free(html);
 }
 

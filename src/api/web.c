@@ -1,7 +1,8 @@
 /* web.c — GET /, /app.js, /upload.js, /app.css and /tus.min.js (the browser
  * bundle of npm tus-js-client, see web/vendor/): the page; GET /present/{id},
  * /watch/{id}, /slides.js, /slides.css: the slideshow pages; GET /play/{id},
- * /play.js, /play.css and /hls.min.js (npm hls.js): the video player page.
+ * /play.js, /play.css and /hls.min.js (npm hls.js): the video player page;
+ * GET /publish and /publish.js: the original publisher's CSV form.
  * A page with an id in its path is the same HTML for every well-formed id
  * (its script reads the id).  All are served from the copies compiled into
  * the binary (web/static.h).
@@ -67,6 +68,13 @@ static void serve(http_req *r, const char *name)
     add_headers(r, f, n > 5 && strcmp(name + n - 5, ".html") == 0);
 }
 
+void web_page_headers(http_req *r)
+{
+    http_reply_header(r, "X-Content-Type-Options", "nosniff");
+    http_reply_header(r, "Content-Security-Policy", PAGE_CSP);
+    http_reply_header(r, "Referrer-Policy", "no-referrer");
+}
+
 void web_page(http_req *r) { serve(r, "index.html"); }
 void web_script(http_req *r) { serve(r, "app.js"); }
 void web_upload_script(http_req *r) { serve(r, "upload.js"); }
@@ -88,3 +96,5 @@ void web_play(http_req *r) { serve_id_page(r, "play.html", "video"); }
 void web_play_script(http_req *r) { serve(r, "play.js"); }
 void web_play_style(http_req *r) { serve(r, "play.css"); }
 void web_hls_script(http_req *r) { serve(r, "hls.min.js"); }
+void web_publish(http_req *r) { serve(r, "publish.html"); }
+void web_publish_script(http_req *r) { serve(r, "publish.js"); }

@@ -23,6 +23,7 @@
  * the event threads and the workers (each finishes its job), exit 0.
  */
 #include "api/app.h"
+#include "api/run_wait.h"
 #include "cli/cli.h"
 #include "cli/config.h"
 #include "core/ingest.h"
@@ -138,6 +139,9 @@ static supervisor *start_workers(const config *cfg)
     return s;
 }
 
+/* POST /simulate/ requests waiting for their run at once, at most. */
+#define RUN_WAITERS_MAX 64
+
 static void wait_for_drain(http_server *s, uint64_t timeout)
 {
     double deadline = time_mono_seconds() + (double)timeout;
@@ -220,6 +224,10 @@ static bool start_services(const config *cfg, app *a, services *sv)
         .max_body = cfg->max_upload > JSON_BODY_MAX ? cfg->max_upload : JSON_BODY_MAX,
         .cors_origins = cfg->cors_origins,
     };
+    if (a->runs_enabled && !(a->run_waiters = run_waiters_start(a->db, RUN_WAITERS_MAX))) {
+        log_error("cannot start serving", "error", "cannot start the run waiter", NULL);
+        return false;
+    }
     if (!(sv->pool = a->pool = workpool_new((int)cfg->io_threads)) ||
         !start_events(cfg, a, sv, &err) ||
         !(a->server = http_server_start(&hc, api_routes, api_route_count, a, api_authenticate,
@@ -241,6 +249,7 @@ static void stop_services(const config *cfg, app *a, services *sv)
         hub_close_all(a->hub);
     }
     for (int i = 0; i < a->nws; i++) ws_server_stop(a->ws[i]);
+    run_waiters_stop(a->run_waiters);   /* forms waiting for a run answer "going on" */
     if (a->server) wait_for_drain(a->server, cfg->shutdown_timeout);
     workpool_free(sv->pool);   /* finishes deferred work, which resumes its requests */
     if (a->server) http_server_stop(a->server);

@@ -5,7 +5,8 @@
 
 static const char *const types[] = {"asset.created", "asset.processing", "asset.ready",
                                     "asset.failed",  "asset.deleted",    "asset.updated",
-                                    "job.progress",  "slideshow.control"};
+                                    "job.progress",  "slideshow.control", "run.created",
+                                    "run.progress",  "run.finished"};
 
 bool event_type_known(const char *type)
 {

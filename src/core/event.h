@@ -10,8 +10,8 @@
 
 /* For error messages. */
 #define EVENT_TYPES_TEXT \
-    "asset.created, asset.processing, asset.ready, asset.failed, asset.deleted, job.progress, " \
-    "slideshow.control"
+    "asset.created, asset.processing, asset.ready, asset.failed, asset.deleted, asset.updated, " \
+    "job.progress, slideshow.control, run.created, run.progress, run.finished"
 
 bool event_type_known(const char *type);
 

@@ -13,6 +13,7 @@ struct multipart {
     struct MHD_PostProcessor *pp;
     multipart_sink sink;
     multipart_field_fn on_field;
+    const char *file_part;     /* "file" unless multipart_file_part() said */
     void *arg;
     int file_parts;
     bool in_file_part;         /* the last callback was for a `file` part */
@@ -30,7 +31,7 @@ static enum MHD_Result on_part(void *cls, enum MHD_ValueKind kind, const char *k
                                uint64_t off, size_t size)
 {
     multipart *mp = cls;
-    if (!key || strcmp(key, "file") != 0) {
+    if (!key || strcmp(key, mp->file_part) != 0) {
         mp->in_file_part = false;
         if (key && mp->on_field && !mp->on_field(mp->arg, key, data, off, size)) {
             mp->error = MP_SINK_FAILED;
@@ -80,12 +81,14 @@ multipart *multipart_new(struct MHD_Connection *conn, multipart_sink sink, void 
     if (!mp) return NULL;
     mp->sink = sink;
     mp->arg = arg;
+    mp->file_part = "file";
     mp->pp = MHD_create_post_processor(conn, PP_BUFFER, on_part, mp);
     if (!mp->pp) { free(mp); return NULL; }
     return mp;
 }
 
 void multipart_on_field(multipart *mp, multipart_field_fn fn) { mp->on_field = fn; }
+void multipart_file_part(multipart *mp, const char *name) { mp->file_part = name; }
 
 multipart_status multipart_feed(multipart *mp, const char *data, size_t len)
 {

@@ -1,7 +1,8 @@
 /* multipart.h — streaming multipart/form-data upload with exactly one file.
  *
  * Parsing is libmicrohttpd's post processor; this module adds the rules of
- * our upload API on top: the file travels in the part named `file`, there
+ * our upload API on top: the file travels in the part named `file` (or
+ * the name multipart_file_part() sets, for a kept form), there
  * must be exactly one such part, other fields are ignored, and a body that
  * ends before the closing boundary is an error.  File bytes are passed to
  * the sink as they are parsed; nothing is buffered beyond one chunk.
@@ -32,6 +33,9 @@ typedef bool (*multipart_sink)(void *arg, const char *data, size_t len);
 /* NULL when the request has no usable multipart boundary. */
 multipart *multipart_new(struct MHD_Connection *conn, multipart_sink sink, void *arg);
 multipart_status multipart_feed(multipart *mp, const char *data, size_t len);
+/* The file part's name, before the first feed: a kept form's (the
+ * original publisher's `input_file`).  name is borrowed for mp's life. */
+void multipart_file_part(multipart *mp, const char *name);
 /* Optional: every other field's bytes go to fn as they are parsed (off is
  * the offset within the field's value); false stops parsing (MP_SINK_FAILED).
  * Fields that come after the file part are still given. */

@@ -59,7 +59,10 @@ static void run_deferred(void *arg)
 {
     http_req *r = arg;
     r->deferred(r);
-    http_req_resume(r);
+    /* Held: from here on r is the other thread's (it may be gone already
+     * when held() returns). */
+    if (r->held) r->held(r->held_arg);
+    else http_req_resume(r);
 }
 
 static void no_deferred_fn(http_req *r) { (void)r; }
@@ -75,6 +78,12 @@ void http_req_resume(http_req *r)
     /* Resuming without a reply would run the route's handler again. */
     if (!r->replied) http_reply_error(r, 500, "internal", "the server could not finish");
     MHD_resume_connection(r->conn);
+}
+
+void http_req_hold(http_req *r, void (*then)(void *arg), void *arg)
+{
+    r->held = then;
+    r->held_arg = arg;
 }
 
 void http_req_defer(http_req *r, void (*fn)(http_req *r))

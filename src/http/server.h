@@ -147,6 +147,12 @@ void http_req_defer(http_req *r, void (*fn)(http_req *r));
  * http_req_resume(), after which it must not touch r again. */
 void http_req_suspend(http_req *r);
 void http_req_resume(http_req *r);
+/* Inside a deferred function that has not replied: the request stays
+ * suspended when it returns, for another thread that waits on something
+ * (a CSV run to end) to reply and call http_req_resume() later.  That
+ * thread gets r only through then(arg), called once the deferred
+ * function has returned, so it never resumes r while r is still in use. */
+void http_req_hold(http_req *r, void (*then)(void *arg), void *arg);
 
 /* --- protocol upgrades, for http/ modules only (websocket) --- */
 

@@ -66,6 +66,8 @@ struct http_req {
     http_upgrade_fn upgrade_fn;    /* set by http_reply_upgrade until called */
     void *upgrade_cls;
     void (*deferred)(http_req *r);
+    void (*held)(void *arg);       /* http_req_hold(): called instead of resuming */
+    void *held_arg;
     void *data;
     void (*data_free)(void *);
 };

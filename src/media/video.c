@@ -1,24 +1,18 @@
 /* video.c — see video.h. */
 #include "media/video.h"
+#include "media/video_tool.h"
 #include "media/image.h"
-#include "util/timefmt.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <math.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#define PROBE_OUTPUT_MAX (1 << 20)   /* ffprobe's JSON for a sane file is a few KiB */
 #define SEGMENT_SECONDS 6
 #define AUDIO_KBPS 128
 #define POSTER_FRAMES 50             /* the thumbnail filter's batch */
@@ -35,182 +29,6 @@ bool video_preset_valid(const char *p)
     for (size_t i = 0; i < sizeof presets / sizeof *presets; i++)
         if (strcmp(p, presets[i]) == 0) return true;
     return false;
-}
-
-/* ---------- running a tool ---------- */
-
-typedef struct tool_out {
-    char *buf;           /* stdout, when captured (probe) */
-    size_t len, cap;
-    double duration;     /* > 0: parse -progress lines against it */
-    char line[256];      /* a partial progress line */
-    size_t line_len;
-} tool_out;
-
-static void progress_line(tool_out *o, const video_ctl *ctl)
-{
-    long long us;
-    if (o->duration > 0 && ctl->progress && sscanf(o->line, "out_time_us=%lld", &us) == 1 &&
-        us > 0) {
-        double f = (double)us / 1e6 / o->duration;
-        ctl->progress(ctl->arg, f > 1 ? 1 : f);
-    }
-}
-
-static void take_output(tool_out *o, const video_ctl *ctl, const char *data, size_t n)
-{
-    if (o->duration > 0) {
-        for (size_t i = 0; i < n; i++) {
-            if (data[i] == '\n') {
-                o->line[o->line_len] = '\0';
-                progress_line(o, ctl);
-                o->line_len = 0;
-            } else if (o->line_len + 1 < sizeof o->line) {
-                o->line[o->line_len++] = data[i];
-            }
-        }
-        return;
-    }
-    if (o->len + n + 1 > o->cap) {
-        size_t cap = o->cap ? o->cap : 16384;
-        while (cap < o->len + n + 1) cap *= 2;
-        if (cap > PROBE_OUTPUT_MAX) return;   /* parse fails: corrupt */
-        char *b = realloc(o->buf, cap);
-        if (!b) return;
-        o->buf = b, o->cap = cap;
-    }
-    memcpy(o->buf + o->len, data, n);
-    o->len += n;
-    o->buf[o->len] = '\0';
-}
-
-/* The last line ffmpeg wrote to stderr (-loglevel error), for messages. */
-static void stderr_tail(int fd, char *err, size_t errcap, const char *what)
-{
-    char buf[512];
-    off_t end = lseek(fd, 0, SEEK_END);
-    off_t from = end > (off_t)sizeof buf - 1 ? end - (off_t)sizeof buf + 1 : 0;
-    ssize_t n = pread(fd, buf, sizeof buf - 1, from);
-    buf[n > 0 ? n : 0] = '\0';
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) buf[--n] = '\0';
-    char *last = strrchr(buf, '\n');
-    snprintf(err, errcap, "%s: %s", what, last ? last + 1 : buf[0] ? buf : "failed");
-}
-
-static bool on_path(const char *tool)
-{
-    const char *path = getenv("PATH");
-    char buf[4096], candidate[4200];
-    snprintf(buf, sizeof buf, "%s", path ? path : "/usr/bin:/bin");
-    for (char *save = NULL, *dir = strtok_r(buf, ":", &save); dir;
-         dir = strtok_r(NULL, ":", &save)) {
-        snprintf(candidate, sizeof candidate, "%s/%s", dir, tool);
-        if (access(candidate, X_OK) == 0) return true;
-    }
-    return false;
-}
-
-/* Runs argv with stdin = in_fd, stdout into o, stderr into a scratch file
- * in work_dir; kills its process group on timeout or cancellation.
- * VIDEO_OK when it exited 0; VIDEO_CORRUPT (err: its last message) when it
- * exited otherwise. */
-static video_status run_tool(char *const argv[], int in_fd, const char *work_dir,
-                             const video_ctl *ctl, tool_out *o, char *err, size_t errcap)
-{
-    if (!on_path(argv[0])) {
-        snprintf(err, errcap, "video needs %s: " VIDEO_INSTALL_HINT, argv[0]);
-        return VIDEO_MISSING;
-    }
-    char logpath[1200];
-    snprintf(logpath, sizeof logpath, "%s/stderr-XXXXXX", work_dir);
-    int logfd = mkostemp(logpath, O_CLOEXEC);
-    if (logfd < 0) {
-        snprintf(err, errcap, "cannot make a scratch file: %s", strerror(errno));
-        return VIDEO_IO_ERROR;
-    }
-    unlink(logpath);
-    int out[2];
-    if (pipe2(out, O_CLOEXEC) != 0) {
-        close(logfd);
-        snprintf(err, errcap, "cannot make a pipe: %s", strerror(errno));
-        return VIDEO_IO_ERROR;
-    }
-    /* Everything the child needs is ready before fork: after it, only
-     * async-signal-safe calls (the worker has other threads). */
-    static char *const env[] = {"PATH=/usr/local/bin:/usr/bin:/bin", "MALLOC_ARENA_MAX=2",
-                                "LC_ALL=C", NULL};
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    if (pid < 0) {
-        close(logfd), close(out[0]), close(out[1]);
-        snprintf(err, errcap, "cannot fork: %s", strerror(errno));
-        return VIDEO_IO_ERROR;
-    }
-    if (pid == 0) {
-        setpgid(0, 0);   /* killed as a group: ffmpeg's helpers go with it */
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent) _exit(126);
-        struct sigaction dfl = {.sa_handler = SIG_DFL};
-        sigaction(SIGPIPE, &dfl, NULL);   /* the worker ignores it; exec keeps that */
-        sigaction(SIGTERM, &dfl, NULL);
-        sigaction(SIGINT, &dfl, NULL);
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        if (dup2(in_fd, 0) < 0 || dup2(out[1], 1) < 0 || dup2(logfd, 2) < 0) _exit(126);
-        lseek(0, 0, SEEK_SET);
-        execvpe(argv[0], argv, env);
-        _exit(127);
-    }
-    setpgid(pid, pid);   /* also here: no window where a kill misses it */
-    if (ctl->child_pgid) atomic_store(ctl->child_pgid, pid);
-    close(out[1]);
-    double deadline = time_mono_seconds() + ctl->timeout_s;
-    video_status st = VIDEO_OK;
-    char buf[8192];
-    for (;;) {
-        struct pollfd p = {out[0], POLLIN, 0};
-        int r = poll(&p, 1, 200);
-        if (r > 0) {
-            ssize_t n = read(out[0], buf, sizeof buf);
-            if (n == 0) break;   /* EOF: it exited (or closed stdout) */
-            if (n > 0) take_output(o, ctl, buf, (size_t)n);
-        }
-        if (time_mono_seconds() > deadline) st = VIDEO_TIMEOUT;
-        else if (ctl->cancelled && ctl->cancelled(ctl->arg)) st = VIDEO_CANCELLED;
-        if (st != VIDEO_OK) {
-            kill(-pid, SIGKILL);
-            break;
-        }
-    }
-    close(out[0]);
-    int status = 0;
-    /* stdout closed: it is exiting; a child that closed stdout early and
-     * hangs still meets the deadline here */
-    while (st == VIDEO_OK && waitpid(pid, &status, WNOHANG) == 0) {
-        if (time_mono_seconds() > deadline) {
-            kill(-pid, SIGKILL);
-            st = VIDEO_TIMEOUT;
-            break;
-        }
-        usleep(20000);
-    }
-    if (st != VIDEO_OK) waitpid(pid, &status, 0);
-    kill(-pid, SIGKILL);   /* stragglers of the group, if any */
-    if (ctl->child_pgid) atomic_store(ctl->child_pgid, 0);
-    if (st == VIDEO_TIMEOUT)
-        snprintf(err, errcap, "%s took longer than %.0f s", argv[0], ctl->timeout_s);
-    else if (st == VIDEO_CANCELLED)
-        snprintf(err, errcap, "the job was abandoned");
-    else if (WIFEXITED(status) && WEXITSTATUS(status) == 127) {
-        snprintf(err, errcap, "cannot run %s: " VIDEO_INSTALL_HINT, argv[0]);
-        st = VIDEO_MISSING;
-    } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        stderr_tail(logfd, err, errcap, argv[0]);
-        st = VIDEO_CORRUPT;
-    }
-    close(logfd);
-    return st;
 }
 
 /* ---------- probe ---------- */
@@ -462,6 +280,24 @@ static void add_audio_codec(args *a)
     add(a, "-ac"), add(a, "2");
 }
 
+/* The filter graph's text, appended to with a bound: past the end,
+ * len only grows and nothing more is written. */
+typedef struct graph {
+    char text[1400];
+    size_t len;
+} graph;
+
+static void graph_add(graph *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void graph_add(graph *g, const char *fmt, ...)
+{
+    if (g->len >= sizeof g->text) return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(g->text + g->len, sizeof g->text - g->len, fmt, ap);
+    va_end(ap);
+    g->len += n > 0 ? (size_t)n : sizeof g->text;
+}
+
 /* The filter graph: one decode, split once per distinct size.  A size
  * rounded to even numbers (854x480 for 16:9) keeps the exact display
  * aspect through its sample aspect ratio (1280:1281): the DASH muxer
@@ -470,31 +306,28 @@ static void add_audio_codec(args *a)
 static void add_graph(args *a, const video_plan *plan, int in_width, int in_height,
                       double duration)
 {
-    char g[1400];
+    graph gr = {.len = 0};
     int n = plan->nrungs;
     const video_timeline *t = &plan->timeline;
     bool own_fallback = plan->fallback_rung < 0;
     int branches = n + own_fallback + (t->count > 0) + 1, b = n;
-    size_t len = (size_t)snprintf(g, sizeof g, "[0:v]split=%d", branches);
-    for (int i = 0; i < branches; i++) len += (size_t)snprintf(g + len, sizeof g - len, "[s%d]", i);
+    graph_add(&gr, "[0:v]split=%d", branches);
+    for (int i = 0; i < branches; i++) graph_add(&gr, "[s%d]", i);
     for (int i = 0; i < n; i++)
-        len += (size_t)snprintf(g + len, sizeof g - len, ";[s%d]scale=%d:%d[r%d]", i,
-                                plan->rungs[i].width, plan->rungs[i].height, i);
+        graph_add(&gr, ";[s%d]scale=%d:%d[r%d]", i, plan->rungs[i].width, plan->rungs[i].height, i);
     if (own_fallback)
-        len += (size_t)snprintf(g + len, sizeof g - len, ";[s%d]scale=%d:%d[f]", b++,
-                                plan->fallback.width, plan->fallback.height);
+        graph_add(&gr, ";[s%d]scale=%d:%d[f]", b++, plan->fallback.width, plan->fallback.height);
     /* the timeline: frames dropped first, so its scale costs little; 4:4:4
      * because a letterboxed tile may be odd-sized.  Each tile is a JPEG of
      * its own, written as it comes (the sheet is joined after ffmpeg ends,
      * join_tiles): ffmpeg reports -progress only once every output has
      * started, and a `tile` filter's one frame starts at the very end. */
     if (t->count > 0)
-        len += (size_t)snprintf(g + len, sizeof g - len,
-                                ";[s%d]fps=1/%d,format=yuvj444p,"
-                                "scale=%d:%d:force_original_aspect_ratio=decrease,"
-                                "pad=%d:%d:(ow-iw)/2:(oh-ih)/2[t]",
-                                b++, t->interval, VIDEO_TILE_W, VIDEO_TILE_H, VIDEO_TILE_W,
-                                VIDEO_TILE_H);
+        graph_add(&gr,
+                  ";[s%d]fps=1/%d,format=yuvj444p,"
+                  "scale=%d:%d:force_original_aspect_ratio=decrease,"
+                  "pad=%d:%d:(ow-iw)/2:(oh-ih)/2[t]",
+                  b++, t->interval, VIDEO_TILE_W, VIDEO_TILE_H, VIDEO_TILE_W, VIDEO_TILE_H);
     /* the poster: `thumbnail` picks the most typical of the POSTER_FRAMES
      * frames from 10% of the duration (trim by time, then by count: its
      * one frame comes when they are in, or at the end of a shorter clip).
@@ -508,13 +341,14 @@ static void add_graph(args *a, const video_plan *plan, int in_width, int in_heig
     char scale[48] = "";
     if (plan->poster.width != in_width || plan->poster.height != in_height)
         snprintf(scale, sizeof scale, ",scale=%d:%d", plan->poster.width, plan->poster.height);
-    snprintf(g + len, sizeof g - len,
-             ";[s%d]split=2[pa][pb];[pa]trim=end_frame=1%s[p0];"
-             "[pb]trim=start=%.3f,trim=end_frame=%d%s,thumbnail=%d[p1];"
-             "[p0][p1]concat=n=2:v=1:a=0,split=2[p][c];"
-             "[c]crop='min(iw,trunc(ih*16/9))':'min(ih,trunc(iw*9/16))'[cc]",
-             b, scale, duration * 0.1, POSTER_FRAMES, scale, POSTER_FRAMES);
-    add(a, "-filter_complex"), addf(a, "%s", g);
+    graph_add(&gr,
+              ";[s%d]split=2[pa][pb];[pa]trim=end_frame=1%s[p0];"
+              "[pb]trim=start=%.3f,trim=end_frame=%d%s,thumbnail=%d[p1];"
+              "[p0][p1]concat=n=2:v=1:a=0,split=2[p][c];"
+              "[c]crop='min(iw,trunc(ih*16/9))':'min(ih,trunc(iw*9/16))'[cc]",
+              b, scale, duration * 0.1, POSTER_FRAMES, scale, POSTER_FRAMES);
+    if (gr.len >= sizeof gr.text) a->full = true;   /* cut short: never run it */
+    add(a, "-filter_complex"), addf(a, "%s", gr.text);
 }
 
 /* Variant k's BANDWIDTH in the HLS master: its rung's peak (the VBV cap,

@@ -11,9 +11,14 @@
  * nothing (run.h).
  *
  * The end: once the publisher is done, the consumer stops after the run's
- * idle timeout without a message, if the queue is then empty (asked on a
- * second channel).  While the publisher still publishes (live mode) an
- * idle consumer keeps listening: a slow publisher does not lose rows.
+ * idle timeout without a message, once it has every row the broker
+ * confirmed (received, distinct lines, >= sent).  "The queue is empty" is
+ * not enough: deliveries on their way to us (prefetched, unacked) are not
+ * in the queue's count.  Only when rows are missing for another
+ * MISSING_GRACE_MS (a nacked publish the broker kept after all cannot be
+ * missing; a queue someone else drained can) does an empty queue end it.
+ * While the publisher still publishes (live mode) an idle consumer keeps
+ * listening: a slow publisher does not lose rows.
  */
 #include "queue/run_task.h"
 #include "util/log.h"
@@ -27,7 +32,11 @@
 #define BATCH 500
 #define PREFETCH 1000
 #define POLL_MS 100
+/* With rows taken but not stored: a pause this long ends the batch, so the
+ * last rows of a run are stored at once, not after a whole POLL_MS. */
+#define PAUSE_MS 2
 #define RECONNECTS 3
+#define MISSING_GRACE_MS 5000
 
 typedef struct consumer {
     run_task *t;
@@ -125,13 +134,16 @@ static bool consume_on(consumer *k)
     atomic_store(&t->consumer_ready, true);
     double idle_since = time_mono_seconds();
     while (!atomic_load(&t->stop)) {
-        int got = amqp_conn_deliveries(k->c, POLL_MS, BATCH - k->n, on_delivery, k, k->why,
-                                       sizeof k->why);
+        int got = amqp_conn_deliveries(k->c, k->n ? PAUSE_MS : POLL_MS, BATCH - k->n,
+                                       on_delivery, k, k->why, sizeof k->why);
         if (got < 0) return false;
         if (got > 0) idle_since = time_mono_seconds();
         if ((k->n == BATCH || got == 0) && !flush(k)) return false;
         if (got > 0 || !atomic_load(&t->published)) continue;
-        if ((time_mono_seconds() - idle_since) * 1000 < (double)k->r.timeout_s * 1000) continue;
+        double idle_ms = (time_mono_seconds() - idle_since) * 1000;
+        if (idle_ms < (double)k->r.timeout_s * 1000) continue;
+        if (k->r.n.received >= atomic_load(&t->sent)) return true;
+        if (idle_ms < (double)k->r.timeout_s * 1000 + MISSING_GRACE_MS) continue;
         uint32_t ready;
         if (!amqp_conn_queue_ready(k->c, t->queue, &ready, k->why, sizeof k->why)) return false;
         if (ready == 0) return true;

@@ -291,7 +291,10 @@ bool run_publish(run_task *t)
             run_task_fail(t, "broker_lost", "the connection to RabbitMQ failed %d times: %s",
                           RECONNECTS + 1, p->why);
     }
-    if (ok) atomic_store(&t->published, true);
+    if (ok) {
+        atomic_store(&t->sent, p->sent);
+        atomic_store(&t->published, true);
+    }
     free(p);
     return ok;
 }

@@ -38,6 +38,7 @@ typedef struct run_task {
     _Atomic bool handing_back;      /* the worker stops: give the lease back */
     _Atomic bool consumer_ready;    /* live mode: listening, publishing may start */
     _Atomic bool published;         /* every row is confirmed (or nacked) */
+    _Atomic int64_t sent;           /* then: how many the broker confirmed */
     /* The first failure wins (guarded by lock). */
     pthread_mutex_t lock;
     char error_code[48];

@@ -63,15 +63,49 @@ static void row(page *p, const char *label, const json_t *v)
     puts_raw(p, "</td></tr>\n");
 }
 
+static void head(page *p, const char *title)
+{
+    puts_raw(p, "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>");
+    puts_escaped(p, title);
+    puts_raw(p, "</title><link rel=\"stylesheet\" href=\"/app.css\"></head>\n"
+                "<body><main class=\"report\"><h1>");
+    puts_escaped(p, title);
+    puts_raw(p, "</h1>\n");
+}
+
+static char *done(page *p)
+{
+    puts_raw(p, "</main></body></html>\n");
+    if (!p->failed) return p->buf;
+    free(p->buf);
+    return NULL;
+}
+
+char *run_message_html(const char *title, const char *message, const char *link)
+{
+    page p = {0};
+    head(&p, title);
+    puts_raw(&p, "<p class=\"error\" role=\"alert\">");
+    puts_escaped(&p, message);
+    puts_raw(&p, "</p>\n");
+    if (link) {
+        puts_raw(&p, "<p><a href=\"");
+        puts_escaped(&p, link);
+        puts_raw(&p, "\">");
+        puts_escaped(&p, link);
+        puts_raw(&p, "</a></p>\n");
+    }
+    return done(&p);
+}
+
 char *run_report_html(const run_rec *r, int64_t now_ms)
 {
     json_t *o = run_report_json(r, now_ms);
     if (!o) return NULL;
     const json_t *n = json_object_get(o, "counts");
     page p = {0};
-    puts_raw(&p, "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-                 "<title>Run report</title><link rel=\"stylesheet\" href=\"/app.css\"></head>\n"
-                 "<body><main class=\"report\"><h1>Run report</h1>\n<table>\n");
+    head(&p, "Run report");
+    puts_raw(&p, "<table>\n");
     row(&p, "Session", json_object_get(o, "queue"));
     row(&p, "Run", json_object_get(o, "id"));
     row(&p, "State", json_object_get(o, "state"));
@@ -110,11 +144,6 @@ char *run_report_html(const run_rec *r, int64_t now_ms)
         }
         puts_raw(&p, "</p>\n");
     }
-    puts_raw(&p, "</main></body></html>\n");
     json_decref(o);
-    if (p.failed) {
-        free(p.buf);
-        return NULL;
-    }
-    return p.buf;
+    return done(&p);
 }

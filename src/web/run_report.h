@@ -14,5 +14,9 @@
 
 /* A complete page; NULL when out of memory.  Caller frees. */
 char *run_report_html(const run_rec *r, int64_t now_ms);
+/* A page that says only message (an error before a run could start, or
+ * where to find a run still going); link, if not NULL, is a path shown
+ * as a link.  NULL when out of memory.  Caller frees. */
+char *run_message_html(const char *title, const char *message, const char *link);
 
 #endif

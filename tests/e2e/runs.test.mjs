@@ -252,3 +252,91 @@ test('kill -9 of the worker mid-run: another takes the run over and every count 
   assert.equal(run.table_count, 30000);
   assert.equal(await queueExists(run.queue), false);
 });
+
+// ---------------------------------------------------------------- the original pages
+
+/** POST /simulate/ as the original's clients did: the file as `input_file`,
+ *  timeout and mode in the query string. */
+function simulate(s, { file, query = '', fields = {}, token = s.token, accept } = {}) {
+  const args = ['-X', 'POST'];
+  if (token) args.push('-H', `Authorization: Bearer ${token}`);
+  if (accept) args.push('-H', `Accept: ${accept}`);
+  if (file) args.push('-F', `input_file=@${file};type=text/csv`);
+  for (const [k, v] of Object.entries(fields)) args.push('-F', `${k}=${v}`);
+  if (!file && !Object.keys(fields).length) args.push('-F', 'nothing=here');
+  args.push(`${s.url}/simulate/${query ? `?${query}` : ''}`);
+  return curl(args, { timeoutMs: 120000 });
+}
+
+test('POST /simulate/ answers with the report page when the run has ended, and the original messages with a 4xx/5xx', { timeout: T }, async (t) => {
+  const key = await createKey(srv.dataDir, 'sim', 'sim-owner');
+  const r = await simulate(srv, { file: EDGE, query: 'timeout=0&mode=batch', token: key });
+  assert.equal(r.status, 200, r.text);
+  assert.match(r.headers['content-type'], /^text\/html/);
+  const cell = (label) => new RegExp(`<th>${label}</th><td>([^<]*)</td>`).exec(r.text)?.[1];
+  assert.equal(cell('Rows sent'), '12');
+  assert.equal(cell('Received'), '12');
+  assert.equal(cell('Saved'), '10');
+  assert.equal(cell('Database count'), '10');
+  assert.equal(cell('Mode'), 'batch');
+  assert.match(cell('Session'), /^assetd\.run\.[A-Za-z0-9_-]{22}$/);
+  // the run is a run like any other
+  const runs = (await api(srv, 'GET', '/v1/runs', { token: key })).json.runs;
+  assert.equal(runs.length, 1);
+  assert.equal(runs[0].state, 'succeeded');
+  // form fields work as well as the query string; JSON on request
+  const j = await simulate(srv, { file: EDGE, fields: { timeout: '0', mode: 'live' }, token: key, accept: 'application/json' });
+  assert.equal(j.status, 200, j.text);
+  assert.equal(j.json.mode, 'live');
+  assert.equal(j.json.counts.duplicates, 12, 'the table had every e-mail already');
+  const errors = [
+    [{ query: 'timeout=0' }, 400, 'Please supply a csv file to process'],
+    [{ file: EDGE, query: 'mode=stream' }, 400, 'Wrong mode supplied, options are `live` and `batch`'],
+    [{ file: EDGE, query: 'timeout=soon' }, 400, 'Wrong timeout value supplied, timeout must be an int'],
+  ];
+  for (const [req, status, message] of errors) {
+    const e = await simulate(srv, { ...req, token: key });
+    assert.equal(e.status, status, `${JSON.stringify(req)}: ${e.text}`);
+    assert.match(e.headers['content-type'], /^text\/html/);
+    assert.ok(e.text.includes(message.replaceAll('`', '`')), `${message} in ${e.text}`);
+  }
+  assert.equal((await simulate(srv, { file: EDGE, token: null })).status, 401);
+  // RabbitMQ not configured, and unreachable
+  const none = await startServer({});
+  t.after(() => none.cleanup());
+  const nc = await simulate(none, { file: EDGE });
+  assert.equal(nc.status, 503);
+  assert.match(nc.text, /RabbitMQ is not configured/);
+  const dead = await startServer({ workers: 1, env: { ASSETD_AMQP_URL: 'amqp://guest:guest@127.0.0.1:1/%2f' } });
+  t.after(() => dead.cleanup());
+  const un = await simulate(dead, { file: EDGE, query: 'timeout=0' });
+  assert.equal(un.status, 503, un.text);
+  assert.match(un.text, /cannot reach RabbitMQ/);
+});
+
+test('the /publish page: the original form, sent with the gallery\'s key, shows the report', { timeout: T }, async (t) => {
+  const { launchBrowser, openPage, waitInPage } = await import('./browser.mjs');
+  const browser = await launchBrowser();
+  t.after(() => browser.close());
+  const key = await createKey(srv.dataDir, 'page', 'page-owner');
+  const { page, assertClean } = await openPage(t, browser, `${srv.url}/publish`,
+    { init: `localStorage.setItem('assetd.key', ${JSON.stringify(key)})` });
+  assert.equal(await page.locator('#key-form').isHidden(), true, 'the gallery\'s key is used');
+  await page.fill('#timeout', '0');
+  await page.selectOption('#mode', 'batch');
+  await page.check('#clear');
+  await page.setInputFiles('#input_file', EDGE);
+  await page.click('#send');
+  await waitInPage(page, 'the report', () => !document.getElementById('result').hidden, undefined, 60000);
+  const report = Object.fromEntries(await page.$$eval('#report tr', (trs) => trs.map((tr) => [tr.cells[0]?.textContent ?? tr.querySelector('th').textContent, tr.querySelector('td').textContent])));
+  assert.equal(report['Rows sent'], '12');
+  assert.equal(report['Received'], '12');
+  assert.equal(report['Saved'], '10');
+  assert.equal(report['Database count'], '10');
+  assert.equal(report['Skipped lines'], '2, 4, 6, 8, 10, 19');
+  // without a file: the original's message, shown as text
+  await page.setInputFiles('#input_file', []);
+  await page.click('#send');
+  await waitInPage(page, 'the message', () => document.getElementById('message').textContent.includes('Please supply a csv file to process'));
+  await assertClean([/400 \(Bad Request\)/]);
+});
