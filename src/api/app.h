@@ -13,6 +13,7 @@
 #include "core/tus_digest.h"
 #include "core/transfer.h"
 #include "db/db.h"
+#include "events/amqp_conn.h"
 #include "events/hub.h"
 #include "http/server.h"
 #include "http/websocket.h"
@@ -40,6 +41,7 @@ typedef struct app {
     struct webhooks *hooks;            /* the webhook dispatcher (woken by the hub) */
     struct amqp_events *amqp_events;   /* --events-amqp-exchange; NULL: off */
     bool runs_enabled;     /* --amqp-url is set: CSV runs (workers run them) */
+    amqp_conn_url amqp_url;   /* parsed --amqp-url (consumer sessions declare queues) */
     struct run_waiters *run_waiters;   /* POST /simulate/ waiting for its run */
     /* WebSocket connections: one epoll thread per core, each connection on
      * one of them (round robin), so a fan-out's sends run in parallel. */
@@ -205,6 +207,13 @@ void runs_get(http_req *r);
 void runs_report(http_req *r);
 void runs_cancel(http_req *r);
 void people_list(http_req *r);
+/* consumer.c: the original consumer's protocol under /consumer/. */
+void consumer_create(http_req *r);
+void consumer_process(http_req *r);
+void consumer_get(http_req *r);
+void consumer_remove(http_req *r);
+void consumer_list(http_req *r);
+void consumer_health(http_req *r);
 /* publish.c: the original publisher's form target. */
 bool publish_simulate_begin(http_req *r);
 void publish_simulate(http_req *r);

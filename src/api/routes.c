@@ -45,6 +45,13 @@ const http_route api_routes[] = {
     {"GET", "/v1/runs/{id}/report", true, runs_report, NULL, NULL, NULL},
     {"POST", "/v1/runs/{id}/cancel", true, runs_cancel, NULL, NULL, NULL},
     {"GET", "/v1/people", true, people_list, NULL, NULL, NULL},
+    /* The original consumer's protocol (consumer.c). */
+    {"GET", "/consumer/create/", true, consumer_create, NULL, NULL, NULL},
+    {"GET", "/consumer/process/", true, consumer_process, NULL, NULL, NULL},
+    {"GET", "/consumer/getSession/", true, consumer_get, NULL, NULL, NULL},
+    {"GET", "/consumer/remove/", true, consumer_remove, NULL, NULL, NULL},
+    {"GET", "/consumer/list/", true, consumer_list, NULL, NULL, NULL},
+    {"GET", "/consumer/health/", false, consumer_health, NULL, NULL, NULL},
     /* The original publisher's form (publish.c; the page is web.c's). */
     {"POST", "/simulate/", true, publish_simulate, publish_simulate_begin, assets_create_data, NULL},
     {"GET", "/v1/jobs", true, jobs_list, NULL, NULL, NULL},

@@ -3,13 +3,14 @@
 #include "util/parse.h"
 #include "util/timefmt.h"
 
+#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 static const char *const state_names[] = {"queued", "publishing", "consuming", "succeeded",
-                                          "failed"};
+                                          "failed", "open"};
 static const char *const mode_names[] = {"live", "batch"};
 
 const char *run_state_name(run_state s) { return state_names[s]; }
@@ -62,7 +63,50 @@ bool run_parse_settings(const char *mode, const char *timeout, const char *clear
 
 void run_queue_name(const run_rec *r, char out[ID_LEN + 16])
 {
-    snprintf(out, ID_LEN + 16, "assetd.run.%s", r->id);
+    if (r->session[0]) snprintf(out, ID_LEN + 16, "%s", r->session);
+    else snprintf(out, ID_LEN + 16, "assetd.run.%s", r->id);
+}
+
+bool run_session_generate(char out[RUN_SESSION_LEN + 1])
+{
+    unsigned char b[16];
+    if (RAND_bytes(b, sizeof b) != 1) return false;
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);   /* version 4 */
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);   /* RFC 4122 variant */
+    snprintf(out, RUN_SESSION_LEN + 1,
+             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
+             b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
+             b[15]);
+    return true;
+}
+
+bool run_session_valid(const char *s)
+{
+    if (strlen(s) != RUN_SESSION_LEN) return false;
+    for (int i = 0; i < RUN_SESSION_LEN; i++) {
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        if (dash ? s[i] != '-' : !strchr("0123456789abcdef", s[i]) || !s[i]) return false;
+    }
+    return true;
+}
+
+/* Go's time.Time JSON: RFC 3339; the zero time while a session goes on. */
+static json_t *go_time(int64_t ms)
+{
+    if (!ms) return json_string("0001-01-01T00:00:00Z");
+    char t[32];
+    time_format_ms(ms, t);
+    return json_string(t);
+}
+
+json_t *run_session_json(const run_rec *r, const char *host)
+{
+    return json_pack("{s:s, s:o, s:o, s:I, s:I, s:s, s:s, s:I, s:s}", "uuid", r->session,
+                     "started", go_time(r->created_ms), "ended",
+                     go_time(run_finished(r) ? r->finished_ms : 0), "checksum",
+                     (json_int_t)r->n.received, "saved", (json_int_t)r->n.saved, "host", host,
+                     "state", state_names[r->state], "duplicates",
+                     (json_int_t)r->n.duplicates, "run_id", r->id);
 }
 
 static json_t *time_or_null(int64_t ms)
@@ -87,7 +131,7 @@ json_t *run_to_json(const run_rec *r)
                                (json_int_t)r->n.saved, "duplicates",
                                (json_int_t)r->n.duplicates);
     return json_pack("{s:s, s:s, s:s, s:s, s:i, s:b, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
-                     "s:o}",
+                     "s:o, s:o}",
                      "id", r->id, "asset_id", r->asset_id, "state", state_names[r->state],
                      "mode", mode_names[r->mode], "timeout", r->timeout_s, "clear", r->clear,
                      "queue", queue, "counts", counts, "table_count",
@@ -95,7 +139,8 @@ json_t *run_to_json(const run_rec *r)
                      error, "created", time_or_null(r->created_ms), "started",
                      time_or_null(r->started_ms), "published", time_or_null(r->published_ms),
                      "last_message", time_or_null(r->last_message_ms), "finished",
-                     time_or_null(r->finished_ms));
+                     time_or_null(r->finished_ms), "session",
+                     r->session[0] ? json_string(r->session) : json_null());
 }
 
 static json_t *rate(int64_t rows, int64_t from_ms, int64_t to_ms)

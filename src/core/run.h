@@ -10,6 +10,10 @@
  *        \                  \                                  \
  *         `------------------`------ any error, cancel --------`--> failed
  *
+ * A consumer session (the original consumer's HTTP protocol, api/consumer.c)
+ * is a run without a CSV: another program publishes to its queue, named by
+ * the session's UUID; it is `open` until /process/ makes it `consuming`.
+ *
  * In live mode the consumer listens before the first publish and stores
  * rows while they are published; in batch mode it starts once every row is
  * published.  Either way `state` says what the publisher is doing: it is
@@ -46,6 +50,7 @@ typedef enum {
     RUN_CONSUMING = 2,
     RUN_SUCCEEDED = 3,
     RUN_FAILED = 4,
+    RUN_OPEN = 5,        /* a consumer session (api/consumer.c) not yet processed */
 } run_state;
 
 typedef enum { RUN_LIVE = 0, RUN_BATCH = 1 } run_mode;
@@ -59,6 +64,8 @@ typedef enum { RUN_LIVE = 0, RUN_BATCH = 1 } run_mode;
 /* A run's queue expires on the broker this long after its last use, so a
  * run that could not delete it (the broker was gone) leaks nothing. */
 #define RUN_QUEUE_EXPIRES_MS (60LL * 60 * 1000)
+/* A session id: a version 4 UUID in its 36-character text form. */
+#define RUN_SESSION_LEN 36
 /* Bytes of one CSV row at most (a longer one is skipped as too_long). */
 #define RUN_ROW_MAX 4096
 
@@ -88,6 +95,8 @@ typedef struct run_rec {
     char error_code[48];
     char error_message[256];
     bool cancel;                 /* the owner asked to stop */
+    char session[RUN_SESSION_LEN + 1];   /* a consumer session's UUID (its queue), or "" */
+    bool session_open;           /* listed by the session protocol until /remove/ */
     int64_t created_ms, started_ms, published_ms, last_message_ms, finished_ms;   /* 0: not yet */
     /* The lease: who works on it (queue/runs.c). */
     int64_t fence;
@@ -111,8 +120,17 @@ bool run_finished(const run_rec *r);
 bool run_parse_settings(const char *mode, const char *timeout, const char *clear, run_rec *out,
                         const char **why);
 
-/* The queue a run publishes to: "assetd.run.<id>". */
+/* The queue a run publishes to: "assetd.run.<id>", or a session's UUID. */
 void run_queue_name(const run_rec *r, char out[ID_LEN + 16]);
+
+/* A fresh session id (RAND_bytes); false if the CSPRNG failed. */
+bool run_session_generate(char out[RUN_SESSION_LEN + 1]);
+/* Whether s has the form of one (any version, lower-case hex). */
+bool run_session_valid(const char *s);
+/* A session as the original consumer showed it: uuid, started, ended
+ * (Go's zero time while going on), checksum (messages received), saved,
+ * host, plus assetd's state and duplicates.  New reference. */
+json_t *run_session_json(const run_rec *r, const char *host);
 
 /* The run as the API shows it; new reference. */
 json_t *run_to_json(const run_rec *r);

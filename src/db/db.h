@@ -344,6 +344,20 @@ db_status db_run_store_rows(db_conn *c, run_rec *r, const run_row *rows, int n, 
  * read back. */
 db_status db_run_finish(db_conn *c, run_rec *r, int64_t now_ms);
 
+/* Consumer sessions (core/run.h: runs with a session UUID).  Only listed
+ * ones (until /remove/) are found. */
+db_status db_run_by_session(db_conn *c, const char *owner, const char *session, run_rec *out);
+/* The owner's listed sessions, oldest first. */
+db_status db_run_sessions(db_conn *c, const char *owner, int limit, run_rec *out, int *n);
+/* An open session starts consuming (a worker claims it); DB_NOT_FOUND if
+ * it is not open (unknown, already processed, removed). */
+db_status db_run_process(db_conn *c, const char *owner, const char *session, run_mode mode,
+                         int timeout_s, int64_t now_ms, run_rec *out);
+/* Takes a session off the list (one never processed ends succeeded, with
+ * its run.finished).  DB_NOT_FOUND while it is consuming, or unknown. */
+db_status db_run_close_session(db_conn *c, const char *owner, const char *session,
+                               int64_t now_ms, run_rec *out);
+
 db_status db_people_count(db_conn *c, const char *owner, int64_t *n);
 /* A person; borrowed strings, valid during the call. */
 typedef struct db_person {

@@ -246,6 +246,12 @@ static const char *const migrations[] = {
     "  run_id TEXT NOT NULL,"
     "  line INTEGER NOT NULL,"
     "  PRIMARY KEY (run_id, line)) WITHOUT ROWID;",
+    /* 17: consumer sessions (the original consumer's protocol,
+     * api/consumer.c): runs without a CSV, found by their UUID while
+     * listed (session_open). */
+    "ALTER TABLE runs ADD COLUMN session TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE runs ADD COLUMN session_open INTEGER NOT NULL DEFAULT 0;"
+    "CREATE UNIQUE INDEX runs_session ON runs(session) WHERE session != '';",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof *migrations))
 

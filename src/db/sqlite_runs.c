@@ -28,12 +28,28 @@
     "id, owner, asset_id, state, mode, timeout_s, clear, n_read, n_skipped, n_sent, n_nacked, " \
     "n_received, n_saved, n_duplicates, skipped_lines, pub_offset, pub_line, table_count, "    \
     "error_code, error_message, cancel, created_ms, started_ms, published_ms, "                \
-    "last_message_ms, finished_ms, fence, lease_until, attempts"
+    "last_message_ms, finished_ms, fence, lease_until, attempts, session, session_open"
 #define FENCED "WHERE id = ?1 AND fence = ?2 AND state < 3"
 
 const char *const sq_sql_runs[Q_COUNT] = {
     [Q_RUN_INSERT] = "INSERT INTO runs (id, owner, asset_id, state, mode, timeout_s, clear,"
-                     " created_ms) VALUES (?, ?, ?, 0, ?, ?, ?, ?)",
+                     " created_ms, session, session_open) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    [Q_RUN_BY_SESSION] = "SELECT " RUN_COLS " FROM runs WHERE session = ?1 AND owner = ?2"
+                         " AND session_open = 1",
+    [Q_RUN_SESSIONS] = "SELECT " RUN_COLS " FROM runs WHERE owner = ?1 AND session_open = 1"
+                       " ORDER BY created_ms LIMIT ?2",
+    /* /process/: an open session starts consuming (claimable: lease 0). */
+    [Q_RUN_PROCESS] = "UPDATE runs SET state = 2, mode = ?3, timeout_s = ?4, lease_until = 0"
+                      " WHERE session = ?1 AND owner = ?2 AND session_open = 1 AND state = 5"
+                      " RETURNING " RUN_COLS,
+    /* /remove/: off the list; one never processed ends here. */
+    [Q_RUN_CLOSE_SESSION] = "UPDATE runs SET session_open = 0,"
+                            " finished_ms = CASE WHEN state = 5 THEN ?3 ELSE finished_ms END,"
+                            " table_count = CASE WHEN state = 5 THEN (SELECT count(*) FROM people"
+                            " WHERE owner = runs.owner) ELSE table_count END,"
+                            " state = CASE WHEN state = 5 THEN 3 ELSE state END"
+                            " WHERE session = ?1 AND owner = ?2 AND session_open = 1"
+                            " AND state IN (3, 4, 5) RETURNING " RUN_COLS,
     [Q_RUN_GET] = "SELECT " RUN_COLS " FROM runs WHERE id = ?1 AND owner = ?2",
     [Q_RUN_LIST] = "SELECT " RUN_COLS " FROM runs WHERE owner = ?1 AND created_ms < ?2"
                    " ORDER BY created_ms DESC, id LIMIT ?3",
@@ -85,7 +101,7 @@ static void read_run(sqlite3_stmt *s, void *out)
     sq_copy_text(r->owner, sizeof r->owner, s, 1);
     sq_copy_text(r->asset_id, sizeof r->asset_id, s, 2);
     int state = sqlite3_column_int(s, 3);
-    r->state = state >= RUN_QUEUED && state <= RUN_FAILED ? (run_state)state : RUN_FAILED;
+    r->state = state >= RUN_QUEUED && state <= RUN_OPEN ? (run_state)state : RUN_FAILED;
     r->mode = sqlite3_column_int(s, 4) == RUN_BATCH ? RUN_BATCH : RUN_LIVE;
     r->timeout_s = sqlite3_column_int(s, 5);
     r->clear = sqlite3_column_int(s, 6) != 0;
@@ -103,6 +119,8 @@ static void read_run(sqlite3_stmt *s, void *out)
                         &r->finished_ms, &r->fence, &r->lease_until_ms};
     for (int i = 0; i < 7; i++) *times[i] = sqlite3_column_int64(s, 21 + i);
     r->attempts = sqlite3_column_int(s, 28);
+    sq_copy_text(r->session, sizeof r->session, s, 29);
+    r->session_open = sqlite3_column_int(s, 30) != 0;
 }
 
 /* Steps an UPDATE ... RETURNING of at most one run into *out (when not
@@ -138,14 +156,18 @@ db_status db_run_insert(db_conn *c, run_rec *r)
     sqlite3_bind_text(s, 1, r->id, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 2, r->owner, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 3, r->asset_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int(s, 4, (int)r->mode);
-    sqlite3_bind_int(s, 5, r->timeout_s);
-    sqlite3_bind_int(s, 6, r->clear);
-    sqlite3_bind_int64(s, 7, r->created_ms);
+    r->state = r->session[0] ? RUN_OPEN : RUN_QUEUED;
+    r->session_open = r->session[0] != '\0';
+    sqlite3_bind_int(s, 4, (int)r->state);
+    sqlite3_bind_int(s, 5, (int)r->mode);
+    sqlite3_bind_int(s, 6, r->timeout_s);
+    sqlite3_bind_int(s, 7, r->clear);
+    sqlite3_bind_int64(s, 8, r->created_ms);
+    sqlite3_bind_text(s, 9, r->session, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 10, r->session_open);
     int rc = sqlite3_step(s);
     sqlite3_reset(s);
     if (rc != SQLITE_DONE) return sq_fail(c, "run insert");
-    r->state = RUN_QUEUED;
     r->table_count = -1;
     return append_event(c, "run.created", r, r->created_ms);
 }
@@ -270,14 +292,17 @@ db_status db_run_save_publisher(db_conn *c, run_rec *r, bool progress_event, int
 /* A row's outcome: 0 seen before (a redelivery), 1 saved, 2 duplicate. */
 static int store_row(db_conn *c, const run_rec *r, const run_row *row, int64_t now_ms)
 {
-    sqlite3_stmt *s = sq_stmt(c, Q_RUN_LINE);
-    if (!s) return -1;
-    sqlite3_bind_text(s, 1, r->id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 2, row->line);
-    int rc = sqlite3_step(s);
-    sqlite3_reset(s);
-    if (rc != SQLITE_DONE) return sq_fail(c, "run line"), -1;
-    if (sqlite3_changes(c->h) == 0) return 0;
+    sqlite3_stmt *s;
+    int rc;
+    if (row->line > 0) {   /* 0: a message with no line (another publisher's) */
+        if (!(s = sq_stmt(c, Q_RUN_LINE))) return -1;
+        sqlite3_bind_text(s, 1, r->id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 2, row->line);
+        rc = sqlite3_step(s);
+        sqlite3_reset(s);
+        if (rc != SQLITE_DONE) return sq_fail(c, "run line"), -1;
+        if (sqlite3_changes(c->h) == 0) return 0;
+    }
     if (!(s = sq_stmt(c, Q_PEOPLE_INSERT))) return -1;
     sqlite3_bind_text(s, 1, r->owner, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 2, row->mail, -1, SQLITE_STATIC);
@@ -337,6 +362,55 @@ db_status db_run_finish(db_conn *c, run_rec *r, int64_t now_ms)
     if (st != DB_OK) return st;
     if (sq_exec_one(c, Q_RUN_LINES_DROP, r->id, "run lines drop") != DB_OK) return DB_ERROR;
     return append_event(c, "run.finished", r, now_ms);
+}
+
+db_status db_run_by_session(db_conn *c, const char *owner, const char *session, run_rec *out)
+{
+    return sq_get_owned(c, Q_RUN_BY_SESSION, session, owner, read_run, out, "run by session");
+}
+
+db_status db_run_sessions(db_conn *c, const char *owner, int limit, run_rec *out, int *n)
+{
+    sqlite3_stmt *s = sq_stmt(c, Q_RUN_SESSIONS);
+    if (!s) return DB_ERROR;
+    sqlite3_bind_text(s, 1, owner, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 2, limit);
+    int rc = SQLITE_DONE;
+    *n = 0;
+    while (*n < limit && (rc = sqlite3_step(s)) == SQLITE_ROW) read_run(s, &out[(*n)++]);
+    if (rc == SQLITE_ROW) rc = SQLITE_DONE;
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? DB_OK : sq_fail(c, "run sessions");
+}
+
+db_status db_run_process(db_conn *c, const char *owner, const char *session, run_mode mode,
+                         int timeout_s, int64_t now_ms, run_rec *out)
+{
+    if (!sq_in_transaction(c, "run process")) return DB_ERROR;
+    sqlite3_stmt *s = sq_stmt(c, Q_RUN_PROCESS);
+    if (!s) return DB_ERROR;
+    sqlite3_bind_text(s, 1, session, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, owner, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 3, (int)mode);
+    sqlite3_bind_int(s, 4, timeout_s);
+    db_status st = step_run(c, s, out, "run process");
+    return st == DB_OK ? append_event(c, "run.progress", out, now_ms) : st;
+}
+
+db_status db_run_close_session(db_conn *c, const char *owner, const char *session,
+                               int64_t now_ms, run_rec *out)
+{
+    if (!sq_in_transaction(c, "run close session")) return DB_ERROR;
+    sqlite3_stmt *s = sq_stmt(c, Q_RUN_CLOSE_SESSION);
+    if (!s) return DB_ERROR;
+    sqlite3_bind_text(s, 1, session, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, owner, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, now_ms);
+    db_status st = step_run(c, s, out, "run close session");
+    /* ended here (never processed): its run.finished */
+    if (st == DB_OK && out->finished_ms == now_ms)
+        return append_event(c, "run.finished", out, now_ms);
+    return st;
 }
 
 db_status db_people_count(db_conn *c, const char *owner, int64_t *n)

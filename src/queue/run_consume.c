@@ -67,15 +67,21 @@ static void on_delivery(void *arg, uint64_t tag, const void *body, size_t len,
     consumer *k = arg;
     k->last_tag = tag;
     k->last_ms = time_now_ms();
+    /* Our publisher names each message by its CSV line; another one (a
+     * consumer session's) does not: line 0, stored without the
+     * redelivery check. */
     char id[24];
     uint64_t line = 0;
-    bool ok = message_id && id_len > 0 && id_len < sizeof id;
-    if (ok) {
+    bool numbered = message_id && id_len > 0 && id_len < sizeof id;
+    if (numbered) {
         memcpy(id, message_id, id_len);
         id[id_len] = '\0';
-        ok = parse_u64(id, &line) && line > 0 && line <= INT64_MAX;
+        numbered = parse_u64(id, &line) && line > 0 && line <= INT64_MAX;
     }
-    ok = ok && run_message_decode(body, len, k->name, sizeof k->name, k->mail, sizeof k->mail);
+    if (!numbered) line = 0;
+    /* In a CSV run every row is numbered: anything else is not a row. */
+    bool ok = (numbered || k->r.session[0]) &&
+              run_message_decode(body, len, k->name, sizeof k->name, k->mail, sizeof k->mail);
     char *name = ok ? strdup(k->name) : NULL, *mail = ok ? strdup(k->mail) : NULL;
     if (!name || !mail) {
         /* Someone else's message in our queue: acked with the batch, not stored. */

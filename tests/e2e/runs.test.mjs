@@ -340,3 +340,78 @@ test('the /publish page: the original form, sent with the gallery\'s key, shows 
   await waitInPage(page, 'the message', () => document.getElementById('message').textContent.includes('Please supply a csv file to process'));
   await assertClean([/400 \(Bad Request\)/]);
 });
+
+// ---------------------------------------------------------------- the consumer protocol
+
+/** GET /consumer/<what>/?query, as promise-pub's client called its consumer. */
+const consumer = (s, what, query = '', token = s.token) => api(s, 'GET', `/consumer/${what}/${query ? `?${query}` : ''}`, { token });
+
+/** Publishes rows to a session's queue as promise-pub did: {"name","mail"}, no message id. */
+async function publishRows(uuid, rows) {
+  const conn = await amqplib.connect(mq.url);
+  try {
+    const ch = await conn.createConfirmChannel();
+    for (const [name, mail] of rows) ch.sendToQueue(uuid, Buffer.from(JSON.stringify({ name, mail })));
+    await ch.waitForConfirms();
+  } finally { await conn.close().catch(() => {}); }
+}
+
+test('the original consumer protocol: create, publish, process (batch and live), getSession, remove, list', { timeout: T }, async () => {
+  const key = await createKey(srv.dataDir, 'proto', 'proto-owner');
+  const health = await consumer(srv, 'health', '', null);
+  assert.equal(health.status, 200);
+  assert.equal(health.text, 'OK');
+  // batch: everything published first, then /process/ blocks until the queue is done
+  const created = await consumer(srv, 'create', '', key);
+  assert.equal(created.status, 200, created.text);
+  const uuid = created.json.uuid;
+  assert.match(uuid, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  assert.equal(created.json.ended, '0001-01-01T00:00:00Z');
+  assert.equal(created.json.checksum, 0);
+  assert.equal(await queueExists(uuid), true, 'the queue is there before /process/');
+  await publishRows(uuid, [["Ann O'Neil", 'ann@example.com'], ['Bob', 'bob@example.com'], ['Ann Again', 'ann@example.com']]);
+  const t0 = Date.now();
+  const proc = await consumer(srv, 'process', `uuid=${uuid}&timeout=1&mode=batch`, key);
+  assert.equal(proc.status, 200, proc.text);
+  assert.equal(proc.text, 'OK');
+  assert.ok(Date.now() - t0 >= 1000, 'batch mode answers once the queue is done (after the timeout)');
+  const got = await consumer(srv, 'getSession', `uuid=${uuid}`, key);
+  assert.equal(got.status, 200, got.text);
+  assert.equal(got.json.checksum, 3);
+  assert.equal(got.json.saved, 2);
+  assert.equal(got.json.duplicates, 1);
+  assert.notEqual(got.json.ended, '0001-01-01T00:00:00Z');
+  assert.equal((await people(srv, key)).rows.find((p) => p.mail === 'ann@example.com').name, "Ann O'Neil");
+  assert.ok(Object.keys((await consumer(srv, 'list', '', key)).json.sessions).includes(uuid));
+  const removed = await consumer(srv, 'remove', `uuid=${uuid}`, key);
+  assert.equal(removed.status, 200, removed.text);
+  assert.equal(removed.json.uuid, uuid);
+  assert.deepEqual((await consumer(srv, 'list', '', key)).json.sessions, {});
+  assert.equal((await consumer(srv, 'getSession', `uuid=${uuid}`, key)).text, 'Not a valid uuid');
+  assert.equal(await queueExists(uuid), false);
+  // live: /process/ answers at once and the consumer stores rows as they come
+  const live = (await consumer(srv, 'create', '', key)).json.uuid;
+  const lp = await consumer(srv, 'process', `uuid=${live}&timeout=2&mode=live`, key);
+  assert.equal(lp.text, 'OK');
+  await publishRows(live, [['Cy', 'cy@example.com'], ['Di', 'di@example.com']]);
+  await waitFor(async () => (await consumer(srv, 'getSession', `uuid=${live}`, key)).json.checksum === 2, { timeoutMs: 20000 * SLOW });
+  // /remove/ of a session still processing waits for it, as the original did
+  const lr = await consumer(srv, 'remove', `uuid=${live}`, key);
+  assert.equal(lr.status, 200, lr.text);
+  assert.equal(lr.json.saved, 2);
+  assert.equal(lr.json.state, 'succeeded');
+  // the original's answers to what it could not use
+  assert.equal((await consumer(srv, 'getSession', '', key)).text, 'Please supply a uuid');
+  assert.equal((await consumer(srv, 'getSession', '', key)).status, 400);
+  assert.equal((await consumer(srv, 'process', 'uuid=nope', key)).text, 'Not a valid uuid');
+  const other = (await consumer(srv, 'create', '', key)).json.uuid;
+  const wrong = await consumer(srv, 'process', `uuid=${other}&mode=stream`, key);
+  assert.equal(wrong.status, 400);
+  assert.equal(wrong.text, 'Wrong mode supplied, mode should be `batch` or `live`');
+  assert.equal((await consumer(srv, 'getSession', `uuid=${other}`)).status, 404, 'another owner\'s session is unknown');
+  assert.equal((await consumer(srv, 'create', '', null)).status, 401);
+  const gone = await consumer(srv, 'remove', `uuid=${other}`, key);
+  assert.equal(gone.status, 200, gone.text);
+  assert.equal(gone.json.state, 'succeeded');
+  assert.equal(await queueExists(other), false, 'a session never processed: its queue goes with /remove/');
+});

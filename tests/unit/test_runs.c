@@ -203,3 +203,45 @@ TEST(runs_clear_empties_only_the_owners_table)
     CHECK(db_people_count(c, "bob", &n) == DB_OK && n == 1);
     close_tmp(d, c, dir);
 }
+
+TEST(runs_consumer_sessions_open_process_close)
+{
+    char uuid[RUN_SESSION_LEN + 1];
+    CHECK(run_session_generate(uuid) && run_session_valid(uuid));
+    CHECK(uuid[14] == '4');                                   /* version 4 */
+    CHECK(!run_session_valid("3f0e") && !run_session_valid("../../../../etc/passwd-aaaaaaaaaaaaa"));
+    CHECK(!run_session_valid("3F0E0000-0000-4000-8000-000000000000"));   /* the original's are lower case */
+    char dir[64];
+    db *d = open_tmp(dir);
+    db_conn *c = db_acquire(d);
+    run_rec s = {0}, out, none;
+    CHECK(id_generate(s.id));
+    snprintf(s.owner, sizeof s.owner, "alice");
+    memcpy(s.session, uuid, sizeof uuid);
+    s.created_ms = 1000;
+    CHECK(db_begin(c) == DB_OK && db_run_insert(c, &s) == DB_OK && db_commit(c) == DB_OK);
+    CHECK(s.state == RUN_OPEN && s.session_open);
+    CHECK(db_run_claim(c, 2000, LEASE, &none) == DB_NOT_FOUND);   /* open: not a worker's yet */
+    CHECK(db_run_by_session(c, "bob", uuid, &out) == DB_NOT_FOUND);
+    CHECK(db_begin(c) == DB_OK);
+    CHECK(db_run_process(c, "alice", uuid, RUN_BATCH, 3, 2000, &out) == DB_OK);
+    CHECK(db_commit(c) == DB_OK);
+    CHECK(out.state == RUN_CONSUMING && out.mode == RUN_BATCH && out.timeout_s == 3);
+    CHECK(db_begin(c) == DB_OK);
+    CHECK(db_run_process(c, "alice", uuid, RUN_LIVE, 3, 2000, &out) == DB_NOT_FOUND);   /* once */
+    CHECK(db_run_close_session(c, "alice", uuid, 2500, &out) == DB_NOT_FOUND);   /* consuming */
+    db_rollback(c);
+    run_rec claimed;
+    CHECK(db_run_claim(c, 3000, LEASE, &claimed) == DB_OK && claimed.state == RUN_CONSUMING);
+    /* another publisher's messages carry no line: each is stored */
+    run_row rows[] = {{"Ann", "ann@x", 0}, {"Ann", "ann@x", 0}};
+    CHECK(store_batch(c, &claimed, rows, 2, 3500) == DB_OK);
+    CHECK(claimed.n.received == 2 && claimed.n.saved == 1 && claimed.n.duplicates == 1);
+    claimed.state = RUN_SUCCEEDED;
+    CHECK(db_begin(c) == DB_OK && db_run_finish(c, &claimed, 4000) == DB_OK && db_commit(c) == DB_OK);
+    CHECK(db_begin(c) == DB_OK && db_run_close_session(c, "alice", uuid, 5000, &out) == DB_OK &&
+          db_commit(c) == DB_OK);
+    CHECK(!out.session_open && out.finished_ms == 4000);
+    CHECK(db_run_by_session(c, "alice", uuid, &out) == DB_NOT_FOUND);
+    close_tmp(d, c, dir);
+}
