@@ -29,25 +29,47 @@ GEN      := build/gen/web_files.c
 
 ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
-.PHONY: all run test test-load deps test-deps bench-deps unit e2e asan clean bench sigv4-crosscheck \
+.PHONY: all run test test-load deps test-deps bench-deps unit e2e asan clean bench sigv4-crosscheck binaries \
         fuzz fuzz-build fuzz-smoke
 all: build/assetd
 
-build/assetd: $(MAIN) $(SRC) $(GEN) $(wildcard src/*/*.h) VERSION Makefile
-	@mkdir -p build
-	$(CC) $(CFLAGS) -o $@ $(MAIN) $(SRC) $(GEN) $(LDLIBS)
+# Each source is compiled once per build flavour into an object file whose
+# header dependencies the compiler writes beside it (-MMD), so an edit
+# rebuilds what it touches; the four binaries link the objects.  `make -j`
+# builds them in parallel (run, test and e2e ask for it: JOBS, default the
+# number of cores).
+JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
+OBJ      := $(patsubst %.c,build/obj/release/%.o,$(SRC) $(GEN))
+OBJ_ASAN := $(patsubst %.c,build/obj/asan/%.o,$(SRC) $(GEN))
+UNIT_OBJ := $(patsubst %.c,build/obj/release/%.o,$(UNIT_SRC))
+UNIT_OBJ_ASAN := $(patsubst %.c,build/obj/asan/%.o,$(UNIT_SRC))
 
-build/assetd-asan: $(MAIN) $(SRC) $(GEN) $(wildcard src/*/*.h) VERSION Makefile
-	@mkdir -p build
-	$(CC) $(CFLAGS) $(ASAN_FLAGS) -o $@ $(MAIN) $(SRC) $(GEN) $(LDLIBS)
+build/obj/release/%.o: %.c VERSION Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
-build/unit: tests/unit/test.h $(UNIT_SRC) $(SRC) $(GEN) $(wildcard src/*/*.h) Makefile
-	@mkdir -p build
-	$(CC) $(CFLAGS) -o $@ $(UNIT_SRC) $(SRC) $(GEN) $(LDLIBS)
+build/obj/asan/%.o: %.c VERSION Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(ASAN_FLAGS) -MMD -MP -c -o $@ $<
 
-build/unit-asan: $(UNIT_SRC) $(SRC) $(GEN) $(wildcard src/*/*.h) Makefile
-	@mkdir -p build
-	$(CC) $(CFLAGS) $(ASAN_FLAGS) -o $@ $(UNIT_SRC) $(SRC) $(GEN) $(LDLIBS)
+-include $(wildcard build/obj/release/*/*.d build/obj/release/*/*/*.d build/obj/release/*/*/*/*.d \
+                    build/obj/asan/*/*.d build/obj/asan/*/*/*.d build/obj/asan/*/*/*/*.d)
+
+build/assetd: build/obj/release/src/main.o $(OBJ)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+build/assetd-asan: build/obj/asan/src/main.o $(OBJ_ASAN)
+	$(CC) $(CFLAGS) $(ASAN_FLAGS) -o $@ $^ $(LDLIBS)
+
+build/unit: $(UNIT_OBJ) $(OBJ)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+build/unit-asan: $(UNIT_OBJ_ASAN) $(OBJ_ASAN)
+	$(CC) $(CFLAGS) $(ASAN_FLAGS) -o $@ $^ $(LDLIBS)
+
+# The four binaries, in parallel.
+binaries:
+	@$(MAKE) --no-print-directory -j$(JOBS) build/assetd build/assetd-asan build/unit build/unit-asan
 
 # The S3 client against real servers (tests/e2e/s3client.test.mjs runs it).
 S3_TEST_SRC := tests/s3/s3_test.c $(filter-out src/store/s3_append.c,$(wildcard src/store/s3_*.c)) src/util/log.c src/util/timefmt.c \
@@ -60,9 +82,8 @@ build/s3-test-asan: $(S3_TEST_SRC) tests/unit/test.h $(wildcard src/store/s3_*.h
 	@mkdir -p build
 	$(CC) $(CFLAGS) $(ASAN_FLAGS) -o $@ $(S3_TEST_SRC) $(LDLIBS)
 
-build/bench-queue: bench/queue_bench.c $(SRC) $(GEN) $(wildcard src/*/*.h) Makefile
-	@mkdir -p build
-	$(CC) $(CFLAGS) -o $@ bench/queue_bench.c $(SRC) $(GEN) $(LDLIBS)
+build/bench-queue: build/obj/release/bench/queue_bench.o $(OBJ)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 build/ws-listen: bench/ws_listen.c Makefile
 	@mkdir -p build
@@ -122,7 +143,7 @@ bench-deps:
 	@scripts/install-deps.sh --bench
 
 run: deps
-	@$(MAKE) --no-print-directory build/assetd
+	@$(MAKE) --no-print-directory -j$(JOBS) build/assetd
 	build/assetd serve --listen $${ASSETD_LISTEN:-127.0.0.1:8080} --data $${ASSETD_DATA:-./data}
 
 unit: build/unit build/unit-asan
@@ -133,6 +154,7 @@ e2e: build/assetd build/assetd-asan build/s3-test build/s3-test-asan
 	scripts/run-e2e.sh
 
 test: test-deps
+	@$(MAKE) --no-print-directory binaries
 	@$(MAKE) --no-print-directory unit fuzz-smoke e2e
 
 # `make test` with two CPU-bound busy loops beside it, as on a shared, noisy
@@ -167,9 +189,11 @@ FUZZ_SUPPORT := tests/fuzz/fuzz.c tests/fuzz/app.c
 FUZZ_OBJS    := $(patsubst %.c,build/fuzz/obj/%.o,$(SRC) $(GEN) $(FUZZ_SUPPORT))
 FUZZ_BINS    := $(FUZZ_TARGETS:%=build/fuzz/%)
 
-build/fuzz/obj/%.o: %.c $(wildcard src/*/*.h tests/fuzz/*.h) Makefile
+build/fuzz/obj/%.o: %.c VERSION Makefile
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -Itests/fuzz -c -o $@ $<
+	$(FUZZ_CC) $(CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -Itests/fuzz -MMD -MP -c -o $@ $<
+
+-include $(wildcard build/fuzz/obj/*/*.d build/fuzz/obj/*/*/*.d build/fuzz/obj/*/*/*/*.d)
 
 build/fuzz/libassetd.a: $(FUZZ_OBJS)
 	@rm -f $@
@@ -181,10 +205,12 @@ $(FUZZ_BINS): build/fuzz/%: tests/fuzz/%.c $(wildcard tests/fuzz/*.h) build/fuzz
 
 fuzz-build: $(FUZZ_BINS)
 
-fuzz: fuzz-build
+fuzz:
+	@$(MAKE) --no-print-directory -j$(JOBS) fuzz-build
 	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh --regressions $(FUZZ_TARGETS)
 
-fuzz-smoke: fuzz-build
+fuzz-smoke:
+	@$(MAKE) --no-print-directory -j$(JOBS) fuzz-build
 	FUZZ_SECONDS=3 scripts/fuzz.sh --regressions --fresh $(FUZZ_TARGETS)
 
 # Needs python3 with botocore and moto (not Debian packages): not in `make test`.
