@@ -23,6 +23,9 @@ async function finish(code) {
   try { await mq?.destroy(); } finally { process.exit(code); }
 }
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  // lib.mjs (under rabbitmq.mjs) exits at once on a signal, which suits a
+  // test file; here CMD must end first, so its handlers go.
+  process.removeAllListeners(sig);
   process.on(sig, () => {
     if (signalled) finish(128 + os.constants.signals[sig]);   // a second one: no more waiting
     signalled = sig;
