@@ -4,6 +4,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# One private RabbitMQ node serves both suites (~12 s a start): the script
+# runs again under tests/e2e/with-rabbit.mjs, which starts the node, sets
+# ASSETD_TEST_AMQP_URL and destroys the node when the suites end, pass, fail
+# or interrupt.  Tests that stop the broker start their own (rabbitmq.mjs).
+if [ -z "${ASSETD_TEST_AMQP_URL:-}" ]; then
+  exec node tests/e2e/with-rabbit.mjs scripts/run-e2e.sh "$@"
+fi
+
 run_suite() {
   local label=$1; shift
   echo "== e2e ($label)"

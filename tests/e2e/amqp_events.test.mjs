@@ -1,8 +1,10 @@
 // Asset events on RabbitMQ (--events-amqp-exchange): every event of the log
 // on a durable topic exchange, routing key = type, the /v1/events JSON as
 // body, persistent, confirmed, from a durable cursor — so a broker outage
-// delays events and never drops or reorders them.  A private broker
-// (rabbitmq.mjs) serves the whole file; amqplib is the consumer.
+// delays events and never drops or reorders them.  The suite's shared
+// broker (rabbitmq.mjs) serves the file, under names of its own (other files
+// use it at the same time); the outage test stops and starts a node of its
+// own.  amqplib is the consumer.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import amqplib from 'amqplib';
@@ -13,15 +15,30 @@ import {
 } from './lib.mjs';
 import { startRabbit } from './rabbitmq.mjs';
 
-const EXCHANGE = 'assetd.events';
+// The shared node outlives the file (both suites use it): names unique to this process.
+const TAG = `t${process.pid}`;
+const EXCHANGE = `assetd.events.${TAG}`;
+const QUEUES = ['all-events', 'outage', 'retries', 'full'].map((q) => `${q}.${TAG}`);
+const [Q_ALL, Q_OUTAGE, Q_RETRIES, Q_FULL] = QUEUES;
 const PHOTO = path.join(CORPUS, 'photos', '30_orig_RainDrops_1920x1200.jpg');
-let mq;
+let mq, ownMq;   // ownMq: the outage test's
 before(async () => { mq = await startRabbit(); });
-after(async () => { await mq?.destroy(); });
+after(async () => {
+  await ownMq?.destroy();
+  if (mq?.shared) {   // what the file declared on the shared node
+    const conn = await amqplib.connect(mq.url);
+    conn.on('error', () => {});
+    const ch = await conn.createChannel();
+    for (const q of QUEUES) await ch.deleteQueue(q);
+    await ch.deleteExchange(EXCHANGE);
+    await conn.close();
+  }
+  await mq?.destroy();
+});
 
 /** A durable queue bound to the exchange with `#`, consumed (and acked) into msgs. */
-async function consumer(queue) {
-  const conn = await amqplib.connect(mq.url);
+async function consumer(queue, broker = mq) {
+  const conn = await amqplib.connect(broker.url);
   conn.on('error', () => {});   // a broker stop closes it; the tests reconnect
   const ch = await conn.createChannel();
   await ch.assertExchange(EXCHANGE, 'topic', { durable: true });
@@ -46,8 +63,8 @@ const noSecret = (srv, secret) => {
 };
 
 test('every event of an upload is on the exchange: in order, once, routing key = type, persistent JSON', { timeout: T }, async (t) => {
-  t.diagnostic(`private rabbitmq-server started in ${mq.startMs} ms`);
-  const c = await consumer('all-events');
+  t.diagnostic(mq.shared ? 'the shared rabbitmq-server' : `private rabbitmq-server started in ${mq.startMs} ms`);
+  const c = await consumer(Q_ALL);
   t.after(c.close);
   // Two renditions: exactly one job.progress (as events.test.mjs).
   const srv = await startServer({ workers: 1, args: [...amqpArgs(), '--renditions', 'thumb:256:jpeg:80,preview:1024:webp:80'] });
@@ -82,19 +99,22 @@ test('every event of an upload is on the exchange: in order, once, routing key =
 });
 
 test('a broker outage: 50 uploads while it is down all arrive once, in order, after it is back; a server started meanwhile serves', { timeout: 3 * T }, async (t) => {
-  const srv = await startServer({ args: amqpArgs() });
+  // It stops the broker: a node of its own (destroyed in after(), when the servers are gone).
+  ownMq = await startRabbit({ own: true });
+  t.diagnostic(`private rabbitmq-server started in ${ownMq.startMs} ms`);
+  const srv = await startServer({ args: amqpArgs(ownMq.url) });
   t.after(() => srv.cleanup());
-  let c = await consumer('outage');
+  let c = await consumer(Q_OUTAGE, ownMq);
   const warm = await upload(srv, { data: TEXT, filename: 'warm.txt' });
   await waitFor(() => c.msgs.some((m) => m.json.asset_id === warm.json.id), { timeoutMs: 20000 * SLOW, what: 'the first event' });
   // Everything confirmed before the stop, so nothing can be sent twice.
   await waitFor(async () => await metric(srv, 'assetd_amqp_events_lag') === 0, { what: 'lag 0' });
   await c.close();
 
-  await mq.stop();
+  await ownMq.stop();
   await waitFor(async () => await metric(srv, 'assetd_amqp_events_connected') === 0, { timeoutMs: 10000 * SLOW, what: 'the server to see the broker gone' });
   // A server started while the broker is down starts, serves and keeps its events.
-  const late = await startServer({ args: amqpArgs() });
+  const late = await startServer({ args: amqpArgs(ownMq.url) });
   t.after(() => late.cleanup());
   const lateUpload = await upload(late, { data: TEXT, filename: 'late.txt' });
   assert.equal(lateUpload.status, 201, lateUpload.text);
@@ -109,8 +129,8 @@ test('a broker outage: 50 uploads while it is down all arrive once, in order, af
   assert.ok(await metric(srv, 'assetd_amqp_events_lag') >= 50, 'the 50 events wait');
   assert.ok(await metric(srv, 'assetd_amqp_events_failures_total') >= 1, 'the outage is counted');
 
-  t.diagnostic(`rabbitmq-server restarted in ${await mq.start()} ms`);
-  c = await consumer('outage');
+  t.diagnostic(`rabbitmq-server restarted in ${await ownMq.start()} ms`);
+  c = await consumer(Q_OUTAGE, ownMq);
   t.after(c.close);
   const created = () => c.msgs.filter((m) => m.key === 'asset.created' && ids.includes(m.json.asset_id));
   await waitFor(() => created().length >= 50, { timeoutMs: 60000 * SLOW, what: 'the 50 asset.created' });
@@ -128,7 +148,7 @@ test('a broker outage: 50 uploads while it is down all arrive once, in order, af
 test('a nack or a closed channel is counted and retried: events go again, first arrivals stay in order', { timeout: 2 * T }, async (t) => {
   const srv = await startServer({ args: amqpArgs() });
   t.after(() => srv.cleanup());
-  const c = await consumer('retries');
+  const c = await consumer(Q_RETRIES);
   t.after(c.close);
   const conn = await amqplib.connect(mq.url);
   conn.on('error', () => {});
@@ -138,14 +158,14 @@ test('a nack or a closed channel is counted and retried: events go again, first 
   const warned = (text) => srv.logs.some((j) => j.msg?.startsWith('amqp: connection lost') && j.error?.includes(text));
 
   // A queue that holds one message and refuses the next: RabbitMQ nacks it.
-  await ch.assertQueue('full', { durable: true, maxLength: 1, overflow: 'reject-publish' });
-  await ch.bindQueue('full', EXCHANGE, 'asset.created');
+  await ch.assertQueue(Q_FULL, { durable: true, maxLength: 1, overflow: 'reject-publish' });
+  await ch.bindQueue(Q_FULL, EXCHANGE, 'asset.created');
   const ids = [];
   for (let i = 0; i < 3; i++) ids.push((await upload(srv, { data: TEXT, filename: `n${i}.txt` })).json.id);
   await srv.waitUntil(() => warned('refused (nack)'), 20000, 'a nack');
   assert.ok(await failures() >= 1);
   assert.ok(await metric(srv, 'assetd_amqp_events_lag') >= 1, 'the refused event is not past the cursor');
-  await ch.deleteQueue('full');
+  await ch.deleteQueue(Q_FULL);
 
   // The exchange deleted under the publisher: the broker closes its channel
   // (404) on the next publish; the reconnect declares the exchange again.

@@ -1,12 +1,22 @@
-// rabbitmq.mjs — a private RabbitMQ node for a test file: Debian's
+// rabbitmq.mjs — a private RabbitMQ node for tests: Debian's
 // rabbitmq-server run directly (no service manager), as its own Erlang node
 // on free 127.0.0.1 ports, with every file it writes (Mnesia, logs, the
-// Erlang cookie under HOME) in a temporary directory removed by stop().
+// Erlang cookie under HOME) in a temporary directory removed by destroy().
 //
-//   const mq = await startRabbit();   // in before(): 5-15 s
+//   const mq = await startRabbit();   // in before(): the shared node, or 5-15 s
 //   mq.url                            // amqp://guest:guest@127.0.0.1:PORT/%2f
-//   await mq.stop(); await mq.start() // an outage: same node, same data
 //   await mq.destroy()                // in after(): shut down, epmd too, dir removed
+//   const own = await startRabbit({ own: true })
+//   await own.stop(); await own.start() // an outage: same node, same data
+//
+// One node for the whole suite.  A start costs 10-15 s and ~6 s of CPU, so
+// `make e2e` starts one (with-rabbit.mjs) and hands its URL down in
+// ASSETD_TEST_AMQP_URL; startRabbit() then answers with a handle on it whose
+// destroy() does nothing and whose stop()/start() throw: a test that takes
+// the broker down asks for its own node ({ own: true }), as does a file run
+// by hand without the variable.  Files on the shared node keep out of each
+// other's way by their names: runs use assetd.run.<run id>, and
+// amqp_events.test.mjs suffixes its exchange and queues with its pid.
 //
 // Why these variables: RABBITMQ_NODENAME is unique per process and start, so
 // two test files (or helpers) never meet on one epmd; ERL_EPMD_PORT gives
@@ -48,7 +58,16 @@ async function freePorts() {
 const live = new Set();
 process.on('exit', () => { for (const b of live) b.killNow(); });
 
-export async function startRabbit() {
+/** The node of ASSETD_TEST_AMQP_URL, as startRabbit() answers it. */
+function sharedRabbit(url) {
+  const u = new URL(url);
+  const refuse = async () => { throw new Error('the shared RabbitMQ node cannot be stopped: startRabbit({ own: true })'); };
+  return { url, port: Number(u.port) || 5672, node: null, dir: null, startMs: 0, shared: true,
+    start: refuse, stop: refuse, async destroy() {}, killNow() {} };
+}
+
+export async function startRabbit({ own = false } = {}) {
+  if (process.env.ASSETD_TEST_AMQP_URL && !own) return sharedRabbit(process.env.ASSETD_TEST_AMQP_URL);
   const dir = makeTempDir('assetd-rabbit-');
   const { port, epmd } = await freePorts();
   const node = `assetd-test-${process.pid}-${++seq}@localhost`;
@@ -81,7 +100,7 @@ export async function startRabbit() {
   });
 
   const broker = {
-    url: `amqp://guest:guest@127.0.0.1:${port}/%2f`, port, node, dir, startMs: 0,
+    url: `amqp://guest:guest@127.0.0.1:${port}/%2f`, port, node, dir, startMs: 0, shared: false,
     /** Starts the node (again, on the same data) and waits until it serves AMQP. */
     async start() {
       const t0 = Date.now();

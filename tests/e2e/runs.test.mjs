@@ -1,8 +1,10 @@
 // CSV runs (/v1/runs, issue #13): the rows of a `Full Name,e-mail` CSV
 // published to RabbitMQ with confirms and stored by the built-in consumer
 // (in the worker processes) in the owner's people table, with a report.
-// One private broker (rabbitmq.mjs) and one server serve the file; tests
-// that break things start their own server.
+// The suite's broker (rabbitmq.mjs: shared with other files; the queues are
+// assetd.run.<run id>) and one server serve the file; tests that break
+// things start their own server, and the one that stops the broker its own
+// node.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import amqplib from 'amqplib';
@@ -17,13 +19,14 @@ import { startRabbit } from './rabbitmq.mjs';
 
 const PEOPLE = path.join(CORPUS, 'csv', 'people_11273.csv');
 const EDGE = path.join(CORPUS, 'csv', 'edge_cases.csv');
-let mq, srv;
+let mq, srv, ownMq;
 before(async () => {
   mq = await startRabbit();
   srv = await startServer({ workers: 1, args: ['--amqp-url', mq.url] });
 });
 after(async () => {
   await srv?.cleanup();
+  await ownMq?.destroy();
   await mq?.destroy();
 });
 
@@ -51,8 +54,8 @@ async function finished(s, id, { token = s.token, timeoutMs = 60000 } = {}) {
 }
 
 /** Whether the broker still has the queue (a passive declare). */
-async function queueExists(name) {
-  const conn = await amqplib.connect(mq.url);
+async function queueExists(name, url = mq.url) {
+  const conn = await amqplib.connect(url);
   conn.on('error', () => {});
   try {
     const ch = await conn.createChannel();
@@ -251,6 +254,88 @@ test('kill -9 of the worker mid-run: another takes the run over and every count 
   assert.deepEqual(run.counts, { read: 60000, skipped: 0, sent: 60000, nacked: 0, received: 60000, saved: 30000, duplicates: 30000 });
   assert.equal(run.table_count, 30000);
   assert.equal(await queueExists(run.queue), false);
+});
+
+/** Whether the queue was declared with x-expires = ms: a declare with other
+ *  arguments is refused (406), one with the same is a no-op.  (amqplib's
+ *  checkQueue cannot read a queue's arguments.) */
+async function queueExpires(name, ms, url) {
+  const conn = await amqplib.connect(url);
+  conn.on('error', () => {});
+  const declare = async (args) => {
+    const ch = await conn.createChannel();
+    ch.on('error', () => {});
+    try { await ch.assertQueue(name, { durable: true, ...args }); await ch.close(); return 'ok'; } catch (e) { return e.message; }
+  };
+  try { return { same: await declare({ expires: ms }), without: await declare({}) }; } finally { await conn.close().catch(() => {}); }
+}
+
+test('the broker stopped in the middle of a run, and before one: both runs fail with a clear reason; back, a run succeeds', { timeout: 3 * T }, async (t) => {
+  ownMq = await startRabbit({ own: true });   // it stops the broker: a node of its own
+  const dir = makeTempDir('assetd-runs-');
+  t.after(() => removeDir(dir));
+  // 100,000 rows: long enough to be stopped mid-publish
+  const ROWS = 100000;
+  const lines = [];
+  for (let i = 0; i < ROWS; i++) lines.push(`Person ${i},p${i}@example.com`);
+  const csv = path.join(dir, 'big.csv');
+  fs.writeFileSync(csv, lines.join('\n') + '\n');
+  const s = await startServer({ workers: 1, args: ['--amqp-url', ownMq.url] });
+  t.after(() => s.cleanup());
+
+  // (b) stopped mid-publish.  Batch mode: only the publisher is connected.
+  const r = await startRun(s, { file: csv, fields: { mode: 'batch', timeout: '0' } });
+  assert.equal(r.status, 202, r.text);
+  let mid;
+  await waitFor(async () => {
+    mid = (await api(s, 'GET', `/v1/runs/${r.json.id}`)).json;
+    return mid.counts.sent > 0 || mid.state !== 'publishing' && mid.state !== 'queued';
+  }, { timeoutMs: 30000 * SLOW, intervalMs: 20, what: 'the first confirmed rows' });
+  assert.equal(mid.state, 'publishing', JSON.stringify(mid));
+  const stopped = Date.now();
+  await ownMq.stop();
+  const lost = await finished(s, r.json.id);
+  t.diagnostic(`stopped at ${mid.counts.sent} sent; the run failed ${Date.now() - stopped} ms after the stop began ` +
+    `(${lost.counts.sent} sent): ${lost.error?.code}: ${lost.error?.message}`);
+  assert.equal(lost.state, 'failed');
+  // The publisher reconnects (RECONNECTS) and each connect tries 4 times
+  // (~3.5 s): a broker that stays down is broker_unavailable; one that
+  // takes it and drops it again each time, broker_lost.
+  assert.ok(['broker_unavailable', 'broker_lost'].includes(lost.error.code), JSON.stringify(lost.error));
+  assert.match(lost.error.message, /^(cannot reach RabbitMQ|the connection to RabbitMQ failed 4 times): ./);
+  assert.ok(lost.counts.sent > 0 && lost.counts.sent < ROWS, `stopped mid-publish: ${lost.counts.sent} sent`);
+  assert.ok(s.logs.some((j) => j.msg === 'run publisher lost its connection' && j.run === r.json.id), 'the lost connection is logged');
+
+  // (a) stopped before the run.
+  const r2 = await startRun(s, { file: EDGE, fields: { mode: 'live', timeout: '0' } });
+  assert.equal(r2.status, 202, r2.text);
+  const down = await finished(s, r2.json.id);
+  assert.equal(down.state, 'failed');
+  assert.equal(down.error.code, 'broker_unavailable');
+  assert.match(down.error.message, /^cannot reach RabbitMQ: ./);
+  assert.equal(down.counts.sent, 0);
+  for (const l of [...s.stderrLines, ...s.stdoutLines, JSON.stringify(lost), JSON.stringify(down)]) {
+    assert.ok(!l.includes('guest:guest'), `the password in: ${l}`);
+  }
+
+  // Back: a new run succeeds on the same server.
+  t.diagnostic(`rabbitmq-server restarted in ${await ownMq.start()} ms`);
+  const r3 = await startRun(s, { file: EDGE, fields: { mode: 'live', timeout: '0' } });
+  assert.equal(r3.status, 202, r3.text);
+  const back = await finished(s, r3.json.id);
+  assert.equal(back.state, 'succeeded', JSON.stringify(back.error));
+  assert.equal(back.counts.sent, 12);
+  assert.equal(back.counts.received, 12);
+  assert.equal(await queueExists(back.queue, ownMq.url), false);
+  // The failed run could not delete its queue (the broker was down): the
+  // durable queue is back with the broker and goes by itself (x-expires =
+  // RUN_QUEUE_EXPIRES_MS, src/core/run.h).  The run that never connected
+  // never made one.
+  assert.equal(await queueExists(down.queue, ownMq.url), false);
+  assert.equal(await queueExists(lost.queue, ownMq.url), true);
+  const exp = await queueExpires(lost.queue, 60 * 60 * 1000, ownMq.url);
+  assert.equal(exp.same, 'ok', 'declared with x-expires of an hour');
+  assert.match(exp.without, /PRECONDITION_FAILED.*x-expires/);
 });
 
 // ---------------------------------------------------------------- the original pages
