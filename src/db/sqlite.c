@@ -261,6 +261,8 @@ static const char *const sql_core[Q_COUNT] = {
     [Q_BEGIN_READ] = "BEGIN",
     [Q_COMMIT] = "COMMIT",
     [Q_ROLLBACK] = "ROLLBACK",
+    [Q_SYNC_NORMAL] = "PRAGMA synchronous=NORMAL",
+    [Q_SYNC_FULL] = "PRAGMA synchronous=FULL",
 };
 
 /* Every file's statements; sql_text(q) is the one that has q. */
@@ -544,6 +546,12 @@ bool sq_in_transaction(db_conn *c, const char *what)
     log_error("state change outside a transaction (no event would commit with it)", "op", what,
               NULL);
     return false;
+}
+
+void sq_relaxed(db_conn *c, bool relaxed)
+{
+    if (sqlite3_get_autocommit(c->h))
+        sq_exec_one(c, relaxed ? Q_SYNC_NORMAL : Q_SYNC_FULL, NULL, "synchronous");
 }
 
 /* ---------- transactions ---------- */

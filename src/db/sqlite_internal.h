@@ -32,7 +32,7 @@
 
 enum {
     /* sqlite.c */
-    Q_PING, Q_BEGIN, Q_BEGIN_READ, Q_COMMIT, Q_ROLLBACK,
+    Q_PING, Q_BEGIN, Q_BEGIN_READ, Q_COMMIT, Q_ROLLBACK, Q_SYNC_NORMAL, Q_SYNC_FULL,
     /* sqlite_assets.c */
     Q_ASSET_INSERT, Q_ASSET_GET, Q_ASSET_DELETE, Q_ASSET_EXISTS, Q_ASSET_LIST, Q_ASSET_GET_ANY,
     Q_ASSET_SET_PROCESSING, Q_ASSET_SET_READY, Q_ASSET_SET_FAILED, Q_ASSET_SET_INFO, Q_ASSET_SET_COVER,
@@ -102,6 +102,12 @@ void sq_copy_text(char *dst, size_t cap, sqlite3_stmt *s, int col);
  * out: another owner's row is DB_NOT_FOUND exactly like a missing one. */
 db_status sq_get_owned(db_conn *c, int q, const char *id, const char *owner,
                        void (*read)(sqlite3_stmt *s, void *out), void *out, const char *what);
+/* Switches c's commits between not waiting for the disk (WAL, synchronous
+ * NORMAL: durable at the next synced commit or checkpoint; a process crash
+ * loses nothing, a power cut may lose the last commits) and waiting (FULL,
+ * the default).  Only outside a transaction; for writes whose loss after
+ * a power cut is harmless by construction — say why at the call. */
+void sq_relaxed(db_conn *c, bool relaxed);
 /* True inside a transaction; false, logged, outside (the outbox rule:
  * every state change must commit with its event). */
 bool sq_in_transaction(db_conn *c, const char *what);

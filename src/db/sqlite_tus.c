@@ -6,6 +6,15 @@
  * never both see themselves holding it; every later write names the token
  * (WHERE lock_token = ?), so a writer whose lease was taken over changes
  * nothing.
+ *
+ * The lease and the offset commit without waiting for the disk
+ * (sq_relaxed): a PATCH waits for them before its answer, and a client
+ * waits for that answer before its next PATCH, so two syncs per PATCH
+ * were a third of tus's cost against a plain POST (bench/tus.sh).  Safe
+ * because the bytes an offset names are fdatasync'ed before the offset is
+ * written: a power cut that loses the commit leaves an older offset, still
+ * no greater than the durable bytes, and the client sends the rest again;
+ * a lost lease only means nobody holds it.  A process crash loses nothing.
  */
 #include "db/sqlite_internal.h"
 
@@ -100,11 +109,25 @@ db_status db_tus_exists(db_conn *c, const char *id)
     return sq_lookup_result(c, rc, "tus exists");
 }
 
+static db_status lock_relaxed(db_conn *c, const char *owner, const char *id, uint64_t expect,
+                              const char *token, int64_t now_ms, int64_t until_ms,
+                              tus_upload *out, bool *taken);
+
 db_status db_tus_lock(db_conn *c, const char *owner, const char *id, uint64_t expect,
                       const char *token, int64_t now_ms, int64_t until_ms, tus_upload *out,
                       bool *taken)
 {
     *taken = false;
+    sq_relaxed(c, true);
+    db_status st = lock_relaxed(c, owner, id, expect, token, now_ms, until_ms, out, taken);
+    sq_relaxed(c, false);
+    return st;
+}
+
+static db_status lock_relaxed(db_conn *c, const char *owner, const char *id, uint64_t expect,
+                              const char *token, int64_t now_ms, int64_t until_ms,
+                              tus_upload *out, bool *taken)
+{
     sqlite3_stmt *s;
     if (db_begin(c) != DB_OK || !(s = sq_stmt(c, Q_TUS_LOCK))) {
         db_rollback(c);
@@ -139,9 +162,12 @@ static db_status with_token(db_conn *c, sqlite3_stmt *s, const char *id, const c
 {
     sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 2, token, -1, SQLITE_STATIC);
+    sq_relaxed(c, true);
     int rc = sqlite3_step(s);
     sqlite3_reset(s);
-    return sq_change_result(c, rc, what);
+    db_status st = sq_change_result(c, rc, what);
+    sq_relaxed(c, false);
+    return st;
 }
 
 db_status db_tus_renew(db_conn *c, const char *id, const char *token, int64_t until_ms)

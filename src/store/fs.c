@@ -37,7 +37,7 @@
 #define OFFLOAD_AFTER ((off_t)4 << 20)
 /* A tus PATCH's writer thread makes its bytes durable every this many, so
  * the commit that acknowledges the offset waits only for the tail. */
-#define DURABLE_EVERY ((off_t)16 << 20)
+#define DURABLE_EVERY ((off_t)4 << 20)
 
 typedef struct fs_store {
     store base;
