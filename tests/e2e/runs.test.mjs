@@ -204,8 +204,13 @@ test('without --amqp-url the run routes answer 503 and say what to configure', {
 test('a broker that is down: the run fails with a clear reason, the password in no log or error', { timeout: T }, async (t) => {
   // in the environment, as an operator keeps a secret off the command line
   const url = 'amqp://guest:s3cret-pass@127.0.0.1:1/%2f';
-  const s = await startServer({ workers: 1, env: { ASSETD_AMQP_URL: url } });
+  const s = await startServer({ workers: 1, env: { ASSETD_AMQP_URL: url }, args: ['--max-upload', '2K'] });
   t.after(() => s.cleanup());
+  // a CSV over the upload limit: refused before anything is stored
+  const big = await startRun(s, { file: { data: 'A Name,a@example.com\n'.repeat(300) }, fields: { timeout: '0' } });
+  assert.equal(big.status, 413, big.text);
+  assert.equal(big.json.error.code, 'payload_too_large');
+  assert.equal((await api(s, 'GET', '/v1/runs')).json.runs.length, 0);
   const r = await startRun(s, { file: EDGE, fields: { timeout: '0' } });
   assert.equal(r.status, 202, r.text);
   const run = await finished(s, r.json.id);
