@@ -31,6 +31,18 @@
  * it answers with a link to the report and the run goes on. */
 #define WAIT_EXTRA_MS (10LL * 60 * 1000)
 
+/* Sends html (freed here) with the page headers; NULL: out of memory. */
+static void send_html(http_req *r, int status, char *html)
+{
+    if (!html) {
+        http_reply_error(r, 500, "internal", "out of memory");
+        return;
+    }
+    http_reply_text(r, status, "text/html; charset=utf-8", html);
+    web_page_headers(r);
+    free(html);
+}
+
 static bool wants_json(http_req *r)
 {
     const char *accept = http_req_header(r, "Accept");
@@ -45,14 +57,7 @@ static void reply_page(http_req *r, int status, const char *code, const char *me
         http_reply_error(r, status, code, "%s", message);
         return;
     }
-    char *html = run_message_html(status < 300 ? "Run going on" : "Error", message, link);
-    if (!html) {
-        http_reply_error(r, 500, "internal", "out of memory");
-        return;
-    }
-    http_reply_text(r, status, "text/html; charset=utf-8", html);
-    web_page_headers(r);
-    free(html);
+    send_html(r, status, run_message_html(status < 300 ? "Run going on" : "Error", message, link));
 }
 
 /* The shared upload machinery replied with a JSON error: the same status,
@@ -118,14 +123,7 @@ static void reply_finished(http_req *r, const char *run_id, const run_rec *run)
         http_reply_json(r, status, run_report_json(run, time_now_ms()));
         return;
     }
-    char *html = run_report_html(run, time_now_ms());
-    if (!html) {
-        http_reply_error(r, 500, "internal", "out of memory");
-        return;
-    }
-    http_reply_text(r, status, "text/html; charset=utf-8", html);
-    web_page_headers(r);
-    free(html);
+    send_html(r, status, run_report_html(run, time_now_ms()));
 }
 
 static void simulate_work(http_req *r)

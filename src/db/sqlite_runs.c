@@ -261,6 +261,17 @@ db_status db_run_renew(db_conn *c, const run_rec *r, int64_t until_ms, bool *can
     return found ? DB_OK : DB_NOT_FOUND;
 }
 
+/* What the other side of the run wrote, and the owner's cancel flag: the
+ * row's, not the caller's copy. */
+static void take_row_side(run_rec *r, const run_rec *row)
+{
+    r->n.received = row->n.received;
+    r->n.saved = row->n.saved;
+    r->n.duplicates = row->n.duplicates;
+    r->last_message_ms = row->last_message_ms;
+    r->cancel = row->cancel;
+}
+
 db_status db_run_save_publisher(db_conn *c, run_rec *r, bool progress_event, int64_t now_ms)
 {
     if (!sq_in_transaction(c, "run save publisher")) return DB_ERROR;
@@ -280,12 +291,7 @@ db_status db_run_save_publisher(db_conn *c, run_rec *r, bool progress_event, int
     run_rec now;
     db_status st = step_run(c, s, &now, "run save publisher");
     if (st != DB_OK) return st;
-    /* The consumer's counts and the cancel flag are the row's. */
-    r->n.received = now.n.received;
-    r->n.saved = now.n.saved;
-    r->n.duplicates = now.n.duplicates;
-    r->last_message_ms = now.last_message_ms;
-    r->cancel = now.cancel;
+    take_row_side(r, &now);
     return progress_event ? append_event(c, "run.progress", &now, now_ms) : DB_OK;
 }
 
@@ -339,11 +345,7 @@ db_status db_run_store_rows(db_conn *c, run_rec *r, const run_row *rows, int n, 
     run_rec now;
     db_status st = step_run(c, s, &now, "run save consumer");
     if (st != DB_OK) return st;
-    r->n.received = now.n.received;
-    r->n.saved = now.n.saved;
-    r->n.duplicates = now.n.duplicates;
-    r->last_message_ms = now.last_message_ms;
-    r->cancel = now.cancel;
+    take_row_side(r, &now);
     return progress_event ? append_event(c, "run.progress", &now, now_ms) : DB_OK;
 }
 
