@@ -350,6 +350,9 @@ sqlite3_stmt *sq_stmt(db_conn *c, int q)
 
 db_status sq_fail(db_conn *c, const char *what)
 {
+    /* Kept: a statement run after the failure (sq_relaxed's PRAGMA, a
+     * rollback) resets SQLite's own error code. */
+    c->last_fail = sqlite3_errcode(c->h);
     log_error("sqlite error", "op", what, "error", sqlite3_errmsg(c->h), NULL);
     return DB_ERROR;
 }
@@ -494,12 +497,13 @@ db_conn *db_acquire(db *d)
 
 bool db_failed_full(db_conn *c)
 {
-    return c && sqlite3_errcode(c->h) == SQLITE_FULL;
+    return c && (c->last_fail == SQLITE_FULL || sqlite3_errcode(c->h) == SQLITE_FULL);
 }
 
 void db_release(db *d, db_conn *c)
 {
     if (!c) return;
+    c->last_fail = SQLITE_OK;
     pthread_mutex_lock(&d->lock);
     c->next_idle = d->idle;
     d->idle = c;

@@ -72,6 +72,7 @@ struct db_conn {
     sqlite3 *h;
     sqlite3_stmt *stmts[Q_COUNT];
     db_conn *next_idle;
+    int last_fail;   /* SQLite's code of the last sq_fail while borrowed (db_failed_full) */
 };
 
 /* Each file's statement texts, NULL for the statements of other files. */
