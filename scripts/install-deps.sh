@@ -28,9 +28,10 @@ run_pkgs=(ffmpeg)
 # poppler-utils' pdftoppm is the slides benchmark's reference; clang and its
 # runtime (libFuzzer, the sanitizers) build the fuzz targets (tests/fuzz);
 # rabbitmq-server is the broker the AMQP tests start as a private node
-# (tests/e2e/rabbitmq.mjs; its Debian service is not needed).
+# (tests/e2e/rabbitmq.mjs; its Debian service is not needed); the sqlite3
+# shell holds the database's write lock from outside (tests/e2e/dblock.test.mjs).
 test_pkgs=(curl wrk nginx-light procps libvips-tools chromium qpdf poppler-utils
-  libreoffice-impress clang libclang-rt-14-dev rabbitmq-server)
+  libreoffice-impress clang libclang-rt-14-dev rabbitmq-server sqlite3)
 
 test_mode=false bench_mode=false
 [ "${1:-}" = "--test" ] && test_mode=true
