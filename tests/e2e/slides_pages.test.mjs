@@ -195,10 +195,14 @@ test('presenter keys move the audience page live; End goes to the last slide', {
   assert.equal((await api(srv, 'GET', `/api/v1/slideshow/${id}.json`, { token: null })).json.current, 8);
   await intruder.page.close();
 
-  // The audience count: the watcher and two presenter windows listen.
+  // The audience count: the watcher and two presenter windows listen.  The
+  // server sees the closed intruder's socket go when it sees it: wait for
+  // its count first (the page may still show a 3 from before the intruder
+  // was counted), then for the page to show it.
+  await waitFor(async () => (await api(srv, 'GET', `/api/v1/slideshow/${id}.json`, { token: null })).json.listeners === 3,
+    { timeoutMs: 8000 * SLOW, what: 'the server to count 3 listeners once the intruder left' });
   await waitInPage(present.page, 'the presenter to count 3 watching windows',
     () => document.getElementById('audience').textContent === '3 watching', null, 8000);
-  assert.equal((await api(srv, 'GET', `/api/v1/slideshow/${id}.json`, { token: null })).json.listeners, 3);
 
   // Images must really load (not a broken src).
   await waitInPage(watch.page, 'the audience image to be decoded',
