@@ -1,8 +1,8 @@
 // --rate-limit: each API key may start N uploads or signatures per minute
 // (N at once, then one every 60/N s); past it, 429 rate_limited with
 // Retry-After, per key, on every route that creates an upload or signs a URL
-// (POST /v1/assets, tus creation, POST /v1/uploads, links, the original
-// APIs), never on reads.  Off by default.
+// (POST /v1/assets, tus creation, POST /v1/uploads, links, CSV runs, the
+// original APIs), never on reads.  Off by default.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
@@ -19,7 +19,9 @@ const sign = (srv, filename) => api(srv, 'POST', '/v1/uploads', {
   input: JSON.stringify({ filename, size: 10 }) });
 
 test('--rate-limit: a key past its uploads and signatures per minute gets 429 with Retry-After', { timeout: T }, async (t) => {
-  const srv = await serverFor(t, { args: ['--rate-limit', String(N)] });
+  // a broker nobody listens on: runs are accepted (and fail later), so
+  // their creation counts against the key like an upload
+  const srv = await serverFor(t, { args: ['--rate-limit', String(N)], env: { ASSETD_AMQP_URL: 'amqp://guest:guest@127.0.0.1:1/%2f' } });
   for (let i = 0; i < N - 2; i++) {
     const r = await upload(srv, { data: Buffer.from(`file ${i}`), filename: `f${i}.txt` });
     assert.equal(r.status, 201, `upload ${i}: ${r.text}`);
@@ -37,6 +39,8 @@ test('--rate-limit: a key past its uploads and signatures per minute gets 429 wi
   const tus429 = await api(srv, 'POST', '/v1/tus', { headers: ['Tus-Resumable: 1.0.0', 'Upload-Length: 5'] });
   assertError(tus429, 429, 'rate_limited');
   assert.equal(tus429.headers['tus-resumable'], '1.0.0');
+  const run = await api(srv, 'POST', '/v1/runs', { args: ['-F', 'file=@-;filename=p.csv;type=text/csv'], input: 'A B,a@example.com\n' });
+  assertError(run, 429, 'rate_limited');
   // Reads are never limited.
   for (let i = 0; i < 5; i++) assert.equal((await api(srv, 'GET', '/v1/assets')).status, 200);
   // Another key has its own allowance.
