@@ -309,17 +309,18 @@ static void cancel_work(http_req *r)
             if (st == DB_OK) st = DB_ERROR;
         }
     }
-    if (st == DB_NOT_FOUND && db_run_get(c, http_req_owner(r), http_req_param(r, 0), &run) == DB_OK)
-        st = DB_NOT_FOUND + 100;   /* it exists: finished already */
+    /* Not cancellable: unknown (404), or there and finished already (409). */
+    bool finished = st == DB_NOT_FOUND &&
+                    db_run_get(c, http_req_owner(r), http_req_param(r, 0), &run) == DB_OK;
     db_release(a->db, c);
     if (st == DB_OK) {
         hub_poke(a->hub);
         http_reply_json(r, 202, run_to_json(&run));
-    } else if (st == DB_NOT_FOUND) {
-        http_reply_error(r, 404, "not_found", "no such run");
-    } else if ((int)st == DB_NOT_FOUND + 100) {
+    } else if (finished) {
         http_reply_error(r, 409, "run_finished", "the run has already %s",
                          run.state == RUN_SUCCEEDED ? "succeeded" : "failed");
+    } else if (st == DB_NOT_FOUND) {
+        http_reply_error(r, 404, "not_found", "no such run");
     } else {
         reply_db_error(r);
     }
