@@ -144,14 +144,9 @@ static void process_work(http_req *r)
     run_rec run;
     db_conn *c = db_acquire(a->db);
     db_status st = DB_ERROR;
-    if (c && db_begin(c) == DB_OK) {
-        st = db_run_process(c, http_req_owner(r), uuid, settings.mode, settings.timeout_s,
-                            time_now_ms(), &run);
-        if (st != DB_OK || db_commit(c) != DB_OK) {
-            db_rollback(c);
-            if (st == DB_OK) st = DB_ERROR;
-        }
-    }
+    if (c && db_begin(c) == DB_OK)
+        st = db_end(c, db_run_process(c, http_req_owner(r), uuid, settings.mode,
+                                      settings.timeout_s, time_now_ms(), &run));
     db_release(a->db, c);
     if (st == DB_NOT_FOUND) {
         text(r, 404, "Not a valid uuid");
@@ -229,13 +224,9 @@ static void close_session(http_req *r, const char *uuid)
         log_warn("consumer session: queue not deleted (it expires by itself)", "error", why, NULL);
     db_conn *c = db_acquire(a->db);
     db_status st = DB_ERROR;
-    if (c && db_begin(c) == DB_OK) {
-        st = db_run_close_session(c, http_req_owner(r), uuid, time_now_ms(), &run);
-        if (st != DB_OK || db_commit(c) != DB_OK) {
-            db_rollback(c);
-            if (st == DB_OK) st = DB_ERROR;
-        }
-    }
+    if (c && db_begin(c) == DB_OK)
+        st = db_end(c,
+                    db_run_close_session(c, http_req_owner(r), uuid, time_now_ms(), &run));
     db_release(a->db, c);
     if (st == DB_OK) {
         hub_poke(a->hub);

@@ -302,13 +302,9 @@ static void cancel_work(http_req *r)
     run_rec run;
     db_conn *c = db_acquire(a->db);
     db_status st = DB_ERROR;
-    if (c && db_begin(c) == DB_OK) {
-        st = db_run_cancel(c, http_req_owner(r), http_req_param(r, 0), time_now_ms(), &run);
-        if (st != DB_OK || db_commit(c) != DB_OK) {
-            db_rollback(c);
-            if (st == DB_OK) st = DB_ERROR;
-        }
-    }
+    if (c && db_begin(c) == DB_OK)
+        st = db_end(c, db_run_cancel(c, http_req_owner(r), http_req_param(r, 0), time_now_ms(),
+                                     &run));
     /* Not cancellable: unknown (404), or there and finished already (409). */
     bool finished = st == DB_NOT_FOUND &&
                     db_run_get(c, http_req_owner(r), http_req_param(r, 0), &run) == DB_OK;

@@ -225,6 +225,10 @@ db_status db_begin_read(db_conn *c);
 db_status db_begin(db_conn *c);
 db_status db_commit(db_conn *c);
 void db_rollback(db_conn *c);
+/* Ends the transaction by the status of the work done in it: commits
+ * after DB_OK, else rolls back.  Returns st, or DB_ERROR if the commit
+ * failed.  `if (db_begin(c) == DB_OK) st = db_end(c, work(c, ...));` */
+db_status db_end(db_conn *c, db_status st);
 
 /* The job queue (queue/job.h).  Times are milliseconds since the epoch,
  * passed in so tests can drive the clock. */

@@ -563,6 +563,13 @@ void sq_relaxed(db_conn *c, bool relaxed)
 db_status db_begin(db_conn *c) { return sq_exec_one(c, Q_BEGIN, NULL, "begin"); }
 db_status db_begin_read(db_conn *c) { return sq_exec_one(c, Q_BEGIN_READ, NULL, "begin read"); }
 db_status db_commit(db_conn *c) { return sq_exec_one(c, Q_COMMIT, NULL, "commit"); }
+db_status db_end(db_conn *c, db_status st)
+{
+    if (st == DB_OK && db_commit(c) == DB_OK) return DB_OK;
+    db_rollback(c);
+    return st == DB_OK ? DB_ERROR : st;
+}
+
 void db_rollback(db_conn *c)
 {
     if (!sqlite3_get_autocommit(c->h)) sq_exec_one(c, Q_ROLLBACK, NULL, "rollback");

@@ -102,13 +102,8 @@ static bool flush(consumer *k)
     bool event = now - k->event_ms >= RUN_PROGRESS_MS;
     db_conn *c = db_acquire(t->db);
     db_status st = DB_ERROR;
-    if (c && db_begin(c) == DB_OK) {
-        st = db_run_store_rows(c, &k->r, k->rows, k->n, event, k->last_ms);
-        if (st != DB_OK || db_commit(c) != DB_OK) {
-            db_rollback(c);
-            if (st == DB_OK) st = DB_ERROR;
-        }
-    }
+    if (c && db_begin(c) == DB_OK)
+        st = db_end(c, db_run_store_rows(c, &k->r, k->rows, k->n, event, k->last_ms));
     db_release(t->db, c);
     drop_rows(k);
     if (st == DB_NOT_FOUND) {

@@ -136,13 +136,8 @@ static bool save(publisher *p, bool finished)
     bool event = finished || now - p->event_ms >= RUN_PROGRESS_MS;
     db_conn *c = db_acquire(t->db);
     db_status st = DB_ERROR;
-    if (c && db_begin(c) == DB_OK) {
-        st = db_run_save_publisher(c, &t->r, event, now);
-        if (st != DB_OK || db_commit(c) != DB_OK) {
-            db_rollback(c);
-            if (st == DB_OK) st = DB_ERROR;
-        }
-    }
+    if (c && db_begin(c) == DB_OK)
+        st = db_end(c, db_run_save_publisher(c, &t->r, event, now));
     db_release(t->db, c);
     if (st == DB_NOT_FOUND) {
         atomic_store(&t->lost, true);
