@@ -27,8 +27,9 @@
 #      (curl -T), then every 100 ms (bash /dev/tcp and read -t: the poll
 #      forks nothing) the script GETs /v1/assets/{id} until `status` is
 #      ready (failed, or VIDEO_TIMEOUT, breaks the run); the clock stops
-#      there.  The same tick asks GET /v1/assets/{id}/renditions/fallback
-#      with Range: bytes=0-0 until it answers 206/200: "first playable".  It
+#      there.  The same tick asks GET /v1/assets/{id}/manifest.json until
+#      it answers 200: "first playable" (with a ladder, the master playlist
+#      over the first segments, published while ffmpeg goes on).  It
 #      also reads the worker's children from /proc (ffprobe, the transcode's
 #      ffmpeg, the ffmpeg that copies the 720 rung into the fallback MP4:
 #      when each was first and last seen, and its CPU), which splits the
@@ -212,20 +213,6 @@ assetd_broken() {
   die "$1"
 }
 
-# range_code PATH: sets HTTP_CODE for a GET of PATH with Range: bytes=0-0
-# (the status line only; no fork).
-range_code() {
-  local fd line=""
-  HTTP_CODE=000
-  { exec {fd}<>"/dev/tcp/127.0.0.1/$ASSETD_PORT"; } 2>/dev/null || return 1
-  printf 'GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\nRange: bytes=0-0\r\nConnection: close\r\n\r\n' \
-    "$1" "$ASSETD_TOKEN" >&"$fd"
-  IFS= read -r -t 5 -u "$fd" line || true
-  exec {fd}<&-
-  [[ $line == HTTP/1.?\ [0-9][0-9][0-9]* ]] && HTTP_CODE=${line:9:3}
-  return 0
-}
-
 # watch_children WPID NOW: notes which tool the worker runs (ffprobe, the
 # transcode's ffmpeg, the fallback's remux: -c copy), when each was
 # first and last seen, and its CPU ticks so far.  /proc reads only.
@@ -277,8 +264,7 @@ run_assetd() {
   for ((polls = 1; ; polls++)); do
     now=$EPOCHREALTIME
     watch_children "$wpid" "$now"
-    if [[ -z $tplay ]] && range_code "/v1/assets/$id/renditions/fallback" &&
-       [[ $HTTP_CODE == 206 || $HTTP_CODE == 200 ]]; then
+    if [[ -z $tplay ]] && http_get "/v1/assets/$id/manifest.json" && [[ $HTTP_CODE == 200 ]]; then
       tplay=$EPOCHREALTIME
     fi
     if http_get "/v1/assets/$id" && [[ $HTTP_CODE == 200 ]]; then
@@ -293,9 +279,9 @@ run_assetd() {
   read -r m1 _ < <(machine_ticks)
   c1=$(all_ticks "$ASSETD_PID" "$wpid")
   [[ -n $t1 ]] || assetd_broken "round $r: not ready after $VIDEO_TIMEOUT s (status '${status:-none}', HTTP $HTTP_CODE)"
-  if [[ -z $tplay ]]; then   # ready at the same tick: the rendition answers now
-    range_code "/v1/assets/$id/renditions/fallback"
-    [[ $HTTP_CODE == 206 || $HTTP_CODE == 200 ]] || assetd_broken "round $r: ready, but the fallback answers $HTTP_CODE"
+  if [[ -z $tplay ]]; then   # ready at the same tick: the manifest answers now
+    http_get "/v1/assets/$id/manifest.json"
+    [[ $HTTP_CODE == 200 ]] || assetd_broken "round $r: ready, but the manifest answers $HTTP_CODE"
     tplay=$t1
   fi
   [[ $(pgrep -P "$ASSETD_PID") == "$wpid" ]] || assetd_broken "round $r: the worker restarted during the run"
@@ -329,7 +315,7 @@ run_assetd() {
   A_AFTER_S=$(awk -v b="${at[3]}" -v e="$wall" 'BEGIN { printf "%.1f", e - b }')
   A_REMUX_S=$(awk -v a="${at[4]}" -v b="${at[5]}" 'BEGIN { printf "%.1f", b - a + 0.1 }')
   [[ -n ${PH_FIRST[remux]:-} ]] || A_REMUX_S=0   # under one 100 ms sample
-  note "round $r: a) assetd $(fmt %.1f "$wall") s upload -> ready; first playable (fallback 206) at $(fmt %.1f "$A_PLAY_S") s" \
+  note "round $r: a) assetd $(fmt %.1f "$wall") s upload -> ready; first playable (manifest 200) at $(fmt %.1f "$A_PLAY_S") s" \
        "= $(awk -v p="$A_PLAY_S" -v w="$wall" 'BEGIN { printf "%.0f", 100 * p / w }') %; CPU $A_CPU s" \
        "($(machine_note "$m0" "$m1" "$wall" $((c1 - c0))); $polls polls)"
   note "round $r: a) phases (100 ms samples): upload $(fmt %.2f "$tup") s; ffprobe seen $(na "${PH_FIRST[probe]:+${at[0]}}") s;" \
@@ -496,7 +482,7 @@ echo "video: $(basename "$CLIP") ($(fmt %.0f "$DUR") s ${SRC_W}x$SRC_H), preset 
      "naive one-ffmpeg-per-output $(r1 "$mb") s ($(r1 "$minb")-$(r1 "$maxb")), one ffmpeg command $(r1 "$mc") s ($(r1 "$minc")-$(r1 "$maxc"));" \
      "naive/assetd $rb (rounds $(fmt %.2f "$minrb")-$(fmt %.2f "$maxrb"); target >= $TARGET_NAIVE: $met_b)," \
      "one command/assetd $rc (rounds $(fmt %.2f "$minrc")-$(fmt %.2f "$maxrc"); target >= $TARGET_ONE: $met_c);" \
-     "first playable (fallback) at $(r1 "$mp") s = $(fmt %.0f "$mps") % of the whole ($(fmt %.0f "$minps")-$(fmt %.0f "$maxps") %);" \
+     "first playable (HLS master) at $(r1 "$mp") s = $(fmt %.0f "$mps") % of the whole ($(fmt %.0f "$minps")-$(fmt %.0f "$maxps") %);" \
      "CPU assetd $(r1 "$mca") s, naive $(r1 "$mcb") s, one command $(r1 "$mcc") s" \
      "(CPU ratios naive/assetd $(ratio "$mcb" "$mca"), one command/assetd $(ratio "$mcc" "$mca"))${*:+ [assetd $*]}"
 exit 0

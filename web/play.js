@@ -6,6 +6,13 @@
 // What to play comes from the asset's manifest.json (src/api/manifest.c),
 // whose URLs are relative to it.
 //
+// Playing while processing.  A video with a ladder is playable before it
+// is ready: its manifest then says status "processing" and has formats.hls
+// alone, whose EVENT playlists grow as the worker transcodes.  hls.js
+// follows them from the start (startPosition 0, not a live edge) until
+// they end; the page polls the manifest until the video is ready, then
+// takes the poster, the timeline and the MP4 fallback from it.
+//
 // Access.  Every request carries a play token as ?token= (src/api/play.c):
 // a <video src>, a poster and a CSS background-image cannot send a header,
 // and hls.js resolves the playlists' relative URLs without the query, so
@@ -30,6 +37,7 @@
 const KEY_STORAGE = 'assetd.key';   // the gallery's (app.js)
 const POLL_MIN_MS = 1000;
 const POLL_MAX_MS = 10000;
+const FOLLOW_MS = 3000;             // the manifest, while the video plays processing
 const RENEW_SHARE = 0.8;            // renew a key's token at 80 % of its life
 const SEEK_STEP = 5;                // seconds, arrow keys on the timeline
 const H264 = 'video/mp4; codecs="avc1.64001f"';
@@ -142,7 +150,7 @@ async function authorize() {
 
 // ---------------------------------------------------------------- manifest
 
-/** The manifest once the video is ready (polled while it is processed);
+/** The manifest once the video is playable (polled while it is processed);
  *  null with a message when it cannot be had. */
 async function loadManifest() {
   for (let wait = POLL_MIN_MS; ; wait = Math.min(POLL_MAX_MS, wait * 2)) {
@@ -180,6 +188,7 @@ function setMode(mode) {
 function startHls() {
   const hls = new window.Hls({
     enableWorker: false,
+    startPosition: 0,       // a playlist still growing starts at its start too
     autoStartLoad: false,   // the poster until Play: no segment is fetched before
     xhrSetup: (xhr, url) => { xhr.open('GET', signed(url), true); },
   });
@@ -432,6 +441,28 @@ function setUpControls() {
 
 // ---------------------------------------------------------------- start
 
+/** The manifest of a video that plays while processing, polled until it is
+ *  ready: then the poster, the timeline and the fallback are there. */
+async function followUntilReady() {
+  for (;;) {
+    await sleep(FOLLOW_MS);
+    let r = null;
+    try { r = await fetch(signed('manifest.json'), { cache: 'no-store' }); } catch { /* retried */ }
+    if (r && r.status === 404) return;   // deleted, or the link is gone: hls.js says the rest
+    if (!r || !r.ok) continue;
+    const m = await r.json();
+    if (m.status === 'processing') continue;
+    state.manifest = m;
+    status('');
+    const poster = m.poster || m.cover;
+    if (poster && !state.started) video.poster = signed(poster);
+    updateTime();
+    loadTimeline();
+    if (!state.mode && !startMp4()) unsupported();   // waited for the MP4
+    return;
+  }
+}
+
 async function start() {
   if (!(await authorize())) return;
   const m = await loadManifest();
@@ -442,7 +473,12 @@ async function start() {
   updateTime();
   loadTimeline();
   if (m.formats.hls && canUseHls()) startHls();
-  else if (!startMp4()) unsupported();
+  else if (m.status !== 'processing' && !startMp4()) unsupported();
+  if (m.status === 'processing') {
+    status(state.mode ? 'Still being processed: it plays as far as it is ready.'
+      : 'The video is still being processed…');
+    followUntilReady();
+  }
 }
 
 function main() {

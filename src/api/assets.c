@@ -410,7 +410,9 @@ void assets_reply_rendition(http_req *r, const asset *as, const char *full_name)
         const char *v = json_string_value(json_object_get(found, "version"));
         if (v && strlen(v) == COVER_VERSION_LEN) memcpy(version, v, sizeof version);
     }
-    bool part = !found && c && as->kind == ASSET_VIDEO &&
+    /* A failed video's parts (published while it was transcoded) are not
+     * its outputs. */
+    bool part = !found && c && as->kind == ASSET_VIDEO && as->status != STATUS_FAILED &&
                 db_part_get(c, as->id, name, type, sizeof type, &size) == DB_OK;
     db_release(a->db, c);
     json_decref(list);
@@ -424,10 +426,13 @@ void assets_reply_rendition(http_req *r, const asset *as, const char *full_name)
              version, (unsigned long long)size);
     snprintf(filename, sizeof filename, "%s.%s", name, extension_of(type));
     /* A video's cover_* name shows an owner's cover once one is made: only
-     * the URL with its version (?v=, the rendition's url) is immutable. */
+     * the URL with its version (?v=, the rendition's url) is immutable.  A
+     * part of a video still processing may be an EVENT playlist that grows
+     * (queue/video.c): never cached as final. */
     const char *asked = http_req_query(r, "v");
-    bool revalidate = as->kind == ASSET_VIDEO && strncmp(name, "cover_", 6) == 0 &&
-                      !(version[0] && asked && strcmp(asked, version) == 0);
+    bool revalidate = (as->kind == ASSET_VIDEO && strncmp(name, "cover_", 6) == 0 &&
+                       !(version[0] && asked && strcmp(asked, version) == 0)) ||
+                      (part && as->status != STATUS_READY);
     blob_send(r, &(blob_ref){key, size, type, etag, filename, false, revalidate});
 }
 

@@ -11,14 +11,19 @@
  *                        "count": n, "interval": W, "columns": 10,
  *                        "tile_width": 240, "tile_height": 135},
  *    "is_nsfw": null,                         no classifier
- *    "info": {"duration": s, "width": w, "height": h}}
+ *    "info": {"duration": s, "width": w, "height": h},
+ *    "status": "ready" | "processing"}
  *
- * `formats.hls` is ours (the original had DASH only).  URLs are relative
+ * `formats.hls` and `status` are ours (the original had DASH only).  A
+ * video with a ladder is playable before it is ready (queue/video.c): once
+ * its master playlist is a part, the manifest answers with status
+ * "processing", formats.hls alone (EVENT playlists that grow until the
+ * transcode ends) and null for everything not made yet.  URLs are relative
  * to the manifest's own URL ("renditions/fallback.mp4"), so the document
  * works behind any prefix or host.  Built from the asset's row alone (its
  * renditions and meta): nothing is stored for it.  The owner's key, or a
- * play link's token (play.c), opens it; a video not yet ready answers 409
- * not_ready, anything else 404.
+ * play link's token (play.c), opens it; a video not yet playable answers
+ * 409 not_ready, anything else 404.
  */
 #include "api/app.h"
 #include "media/video.h"
@@ -79,16 +84,26 @@ void manifest_get(http_req *r)
         http_reply_error(r, 404, "not_found", "only a video has a manifest");
         return;
     }
-    if (as.status != STATUS_READY) {
-        http_reply_error(r, 409, "not_ready", "the video is %s", asset_status_name(as.status));
-        return;
-    }
     json_t *list = NULL;
     app *a = http_req_app(r);
     db_conn *c = db_acquire(a->db);
-    db_status st = c ? db_asset_renditions(c, &as, &list) : DB_ERROR;
+    db_status st = DB_ERROR;
+    if (c && as.status == STATUS_READY) {
+        st = db_asset_renditions(c, &as, &list);
+    } else if (c && as.status == STATUS_PROCESSING) {
+        char type[CONTENT_TYPE_MAX + 1];
+        uint64_t size;
+        st = db_part_get(c, as.id, "hls", type, sizeof type, &size);
+        list = st == DB_OK ? json_pack("[{s:s}]", "name", "hls") : NULL;
+    } else if (c) {
+        st = DB_NOT_FOUND;
+    }
     db_release(a->db, c);
-    if (st != DB_OK) {
+    if (st == DB_NOT_FOUND) {
+        http_reply_error(r, 409, "not_ready", "the video is %s", asset_status_name(as.status));
+        return;
+    }
+    if (st != DB_OK || !list) {
         json_decref(list);
         http_reply_error(r, 503, "database_unavailable", "try again");
         return;
@@ -112,9 +127,10 @@ void manifest_get(http_req *r)
                                 url_of(list, "fallback", "mp4"));
     json_t *info = json_pack("{s:O, s:O, s:O}", "duration", field(meta, "duration"), "width",
                              field(meta, "width"), "height", field(meta, "height"));
-    json_t *body = json_pack("{s:o, s:o, s:o, s:o, s:o, s:n, s:o}", "formats", formats, "cover",
-                             cover, "covers", covers, "poster", url_of(list, "poster", "jpg"),
-                             "timeline", timeline_of(list, meta), "is_nsfw", "info", info);
+    json_t *body = json_pack("{s:o, s:o, s:o, s:o, s:o, s:n, s:o, s:s}", "formats", formats,
+                             "cover", cover, "covers", covers, "poster",
+                             url_of(list, "poster", "jpg"), "timeline", timeline_of(list, meta),
+                             "is_nsfw", "info", info, "status", asset_status_name(as.status));
     json_decref(meta);
     json_decref(list);
     http_reply_json(r, 200, body);

@@ -3,10 +3,10 @@
 
 #include <string.h>
 
-static const char *const types[] = {"asset.created", "asset.processing", "asset.ready",
-                                    "asset.failed",  "asset.deleted",    "asset.updated",
-                                    "job.progress",  "slideshow.control", "run.created",
-                                    "run.progress",  "run.finished"};
+static const char *const types[] = {"asset.created",  "asset.processing",  "asset.ready",
+                                    "asset.failed",   "asset.deleted",     "asset.updated",
+                                    "asset.playable", "job.progress",      "slideshow.control",
+                                    "run.created",    "run.progress",      "run.finished"};
 
 bool event_type_known(const char *type)
 {

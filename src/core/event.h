@@ -11,7 +11,7 @@
 /* For error messages. */
 #define EVENT_TYPES_TEXT \
     "asset.created, asset.processing, asset.ready, asset.failed, asset.deleted, asset.updated, " \
-    "job.progress, slideshow.control, run.created, run.progress, run.finished"
+    "asset.playable, job.progress, slideshow.control, run.created, run.progress, run.finished"
 
 bool event_type_known(const char *type);
 

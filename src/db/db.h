@@ -66,6 +66,10 @@ db_status db_asset_set_ready(db_conn *c, const char *id, const char *renditions_
                              const char *meta_json, int64_t now_ms);
 db_status db_asset_set_failed(db_conn *c, const char *id, const char *code,
                               const char *message, int64_t now_ms);
+/* A video can be played (its first segments, or its outputs, are
+ * visible): the asset.playable event, once per video.  In a transaction;
+ * DB_NOT_FOUND when the asset is gone. */
+db_status db_asset_playable(db_conn *c, const char *id, int64_t now_ms);
 /* Writes a's title, description and tags (a from db_asset_get, changed by
  * asset_info_apply), with an asset.updated event.  In a transaction. */
 db_status db_asset_set_info(db_conn *c, const asset *a, int64_t now_ms);

@@ -224,3 +224,9 @@ db_status db_asset_set_failed(db_conn *c, const char *id, const char *code,
     const char *texts[] = {code, message};
     return update_asset(c, Q_ASSET_SET_FAILED, id, texts, 2, now_ms, "asset.failed");
 }
+
+db_status db_asset_playable(db_conn *c, const char *id, int64_t now_ms)
+{
+    if (!sq_in_transaction(c, "asset.playable")) return DB_ERROR;
+    return event_asset_id(c, "asset.playable", id, now_ms);
+}

@@ -13,8 +13,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define SEGMENT_SECONDS 6
-#define AUDIO_KBPS 128
 #define POSTER_FRAMES 50             /* the thumbnail filter's batch */
 #define POSTER_MAX_P 1080            /* its frames are held: 50 x 3 MiB at most */
 
@@ -276,7 +274,7 @@ static void add_video_codec(args *a, const char *spec, const video_size *s, cons
 static void add_audio_codec(args *a)
 {
     add(a, "-c:a"), add(a, "aac");
-    add(a, "-b:a"), addf(a, "%dk", AUDIO_KBPS);
+    add(a, "-b:a"), addf(a, "%dk", VIDEO_AUDIO_KBPS);
     add(a, "-ac"), add(a, "2");
 }
 
@@ -349,73 +347,6 @@ static void add_graph(args *a, const video_plan *plan, int in_width, int in_heig
               b, scale, duration * 0.1, POSTER_FRAMES, scale, POSTER_FRAMES);
     if (gr.len >= sizeof gr.text) a->full = true;   /* cut short: never run it */
     add(a, "-filter_complex"), addf(a, "%s", gr.text);
-}
-
-/* Variant k's BANDWIDTH in the HLS master: its rung's peak (the VBV cap,
- * -maxrate) plus the audio it plays with.  The dash muxer writes the master
- * once, early, from bitrates it does not know yet (seen: 1080p given the
- * audio's 129744), and players pick the starting rung by it. */
-static long variant_bandwidth(const video_plan *plan, bool audio, int k)
-{
-    return (long)plan->rungs[k].maxrate_kbps * 1000 + (audio ? AUDIO_KBPS * 1000L : 0);
-}
-
-/* Writes an #EXT-X-STREAM-INF line with BANDWIDTH replaced. */
-static void put_stream_inf(FILE *o, const char *line, long bandwidth)
-{
-    const char *b = strstr(line, "BANDWIDTH=");
-    if (!b) {
-        fprintf(o, "%s\n", line);
-        return;
-    }
-    fprintf(o, "%.*sBANDWIDTH=%ld%s\n", (int)(b - line), line, bandwidth,
-            b + 10 + strspn(b + 10, "0123456789"));
-}
-
-/* The dash muxer names the HLS media playlists media_N.m3u8: rename them
- * to hls_N.m3u8 (rendition hls_N), rewrite the master's references, and
- * give each variant its true BANDWIDTH. */
-static bool fix_hls_master(const char *dir, const video_plan *plan, bool audio)
-{
-    int nstreams = plan->nrungs + (audio ? 1 : 0);
-    char from[1200], to[1200];
-    for (int i = 0; i < nstreams; i++) {
-        snprintf(from, sizeof from, "%s/media_%d.m3u8", dir, i);
-        snprintf(to, sizeof to, "%s/hls_%d.m3u8", dir, i);
-        if (rename(from, to) != 0) return false;
-    }
-    snprintf(from, sizeof from, "%s/hls.m3u8", dir);
-    FILE *f = fopen(from, "r");
-    if (!f) return false;
-    char text[16384];
-    size_t n = fread(text, 1, sizeof text - 1, f);
-    fclose(f);
-    text[n] = '\0';
-    snprintf(to, sizeof to, "%s/tmp_hls", dir);
-    FILE *o = fopen(to, "w");
-    if (!o) return false;
-    const char *inf = NULL;   /* an #EXT-X-STREAM-INF line waiting for its URI */
-    for (char *line = text, *next; line && *line; line = next) {
-        next = strchr(line, '\n');
-        if (next) *next++ = '\0';
-        int k;
-        char *uri = strstr(line, "URI=\"media_");
-        if (strncmp(line, "#EXT-X-STREAM-INF:", 18) == 0) {
-            inf = line;
-        } else if (sscanf(line, "media_%d.m3u8", &k) == 1) {
-            if (inf && k >= 0 && k < plan->nrungs)
-                put_stream_inf(o, inf, variant_bandwidth(plan, audio, k));
-            else if (inf) fprintf(o, "%s\n", inf);   /* not a rung: as ffmpeg wrote it */
-            inf = NULL;
-            fprintf(o, "hls_%d.m3u8\n", k);
-        } else if (uri && sscanf(uri, "URI=\"media_%d.m3u8\"", &k) == 1) {
-            fprintf(o, "%.*sURI=\"hls_%d.m3u8\"%s\n", (int)(uri - line), line, k,
-                    strchr(uri + 5, '"') + 1);
-        } else {
-            fprintf(o, "%s\n", line);
-        }
-    }
-    return fclose(o) == 0 && rename(to, from) == 0;
 }
 
 static void vtt_time(FILE *f, double t)
@@ -565,9 +496,9 @@ video_status video_transcode(int fd, const video_info *in, const video_plan *pla
         }
         if (in->has_audio) add_audio_codec(&a);
         /* keyframes on every segment boundary, in every rung alike */
-        add(&a, "-force_key_frames:v"), addf(&a, "expr:gte(t,n_forced*%d)", SEGMENT_SECONDS);
+        add(&a, "-force_key_frames:v"), addf(&a, "expr:gte(t,n_forced*%d)", VIDEO_SEGMENT_SECONDS);
         add(&a, "-f"), add(&a, "dash");
-        add(&a, "-seg_duration"), addf(&a, "%d", SEGMENT_SECONDS);
+        add(&a, "-seg_duration"), addf(&a, "%d", VIDEO_SEGMENT_SECONDS);
         add(&a, "-use_template"), add(&a, "1");
         add(&a, "-use_timeline"), add(&a, "0");
         add(&a, "-hls_playlist"), add(&a, "1");
@@ -604,7 +535,7 @@ video_status video_transcode(int fd, const video_info *in, const video_plan *pla
     }
     tool_out o = {.duration = in->duration};
     video_status st = run_tool(a.v, fd, out_dir, ctl, &o, err, errcap);
-    if (st == VIDEO_OK && plan->nrungs > 0 && !fix_hls_master(out_dir, plan, in->has_audio)) {
+    if (st == VIDEO_OK && plan->nrungs > 0 && !video_hls_finish(out_dir, plan, in->has_audio)) {
         snprintf(err, errcap, "ffmpeg's HLS playlists are not where expected");
         st = VIDEO_IO_ERROR;
     }

@@ -57,6 +57,7 @@ typedef struct video_ctl {
     double timeout_s;                     /* wall clock for one tool run */
     bool (*cancelled)(void *arg);         /* polled a few times a second */
     void (*progress)(void *arg, double);  /* 0..1 of the transcode */
+    void (*tick)(void *arg);              /* a few times a second while it runs */
     void *arg;
     /* The running tool's process group while one runs, else 0, so a
      * caller about to _exit (the worker's time limit) can kill it. */
@@ -78,6 +79,8 @@ video_status video_probe(int fd, const char *work_dir, const video_ctl *ctl,
  * a rung is that rung's encode, copied (fallback_rung): with a ladder, the
  * 720p fallback has the 720 rung's settings and its keyframes every 6 s. */
 #define VIDEO_RUNGS_MAX 3
+#define VIDEO_SEGMENT_SECONDS 6   /* the ladder's segments, and its keyframe interval */
+#define VIDEO_AUDIO_KBPS 128
 typedef struct video_size {
     int width, height, p;
     int maxrate_kbps;
@@ -111,7 +114,8 @@ void video_plan_make(const video_info *in, video_plan *out);
  *                           fallback rung's segments and the audio's,
  *                           remuxed by a second ffmpeg, stream copy)
  *   dash.mpd                DASH manifest (when the plan has a ladder)
- *   hls.m3u8, hls_N.m3u8    HLS master and media playlists over the same
+ *   hls.m3u8, hls_N.m3u8    HLS master and media playlists (EVENT
+ *                           playlists ended by #EXT-X-ENDLIST) over the same
  *   init_N.m4s,             fMP4 (CMAF) init and 6 s media segments; N is
  *   seg_N_NNNNN.m4s         the rung (0 = smallest), audio is N = nrungs
  *   tilesheet.jpg           the timeline's sprite sheet (plan->timeline),
@@ -131,6 +135,38 @@ void video_plan_make(const video_info *in, video_plan *out);
 video_status video_transcode(int fd, const video_info *in, const video_plan *plan,
                              const char *preset, const char *out_dir, const video_ctl *ctl,
                              char *err, size_t errcap);
+
+/* ---------- publishing while transcoding (video_hls.c) ----------
+ * With a ladder, a player can start long before the transcode ends: ffmpeg
+ * finishes one 6 s segment of every representation at a time.  Called
+ * from ctl->tick while video_transcode runs, video_live_poll hands the
+ * caller what is new since the last call, in an order that keeps whatever
+ * a player can read true:
+ *   1. put(init_N / seg_N_k): each finished piece (the caller stores it,
+ *      under that rendition name, from the scratch file at path);
+ *   2. flush(): the caller makes what it was put visible (commits rows);
+ *   3. put(hls_N): representation N's playlist so far, an HLS EVENT
+ *      playlist (each version extends the previous one: see video_hls.c),
+ *      and, once every representation has a segment, put(hls): the master,
+ *      the same text as the final one;
+ *   4. flush().
+ * l->playable turns true after the flush that made the master visible.
+ * false: a put or flush failed; the next call hands out again everything
+ * not flushed.  The final outputs (video_transcode) extend every live
+ * version; the caller need not store again a piece video_live_published()
+ * says was flushed (same name, same bytes). */
+typedef struct video_live {
+    int published[VIDEO_RUNGS_MAX + 1];   /* segments flushed, per representation */
+    bool playable;
+} video_live;
+typedef struct video_live_ops {
+    bool (*put)(void *arg, const char *name, const char *path);
+    bool (*flush)(void *arg);
+    void *arg;
+} video_live_ops;
+bool video_live_poll(video_live *l, const char *dir, const video_plan *plan, bool audio,
+                     const video_live_ops *ops);
+bool video_live_published(const video_live *l, const char *name);
 
 /* The x264 presets --video-preset accepts. */
 bool video_preset_valid(const char *preset);

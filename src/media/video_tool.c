@@ -142,6 +142,7 @@ video_status run_tool(char *const argv[], int in_fd, const char *work_dir, const
         }
         if (time_mono_seconds() > deadline) st = VIDEO_TIMEOUT;
         else if (ctl->cancelled && ctl->cancelled(ctl->arg)) st = VIDEO_CANCELLED;
+        else if (ctl->tick) ctl->tick(ctl->arg);
         if (st != VIDEO_OK) {
             kill(-pid, SIGKILL);
             break;

@@ -29,4 +29,8 @@ typedef struct tool_out {
 video_status run_tool(char *const argv[], int in_fd, const char *work_dir, const video_ctl *ctl,
                       tool_out *o, char *err, size_t errcap);
 
+/* The final hls_N.m3u8 (rendered from ffmpeg's media_N.m3u8) and hls.m3u8
+ * (ffmpeg's, rewritten) in dir, after a ladder's transcode (video_hls.c). */
+bool video_hls_finish(const char *dir, const video_plan *plan, bool audio);
+
 #endif

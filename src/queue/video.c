@@ -10,6 +10,18 @@
  * covers are the asset's listed renditions; the HLS media playlists and
  * the segments are rendition parts (db_part_*): served by name, never
  * listed.  All of them commit with the result in one transaction.
+ *
+ * First playable.  With a ladder, the segments do not wait for the end:
+ * once a second while ffmpeg runs, video_live_poll (media/video.h) hands
+ * over what it finished, and each piece is stored and recorded as a part
+ * at once — segments committed before the playlists that name them, and,
+ * with the commit that makes the master `hls` a part, asset.playable.  The
+ * manifest then answers with formats.hls while the asset is processing
+ * (api/manifest.c) and a player follows the EVENT playlists.  These
+ * commits are under the job's fence and only while the asset exists; the
+ * final commit replaces every part, and pieces already stored are not
+ * stored again.  A video without a ladder is playable when it is ready:
+ * its asset.playable commits with the result.
  * The covers are always the frame's, under their own names: a cover the
  * owner sent (core/cover.h) has blobs and a record of its own, shown in
  * their place, so a retry here never brings the frame's back.
@@ -24,6 +36,7 @@
 #include "queue/pipeline.h"
 #include "media/image.h"
 #include "media/video.h"
+#include "util/log.h"
 #include "util/timefmt.h"
 
 #include <dirent.h>
@@ -46,14 +59,26 @@ typedef struct part {
     uint64_t size;
 } part;
 
+typedef struct part_list {
+    part *v;
+    int n, cap;
+} part_list;
+
 typedef struct run {
     worker *w;
     const job *j;
     int64_t checked_ms;
     bool gone;               /* the asset was deleted */
     json_t *renditions;
-    part *parts;
-    int nparts, cap;
+    part_list parts;         /* the final ones */
+    /* publishing while ffmpeg writes (a ladder only) */
+    const video_plan *plan;
+    int audio_rep;           /* the audio's representation, -1: none */
+    video_live live;
+    part_list pending;       /* put since the last flush */
+    int64_t tick_ms;
+    bool live_started;       /* a flush committed (after clearing an earlier attempt's) */
+    bool live_failed;        /* logged once; the final store does it all */
     char dir[1100];
 } run;
 
@@ -115,15 +140,15 @@ static bool store_cover(void *arg, const image_preset *p, const void *data, size
     return true;
 }
 
-static bool add_part(run *r, const char *name, const char *type, uint64_t size)
+static bool add_part(part_list *l, const char *name, const char *type, uint64_t size)
 {
-    if (r->nparts == r->cap) {
-        int cap = r->cap ? 2 * r->cap : 64;
-        part *p = realloc(r->parts, (size_t)cap * sizeof *p);
+    if (l->n == l->cap) {
+        int cap = l->cap ? 2 * l->cap : 64;
+        part *p = realloc(l->v, (size_t)cap * sizeof *p);
         if (!p) return false;
-        r->parts = p, r->cap = cap;
+        l->v = p, l->cap = cap;
     }
-    part *p = &r->parts[r->nparts++];
+    part *p = &l->v[l->n++];
     snprintf(p->name, sizeof p->name, "%.39s", name);
     p->content_type = type;
     p->size = size;
@@ -144,28 +169,31 @@ static const char *type_of(const char *name, int audio_rep)
 
 /* Stores every stream file of the scratch directory: the manifests as
  * listed renditions, the rest as parts. */
-static bool store_streams(run *r, const video_plan *plan, const video_info *in)
+static bool store_streams(run *r, const video_plan *plan)
 {
     DIR *d = opendir(r->dir);
     if (!d) return false;
-    int audio_rep = in->has_audio ? plan->nrungs : -1;
     const video_size *top = &plan->rungs[plan->nrungs - 1];
     struct dirent *e;
     bool ok = true;
     while (ok && (e = readdir(d))) {
         char name[40];   /* the file's name up to the extension */
         snprintf(name, sizeof name, "%.*s", (int)strcspn(e->d_name, "."), e->d_name);
-        const char *type = type_of(name, audio_rep);
+        const char *type = type_of(name, r->audio_rep);
         if (!type) continue;
         char path[1400];
         snprintf(path, sizeof path, "%s/%s", r->dir, e->d_name);
         uint64_t size = 0;
-        ok = pipeline_store_file(r->w, r->j->asset_id, name, path, &size);
+        struct stat sb;
+        if (video_live_published(&r->live, name))   /* stored while ffmpeg ran */
+            ok = stat(path, &sb) == 0 && (size = (uint64_t)sb.st_size, true);
+        else
+            ok = pipeline_store_file(r->w, r->j->asset_id, name, path, &size);
         if (!ok) break;
         if (strcmp(name, "hls") == 0 || strcmp(name, "dash") == 0)
             add_rendition(r, name, type, top->width, top->height, size);
         else
-            ok = add_part(r, name, type, size);
+            ok = add_part(&r->parts, name, type, size);
     }
     closedir(d);
     return ok;
@@ -179,7 +207,7 @@ static bool store_outputs(run *r, const video_info *in, const video_plan *plan,
     snprintf(path, sizeof path, "%s/fallback", r->dir);
     if (!pipeline_store_file(r->w, r->j->asset_id, "fallback", path, &size)) goto fail;
     add_rendition(r, "fallback", "video/mp4", plan->fallback.width, plan->fallback.height, size);
-    if (plan->nrungs > 0 && !store_streams(r, plan, in)) goto fail;
+    if (plan->nrungs > 0 && !store_streams(r, plan)) goto fail;
     const video_timeline *t = &plan->timeline;
     if (t->count > 0) {
         snprintf(path, sizeof path, "%s/tilesheet.jpg", r->dir);
@@ -209,14 +237,79 @@ fail:
     return false;
 }
 
+static db_status insert_parts(db_conn *c, const char *asset_id, const part_list *l)
+{
+    db_status st = DB_OK;
+    for (int i = 0; st == DB_OK && i < l->n; i++)
+        st = db_part_insert(c, asset_id, l->v[i].name, l->v[i].content_type, l->v[i].size);
+    return st;
+}
+
+/* With the result: every part anew, and asset.playable if no live commit
+ * made the video playable before. */
 static db_status write_parts(db_conn *c, void *arg)
 {
     run *r = arg;
     db_status st = db_parts_clear(c, r->j->asset_id);
-    for (int i = 0; st == DB_OK && i < r->nparts; i++)
-        st = db_part_insert(c, r->j->asset_id, r->parts[i].name, r->parts[i].content_type,
-                            r->parts[i].size);
+    if (st == DB_OK) st = insert_parts(c, r->j->asset_id, &r->parts);
+    if (st == DB_OK && !r->live.playable) st = db_asset_playable(c, r->j->asset_id, time_now_ms());
     return st;
+}
+
+/* ---------- publishing while ffmpeg writes ---------- */
+
+#define LIVE_EVERY_MS 1000
+
+static bool live_put(void *arg, const char *name, const char *path)
+{
+    run *r = arg;
+    uint64_t size;
+    const char *type = type_of(name, r->audio_rep);
+    return type && pipeline_store_file(r->w, r->j->asset_id, name, path, &size) &&
+           add_part(&r->pending, name, type, size);
+}
+
+/* The pending parts commit under the job's fence, only while the asset
+ * exists (a delete meanwhile: cancelled() stops ffmpeg); the first commit
+ * of the job drops what an earlier attempt published. */
+static bool live_flush(void *arg)
+{
+    run *r = arg;
+    const char *id = r->j->asset_id;
+    bool master = false;
+    for (int i = 0; i < r->pending.n; i++)
+        master = master || strcmp(r->pending.v[i].name, "hls") == 0;
+    int64_t now = time_now_ms();
+    db_conn *c = db_acquire(r->w->db);
+    db_status st = c ? db_begin(c) : DB_ERROR;
+    if (st == DB_OK && (st = db_asset_id_exists(c, id)) == DB_NOT_FOUND) r->gone = true;
+    if (st == DB_OK) st = db_job_heartbeat(c, r->j, now, r->w->cfg->lease_ms, -1);
+    if (st == DB_OK && !r->live_started) st = db_parts_clear(c, id);
+    if (st == DB_OK) st = insert_parts(c, id, &r->pending);
+    if (st == DB_OK && master) st = db_asset_playable(c, id, now);
+    if (c) st = db_end(c, st);
+    db_release(r->w->db, c);
+    if (st != DB_OK) return false;
+    r->pending.n = 0;
+    r->live_started = true;
+    if (master) notifier_poke(r->w->events);
+    return true;
+}
+
+static void tick(void *arg)
+{
+    run *r = arg;
+    int64_t now = time_now_ms();
+    if (!r->plan || r->plan->nrungs == 0 || r->gone || r->live_failed ||
+        now - r->tick_ms < LIVE_EVERY_MS)
+        return;
+    r->tick_ms = now;
+    video_live_ops ops = {live_put, live_flush, r};
+    if (!video_live_poll(&r->live, r->dir, r->plan, r->audio_rep >= 0, &ops) && !r->gone) {
+        r->live_failed = true;
+        log_warn("publishing the video while it is transcoded failed; it will be playable "
+                 "when ready", "job", r->j->id, NULL);
+    }
 }
 
 static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
@@ -253,15 +346,21 @@ static void transcode(run *r, int fd)
     char err[512] = "";
     video_info in;
     video_plan plan;
-    video_ctl ctl = {PROBE_SECONDS, cancelled, NULL, r, &w->child_pgid};
+    video_ctl ctl = {.timeout_s = PROBE_SECONDS, .cancelled = cancelled, .arg = r,
+                     .child_pgid = &w->child_pgid};
     video_status st = video_probe(fd, r->dir, &ctl, (double)cfg->max_video_duration,
                                   cfg->max_video_pixels, &in, err, sizeof err);
     if (st == VIDEO_OK) {
         unsigned limit = cfg->job_timeout + (unsigned)(in.duration * SECONDS_PER_VIDEO_SECOND);
         atomic_store(&w->job_limit_s, limit);
         video_plan_make(&in, &plan);
-        video_ctl tctl = {(double)limit, cancelled, progress, r, &w->child_pgid};
+        r->plan = &plan;
+        r->audio_rep = in.has_audio ? plan.nrungs : -1;
+        video_ctl tctl = {.timeout_s = (double)limit, .cancelled = cancelled,
+                          .progress = progress, .tick = tick, .arg = r,
+                          .child_pgid = &w->child_pgid};
         st = video_transcode(fd, &in, &plan, cfg->video_preset, r->dir, &tctl, err, sizeof err);
+        r->plan = NULL;   /* on this stack frame: no tick after the tools */
         if (st == VIDEO_OK && !store_outputs(r, &in, &plan, err, sizeof err))
             st = r->gone || atomic_load(&w->abandoned) ? VIDEO_CANCELLED : VIDEO_IO_ERROR;
     }
@@ -303,5 +402,6 @@ void pipeline_video(worker *w, const job *j)
     }
     close(fd);
     json_decref(r.renditions);
-    free(r.parts);
+    free(r.parts.v);
+    free(r.pending.v);
 }

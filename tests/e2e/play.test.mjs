@@ -21,7 +21,7 @@ import {
 } from './lib.mjs';
 import { launchBrowser, openPage, waitInPage, useKey, screenshot } from './browser.mjs';
 
-let srv, browser, dir;
+let srv, browser, dir, longClip;
 const clips = {};   // name -> file
 const assets = {};  // name -> the ready asset's JSON
 
@@ -90,6 +90,10 @@ before(async () => {
   // Under 720p: the fallback MP4 alone.
   clips.sd = path.join(dir, 'sd.mp4');
   ffmpeg(['-f', 'lavfi', '-i', 'testsrc2=size=640x360:rate=25', ...tone, '-t', '6', ...x264, clips.sd]);
+  // 30 s at 720p: five segments a rung, played while it is transcoded
+  // (uploaded by its test, not here)
+  longClip = path.join(dir, 'long.mp4');
+  ffmpeg(['-f', 'lavfi', '-i', 'testsrc2=size=1280x720:rate=30', ...tone, '-t', '30', ...x264, longClip]);
   clips.deck = path.join(dir, 'deck.pdf');
   fs.writeFileSync(clips.deck, tinyDeck(2));
   srv = await startServer({ workers: 2, args: ['--video-preset', 'ultrafast'] });
@@ -327,6 +331,71 @@ test('a play link in Chromium: the poster first, then the HLS ladder plays with 
   await page.mouse.move(box.x + box.width / 2, box.y - 200);
   await waitInPage(page, 'the preview to go with the pointer', () => document.getElementById('preview').hidden);
   await assertClean();
+});
+
+/** The transcode's ffmpeg of the server (its output names dash.mpd), sent
+ *  signal: SIGSTOP holds a video still processing. */
+function signalTranscode(signal) {
+  const line = execFileSync('ps', ['-eo', 'pid=,args=']).toString().split('\n')
+    .find((l) => /\bffmpeg\b/.test(l) && l.includes(srv.dataDir) && l.includes('dash.mpd'));
+  assert.ok(line, 'the transcode runs');
+  process.kill(Number(line.trim().split(/\s+/)[0]), signal);
+}
+
+test('a video plays while it is transcoded: the page follows the growing HLS playlists, then takes the poster and timeline once ready', { timeout: T * 3 }, async (t) => {
+  const r = await upload(srv, { file: longClip, filename: 'long.mp4' });
+  assert.equal(r.status, 201, r.text);
+  const id = r.json.id;
+  // asset.playable, then the transcode held still: the video stays processing
+  await new Promise((resolve, reject) => {
+    const req = http.get(`${srv.url}/v1/events?since=0&asset=${id}&types=asset.playable,asset.ready,asset.failed`,
+      { headers: { accept: 'text/event-stream', authorization: `Bearer ${srv.token}` } }, (res) => {
+        res.setEncoding('utf8');
+        res.on('error', () => {});
+        res.on('data', (d) => {
+          const type = /event: (\S+)/.exec(d)?.[1];
+          if (!type) return;
+          req.destroy();
+          if (type === 'asset.playable') resolve();
+          else reject(new Error(`${type} came before asset.playable`));
+        });
+      });
+    req.on('error', () => {});
+  });
+  signalTranscode('SIGSTOP');
+  let held = true;
+  try {
+    const link = (await playLink({ id })).json;
+    const { page, assertClean } = await openPage(t, browser, link.url);
+    await waitInPage(page, 'the player to be ready', () => !document.getElementById('play').disabled);
+    assert.equal(await page.evaluate(() => document.body.dataset.mode), 'hls');
+    assert.match(await page.locator('#status').textContent(), /processed/);
+    assert.equal(await page.evaluate(() => document.getElementById('video').poster), '', 'no poster yet');
+    await page.click('#play');
+    await waitInPage(page, 'currentTime to advance past 1.5 s', () => document.getElementById('video').currentTime > 1.5, null, 30000);
+    assert.equal((await api(srv, 'GET', `/v1/assets/${id}`)).json.status, 'processing', 'played while processing');
+    signalTranscode('SIGCONT');
+    held = false;
+    // once ready, the page takes what the end made: the status goes, the
+    // timeline's previews work, and playback goes on
+    await waitInPage(page, 'the page to see the video ready', () => document.getElementById('status').hidden, null, 120000);
+    assert.equal((await api(srv, 'GET', `/v1/assets/${id}`)).json.status, 'ready');
+    await srv.waitUntil(() => srv.accessLog.some((l) => requested(id, 'timeline.vtt')(l) && l.status === 200),
+      10000, 'the timeline track');
+    const box = await page.locator('#timeline').boundingBox();
+    let tile = false;   // the track is parsed after its response: hover until a tile shows
+    for (let i = 0; i < 50 && !tile; i++) {
+      await page.mouse.move(box.x + (0.1 + (i % 2) * 0.1) * box.width, box.y + box.height / 2);
+      tile = await page.evaluate(() => !document.getElementById('preview-tile').hidden);
+      if (!tile) await new Promise((res) => setTimeout(res, 100));
+    }
+    assert.ok(tile, 'a timeline preview once ready');
+    const t0 = await page.evaluate(() => document.getElementById('video').currentTime);
+    await waitInPage(page, 'playback to go on', (at) => document.getElementById('video').currentTime > at + 0.5, t0);
+    await assertClean();
+  } finally {
+    if (held) signalTranscode('SIGCONT');
+  }
 });
 
 test('under 720p (no ladder) and without MSE: the MP4 fallback plays; without H.264 the page says so', { timeout: T * 2 }, async (t) => {

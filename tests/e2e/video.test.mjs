@@ -79,6 +79,9 @@ before(async () => {
   ffmpeg(['-f', 'lavfi', '-i', 'testsrc2=size=640x360:rate=25', '-t', '3', ...x264, clips.small]);
   clips.qhd = path.join(dir, 'qhd.mp4');
   ffmpeg(['-f', 'lavfi', '-i', 'testsrc2=size=2560x1440:rate=30', '-t', '1', ...x264, clips.qhd]);
+  // 30 s: five segments, so a player can start long before the end
+  clips.long = path.join(dir, 'long.mp4');
+  ffmpeg(['-f', 'lavfi', '-i', 'testsrc2=size=1280x720:rate=30', ...tone, '-t', '30', ...x264, '-c:a', 'aac', '-shortest', clips.long]);
   clips.silent = path.join(dir, 'silent.mp4');
   ffmpeg(['-f', 'lavfi', '-i', 'testsrc2=size=1280x720:rate=30', '-t', '0.5', ...x264, clips.silent]);
   // cover images: noise, so no two are alike
@@ -143,6 +146,13 @@ async function uploadClip(file, name) {
   const a = await settled(r.json.id);
   assert.equal(a.status, 'ready', JSON.stringify(a.error));
   return a;
+}
+
+// The processes whose command line names this server's data directory:
+// ffmpeg runs there (its scratch directory is DATA/tmp/video-*).
+function toolsOf(dataDir) {
+  const out = execFileSync('ps', ['-eo', 'pid=,args=']).toString();
+  return out.split('\n').filter((l) => /\b(ffmpeg|ffprobe)\b/.test(l) && l.includes(dataDir));
 }
 
 test('landscape 720p with audio: fallback 720p, 480/720 ladder in HLS and DASH, poster and covers', { timeout: T * 2 }, async () => {
@@ -230,6 +240,7 @@ test('landscape 720p with audio: fallback 720p, 480/720 ladder in HLS and DASH, 
       count: 4, interval: 1, columns: 10, tile_width: 240, tile_height: 135 },
     is_nsfw: null,
     info: { duration: a.meta.duration, width: 1280, height: 720 },
+    status: 'ready',
   });
   const base = new URL(`${srv.url}/v1/assets/${a.id}/manifest.json`);
   for (const u of [m.json.formats.fallback, m.json.timeline.sprite, m.json.timeline.vtt, m.json.cover]) {
@@ -250,12 +261,77 @@ test('landscape 720p with audio: fallback 720p, 480/720 ladder in HLS and DASH, 
   assert.ok(progress.every((p) => p > 0 && p < 1), String(progress));
 });
 
-// The processes whose command line names this server's data directory:
-// ffmpeg runs there (its scratch directory is DATA/tmp/video-*).
-function toolsOf(dataDir) {
-  const out = execFileSync('ps', ['-eo', 'pid=,args=']).toString();
-  return out.split('\n').filter((l) => /\b(ffmpeg|ffprobe)\b/.test(l) && l.includes(dataDir));
+
+// The transcode's ffmpeg of a server, found by its output (its scratch
+// directory's dash.mpd), stopped or let go on: what a player sees while a
+// video is processing, held still.
+function signalTranscode(dataDir, signal) {
+  const line = toolsOf(dataDir).find((l) => /\bffmpeg\b/.test(l) && l.includes('dash.mpd'));
+  assert.ok(line, 'the transcode runs');
+  process.kill(Number(line.trim().split(/\s+/)[0]), signal);
 }
+
+test('a ladder is playable while it is transcoded: asset.playable, then EVENT playlists that grow, segments before the playlists naming them', { timeout: T * 3 }, async () => {
+  const s = sse();
+  await s.ready;
+  const r = await upload(srv, { file: clips.long, filename: 'long.mp4' });
+  const id = r.json.id;
+  await s.until((evs) => evs.some((e) => e.asset_id === id && ['asset.playable', 'asset.ready'].includes(e.type)), 'asset.playable');
+  const ev = s.events.find((e) => e.asset_id === id && e.type === 'asset.playable');
+  assert.ok(ev, `asset.playable before asset.ready: ${s.events.filter((e) => e.asset_id === id).map((e) => e.type)}`);
+  signalTranscode(srv.dataDir, 'SIGSTOP');
+  let live;
+  try {
+    assert.equal(ev.data.status, 'processing');
+    assert.equal((await api(srv, 'GET', `/v1/assets/${id}`)).json.status, 'processing');
+    // the manifest: the HLS master alone, nothing made yet
+    const m = await api(srv, 'GET', `/v1/assets/${id}/manifest.json`);
+    assert.equal(m.status, 200, m.text);
+    assert.deepEqual(m.json, {
+      formats: { 'mpeg-dash': null, hls: 'renditions/hls.m3u8', fallback: null },
+      cover: null, covers: {}, poster: null, timeline: null, is_nsfw: null,
+      info: { duration: null, width: null, height: null }, status: 'processing',
+    });
+    const master = await api(srv, 'GET', `/v1/assets/${id}/renditions/hls.m3u8`);
+    assert.equal(master.status, 200);
+    assert.match(master.headers['cache-control'], /no-cache/);
+    assert.deepEqual([...master.text.matchAll(/^(hls_\d)\.m3u8$/gm)].map((x) => x[1]), ['hls_0', 'hls_1']);
+    assert.match(master.text, /URI="hls_2\.m3u8"/, 'the audio rendition');
+    live = {};
+    for (const n of ['hls_0', 'hls_1', 'hls_2']) {
+      const p = await api(srv, 'GET', `/v1/assets/${id}/renditions/${n}.m3u8`);
+      assert.equal(p.status, 200, n);
+      assert.match(p.headers['cache-control'], /no-cache/, `${n} is revalidated while it grows`);
+      live[n] = p.text;
+      assert.match(p.text, /^#EXT-X-PLAYLIST-TYPE:EVENT$/m, n);
+      assert.doesNotMatch(p.text, /#EXT-X-ENDLIST/, `${n} is not finished`);
+      const segs = [...p.text.matchAll(/^(seg_\d_\d{5})\.m4s$/gm)].map((x) => x[1]);
+      assert.ok(segs.length >= 1 && segs.length < 5, `${n}: ${segs}`);
+      // every piece a playlist names is there already
+      for (const piece of [`init_${n.slice(4)}`, ...segs]) {
+        const got = await api(srv, 'GET', `/v1/assets/${id}/renditions/${piece}.m4s`);
+        assert.equal(got.status, 200, piece);
+        assert.ok(got.body.length > 0, piece);
+      }
+    }
+  } finally {
+    signalTranscode(srv.dataDir, 'SIGCONT');
+  }
+  await s.until((evs) => evs.some((e) => e.asset_id === id && e.type === 'asset.ready'), 'asset.ready');
+  s.close();
+  const mine = s.events.filter((e) => e.asset_id === id && e.type.startsWith('asset.'));
+  assert.equal(mine.filter((e) => e.type === 'asset.playable').length, 1, 'asset.playable once');
+  // the final playlists extend the live ones (a reader holding an older
+  // size reads that version whole) and end
+  for (const [n, text] of Object.entries(live)) {
+    const final = (await api(srv, 'GET', `/v1/assets/${id}/renditions/${n}.m3u8`)).text;
+    assert.ok(final.startsWith(text), `${n}: the final one extends the live one`);
+    assert.match(final, /#EXT-X-ENDLIST\n$/);
+  }
+  const a = (await api(srv, 'GET', `/v1/assets/${id}`)).json;
+  assert.deepEqual(videoSizes(probe(byName(a).hls.url).streams), ['1280x720', '854x480']);
+  assert.equal(videoPackets(`/v1/assets/${id}/renditions/hls_0.m3u8`).length, 900);
+});
 
 test('deleting a video mid-transcode stops ffmpeg and leaves nothing behind', { timeout: T * 2 }, async () => {
   const s = sse();
@@ -337,6 +413,13 @@ test('640x360 without audio: fallback 360p, no ladder', { timeout: T }, async ()
   const m = (await api(srv, 'GET', `/v1/assets/${a.id}/manifest.json`)).json;
   assert.deepEqual(m.formats, { 'mpeg-dash': null, hls: null, fallback: 'renditions/fallback.mp4' });
   assert.equal(m.timeline.name, 'tilesheet_3_1_240_135.jpg');
+  // without a ladder nothing plays before the end: asset.playable commits
+  // with the result, once, just before asset.ready
+  const s = sse(`?asset=${a.id}&since=0&types=asset.playable,asset.ready`);
+  await s.until((evs) => evs.some((e) => e.type === 'asset.ready'), 'the replay up to asset.ready');
+  s.close();
+  assert.deepEqual(s.events.map((e) => e.type), ['asset.playable', 'asset.ready']);
+  assert.equal(s.events[1].id, s.events[0].id + 1);
 });
 
 test('a 1440p clip: ladder up to 1080p, and a poster of at most 1080p (its frames are held in the transcode)', { timeout: T }, async () => {
