@@ -56,6 +56,7 @@ typedef struct app {
     char public_url[256];      /* how clients reach us; "" = from the Host header */
     uint64_t max_sign_ttl;     /* seconds a signature may live */
     bool s3_redirect;          /* S3 downloads: 302 to a presigned GET, not a proxy */
+    char page_csp[768];        /* every page's Content-Security-Policy (web.c) */
     workpool *pool;            /* the server's work pool (tus lease renewals) */
     int64_t tus_expiry_ms;     /* a tus upload's life after its last PATCH */
     int64_t tus_lease_ms;      /* a tus writer's lease without renewal */
@@ -120,6 +121,11 @@ typedef struct blob_ref {
      * which an owner's cover replaces): cached only with revalidation
      * instead of as immutable. */
     bool revalidate;
+    /* Text that names other blobs by relative URL (HLS playlists, the DASH
+     * manifest, the sprite sheet's WebVTT): never redirected, since a
+     * client resolves those names against the URL it finally read, which
+     * after a redirect is the bucket's, where the objects have other keys. */
+    bool names_relative;
 } blob_ref;
 /* Replies with the blob: 304 on a matching If-None-Match, one Range (206,
  * 416), sendfile from a local store, a proxied stream from S3. */
@@ -292,6 +298,8 @@ void web_publish(http_req *r);
 /* The headers of every HTML page (CSP, nosniff, no-referrer), for pages
  * built by handlers (run reports): call after setting the reply. */
 void web_page_headers(http_req *r);
+/* Writes a->page_csp, once at start-up, after a->signer and s3_redirect. */
+void web_policy_make(app *a);
 void web_publish_script(http_req *r);
 /* POST /v1/assets/{id}/slideshow: the owner makes a deck a slideshow. */
 void slideshows_make(http_req *r);

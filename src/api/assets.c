@@ -356,7 +356,7 @@ void assets_content(http_req *r)
     char etag[70];
     snprintf(etag, sizeof etag, "\"%s\"", as.sha256);
     blob_send(r, &(blob_ref){as.id, as.size, as.content_type, etag, as.filename,
-                             !asset_inline_safe(&as), false});
+                             !asset_inline_safe(&as), false, false});
 }
 
 /* The file name extension a download of a rendition of this type gets. */
@@ -433,7 +433,11 @@ void assets_reply_rendition(http_req *r, const asset *as, const char *full_name)
     bool revalidate = (as->kind == ASSET_VIDEO && strncmp(name, "cover_", 6) == 0 &&
                        !(version[0] && asked && strcmp(asked, version) == 0)) ||
                       (part && as->status != STATUS_READY);
-    blob_send(r, &(blob_ref){key, size, type, etag, filename, false, revalidate});
+    /* The video's playlists, DASH manifest and WebVTT track name their
+     * parts relative to themselves. */
+    bool names_relative = as->kind == ASSET_VIDEO &&
+                          (strstr(type, "mpegurl") || strstr(type, "dash+xml") || strstr(type, "text/vtt"));
+    blob_send(r, &(blob_ref){key, size, type, etag, filename, false, revalidate, names_relative});
 }
 
 /* A play link's token opens renditions too (play.c): the player page's

@@ -16,7 +16,9 @@
  *                only when the first bytes arrived, so an S3 failure before
  *                then is a clean JSON error, never a truncated 200.
  *   S3 with --s3-redirect: a 302 to a short-lived presigned GET, so the
- *                bytes never pass through assetd at all.
+ *                bytes never pass through assetd at all — but for the few
+ *                small texts that name other blobs by relative URL
+ *                (blob_ref.names_relative), which are proxied.
  *
  * Sizes come from the database (the asset row, the rendition list), not
  * from the store, so a range is checked before any request to S3.
@@ -145,7 +147,7 @@ static void send_proxied(http_req *r, const blob_ref *b, uint64_t start, uint64_
     snprintf(p->etag, sizeof p->etag, "%s", b->etag);
     snprintf(p->filename, sizeof p->filename, "%s", b->filename);
     p->blob = (blob_ref){p->key, b->size, p->content_type, p->etag, p->filename,
-                         b->as_attachment, b->revalidate};
+                         b->as_attachment, b->revalidate, b->names_relative};
     p->start = start;
     p->length = length;
     p->partial = partial;
@@ -203,7 +205,7 @@ void blob_send(http_req *r, const blob_ref *b)
         http_reply_header(r, "ETag", b->etag);
         return;
     }
-    if (a->s3_redirect) {
+    if (a->s3_redirect && !b->names_relative) {
         send_redirect(r, b);
         return;
     }

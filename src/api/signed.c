@@ -178,7 +178,7 @@ void signed_get(http_req *r)
     blob_send(r, &(blob_ref){as.id, as.size, as.content_type, etag, as.filename,
                              !asset_inline_safe(&as) ||
                                  (disposition && strncasecmp(disposition, "attachment", 10) == 0),
-                             false});
+                             false, false});
 }
 
 /* ---------- uploads: what PUT and POST share ---------- */

@@ -27,19 +27,36 @@
  * Extensions, whose media element plays a blob: URL: media-src allows it
  * (with 'self' for the MP4 fallback); hls.js runs without a worker, since a
  * worker from a blob: URL is script, which the policy refuses.  Every page
- * gets the same policy.  nosniff keeps every file its declared type.
+ * gets the same policy (web_policy_make).  nosniff keeps every file its declared type.
  */
 #include "api/app.h"
 #include "http/etag.h"
 #include "web/static.h"
 
+#include <stdio.h>
 #include <string.h>
 
-#define PAGE_CSP                                                                     \
-    "default-src 'self'; img-src 'self' blob: data:; media-src 'self' blob:; "      \
-    "connect-src 'self'; "                                                          \
-    "object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'; " \
-    "require-trusted-types-for 'script'"
+/* With --s3-redirect, what a page loads by URL (the player's segments, MP4,
+ * poster and sprite sheet; the gallery's pictures) answers a 302 to a
+ * presigned URL on the bucket's origin, so img-src, media-src and
+ * connect-src name that one origin too (the same function that makes the
+ * URLs derives it, so the two cannot disagree) — and nothing else: script,
+ * style and frames still come from here alone. */
+void web_policy_make(app *a)
+{
+    char bucket[320] = "";
+    if (a->s3_redirect) {
+        bucket[0] = ' ';
+        /* The signer's endpoint signed at start-up, so it parses. */
+        if (!sigv4_endpoint_origin(a->signer.endpoint, bucket + 1, sizeof bucket - 1)) bucket[0] = '\0';
+    }
+    snprintf(a->page_csp, sizeof a->page_csp,
+             "default-src 'self'; img-src 'self' blob: data:%s; media-src 'self' blob:%s; "
+             "connect-src 'self'%s; "
+             "object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'; "
+             "require-trusted-types-for 'script'",
+             bucket, bucket, bucket);
+}
 
 static void add_headers(http_req *r, const web_file *f, bool is_page)
 {
@@ -47,7 +64,7 @@ static void add_headers(http_req *r, const web_file *f, bool is_page)
     http_reply_header(r, "Cache-Control", "no-cache");
     http_reply_header(r, "X-Content-Type-Options", "nosniff");
     if (!is_page) return;
-    http_reply_header(r, "Content-Security-Policy", PAGE_CSP);
+    http_reply_header(r, "Content-Security-Policy", ((app *)http_req_app(r))->page_csp);
     http_reply_header(r, "Referrer-Policy", "no-referrer");
 }
 
@@ -71,7 +88,7 @@ static void serve(http_req *r, const char *name)
 void web_page_headers(http_req *r)
 {
     http_reply_header(r, "X-Content-Type-Options", "nosniff");
-    http_reply_header(r, "Content-Security-Policy", PAGE_CSP);
+    http_reply_header(r, "Content-Security-Policy", ((app *)http_req_app(r))->page_csp);
     http_reply_header(r, "Referrer-Policy", "no-referrer");
 }
 

@@ -113,6 +113,7 @@ static bool prepare(const config *cfg, app *a)
     while (n > 0 && a->public_url[n - 1] == '/') a->public_url[--n] = '\0';
     a->max_sign_ttl = cfg->max_sign_ttl < SIGV4_MAX_EXPIRES ? cfg->max_sign_ttl : SIGV4_MAX_EXPIRES;
     a->s3_redirect = cfg->s3_redirect && a->signer.to_s3;
+    web_policy_make(a);
     char why[160];
     a->runs_enabled = *cfg->amqp_url != '\0' &&
                       amqp_conn_parse_url(cfg->amqp_url, &a->amqp_url, why, sizeof why);

@@ -362,6 +362,12 @@ static bool parse_endpoint(const char *ep, char *base, size_t bcap, char *host, 
     return k > 0 && (size_t)k < bcap;
 }
 
+bool sigv4_endpoint_origin(const char *endpoint, char *out, size_t cap)
+{
+    char host[280];
+    return endpoint && parse_endpoint(endpoint, out, cap, host, sizeof host);
+}
+
 /* Path parts we emit must reach the server unchanged: no empty key, no
  * control bytes, no "." or ".." segments (clients resolve those). */
 static bool valid_path_part(const char *s)

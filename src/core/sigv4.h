@@ -104,6 +104,10 @@ typedef struct sigv4_url_request {
 /* Returns a malloc'd URL (the caller frees it) in *url, or a status:
  * SIGV4_EINVAL for inputs out of range, SIGV4_ENOMEM. */
 sigv4_status sigv4_presign_url(const sigv4_creds *c, const sigv4_url_request *r, char **url);
+/* The origin ("scheme://host[:port]", no default port) of every URL
+ * sigv4_presign_url makes for this endpoint, as a browser names it; false
+ * for an endpoint it would refuse, or cap too small. */
+bool sigv4_endpoint_origin(const char *endpoint, char *out, size_t cap);
 
 /* A parsed query: strictly percent-decoded pairs that point into buf. */
 typedef struct sigv4_query {

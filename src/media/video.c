@@ -319,13 +319,18 @@ static void add_graph(args *a, const video_plan *plan, int in_width, int in_heig
      * because a letterboxed tile may be odd-sized.  Each tile is a JPEG of
      * its own, written as it comes (the sheet is joined after ffmpeg ends,
      * join_tiles): ffmpeg reports -progress only once every output has
-     * started, and a `tile` filter's one frame starts at the very end. */
+     * started, and a `tile` filter's one frame starts at the very end.
+     * The tiles span the container's duration, which the video stream may
+     * end well before (1 s of picture in 20 s of audio): its last frame,
+     * which players show meanwhile, is held (tpad) up to that duration, or
+     * fps would make no tile past the picture's end, or none at all. */
     if (t->count > 0)
         graph_add(&gr,
-                  ";[s%d]fps=1/%d,format=yuvj444p,"
+                  ";[s%d]tpad=stop_mode=clone:stop_duration=%.3f,fps=1/%d,format=yuvj444p,"
                   "scale=%d:%d:force_original_aspect_ratio=decrease,"
                   "pad=%d:%d:(ow-iw)/2:(oh-ih)/2[t]",
-                  b++, t->interval, VIDEO_TILE_W, VIDEO_TILE_H, VIDEO_TILE_W, VIDEO_TILE_H);
+                  b++, duration, t->interval, VIDEO_TILE_W, VIDEO_TILE_H, VIDEO_TILE_W,
+                  VIDEO_TILE_H);
     /* the poster: `thumbnail` picks the most typical of the POSTER_FRAMES
      * frames from 10% of the duration (trim by time, then by count: its
      * one frame comes when they are in, or at the end of a shorter clip).

@@ -63,6 +63,7 @@ export async function waitInPage(page, what, fn, arg, timeoutMs = 30000) {
     return await page.waitForFunction(fn, arg, { timeout: timeoutMs * SLOW, polling: 50 });
   } catch (e) {
     const state = await page.evaluate(() => ({
+      csp: window.__csp,
       connection: document.getElementById('connection')?.textContent,
       notice: document.getElementById('notice')?.textContent,
       cards: [...document.querySelectorAll('.card')].map((c) => `${c.dataset.status} ${c.querySelector('.card-name')?.textContent}`),

@@ -17,9 +17,10 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import {
-  REPO, SLOW, TEST_TIMEOUT as T, TINY_PNG, makeTempDir, removeDir, startServer, api, upload, sha256, waitFor,
+  REPO, SLOW, TEST_TIMEOUT as T, TINY_PNG, makeTempDir, removeDir, startServer, serverFor, api, upload, sha256, waitFor,
 } from './lib.mjs';
 import { launchBrowser, openPage, waitInPage, useKey, screenshot } from './browser.mjs';
+import { makeBucket, s3, startS3rver, S3RVER_ACCESS_KEY } from './s3servers.mjs';
 
 let srv, browser, dir, longClip;
 const clips = {};   // name -> file
@@ -54,13 +55,13 @@ function tinyDeck(pages) {
 /** Resolves once every id has had asset.ready on /v1/events (replayed from
  *  the start, so an event before the connection counts); rejects on
  *  asset.failed. */
-function readyOverEvents(ids) {
+function readyOverEvents(ids, server = srv) {
   const waiting = new Set(ids);
   let req, timer;
   return new Promise((resolve, reject) => {
     timer = setTimeout(() => reject(new Error(`no asset.ready for ${[...waiting]}`)), 240000 * SLOW);
-    req = http.get(`${srv.url}/v1/events?since=0&types=asset.ready,asset.failed`,
-      { headers: { accept: 'text/event-stream', authorization: `Bearer ${srv.token}` } }, (res) => {
+    req = http.get(`${server.url}/v1/events?since=0&types=asset.ready,asset.failed`,
+      { headers: { accept: 'text/event-stream', authorization: `Bearer ${server.token}` } }, (res) => {
         let buf = '';
         res.setEncoding('utf8');
         res.on('error', () => {});
@@ -118,8 +119,8 @@ after(async () => {
 
 const rendition = (a, name) => a.renditions.find((r) => r.name === name);
 
-async function playLink(a, body = {}) {
-  const r = await api(srv, 'POST', `/v1/assets/${a.id}/links`, { headers: ['Content-Type: application/json'],
+async function playLink(a, body = {}, server = srv) {
+  const r = await api(server, 'POST', `/v1/assets/${a.id}/links`, { headers: ['Content-Type: application/json'],
     args: ['--data-binary', '@-'], input: JSON.stringify({ page: 'play', ...body }) });
   return r;
 }
@@ -440,6 +441,63 @@ test('under 720p (no ladder) and without MSE: the MP4 fallback plays; without H.
   const bad = await openPage(t, browser, url.replace(/#token=.*/, '#token=MXx4.eHh4'));
   await waitInPage(bad.page, 'the refusal', () => /not valid, or has expired/.test(document.getElementById('message').textContent));
   await bad.assertClean([/401 \(Unauthorized\)/]);
+});
+
+test('--store s3 with --s3-redirect: the bytes come from the bucket, and the page still plays (HLS, the MP4, poster, previews)', { timeout: T * 3 }, async (t) => {
+  const s3rver = await startS3rver(t);
+  const bucket = await makeBucket(s3rver.endpoint);
+  const env = { AWS_ACCESS_KEY_ID: S3RVER_ACCESS_KEY, AWS_SECRET_ACCESS_KEY: 'any', AWS_SESSION_TOKEN: '' };
+  const s3srv = await serverFor(t, { env, workers: 1, args: ['--store', `s3://${bucket}/v`, '--s3-endpoint', s3rver.endpoint,
+    '--s3-redirect', '1', '--video-preset', 'ultrafast'] });
+  // What an operator sets on the bucket: GET from assetd's origin, nothing wider.
+  const cors = `<CORSConfiguration><CORSRule><AllowedOrigin>${s3srv.url}</AllowedOrigin><AllowedMethod>GET</AllowedMethod>` +
+    '<MaxAgeSeconds>600</MaxAgeSeconds></CORSRule></CORSConfiguration>';
+  const put = await s3(s3rver.endpoint, 'PUT', `/${bucket}?cors`, cors);
+  assert.equal(put.status, 200, put.body.toString());
+  const up = await upload(s3srv, { file: clips.hd, filename: 'hd.mp4' });
+  assert.equal(up.status, 201, up.text);
+  await readyOverEvents([up.json.id], s3srv);
+  const hd = (await api(s3srv, 'GET', `/v1/assets/${up.json.id}`)).json;
+
+  const link = (await playLink(hd, {}, s3srv)).json;
+  const redirected = (name) => (l) => l.path === `/v1/assets/${hd.id}/renditions/${name}` && l.status === 302;
+
+  const { page, assertClean } = await openPage(t, browser, link.url);
+  await waitInPage(page, 'the player to be ready', () => !document.getElementById('play').disabled);
+  assert.equal(await page.evaluate(() => document.body.dataset.mode), 'hls');
+  await page.click('#play');
+  await waitInPage(page, 'currentTime to advance past 1.5 s', () => document.getElementById('video').currentTime > 1.5, null, 30000);
+  assert.equal(await page.evaluate(() => document.body.dataset.mode), 'hls', 'still HLS, not the MP4 after an error');
+  // The segments went to the bucket (assetd answered 302s, not bytes); the
+  // playlists, which name them relative to themselves, came from here.
+  assert.ok(s3srv.accessLog.some((l) => /\/renditions\/seg_\S+\.m4s$/.test(l.path) && l.status === 302), 'segments redirected');
+  const playlists = s3srv.accessLog.filter((l) => /\/renditions\/hls\w*\.m3u8$/.test(l.path));
+  assert.ok(playlists.length >= 2 && playlists.every((l) => l.status === 200), JSON.stringify(playlists));
+  await s3srv.waitUntil((s) => s.accessLog.some(redirected('poster.jpg')), 10000 * SLOW, 'the poster, redirected');
+  // A hover preview: the sprite sheet, from the bucket too.
+  const box = await page.locator('#timeline').boundingBox();
+  await page.mouse.move(box.x + 0.55 * box.width, box.y + box.height / 2);
+  await waitInPage(page, 'the preview to show', () => !document.getElementById('preview').hidden && !document.getElementById('preview-tile').hidden);
+  await s3srv.waitUntil((s) => s.accessLog.some(redirected('tilesheet.jpg')), 10000 * SLOW, 'the sprite sheet');
+  await assertClean();
+
+  // Without MSE: the MP4 itself, as the <video>'s source, from the bucket.
+  const noMse = () => { window.MediaSource = undefined; window.ManagedMediaSource = undefined; window.WebKitMediaSource = undefined; };
+  const plain = await openPage(t, browser, link.url, { init: noMse });
+  await waitInPage(plain.page, 'the MP4 to load', () => !document.getElementById('play').disabled);
+  assert.equal(await plain.page.evaluate(() => document.body.dataset.mode), 'mp4');
+  await plain.page.click('#play');
+  await waitInPage(plain.page, 'the MP4 to play', () => document.getElementById('video').currentTime > 1);
+  assert.ok(s3srv.accessLog.some(redirected('fallback.mp4')), 'the MP4 redirected');
+  await plain.assertClean();
+
+  // The page's policy names the bucket's origin (that of every presigned
+  // URL) for what the player loads, and nothing else beyond 'self'.
+  const csp = (await api(s3srv, 'GET', `/play/${hd.id}`, { token: null })).headers['content-security-policy'];
+  for (const d of ['img-src', 'media-src', 'connect-src']) {
+    assert.match(csp, new RegExp(`${d} 'self' [^;]*${s3rver.endpoint}(;| )`), `${d} allows the bucket: ${csp}`);
+  }
+  assert.match(csp, /^default-src 'self';/, 'scripts, styles, frames: this origin alone');
 });
 
 test('the gallery: a video\'s cover and a Play link, a deck\'s first slide and its presenter and audience links; the key opens /play', { timeout: T * 2 }, async (t) => {

@@ -84,6 +84,12 @@ before(async () => {
   ffmpeg(['-f', 'lavfi', '-i', 'testsrc2=size=1280x720:rate=30', ...tone, '-t', '30', ...x264, '-c:a', 'aac', '-shortest', clips.long]);
   clips.silent = path.join(dir, 'silent.mp4');
   ffmpeg(['-f', 'lavfi', '-i', 'testsrc2=size=1280x720:rate=30', '-t', '0.5', ...x264, clips.silent]);
+  // a 1 s video stream muxed with 20 s of audio (no -shortest): the picture
+  // ends long before 10% of the container's duration, where the poster looks
+  // (its first frame is the test pattern, every later one white)
+  clips.stub = path.join(dir, 'stub.mp4');
+  ffmpeg(['-f', 'lavfi', '-i', 'testsrc2=size=1280x720:rate=30:d=1', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000:d=20',
+    '-vf', "drawbox=c=white:t=fill:enable='gte(n,1)'", ...x264, '-c:a', 'aac', clips.stub]);
   // cover images: noise, so no two are alike
   const image = (name, w, h) => {
     images[name] = path.join(dir, name);
@@ -449,6 +455,43 @@ test('a silent 0.5 s 720p clip: a ladder without audio, both manifests read, a p
   const m = (await api(srv, 'GET', `/v1/assets/${a.id}/manifest.json`)).json;
   assert.equal(m.timeline, null);
   assert.equal(m.formats.hls, 'renditions/hls.m3u8');
+});
+
+test('1 s of video in 20 s of audio: ready, the poster is the first frame, tiles over all 20 s hold the last one', { timeout: T }, async () => {
+  const a = await uploadClip(clips.stub, 'stub.mp4');
+  assert.ok(Math.abs(a.meta.duration - 20) < 0.2, `the container's duration: ${a.meta.duration}`);
+  const r = byName(a);
+  // The poster looks from 10% (2 s) on, past the picture's end: it keeps
+  // the first frame (the pattern; every later frame is white).
+  assert.deepEqual([r.poster.width, r.poster.height], [1280, 720]);
+  const poster = path.join(dir, `${a.id}-poster.jpg`);
+  fs.writeFileSync(poster, (await api(srv, 'GET', r.poster.url)).body);
+  const mean = meanOf(poster);
+  assert.ok(mean > 40 && mean < 200, `the poster's mean ${mean}: the first frame`);
+  assert.equal((await api(srv, 'GET', r.cover_large.url)).status, 200);
+  // The timeline spans the container: 7 tiles at 3 s, the last frame held
+  // after the picture ends (what a player shows meanwhile), none blank.
+  assert.deepEqual(a.meta.timeline, { count: 7, interval: 3 });
+  assert.deepEqual([r.tilesheet.width, r.tilesheet.height], [7 * 240, 135]);
+  const sheet = path.join(dir, `${a.id}-sheet.jpg`);
+  fs.writeFileSync(sheet, (await api(srv, 'GET', r.tilesheet.url)).body);
+  for (let i = 1; i < 7; i++) {
+    const tile = path.join(dir, `${a.id}-tile${i}.png`);
+    execFileSync('vips', ['extract_area', sheet, tile, String(i * 240 + 8), '8', '224', '119'], { timeout: 30000 });
+    assert.ok(meanOf(tile) > 200, `tile ${i}: the held white frame, mean ${meanOf(tile)}`);
+  }
+  const vtt = (await api(srv, 'GET', r.timeline.url)).body.toString();
+  assert.equal(vtt.match(/-->/g).length, 7);
+  assert.ok(vtt.includes(`00:00:18.000 --> ${vttTime(a.meta.duration)}\ntilesheet.jpg#xywh=1440,0,240,135`), vtt);
+  // The ladder and the fallback as for any 720p clip, with all the audio.
+  for (const m of ['hls', 'dash']) {
+    const p = probe(r[m].url);
+    assert.deepEqual(videoSizes(p.streams), ['1280x720', '854x480'], m);
+    assert.ok(p.streams.some((x) => x.codec_type === 'audio'), `${m} has audio`);
+  }
+  const fb = probe(r.fallback.url);
+  assert.deepEqual(fb.streams.map((x) => x.codec_type).sort(), ['audio', 'video']);
+  assert.ok(Number(fb.format.duration) > 19, `the fallback lasts ${fb.format.duration} s`);
 });
 
 test('a truncated MP4, a text file named .mp4, an over-long and an over-large video fail with clear codes', { timeout: T }, async () => {

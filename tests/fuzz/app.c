@@ -73,6 +73,7 @@ fuzz_app *fuzz_app_start(void)
     if (!(a->sniffer = sniffer_new())) die("sniffer_new", NULL);
     if (!token_secret_load(dir, a->secret)) die("token_secret_load", NULL);
     transfer_signer_disk(&a->signer, a->secret, sizeof a->secret);
+    web_policy_make(a);
     db_conn *c = db_acquire(a->db);
     apikey k;
     if (!c || !keys_create(c, "fuzz", "fuzz", f->key, &k)) die("keys_create", NULL);

@@ -282,6 +282,19 @@ TEST(sigv4_session_tokens_are_signed_and_required)
     free(url);
 }
 
+/* What a page's CSP must name for the URLs presigned on an endpoint. */
+TEST(sigv4_endpoint_origin_is_that_of_the_presigned_urls)
+{
+    char o[64];
+    CHECK(sigv4_endpoint_origin("https://s3.example.com:443/", o, sizeof o) &&
+          strcmp(o, "https://s3.example.com") == 0);
+    CHECK(sigv4_endpoint_origin("http://127.0.0.1:9000", o, sizeof o) &&
+          strcmp(o, "http://127.0.0.1:9000") == 0);
+    CHECK(!sigv4_endpoint_origin("https://h/path", o, sizeof o));
+    CHECK(!sigv4_endpoint_origin("https://h; script-src *", o, sizeof o));
+    CHECK(!sigv4_endpoint_origin("https://a-rather-long-host-name.example.com", o, 16));
+}
+
 TEST(sigv4_presign_refuses_bad_arguments)
 {
     sigv4_url_request ok = {.method = "GET", .endpoint = "https://s3.example.com:443/",
