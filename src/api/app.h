@@ -56,7 +56,7 @@ typedef struct app {
     char public_url[256];      /* how clients reach us; "" = from the Host header */
     uint64_t max_sign_ttl;     /* seconds a signature may live */
     bool s3_redirect;          /* S3 downloads: 302 to a presigned GET, not a proxy */
-    char page_csp[768];        /* every page's Content-Security-Policy (web.c) */
+    char page_csp[1536];       /* every page's Content-Security-Policy (web.c) */
     workpool *pool;            /* the server's work pool (tus lease renewals) */
     int64_t tus_expiry_ms;     /* a tus upload's life after its last PATCH */
     int64_t tus_lease_ms;      /* a tus writer's lease without renewal */
