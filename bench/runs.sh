@@ -56,10 +56,9 @@ PYTHON=${PYTHON:-/usr/bin/python3}
 WINDOW=${WINDOW:-512}
 TARGET_E2E=5
 TARGET_PUB=1.0
-SBIN=/usr/lib/rabbitmq/bin
 
 need curl node ss epmd
-[[ -x $SBIN/rabbitmq-server ]] || die "rabbitmq-server is not installed (scripts/install-deps.sh --bench)"
+[[ -x $RABBIT_SBIN/rabbitmq-server ]] || die "rabbitmq-server is not installed (scripts/install-deps.sh --bench)"
 "$PYTHON" -c 'import pika' 2>/dev/null ||
   die "$PYTHON has no pika: apt-get install -y python3-pika (scripts/install-deps.sh --bench)"
 [[ -d $BENCH_ROOT/tests/node_modules/amqplib ]] ||
@@ -69,59 +68,6 @@ ROWS=$("$PYTHON" -c 'import csv, sys; print(sum(len(r) == 2 for r in csv.reader(
 ((ROWS > 0)) || die "$CSV has no two-field rows"
 
 bench_init runs
-RABBIT_PID="" RABBIT_ENV=() RABBIT_NODE=""
-
-# ---- a private RabbitMQ node (as tests/e2e/rabbitmq.mjs starts it) ----------
-port_free() { [[ -z $(ss -Htln "sport = :$1" 2>/dev/null) ]]; }
-rabbitctl() { env "${RABBIT_ENV[@]}" timeout 90 "$SBIN/rabbitmqctl" -n "$RABBIT_NODE" "$@"; }
-
-# The node's AMQP port p must be <= 45535: its distribution port is
-# p + 20000.  A private epmd (ERL_EPMD_PORT) so `epmd -kill` ends ours only.
-start_rabbit() {
-  local dir=$BENCH_TMP/rabbit port epmd i ok=0
-  mkdir -p "$dir"
-  echo '[].' >"$dir/enabled_plugins"   # no management plugin: faster
-  for ((i = 0; i < 200; i++)); do
-    port=$((20000 + RANDOM % 25536)) epmd=$((10000 + RANDOM % 9999))
-    port_free "$port" && port_free $((port + 20000)) && port_free "$epmd" && { ok=1; break; }
-  done
-  ((ok)) || die "no free ports for RabbitMQ"
-  RABBIT_NODE=assetd-bench-$$@localhost
-  RABBIT_ENV=(HOME="$dir" RABBITMQ_NODENAME="$RABBIT_NODE"
-    RABBITMQ_MNESIA_BASE="$dir/mnesia" RABBITMQ_LOG_BASE="$dir/log"
-    RABBITMQ_PID_FILE="$dir/rabbit.pid" RABBITMQ_CONFIG_FILE="$dir/rabbitmq"
-    RABBITMQ_ENABLED_PLUGINS_FILE="$dir/enabled_plugins"
-    RABBITMQ_NODE_PORT="$port" RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
-    ERL_EPMD_PORT="$epmd" ERL_EPMD_ADDRESS=127.0.0.1 ERL_CRASH_DUMP="$dir/erl_crash.dump"
-    RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS='-kernel inet_dist_use_interface {127,0,0,1}')
-  # setsid: its own process group, killed whole if shutdown fails.
-  env "${RABBIT_ENV[@]}" setsid "$SBIN/rabbitmq-server" >"$dir/server.out" 2>&1 </dev/null &
-  RABBIT_PID=$!
-  # `wait PIDFILE` until the node is registered, then await_startup until
-  # the AMQP listener is up (ping answers before it is).
-  if ! rabbitctl wait --timeout 60 "$dir/rabbit.pid" >"$dir/ctl.out" 2>&1 ||
-     ! rabbitctl --timeout 60 await_startup >>"$dir/ctl.out" 2>&1; then
-    cat "$dir/ctl.out" >&2; tail -n 30 "$dir/server.out" >&2
-    die "rabbitmq-server did not start"
-  fi
-  RABBIT_URL="amqp://guest:guest@127.0.0.1:$port/%2f"
-  BEAM_PID=$(<"$dir/rabbit.pid")
-}
-
-# shellcheck disable=SC2317  # called from the EXIT trap
-stop_rabbit() {
-  [[ -n $RABBIT_PID ]] || return 0
-  local i
-  rabbitctl shutdown >/dev/null 2>&1 || true
-  for ((i = 0; i < 300; i++)); do kill -0 "$RABBIT_PID" 2>/dev/null || break; nap 0.1; done
-  if kill -0 "$RABBIT_PID" 2>/dev/null; then
-    note "rabbitmq-server did not shut down in 30 s; killing its process group"
-    kill -KILL -- "-$RABBIT_PID" 2>/dev/null || true
-  fi
-  wait "$RABBIT_PID" 2>/dev/null || true
-  env "${RABBIT_ENV[@]}" timeout 10 epmd -kill >/dev/null 2>&1 || true
-  RABBIT_PID=""
-}
 
 # assetd first (it holds connections to the broker), then the broker, then
 # lib.sh's cleanup (other processes, the temp dir), keeping the exit code.
