@@ -24,10 +24,11 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import {
   CORPUS, TEST_TIMEOUT as T, TINY_PNG, TEXT, api, blobFiles, listFiles, makeTempDir, removeDir,
-  sha256, startServer, tmpFiles, upload, waitFor,
+  curl, sha256, startServer, tmpFiles, upload, waitFor,
 } from './lib.mjs';
 import { TUS, create, head, patch } from './tuslib.mjs';
 import { keysUnder, s3Setup } from './s3servers.mjs';
+import { startRabbit } from './rabbitmq.mjs';
 
 // Short leases: a killed worker's job and a killed PATCH's upload come back
 // within seconds instead of the default 30.
@@ -65,17 +66,24 @@ async function workerDied(s, point) {
   assert.ok(s.alive(), 'serve outlives its worker');
 }
 
+/** No sanitizer report from serve or its workers (a SIGKILL leaves none). */
+function noSanitizerReport(s) {
+  const bad = s.stderrLines.filter((l) => /Sanitizer|runtime error:/.test(l));
+  assert.deepEqual(bad, [], 'sanitizer reports');
+}
+
 /** Stops a server that was not killed, and checks it exited cleanly. */
 async function stopClean(s) {
   const r = await s.stop();
   assert.ok(!r.timedOut, 'serve stopped on SIGTERM');
   s.checkExit();
+  noSanitizerReport(s);
 }
 
 /** The restart: serve on the same data directory, no fault. */
 async function restart(t, dataDir, { args = [], env = {}, workers = 1 } = {}) {
   const s = await startServer({ dataDir, workers, args: [...ARGS, ...args], env });
-  t.after(() => s.cleanup());
+  t.after(async () => { await s.cleanup(); noSanitizerReport(s); });
   assert.ok(!s.logs.some((j) => j.msg === 'crash point armed'));
   return s;
 }
@@ -399,4 +407,34 @@ test('serve:s3.part_uploaded: a multipart upload cut after a part leaves no obje
   const again = await upload(s2, { data, filename: 'big.bin', raw: true });
   assert.equal(again.status, 201, again.text);
   assert.equal(sha256((await api(s2, 'GET', `/v1/assets/${again.json.id}/content`)).body), sha256(data));
+});
+
+// ------------------------------------------------------------ CSV runs
+
+test('worker:run.confirmed: the broker has the rows, the cursor does not; the run resumes and every count is exact', { timeout: T * 2 }, async (t) => {
+  const mq = await startRabbit();   // the suite's shared node, or one of our own
+  t.after(() => mq.destroy());
+  const amqp = ['--amqp-url', mq.url];
+  const csv = path.join(CORPUS, 'csv', 'people_11273.csv');
+  const dir = caseDir(t);
+  const s = await armed(t, dir, 'worker:run.confirmed', { workers: 1, args: amqp });
+  const r = await curl(['-X', 'POST', '-H', `Authorization: Bearer ${s.token}`, '-F', `file=@${csv};type=text/csv`,
+    '-F', 'mode=live', '-F', 'timeout=1', '-F', 'clear=true', `${s.url}/v1/runs`]);
+  assert.equal(r.status, 202, r.text);
+  await workerDied(s, 'run.confirmed');
+  const mid = (await api(s, 'GET', `/v1/runs/${r.json.id}`)).json;
+  assert.equal(mid.counts.sent, 0, 'the confirmation was never recorded');
+  await stopClean(s);
+  const s2 = await restart(t, dir, { args: amqp });
+  let run;
+  await waitFor(async () => {
+    run = (await api(s2, 'GET', `/v1/runs/${r.json.id}`)).json;
+    return run.state === 'succeeded' || run.state === 'failed';
+  }, { timeoutMs: 90000, intervalMs: 200, what: 'the run to finish' });
+  assert.equal(run.state, 'succeeded', JSON.stringify(run.error));
+  // Published again from the cursor (at least once); the consumer drops
+  // the lines it stored, so the counts are exact.
+  assert.deepEqual(run.counts, { read: 11273, skipped: 0, sent: 11273, nacked: 0, received: 11273, saved: 11000, duplicates: 273 });
+  assert.equal(run.table_count, 11000);
+  await checkInvariants(s2, new Set([sha256(fs.readFileSync(csv))]));
 });
