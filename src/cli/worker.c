@@ -5,8 +5,6 @@
 #include "util/log.h"
 
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 
 static const char usage_head[] =
