@@ -203,6 +203,19 @@ const uploadImage = (s, data = TINY_PNG) => upload(s, { data, filename: 'crash.p
 
 // ------------------------------------------------------------ serve: an upload
 
+test('an ASSETD_FAULT that names no point (or no command) arms nothing, with a warning', { timeout: T }, async (t) => {
+  for (const value of ['blob.writen', 'blob.written@0', 'sevre:blob.written']) {
+    const s = await startServer({ env: { ASSETD_FAULT: value } });
+    t.after(() => s.cleanup());
+    assert.ok(s.logs.some((j) => j.level === 'warn' && /ASSETD_FAULT names no/.test(j.msg)), `${value}: warned`);
+    assert.ok(!s.logs.some((j) => j.msg === 'crash point armed'), `${value}: not armed`);
+    const r = await upload(s, { data: TEXT, filename: 'fine.txt', raw: true });
+    assert.equal(r.status, 201, `${value}: ${r.text}`);
+    await s.cleanup();
+  }
+});
+
+
 test('serve:blob.written / blob.synced: the temp file is whole, no blob, no row; restarted: nothing is kept', { timeout: T }, async (t) => {
   for (const point of ['serve:blob.written', 'serve:blob.synced']) {
     const dir = caseDir(t);
