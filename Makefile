@@ -72,7 +72,7 @@ binaries:
 	@$(MAKE) --no-print-directory -j$(JOBS) build/assetd build/assetd-asan build/unit build/unit-asan
 
 # The S3 client against real servers (tests/e2e/s3client.test.mjs runs it).
-S3_TEST_SRC := tests/s3/s3_test.c $(filter-out src/store/s3_append.c,$(wildcard src/store/s3_*.c)) src/util/log.c src/util/timefmt.c \
+S3_TEST_SRC := tests/s3/s3_test.c $(filter-out src/store/s3_append.c,$(wildcard src/store/s3_*.c)) src/util/fault.c src/util/log.c src/util/timefmt.c \
                src/util/encode.c
 build/s3-test: $(S3_TEST_SRC) tests/unit/test.h $(wildcard src/store/s3_*.h) Makefile
 	@mkdir -p build

@@ -1,5 +1,6 @@
 /* main.c — the assetd command line: dispatches to a subcommand. */
 #include "cli/cli.h"
+#include "util/fault.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -25,6 +26,7 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *cmd = argv[1];
+    fault_init(cmd);   /* a test hook, inert unless ASSETD_FAULT is set */
     if (strcmp(cmd, "serve") == 0) return cli_serve(argc - 2, argv + 2);
     if (strcmp(cmd, "keys") == 0) return cli_keys(argc - 2, argv + 2);
     if (strcmp(cmd, "gc") == 0) return cli_gc(argc - 2, argv + 2);

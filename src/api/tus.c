@@ -32,6 +32,7 @@
  */
 #include "api/tus_internal.h"
 #include "util/encode.h"
+#include "util/fault.h"
 #include "util/parse.h"
 #include "util/timefmt.h"
 
@@ -354,6 +355,7 @@ void tus_commit_work(http_req *r)
         else tus_error(r, 503, "database_unavailable", "try again");
         return;
     }
+    fault_point("tus.offset_recorded");   /* durable, not acknowledged */
     if (!last) tus_lease_released(w->lease);
     tus_digest_save(a->tus_digests, u->id, offset, w->whole);
     w->whole = NULL;

@@ -5,8 +5,6 @@
 #include "util/log.h"
 
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 
 static const char usage_head[] =
@@ -38,7 +36,6 @@ int cli_worker(int argc, char **argv, const char *argv0)
         .max_video_duration = cfg.max_video_duration, .max_video_pixels = cfg.max_video_pixels,
         .video_preset = cfg.video_preset,
         .amqp_url = cfg.amqp_url, .runs_per_worker = (int)cfg.runs_per_worker,
-        .crash_after_claim = getenv("ASSETD_FAULT") && strcmp(getenv("ASSETD_FAULT"), "worker_crash") == 0,
     };
     rc = worker_main(&wc, argv0);
     store_close(st);

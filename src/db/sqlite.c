@@ -21,6 +21,7 @@
  * in whichever table has it; db_open checks that each has exactly one.
  */
 #include "db/sqlite_internal.h"
+#include "util/fault.h"
 #include "util/log.h"
 
 #include <pthread.h>
@@ -562,7 +563,12 @@ void sq_relaxed(db_conn *c, bool relaxed)
 
 db_status db_begin(db_conn *c) { return sq_exec_one(c, Q_BEGIN, NULL, "begin"); }
 db_status db_begin_read(db_conn *c) { return sq_exec_one(c, Q_BEGIN_READ, NULL, "begin read"); }
-db_status db_commit(db_conn *c) { return sq_exec_one(c, Q_COMMIT, NULL, "commit"); }
+db_status db_commit(db_conn *c)
+{
+    db_status st = sq_exec_one(c, Q_COMMIT, NULL, "commit");
+    if (st == DB_OK) fault_point("db.committed");
+    return st;
+}
 db_status db_end(db_conn *c, db_status st)
 {
     if (st == DB_OK && db_commit(c) == DB_OK) return DB_OK;

@@ -1,5 +1,6 @@
 /* webhooks.c — see webhooks.h. */
 #include "events/webhooks.h"
+#include "util/fault.h"
 #include "util/log.h"
 #include "util/timefmt.h"
 
@@ -164,6 +165,7 @@ static void record(webhooks *w, transfer *t, CURLcode rc)
     delivery_state state = delivered ? DELIVERY_DELIVERED
                            : give_up ? DELIVERY_FAILED
                                      : DELIVERY_PENDING;
+    if (delivered) fault_point("webhook.sent");   /* the target has it; we do not know yet */
     char reason[320];
     snprintf(reason, sizeof reason, "deliveries failed for the whole retry window (last: %s)",
              error);

@@ -2,6 +2,7 @@
  * pipeline.h. */
 #include "queue/pipeline.h"
 #include "core/cover.h"
+#include "util/fault.h"
 #include "util/log.h"
 #include "util/timefmt.h"
 
@@ -78,7 +79,7 @@ bool pipeline_store(worker *w, const char *asset_id, const char *name, const voi
 {
     char key[ID_LEN + 40];
     snprintf(key, sizeof key, "%s.%s", asset_id, name);
-    return store_put(w->store, key, data, len);
+    return store_put(w->store, key, data, len) && fault_point("rendition.stored");
 }
 
 bool pipeline_store_file(worker *w, const char *asset_id, const char *name, const char *path,
@@ -97,7 +98,7 @@ bool pipeline_store_file(worker *w, const char *asset_id, const char *name, cons
         *size += (uint64_t)n;
     }
     if (fd >= 0) close(fd);
-    if (ok && n == 0) return store_upload_commit(u);
+    if (ok && n == 0) return store_upload_commit(u) && fault_point("rendition.stored");
     store_upload_abort(u);
     return false;
 }
@@ -117,6 +118,7 @@ void pipeline_succeed(worker *w, const job *j, const char *renditions, const cha
                   DB_ERROR &&
               db_job_complete(c, j, now) == DB_OK && db_commit(c) == DB_OK;
     if (!ok && c) db_rollback(c);
+    if (ok) fault_point("event.appended");   /* asset.ready is durable; the hub not poked */
     db_release(w->db, c);
     if (ok && asset_st == DB_NOT_FOUND) store_remove_asset(w->store, j->asset_id);
     if (ok) notifier_poke(w->events);

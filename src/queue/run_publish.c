@@ -23,6 +23,7 @@
  */
 #include "core/csv.h"
 #include "queue/run_task.h"
+#include "util/fault.h"
 #include "util/log.h"
 #include "util/timefmt.h"
 
@@ -73,6 +74,7 @@ static void on_confirm(void *arg, uint64_t tag, bool multiple, bool ack)
 {
     publisher *p = arg;
     if (tag > p->last_tag) return;   /* not ours: a broker bug; ignore */
+    fault_point("run.confirmed");   /* the broker has them; the cursor does not say so */
     for (uint64_t t = multiple ? p->done_tag + 1 : tag; t <= tag; t++)
         if (p->ring[t % WINDOW].state == 0) p->ring[t % WINDOW].state = ack ? 1 : 2;
     while (p->done_tag < p->last_tag && p->ring[(p->done_tag + 1) % WINDOW].state != 0) {

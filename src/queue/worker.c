@@ -9,6 +9,7 @@
 #include "queue/job.h"
 #include "queue/runs.h"
 #include "store/store.h"
+#include "util/fault.h"
 #include "util/log.h"
 #include "util/timefmt.h"
 
@@ -84,7 +85,6 @@ static void *heartbeat(void *arg)
 
 static void run_job(worker *w, const job *j)
 {
-    if (w->cfg->crash_after_claim) abort();
     db_conn *c = db_acquire(w->db);
     int64_t now = time_now_ms();
     /* Under the fence: a worker that lost its lease before getting here
@@ -184,6 +184,7 @@ int worker_main(const worker_config *cfg, const char *argv0)
         db_status st = c ? db_job_claim(c, time_now_ms(), cfg->lease_ms, &j) : DB_ERROR;
         db_release(w.db, c);
         if (st == DB_OK) {
+            fault_point("job.claimed");
             run_job(&w, &j);
             /* Give the decoder's freed heap back to the system: a worker's
              * peak is then one image's, not the sum of its history. */

@@ -39,9 +39,6 @@ typedef struct worker_config {
     const char *video_preset;      /* x264's, media/video.h */
     const char *amqp_url;          /* "" : no CSV runs here (queue/runs.h) */
     int runs_per_worker;
-    /* Fault injection for tests (ASSETD_FAULT=worker_crash): the worker
-     * aborts right after claiming a job, as a crashing decoder would. */
-    bool crash_after_claim;
 } worker_config;
 
 /* Runs until SIGTERM/SIGINT; returns the exit status. */

@@ -20,6 +20,7 @@
 #include "store/backend.h"
 #include "store/writer.h"
 #include "util/encode.h"
+#include "util/fault.h"
 #include "util/log.h"
 
 #include <dirent.h>
@@ -133,8 +134,10 @@ static bool fs_upload_commit(store_upload *base)
     bool renamed = false;
     bool ok = !u->failed && blob_path(u->s, key, dir, sizeof dir, true) &&
               blob_path(u->s, key, path, sizeof path, false) &&
-              fsync(u->fd) == 0 && ensure_dir(dir) &&
-              (renamed = rename(u->tmp_path, path) == 0) && fsync_path(dir);
+              fault_point("blob.written") && fsync(u->fd) == 0 &&
+              fault_point("blob.synced") && ensure_dir(dir) &&
+              (renamed = rename(u->tmp_path, path) == 0) && fsync_path(dir) &&
+              fault_point("blob.renamed");
     int err = errno;   /* the caller tells a full disk from the rest */
     if (!ok) {
         log_error("blob commit failed", "key", key, "error", strerror(err), NULL);

@@ -29,6 +29,7 @@
  */
 #include "store/s3_request.h"
 
+#include "util/fault.h"
 #include "util/log.h"
 
 #include <pthread.h>
@@ -83,7 +84,7 @@ bool s3_mpu_upload_part(s3_client *c, const char *key, const char *upload_id, in
         ok = false;
     }
     if (ok) snprintf(etag, S3_ETAG_MAX, "%s", info.etag);
-    return ok;
+    return ok && fault_point("s3.part_uploaded");
 }
 
 bool s3_mpu_complete(s3_client *c, const char *key, const char *upload_id,

@@ -245,8 +245,8 @@ test('kill -9 of the workers mid-job: the job is retried and the asset ends read
 });
 
 test('a job whose worker dies on every attempt ends dead; POST retry requeues it', { timeout: T }, async (t) => {
-  // Fault injection: every worker aborts right after claiming a job.
-  const s = await startServer({ workers: 1, args: ['--job-lease', '1'], env: { ASSETD_FAULT: 'worker_crash' } });
+  // A crash point (util/fault.h): every worker is killed right after claiming a job.
+  const s = await startServer({ workers: 1, args: ['--job-lease', '1'], env: { ASSETD_FAULT: 'job.claimed' } });
   const r = await upload(s, { file: path.join(CORPUS, 'photos', '12_Kite_4000x3000.jpg'), filename: 'doomed.jpg' });
   let job;
   await waitFor(async () => {
