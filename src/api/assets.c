@@ -125,8 +125,9 @@ bool assets_create_begin(http_req *r)
     if (!http_req_body_limit(r, a->max_upload)) return false;
     upload *u = calloc(1, sizeof *u);
     if (!u || !(u->in = ingest_begin(a->store, a->max_upload))) {
+        int err = u ? errno : 0;
         free(u);
-        http_reply_error(r, 507, "storage_failed", "cannot create a temporary file");
+        api_reply_storage_failed(r, err);
         return false;
     }
     http_req_set_data(r, u, upload_free);

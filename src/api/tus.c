@@ -243,7 +243,10 @@ bool tus_write_open(http_req *r, tus_write *w, const char *token, int64_t until)
     /* Without a lease object the lock is simply left to run out. */
     if (!(w->lease = tus_lease_new(a->db, a->pool, w->up.id, token, until, a->tus_lease_ms)) ||
         !(w->obj = store_append_open(a->store, w->up.id, w->up.offset))) {
-        tus_error(r, 507, "storage_failed", "cannot open the upload's bytes");
+        if (store_error_is_exhausted(errno)) {
+            tus_error(r, 503, "overloaded", "the server is out of file descriptors; retry later");
+            http_reply_header(r, "Retry-After", "1");
+        } else tus_error(r, 507, "storage_failed", "cannot open the upload's bytes");
         return false;
     }
     w->whole = tus_digest_get(a->tus_digests, w->up.id, w->up.offset);

@@ -37,7 +37,9 @@ ingest *ingest_begin(store *s, uint64_t max_size)
      * when it begins (nothing is visible under it until the commit). */
     if (id_generate(in->id)) in->up = store_upload_begin(s, in->id);
     if (!in->sha || !in->up || EVP_DigestInit_ex(in->sha, EVP_sha256(), NULL) != 1) {
+        int err = errno;   /* the store's reason, for the reply */
         ingest_abort(in);
+        errno = err;
         return NULL;
     }
     return in;

@@ -27,6 +27,7 @@
  * error; one it had to write itself, mid-body, is only accounted here
  * (framing_sent) and the request's body dropped.
  */
+#include "http/fdlimit.h"
 #include "http/server_internal.h"
 #include "util/log.h"
 #include "util/timefmt.h"
@@ -51,6 +52,11 @@
  * an answer.  (A chunked body declared past its limit is refused sooner, by
  * the framing guard, which then drains the same way.) */
 #define DISCARD_LIMIT FRAMING_DISCARD_MAX
+
+/* Descriptors the server needs besides its connections: the database
+ * pool, threads' wake-up fds, worker pipes, files being served (only for
+ * the warning at start-up: a guess, not a guarantee). */
+#define FD_RESERVE 64
 
 
 /* ---------- deferred work ---------- */
@@ -527,6 +533,18 @@ http_server *http_server_start(const http_server_config *cfg, const http_route *
         *err = "cannot open the access log";
         server_free(s);
         return NULL;
+    }
+
+    /* Each connection holds a descriptor and a request may open a few more
+     * (fdlimit.h): say so when the limit cannot cover the connections. */
+    unsigned long nofile = fdlimit_raise();
+    if (nofile && (unsigned long)cfg->max_connections + FD_RESERVE > nofile) {
+        char have[24], want[24];
+        snprintf(have, sizeof have, "%lu", nofile);
+        snprintf(want, sizeof want, "%d", cfg->max_connections);
+        log_warn("the open-file limit is below --max-connections: when descriptors run out, "
+                 "requests that need one answer 503 and new connections wait",
+                 "open_files", have, "max_connections", want, NULL);
     }
 
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons(cfg->port)};
