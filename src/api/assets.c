@@ -66,7 +66,9 @@ static void reply_ingest_failure(http_req *r, ingest_result res)
     if (res == INGEST_TOO_LARGE) reply_too_large(r);
     else if (res == INGEST_DB_ERROR)
         http_reply_error(r, 503, "database_unavailable", "could not record the asset");
-    else api_reply_storage_failed(r, res == INGEST_NO_SPACE ? ENOSPC : 0);
+    else api_reply_storage_failed(r, res == INGEST_NO_SPACE ? ENOSPC
+                                     : res == INGEST_NO_FDS ? EMFILE
+                                                            : 0);
 }
 
 /* Keeps the first UPLOAD_FIELDS_MAX fields, each up to UPLOAD_FIELD_MAX
