@@ -364,6 +364,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         if (r->upgrade_fn) r->status = 499;   /* the client left before the switch */
         account_request(s, r);
         timeouts_enter(r->clock, PHASE_HEADERS);  /* waiting for the next request */
+        framing_request_end(r->guard);
     }
     if (r->upgrade_fn) r->upgrade_fn(r->upgrade_cls, NULL, -1, NULL, 0);
     if (r->reply) MHD_destroy_response(r->reply);
@@ -419,7 +420,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
         conn_state *cs = ci ? calloc(1, sizeof *cs) : NULL;
         if (cs) {
             cs->clock = timeouts_track(s->timeouts, ci->connect_fd);
-            cs->guard = framing_track(ci->connect_fd, s->max_body);
+            cs->guard = framing_track(ci->connect_fd, s->max_body, s->head_max);
         }
         *socket_context = cs;
     } else {   /* closed: libmicrohttpd closes the socket after this */
@@ -508,6 +509,11 @@ http_server *http_server_start(const http_server_config *cfg, const http_route *
     s->pool = pool;
     s->quiesced_fd = -1;
     s->max_body = cfg->max_body ? cfg->max_body : UINT64_MAX;
+    /* A quarter of libmicrohttpd's per-connection memory: the head fits
+     * with room for its records and the query's, so it never refuses one
+     * itself (framing.h). */
+    s->head_max = (uint32_t)(cfg->connection_memory / 4 > UINT32_MAX ? UINT32_MAX
+                                                                      : cfg->connection_memory / 4);
     const char *origins = cfg->cors_origins ? cfg->cors_origins : "";
     if (strcmp(origins, "*") == 0 || !*origins)
         snprintf(s->cors_origins, sizeof s->cors_origins, "%s", origins);
