@@ -14,9 +14,10 @@
  *   - a chunk line is 1*HEXDIG, then ";" and anything, or CR? LF; chunk
  *     data ends with CRLF or a bare LF; trailer lines end at an empty line.
  * A NUL byte inside a header field refuses the request (400), which the
- * server answers when it begins it.  Anything else in a head (continuation
- * lines, odd framing fields) stops the guard for the connection rather than
- * risk disagreeing.
+ * server answers when it begins it.  Anything else odd in a head (a
+ * continuation line of Content-Length or Transfer-Encoding, a framing field
+ * longer than the bytes kept of a line) stops the guard for the connection
+ * rather than risk disagreeing.
  */
 #include "http/framing.h"
 
@@ -97,6 +98,7 @@ struct framing {
     uint32_t target;         /* where the target starts, plus one (0: not yet) */
     token cur;               /* its last token so far */
     bool has_length, bad_length, huge_length;
+    bool framing_field;      /* the last field line was Content-Length or Transfer-Encoding */
     uint64_t length;
     int codings;             /* Transfer-Encoding fields */
     unsigned fields;         /* header lines so far */
@@ -311,11 +313,16 @@ static const char *value_of(const char *line, uint32_t len, size_t name_len, uin
 static void head_field(framing *g, uint32_t len)
 {
     const char *line = g->line;
-    if (line[0] == ' ' || line[0] == '\t') { g->odd = true; return; }   /* continuation */
+    /* A continuation line matters only when it continues a framing field */
+    if (line[0] == ' ' || line[0] == '\t') {
+        if (g->framing_field) g->odd = true;
+        return;
+    }
     bool length = header_is(line, len, "content-length:", 15);
     bool coding = header_is(line, len, "transfer-encoding:", 18);
+    g->framing_field = length || coding;
     if (!length && !coding) return;
-    if (len > sizeof g->line) { g->odd = true; return; }   /* more than we kept */
+    if (len > sizeof g->line && coding) { g->odd = true; return; }   /* more than we kept */
     uint32_t vlen;
     if (coding) {
         const char *v = value_of(line, len, 18, &vlen);
@@ -324,7 +331,8 @@ static void head_field(framing *g, uint32_t len)
     }
     if (g->has_length) return;   /* libmicrohttpd uses the first (the server refuses two) */
     g->has_length = true;
-    const char *v = value_of(line, len, 15, &vlen);
+    uint32_t kept = len > sizeof g->line ? (uint32_t)sizeof g->line : len;
+    const char *v = value_of(line, kept, 15, &vlen);
     uint64_t n = 0;
     uint32_t i = 0;
     for (; i < vlen && v[i] >= '0' && v[i] <= '9'; i++) {
@@ -335,6 +343,8 @@ static void head_field(framing *g, uint32_t len)
         }
         n = n * 10 + d;
     }
+    /* Digits (or spaces) up to where the line was cut: what follows decides */
+    if (i == vlen && len > kept) { g->odd = true; return; }
     g->bad_length = vlen == 0 || i < vlen;
     g->length = n;
 }
@@ -449,6 +459,7 @@ static void line_end(framing *g)
         } else if (!empty) {   /* the request line */
             g->st = ST_HEAD;
             g->odd = g->nul = g->has_length = g->bad_length = g->huge_length = g->chunked = false;
+            g->framing_field = false;
             g->codings = 0;
             g->fields = 0;
             g->head_len = 0;

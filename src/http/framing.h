@@ -63,12 +63,16 @@
  * These refusals happen before any request exists, so they have no request
  * id and no access log line.
  *
- * When in doubt — a head the guard does not fully understand (header
- * continuation lines, NUL bytes, several Transfer-Encoding fields, a
- * Transfer-Encoding other than chunked, which the server refuses anyway) —
- * the guard stops guarding the connection: libmicrohttpd then behaves as it
- * would without it.  The guard never refuses what libmicrohttpd accepts as
- * chunking, except lines over CHUNK_LINE_MAX and sizes over the limit.
+ * When in doubt — a head the guard does not fully understand (a
+ * continuation line of a Content-Length or Transfer-Encoding field, a
+ * Content-Length whose first 48 bytes of value are all digits or spaces
+ * and go on, several Transfer-Encoding fields, a Transfer-Encoding other
+ * than chunked, which the server refuses anyway) — the guard stops guarding
+ * the connection: libmicrohttpd then behaves as it would without it, its
+ * own pages included, for that request and the connection's next ones.
+ * The guard never refuses what libmicrohttpd accepts as chunking, except
+ * lines over CHUNK_LINE_MAX and sizes over the limit; of heads, only those
+ * over head_max bytes or FRAMING_FIELDS_MAX fields.
  *
  * Threads: a guarded connection is read only by its libmicrohttpd thread,
  * and every function here is called on that thread.  The fd table maps a

@@ -388,3 +388,48 @@ test('heads libmicrohttpd takes still work: 100 fields, folded lines, a 15 KB fi
     assert.equal(r.responses.at(-1)?.status, 200, `${JSON.stringify(h.slice(0, 80))}: ${r.text.slice(0, 300)}`);
   }
 });
+
+// What is still libmicrohttpd's own (docs/architecture.md, limits): asserted
+// so that a change (a new libmicrohttpd, a wider guard) is noticed.
+test('left to libmicrohttpd: heads the guard does not follow get its HTML; past --max-connections nothing answers', { timeout: T }, async () => {
+  // A continuation line of Content-Length makes the guard stop for the
+  // connection (it cannot tell the value libmicrohttpd will read): the next
+  // bad head on that connection gets libmicrohttpd's page.
+  const folded = get('GET /healthz HTTP/1.1', 'Content-Length: 0\r\n  \r\n');
+  let r = await converse([folded + get('GET /healthz HTTP/2.0')], { final: 2 });
+  assert.deepEqual(r.responses.filter((x) => x.status >= 200).map((x) => x.status), [200, 505], r.text.slice(0, 400));
+  assert.match(r.responses.at(-1).body.toString(), /^<html>/, 'libmicrohttpd\'s own 505 page expected');
+  // A Content-Length value past the 64 bytes the guard keeps of a line, all
+  // spaces or digits up to there: libmicrohttpd judges it (its 400 page).
+  r = await converse([get('POST /v1/assets HTTP/1.1', `Content-Length: ${' '.repeat(60)}x\r\n`)]);
+  assert.equal(r.responses.at(-1)?.status, 400, r.text.slice(0, 300));
+  assert.match(r.text, /<html>/, 'libmicrohttpd\'s own 400 page expected');
+  // a folded field that is not about framing is followed as before
+  r = await converse([get('GET /healthz HTTP/1.1', 'X-A: b\r\n  c\r\n') + get('GET /healthz HTTP/2.0')], { final: 2 });
+  await assertHeadRefused(r, 505, 'http_version_not_supported', 'after a folded X-A');
+
+  // Past --max-connections libmicrohttpd stops accepting: a new client waits
+  // in the listen backlog, unanswered (no error page), until one closes.
+  const small = await startServer({ args: ['--max-connections', '1', '--http-threads', '1'] });
+  try {
+    const first = net.connect({ host: '127.0.0.1', port: small.port });
+    first.on('error', () => {});
+    let firstGot = '';
+    first.on('data', (d) => { firstGot += d.toString('latin1'); });
+    first.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');   // kept alive: it holds the one slot
+    await waitFor(() => /^HTTP\/1\.1 200 /.test(firstGot), { what: 'the first connection answered' });
+    const second = net.connect({ host: '127.0.0.1', port: small.port });
+    second.on('error', () => {});
+    let got = '';
+    second.on('data', (d) => { got += d.toString('latin1'); });
+    second.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+    await new Promise((res) => setTimeout(res, 500 * SLOW));   // a window in which nothing may come
+    assert.equal(got, '', 'answered past --max-connections');
+    first.destroy();
+    await waitFor(() => /^HTTP\/1\.1 200 /.test(got), { what: 'the waiting client answered once a connection closed' });
+    second.destroy();
+  } finally {
+    await small.cleanup();
+  }
+});
+
