@@ -68,6 +68,12 @@ function exchange(s, payload, ms = 10000) {
 const uploadReq = (srv, body) => Buffer.concat([Buffer.from(
   `POST /v1/assets?filename=f.bin HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${srv.token}\r\n` +
   `Content-Type: application/octet-stream\r\nContent-Length: ${body.length}\r\n\r\n`), body]);
+const tusCreate = (srv, length) =>
+  `POST /v1/tus HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${srv.token}\r\nTus-Resumable: 1.0.0\r\n` +
+  `Upload-Length: ${length}\r\nContent-Length: 0\r\n\r\n`;
+const tusPatch = (srv, where, body) => Buffer.concat([Buffer.from(
+  `PATCH ${where} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${srv.token}\r\nTus-Resumable: 1.0.0\r\n` +
+  `Content-Type: application/offset+octet-stream\r\nUpload-Offset: 0\r\nContent-Length: ${body.length}\r\n\r\n`), body]);
 const getReq = (srv, path) => `GET ${path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${srv.token}\r\n\r\n`;
 
 function assertOverloaded(res, label) {
@@ -98,11 +104,14 @@ test('out of file descriptors: uploads and downloads answer 503 overloaded, no b
     const data = Buffer.from('bytes that must come back after the exhaustion\n');
     // Connections opened (and used) before the exhaustion: each has its descriptor.
     const pre = [];
-    for (let i = 0; i < 4; i++) { const s = await connect(srv.port); sockets.add(s); pre.push(s); }
+    for (let i = 0; i < 5; i++) { const s = await connect(srv.port); sockets.add(s); pre.push(s); }
     const first = await exchange(pre[0], uploadReq(srv, data));
     assert.equal(first?.status, 201, `first upload: ${first?.body}`);
     const id = first.json.id;
     const content = getReq(srv, `/v1/assets/${id}/content`);
+    const made = await exchange(pre[4], tusCreate(srv, data.length));
+    assert.equal(made?.status, 201, `tus creation: ${made?.status} ${made?.body}`);
+    const where = made.headers.location.replace(/^https?:\/\/[^/]+/, '');
     for (const s of pre.slice(1)) {
       const r = await exchange(s, getReq(srv, '/healthz'));
       assert.equal(r?.status, 200);
@@ -138,6 +147,12 @@ test('out of file descriptors: uploads and downloads answer 503 overloaded, no b
     assert.equal(meta?.status, 200, `metadata read: ${meta?.status} ${meta?.body}`);
     const up = await exchange(pre[3], uploadReq(srv, data));
     assertOverloaded(up, 'upload');
+    // The refused upload's connection closed: a waiting connection takes
+    // its descriptor.  Then a resumable upload's PATCH, which opens its
+    // bytes' file.
+    await waitFor(() => openFds(srv.pid) >= NOFILE, { timeoutMs: 10000, what: 'the freed descriptor taken again' });
+    const patch = await exchange(pre[4], tusPatch(srv, where, data));
+    assertOverloaded(patch, 'tus PATCH');
     assert.ok(srv.alive(), 'the server died');
 
     // Recovery: the idle connections close; everything works again.
@@ -155,6 +170,12 @@ test('out of file descriptors: uploads and downloads answer 503 overloaded, no b
       assert.equal(back?.status, 200, `download after recovery: ${back?.status} ${back?.body}`);
       assert.deepEqual(back.body, data);
     }
+    // the resumable upload goes on where it was (its lease was given back)
+    const s4 = await connect(srv.port);
+    sockets.add(s4);
+    const resumed = await exchange(s4, tusPatch(srv, where, data));
+    assert.equal(resumed?.status, 204, `tus PATCH after recovery: ${resumed?.status} ${resumed?.body}`);
+    assert.equal(resumed.headers['upload-offset'], String(data.length));
     // the download connection opened before the exhaustion still works too
     const old = await exchange(pre[1], content);
     assert.equal(old?.status, 200);
