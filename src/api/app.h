@@ -242,11 +242,13 @@ bool tus_patch_data(http_req *r, const char *data, size_t len);
 void tus_patch(http_req *r);
 void tus_delete(http_req *r);
 
-/* The 507 for a store that refused bytes, from the errno it left: a full
- * disk is `insufficient_storage` (try again later), the rest
- * `storage_failed`.  Returns the code, for replies that add headers. */
+/* The reply for a store that refused bytes, from the errno it left: a full
+ * disk is 507 `insufficient_storage` (try again later), a process out of
+ * file descriptors 503 `overloaded` with Retry-After (api_reply_overloaded),
+ * the rest 507 `storage_failed`.  api_storage_code() returns the code. */
 const char *api_storage_code(int err);
 void api_reply_storage_failed(http_req *r, int err);
+void api_reply_overloaded(http_req *r);
 
 /* What signed transfers share (uploads.c), for every API that signs. */
 /* How clients reach this server: --public-url, else http:// + Host. */

@@ -66,7 +66,9 @@ static void reply_ingest_failure(http_req *r, ingest_result res)
     if (res == INGEST_TOO_LARGE) reply_too_large(r);
     else if (res == INGEST_DB_ERROR)
         http_reply_error(r, 503, "database_unavailable", "could not record the asset");
-    else api_reply_storage_failed(r, res == INGEST_NO_SPACE ? ENOSPC : 0);
+    else api_reply_storage_failed(r, res == INGEST_NO_SPACE ? ENOSPC
+                                     : res == INGEST_NO_FDS ? EMFILE
+                                                            : 0);
 }
 
 /* Keeps the first UPLOAD_FIELDS_MAX fields, each up to UPLOAD_FIELD_MAX
@@ -125,8 +127,9 @@ bool assets_create_begin(http_req *r)
     if (!http_req_body_limit(r, a->max_upload)) return false;
     upload *u = calloc(1, sizeof *u);
     if (!u || !(u->in = ingest_begin(a->store, a->max_upload))) {
+        int err = u ? errno : 0;
         free(u);
-        http_reply_error(r, 507, "storage_failed", "cannot create a temporary file");
+        api_reply_storage_failed(r, err);
         return false;
     }
     http_req_set_data(r, u, upload_free);

@@ -14,6 +14,7 @@
 #include "core/cover.h"
 #include "util/parse.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,8 +75,9 @@ bool covers_put_begin(http_req *r)
         cp->up = store_upload_begin(a->store, key);
     }
     if (!cp || !cp->up) {
+        int err = cp ? errno : 0;
         free(cp);
-        http_reply_error(r, 507, "storage_failed", "cannot create a temporary file");
+        api_reply_storage_failed(r, err);
         return false;
     }
     cp->max = max;

@@ -30,6 +30,7 @@
 #include "util/filename.h"
 #include "util/timefmt.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -212,7 +213,8 @@ void blob_send(http_req *r, const blob_ref *b)
     int fd = -1;
     uint64_t size = b->size;
     if (store_local(a->store) && !store_open(a->store, b->key, &fd, &size)) {
-        http_reply_error(r, 500, "storage_failed", "the asset's bytes are unreadable");
+        if (store_error_is_exhausted(errno)) api_reply_overloaded(r);
+        else http_reply_error(r, 500, "storage_failed", "the asset's bytes are unreadable");
         return;
     }
     uint64_t start = 0, length = size;

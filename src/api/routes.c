@@ -108,12 +108,21 @@ const int api_route_count = sizeof api_routes / sizeof *api_routes;
 
 const char *api_storage_code(int err)
 {
+    if (store_error_is_exhausted(err)) return "overloaded";
     return store_error_is_full(err) ? "insufficient_storage" : "storage_failed";
+}
+
+void api_reply_overloaded(http_req *r)
+{
+    http_reply_error(r, 503, "overloaded",
+                     "the server is out of file descriptors; retry later");
+    http_reply_header(r, "Retry-After", "1");
 }
 
 void api_reply_storage_failed(http_req *r, int err)
 {
-    if (store_error_is_full(err))
+    if (store_error_is_exhausted(err)) api_reply_overloaded(r);
+    else if (store_error_is_full(err))
         http_reply_error(r, 507, "insufficient_storage",
                          "the server's storage is full: nothing was kept; try again later");
     else http_reply_error(r, 507, "storage_failed", "could not store the bytes");

@@ -292,7 +292,7 @@ bool signed_put_begin(http_req *r)
         return false;
     }
     if (!(u->up = store_upload_begin(a->store, u->rec.id))) {
-        http_reply_error(r, 507, "storage_failed", "cannot store an upload now");
+        api_reply_storage_failed(r, errno);
         return false;
     }
     return true;
@@ -365,7 +365,7 @@ static bool form_file(void *arg, const char *data, size_t len)
             return false;
         }
         if (!(u->up = store_upload_begin(a->store, u->rec.id))) {
-            http_reply_error(r, 507, "storage_failed", "cannot store an upload now");
+            api_reply_storage_failed(r, errno);
             return false;
         }
     }

@@ -67,6 +67,16 @@ void tus_error(http_req *r, int status, const char *code, const char *fmt, ...)
     http_reply_header(r, "Tus-Resumable", TUS_VERSION);
 }
 
+void tus_storage_error(http_req *r, int err, const char *message)
+{
+    if (store_error_is_exhausted(err)) {
+        tus_error(r, 503, "overloaded", "the server is out of file descriptors; retry later");
+        http_reply_header(r, "Retry-After", "1");
+    } else {
+        tus_error(r, 507, "storage_failed", "%s", message);
+    }
+}
+
 static void header_u64(http_req *r, const char *name, uint64_t v)
 {
     char buf[24];
@@ -244,7 +254,7 @@ bool tus_write_open(http_req *r, tus_write *w, const char *token, int64_t until)
     /* Without a lease object the lock is simply left to run out. */
     if (!(w->lease = tus_lease_new(a->db, a->pool, w->up.id, token, until, a->tus_lease_ms)) ||
         !(w->obj = store_append_open(a->store, w->up.id, w->up.offset))) {
-        tus_error(r, 507, "storage_failed", "cannot open the upload's bytes");
+        tus_storage_error(r, errno, "cannot open the upload's bytes");
         return false;
     }
     w->whole = tus_digest_get(a->tus_digests, w->up.id, w->up.offset);

@@ -15,6 +15,7 @@
 #include "util/parse.h"
 #include "util/timefmt.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -200,7 +201,7 @@ static void create_work(http_req *r)
     } else if (u->length == 0 && u->concat == TUS_PLAIN) {
         /* Nothing to wait for: an empty object, and the asset at once. */
         store_append *obj = store_append_open(a->store, u->id, 0);
-        if (!obj || !store_append_commit(obj)) tus_error(r, 507, "storage_failed", "try again");
+        if (!obj || !store_append_commit(obj)) tus_storage_error(r, errno, "try again");
         else if (db_tus_insert(c, u) != DB_OK) tus_error(r, 503, "database_unavailable", "again");
         else if (tus_finish_upload(r, c, u, NULL)) tus_reply_written(r, w);
     } else if (db_tus_insert(c, u) != DB_OK) {

@@ -38,6 +38,10 @@ typedef struct tus_write {
 /* A JSON error with Tus-Resumable. */
 void tus_error(http_req *r, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* A store open that failed, from the errno it left: 503 `overloaded` with
+ * Retry-After when the process is out of file descriptors, else 507
+ * `storage_failed` with message. */
+void tus_storage_error(http_req *r, int err, const char *message);
 void tus_reply_done_failure(http_req *r, tus_done d);
 /* 201 with Location (a POST) or 204, and the upload's headers. */
 void tus_reply_written(http_req *r, tus_write *w);

@@ -260,7 +260,8 @@ complete_result api_complete_upload(app *a, const upload_rec *u, asset *out)
     if (res == INGEST_OK) hub_poke(a->hub);
     return res == INGEST_OK        ? COMPLETE_OK
            : res == INGEST_REFUSED ? COMPLETE_ALREADY
-           : res == INGEST_IO_ERROR || res == INGEST_NO_SPACE ? COMPLETE_STORAGE_FAILED
+           : res == INGEST_IO_ERROR || res == INGEST_NO_SPACE || res == INGEST_NO_FDS
+               ? COMPLETE_STORAGE_FAILED
                                     : COMPLETE_DB_ERROR;
 }
 

@@ -38,7 +38,9 @@ ingest *ingest_begin(store *s, uint64_t max_size)
      * when it begins (nothing is visible under it until the commit). */
     if (id_generate(in->id)) in->up = store_upload_begin(s, in->id);
     if (!in->sha || !in->up || EVP_DigestInit_ex(in->sha, EVP_sha256(), NULL) != 1) {
+        int err = errno;   /* the store's reason, for the reply */
         ingest_abort(in);
+        errno = err;
         return NULL;
     }
     return in;
@@ -47,7 +49,10 @@ ingest *ingest_begin(store *s, uint64_t max_size)
 /* Why the store refused, from the errno its failure left. */
 static ingest_result store_failure(void)
 {
-    return store_error_is_full(errno) ? INGEST_NO_SPACE : INGEST_IO_ERROR;
+    int err = errno;
+    return store_error_is_full(err)        ? INGEST_NO_SPACE
+           : store_error_is_exhausted(err) ? INGEST_NO_FDS
+                                           : INGEST_IO_ERROR;
 }
 
 ingest_result ingest_write(ingest *in, const void *data, size_t len)
@@ -168,7 +173,7 @@ ingest_result ingest_record(sniffer *sn, store *s, db_conn *c, const char *owner
     /* Sniffed from the committed blob (an upload in progress on S3 cannot be
      * read back); the row does not exist yet, so nobody sees it unsniffed. */
     if (!ingest_sniff(sn, s, out->id, out->content_type, sizeof out->content_type))
-        return INGEST_IO_ERROR;
+        return store_failure();   /* reading the blob back needs a descriptor too */
     classify(out, claim);
     snprintf(out->owner, sizeof out->owner, "%s", owner);
     snprintf(out->profile, sizeof out->profile, "%s", claim->profile ? claim->profile : "");

@@ -42,6 +42,8 @@ typedef enum {
     INGEST_TOO_LARGE,   /* the byte count passed max_size */
     INGEST_IO_ERROR,    /* the store could not take the bytes */
     INGEST_NO_SPACE,    /* ... because it is full (ENOSPC, EDQUOT): nothing was kept */
+    INGEST_NO_FDS,      /* ... because the process is out of file descriptors (EMFILE,
+                         * ENFILE): nothing was kept, the same upload works later */
     INGEST_DB_ERROR,
     INGEST_REFUSED,     /* claim->extra said no */
 } ingest_result;

@@ -217,7 +217,8 @@ tus_done tus_complete(db_conn *c, store *s, sniffer *sn, tus_digests *digests,
     /* The blob stays on failure: the upload's row keeps it alive (the
      * start-up sweep asks db_tus_exists) until the completion runs again. */
     return res == INGEST_OK                                   ? TUS_DONE_OK
-           : res == INGEST_IO_ERROR || res == INGEST_NO_SPACE ? TUS_DONE_STORAGE
+           : res == INGEST_IO_ERROR || res == INGEST_NO_SPACE || res == INGEST_NO_FDS
+               ? TUS_DONE_STORAGE
                                                               : TUS_DONE_DB;
 }
 

@@ -14,9 +14,10 @@
  *   - a chunk line is 1*HEXDIG, then ";" and anything, or CR? LF; chunk
  *     data ends with CRLF or a bare LF; trailer lines end at an empty line.
  * A NUL byte inside a header field refuses the request (400), which the
- * server answers when it begins it.  Anything else in a head (continuation
- * lines, odd framing fields) stops the guard for the connection rather than
- * risk disagreeing.
+ * server answers when it begins it.  Anything else odd in a head (a
+ * continuation line of Content-Length or Transfer-Encoding, a framing field
+ * longer than the bytes kept of a line) stops the guard for the connection
+ * rather than risk disagreeing.
  */
 #include "http/framing.h"
 
@@ -55,13 +56,24 @@ typedef enum {
     ST_DATA_LF,    /* its LF */
     ST_TRAILER,    /* trailer lines, up to an empty line */
     ST_PENDING,    /* refused before the server began the request */
+    ST_HELD,       /* a head refused behind requests still being answered */
     ST_SENT,       /* refused and replied: reads see end-of-file */
     ST_OFF,        /* not guarding */
 } state;
 
 typedef enum {
-    REFUSE_NONE, REFUSE_LINE, REFUSE_MALFORMED, REFUSE_TOO_LARGE, REFUSE_NUL
+    REFUSE_NONE, REFUSE_LINE, REFUSE_MALFORMED, REFUSE_TOO_LARGE, REFUSE_NUL,
+    /* heads libmicrohttpd would refuse with its own page (see head_refuse) */
+    REFUSE_REQUEST_LINE, REFUSE_VERSION, REFUSE_URI_LONG, REFUSE_HEAD_LARGE,
+    REFUSE_FIELD, REFUSE_LENGTH, REFUSE_LENGTH_LARGE
 } refusal_kind;
+
+/* A token of the request line: where it starts, its length, its first
+ * bytes (enough for "HTTP/1.1"). */
+typedef struct token {
+    uint32_t start, len;
+    char text[8];
+} token;
 
 struct framing {
     int fd;
@@ -78,7 +90,15 @@ struct framing {
     char line[64];           /* the first bytes of the current line */
     bool odd;                /* something the guard does not follow */
     bool nul;                /* a NUL byte inside a header field */
-    bool has_length, bad_length;
+    bool colon, line_nul;    /* this line has a ':' before any NUL; a NUL */
+    uint32_t head_len;       /* bytes of the head after its request line */
+    uint32_t head_max;       /* the most a head (and a request line) may have */
+    /* the request line, as it streams by */
+    uint32_t space;          /* where its first space is, plus one (0: none yet) */
+    uint32_t target;         /* where the target starts, plus one (0: not yet) */
+    token cur;               /* its last token so far */
+    bool has_length, bad_length, huge_length;
+    bool framing_field;      /* the last field line was Content-Length or Transfer-Encoding */
     uint64_t length;
     int codings;             /* Transfer-Encoding fields */
     unsigned fields;         /* header lines so far */
@@ -86,9 +106,12 @@ struct framing {
     /* requests */
     unsigned heads;          /* request heads read */
     unsigned begun;          /* requests the server has begun */
+    unsigned completed;      /* requests the server has finished (replied) */
     unsigned refused_head;   /* ST_PENDING: the head whose request is refused */
     refusal_kind refused;
     bool replied;            /* the guard wrote the reply for the current request */
+    bool head_cut;           /* ... for a head libmicrohttpd never completes */
+    uint64_t lingered;       /* input dropped since (see linger) */
     bool drain;              /* a reply before the body: drain at close */
     int sent_status;
     uint64_t sent_len;
@@ -157,9 +180,33 @@ static void unregister(framing *g)
 
 static void describe(const framing *g, refusal_kind kind, framing_refusal *out)
 {
-    out->status = kind == REFUSE_TOO_LARGE ? 413 : 400;
-    out->code = kind == REFUSE_TOO_LARGE ? "payload_too_large" : "bad_request";
-    if (kind == REFUSE_LINE)
+    out->status = kind == REFUSE_TOO_LARGE || kind == REFUSE_LENGTH_LARGE ? 413 : 400;
+    out->code = out->status == 413 ? "payload_too_large" : "bad_request";
+    if (kind == REFUSE_VERSION) {
+        out->status = 505;
+        out->code = "http_version_not_supported";
+        snprintf(out->message, sizeof out->message, "only HTTP/1.0 and HTTP/1.1 are served");
+    } else if (kind == REFUSE_URI_LONG) {
+        out->status = 414;
+        out->code = "uri_too_long";
+        snprintf(out->message, sizeof out->message, "the request line is longer than %u bytes",
+                 (unsigned)g->head_max);
+    } else if (kind == REFUSE_HEAD_LARGE) {
+        out->status = 431;
+        out->code = "header_fields_too_large";
+        snprintf(out->message, sizeof out->message,
+                 "the header fields take more than %u bytes or %d lines", (unsigned)g->head_max,
+                 FRAMING_FIELDS_MAX);
+    } else if (kind == REFUSE_REQUEST_LINE)
+        snprintf(out->message, sizeof out->message,
+                 "malformed request line: expected 'METHOD target HTTP/1.1'");
+    else if (kind == REFUSE_FIELD)
+        snprintf(out->message, sizeof out->message, "malformed header field: no ':'");
+    else if (kind == REFUSE_LENGTH)
+        snprintf(out->message, sizeof out->message, "malformed Content-Length");
+    else if (kind == REFUSE_LENGTH_LARGE)
+        snprintf(out->message, sizeof out->message, "the Content-Length does not fit in 64 bits");
+    else if (kind == REFUSE_LINE)
         snprintf(out->message, sizeof out->message, "a chunk line is longer than %d bytes",
                  CHUNK_LINE_MAX);
     else if (kind == REFUSE_MALFORMED)
@@ -193,13 +240,19 @@ static void send_refusal(framing *g, refusal_kind kind)
     snprintf(date, sizeof date, "%.3s, %02d %.3s %d %02d:%02d:%02d GMT", days + 3 * tm.tm_wday,
              tm.tm_mday, months + 3 * tm.tm_mon, tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
              tm.tm_sec);
+    const char *reason = f.status == 413   ? "Content Too Large"
+                         : f.status == 414 ? "URI Too Long"
+                         : f.status == 431 ? "Request Header Fields Too Large"
+                         : f.status == 505 ? "HTTP Version Not Supported"
+                                           : "Bad Request";
     char msg[768];
+    /* A head refused before the server saw it has no request id. */
     int n = snprintf(msg, sizeof msg,
                      "HTTP/1.1 %d %s\r\nDate: %s\r\nConnection: close\r\n"
                      "Content-Type: application/json\r\nContent-Length: %d\r\n"
-                     "X-Request-Id: %s\r\n\r\n%s",
-                     f.status, f.status == 413 ? "Content Too Large" : "Bad Request", date,
-                     blen, g->request_id, body);
+                     "%s%s%s\r\n%s",
+                     f.status, reason, date, blen, g->request_id[0] ? "X-Request-Id: " : "",
+                     g->request_id, g->request_id[0] ? "\r\n" : "", body);
     for (int off = 0; off < n;) {
         ssize_t w = send(g->fd, msg + off, (size_t)(n - off), MSG_NOSIGNAL);
         if (w < 0 && errno == EINTR) continue;
@@ -260,11 +313,16 @@ static const char *value_of(const char *line, uint32_t len, size_t name_len, uin
 static void head_field(framing *g, uint32_t len)
 {
     const char *line = g->line;
-    if (line[0] == ' ' || line[0] == '\t') { g->odd = true; return; }   /* continuation */
+    /* A continuation line matters only when it continues a framing field */
+    if (line[0] == ' ' || line[0] == '\t') {
+        if (g->framing_field) g->odd = true;
+        return;
+    }
     bool length = header_is(line, len, "content-length:", 15);
     bool coding = header_is(line, len, "transfer-encoding:", 18);
+    g->framing_field = length || coding;
     if (!length && !coding) return;
-    if (len > sizeof g->line) { g->odd = true; return; }   /* more than we kept */
+    if (len > sizeof g->line && coding) { g->odd = true; return; }   /* more than we kept */
     uint32_t vlen;
     if (coding) {
         const char *v = value_of(line, len, 18, &vlen);
@@ -273,14 +331,21 @@ static void head_field(framing *g, uint32_t len)
     }
     if (g->has_length) return;   /* libmicrohttpd uses the first (the server refuses two) */
     g->has_length = true;
-    const char *v = value_of(line, len, 15, &vlen);
+    uint32_t kept = len > sizeof g->line ? (uint32_t)sizeof g->line : len;
+    const char *v = value_of(line, kept, 15, &vlen);
     uint64_t n = 0;
-    for (uint32_t i = 0; i < vlen; i++) {
+    uint32_t i = 0;
+    for (; i < vlen && v[i] >= '0' && v[i] <= '9'; i++) {
         unsigned d = (unsigned)(v[i] - '0');
-        if (d > 9 || n > (UINT64_MAX - d) / 10) { g->bad_length = true; return; }
+        if (n > (UINT64_MAX - d) / 10) {   /* libmicrohttpd: 413, whatever follows */
+            g->bad_length = g->huge_length = true;
+            return;
+        }
         n = n * 10 + d;
     }
-    g->bad_length = vlen == 0;
+    /* Digits (or spaces) up to where the line was cut: what follows decides */
+    if (i == vlen && len > kept) { g->odd = true; return; }
+    g->bad_length = vlen == 0 || i < vlen;
     g->length = n;
 }
 
@@ -310,45 +375,143 @@ static void head_end(framing *g)
     }
 }
 
+/* Writes the refusal of a head that has no request (and no request id). */
+static void head_reply(framing *g)
+{
+    g->request_id[0] = '\0';
+    send_refusal(g, g->refused);
+    g->head_cut = true;
+    g->st = ST_SENT;
+}
+
+/* A head libmicrohttpd would refuse itself, with an HTML page of its own
+ * or by closing without a word (see framing.h).  libmicrohttpd gets the
+ * bytes before the offending one, so it never completes the line that would
+ * make it refuse.  When every earlier request of the connection is
+ * finished, libmicrohttpd has nothing to send and is reading this head: the
+ * guard writes the JSON reply now, and libmicrohttpd's next read sees
+ * end-of-file (it closes without writing).  Otherwise (pipelined requests
+ * still being answered) reads see nothing more until the server has
+ * finished them: framing_request_end() then writes the reply. */
+static void head_refuse(framing *g, refusal_kind kind)
+{
+    g->refused = kind;
+    if (g->completed == g->heads) head_reply(g);
+    else g->st = ST_HELD;
+}
+
+/* Would libmicrohttpd take this request line (len bytes, CR LF excluded)?
+ * Its reading (parse_initial_message_line): the method is what precedes the
+ * first space, not empty (else it closes without a word); the target starts
+ * after the spaces that follow; the version is what follows the last space
+ * before the line's last non-space byte, trailing spaces included, if that
+ * space lies past the target's start, else it is missing (400); it must be
+ * "HTTP/d.d" (400: so no trailing space), with major version 1 (505). */
+static refusal_kind request_line_check(const framing *g, uint32_t len)
+{
+    if (g->space <= 1 || g->target == 0 || g->target > len) return REFUSE_REQUEST_LINE;
+    const token *v = &g->cur;   /* empty if the line ends with a space */
+    if (v->len == 0 || v->start <= g->target - 1) return REFUSE_REQUEST_LINE;
+    const char *h = v->text;
+    if (v->len != 8 || memcmp(h, "HTTP/", 5) != 0 || h[6] != '.' || h[5] < '0' || h[5] > '9' ||
+        h[7] < '0' || h[7] > '9')
+        return REFUSE_REQUEST_LINE;
+    return h[5] == '1' ? REFUSE_NONE : REFUSE_VERSION;
+}
+
+/* One byte of a request line at index i (a final CR included). */
+static void request_line_byte(framing *g, char c, uint32_t i)
+{
+    if (c == ' ') {
+        if (!g->space) g->space = i + 1;
+        g->cur.len = 0;
+        return;
+    }
+    if (g->space && !g->target) g->target = i + 1;
+    if (g->cur.len == 0) g->cur.start = i;
+    if (g->cur.len < sizeof g->cur.text) g->cur.text[g->cur.len] = c;
+    g->cur.len++;
+}
+
+/* The end of a head: its blank line, or a field line starting with ':'. */
+static void head_complete(framing *g)
+{
+    /* libmicrohttpd reads the Content-Length of any body not chunked */
+    if (g->has_length && g->bad_length && !g->chunked && !g->odd)
+        head_refuse(g, g->huge_length ? REFUSE_LENGTH_LARGE : REFUSE_LENGTH);
+    else
+        head_end(g);
+}
+
 /* A whole line of a head or trailer section has been read. */
 static void line_end(framing *g)
 {
     uint32_t len = g->line_len - (g->cr ? 1 : 0);
     bool empty = len == 0 || g->line[0] == '\0';
+    /* libmicrohttpd wants a ':' (before any NUL) in every field line (head
+     * or trailer) but a continuation, which the first one cannot be. */
+    bool folded = g->line[0] == ' ' || g->line[0] == '\t';
     if (g->st == ST_START) {
-        if (!empty) {   /* the request line */
+        if (g->cr && g->cur.len) g->cur.len--;   /* the CR is no part of the version */
+        refusal_kind bad = empty ? REFUSE_NONE : request_line_check(g, len);
+        if (bad != REFUSE_NONE) {
+            head_refuse(g, bad);
+        } else if (!empty) {   /* the request line */
             g->st = ST_HEAD;
-            g->odd = g->nul = g->has_length = g->bad_length = g->chunked = false;
+            g->odd = g->nul = g->has_length = g->bad_length = g->huge_length = g->chunked = false;
+            g->framing_field = false;
             g->codings = 0;
             g->fields = 0;
+            g->head_len = 0;
         }
     } else if (g->st == ST_HEAD) {
         if (empty) {
-            head_end(g);
+            head_complete(g);
+        } else if (!g->colon && (g->fields == 0 || !folded)) {
+            head_refuse(g, REFUSE_FIELD);
+        } else if (g->fields >= FRAMING_FIELDS_MAX) {
+            head_refuse(g, REFUSE_HEAD_LARGE);
         } else {
             head_field(g, len);
             /* libmicrohttpd zeroes a field's colon, then tests the line for
              * the blank one: a field line that starts with ':' ends its head
              * (but for the head's first field, tested before). */
-            if (g->line[0] == ':' && g->fields > 0) head_end(g);
+            if (g->line[0] == ':' && g->fields > 0) head_complete(g);
             g->fields++;
         }
     } else if (empty) {   /* ST_TRAILER: the request is over */
         g->st = g->replied ? ST_SENT : ST_START;
+    } else if (!g->colon && (g->fields == 0 || !folded)) {   /* the body is being read */
+        refuse(g, REFUSE_FIELD, true);
+    } else if (g->fields++ >= FRAMING_FIELDS_MAX) {
+        refuse(g, REFUSE_HEAD_LARGE, true);
     }
     g->line_len = 0;
-    g->cr = false;
+    g->cr = g->colon = g->line_nul = false;
+    g->space = g->target = 0;
+    g->cur.len = 0;
 }
 
 static void line_byte(framing *g, char c)
 {
     if (c == '\n') { line_end(g); return; }
+    if (g->st == ST_START) request_line_byte(g, c, g->line_len);
     if (g->line_len < sizeof g->line) g->line[g->line_len] = c;
     if (g->line_len < UINT32_MAX) g->line_len++;
     g->cr = c == '\r';
+    if (c == ':' && !g->line_nul) g->colon = true;
+    if (c == '\0') g->line_nul = true;
     /* libmicrohttpd would cut the field there ("Bearer KEY\0junk" would read
      * as the key): RFC 9110 §5.5 lets us reject the message instead. */
     if (c == '\0' && g->st == ST_HEAD && g->line_len > 1) g->nul = true;
+    /* Past what libmicrohttpd's buffer holds it would answer 414 or 431 */
+    if (!g->head_max) return;
+    if (g->st == ST_START && g->line_len > g->head_max)
+        head_refuse(g, REFUSE_URI_LONG);
+    else if (g->st == ST_HEAD && ++g->head_len > g->head_max)
+        head_refuse(g, REFUSE_HEAD_LARGE);
+    else if (g->st == ST_TRAILER && ++g->head_len > g->head_max)
+        refuse(g, REFUSE_HEAD_LARGE, true);
 }
 
 /* ---------- chunk lines ---------- */
@@ -378,6 +541,7 @@ static chunk_result chunk_line_end(framing *g)
     g->declared += g->size;
     g->left = g->size;
     g->st = g->size ? ST_DATA : ST_TRAILER;
+    g->head_len = g->fields = 0;   /* for the trailer */
     g->size = 0;
     g->digits = false;
     g->line_len = 0;
@@ -455,12 +619,33 @@ static size_t follow(framing *g, const char *p, size_t n)
             /* A head refused for a NUL byte: it goes to libmicrohttpd, what
              * follows it waits, however the bytes were split into reads. */
             if (g->st == ST_PENDING) return i;
+            if (g->st == ST_SENT || g->st == ST_HELD) return i - 1;   /* a head refused */
             break;
-        default:   /* ST_PENDING, ST_SENT, ST_OFF */
+        default:   /* ST_PENDING, ST_HELD, ST_SENT, ST_OFF */
             return n;
         }
     }
     return n;
+}
+
+/* After a head's refusal (head_reply): the client has the reply and the
+ * end of our stream, and may still be sending.  Closing with input unread
+ * would reset the connection, which can destroy the reply before the client
+ * reads it; so input is read and dropped (up to DRAIN_MAX) until the client
+ * closes, and only then does libmicrohttpd see end-of-file.  A client that
+ * never closes meets the header deadline (timeouts.h). */
+static ssize_t linger(framing *g)
+{
+    char scratch[8192];
+    for (;;) {
+        ssize_t n = real_recv(g->fd, scratch, sizeof scratch, MSG_DONTWAIT);
+        if (n > 0 && (g->lingered += (uint64_t)n) < DRAIN_MAX) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+            errno = EAGAIN;
+            return -1;
+        }
+        return 0;
+    }
 }
 
 /* recv() for libmicrohttpd: every read of a connection socket comes here.
@@ -470,17 +655,17 @@ ssize_t recv(int fd, void *buf, size_t len, int flags)
 {
     framing *g = flags == 0 ? guard_of(fd) : NULL;
     if (!g) return real_recv(fd, buf, len, flags);
-    if (g->st == ST_PENDING) {   /* nothing more until the server begins it */
+    if (g->st == ST_PENDING || g->st == ST_HELD) {   /* nothing until the server gets there */
         errno = EAGAIN;
         return -1;
     }
-    if (g->st == ST_SENT) return 0;
+    if (g->st == ST_SENT) return g->head_cut ? linger(g) : 0;
     ssize_t n = real_recv(fd, buf, len, flags);
     if (n <= 0 || g->st == ST_OFF) return n;
     size_t pass = follow(g, buf, (size_t)n);
     if (g->st == ST_OFF) unregister(g);
-    if (g->st == ST_SENT) return 0;
-    if (g->st == ST_PENDING && pass == 0) {
+    if (g->st == ST_SENT) return g->head_cut ? (ssize_t)pass : 0;   /* then end-of-file */
+    if ((g->st == ST_PENDING || g->st == ST_HELD) && pass == 0) {
         errno = EAGAIN;
         return -1;
     }
@@ -489,7 +674,7 @@ ssize_t recv(int fd, void *buf, size_t len, int flags)
 
 /* ---------- the server's side ---------- */
 
-framing *framing_track(int fd, uint64_t max_body)
+framing *framing_track(int fd, uint64_t max_body, uint32_t head_max)
 {
     pthread_once(&slots_once, slots_init);
     _Atomic(framing *) *t = atomic_load_explicit(&slots, memory_order_acquire);
@@ -499,6 +684,7 @@ framing *framing_track(int fd, uint64_t max_body)
     g->fd = fd;
     g->st = ST_START;
     g->max_body = g->limit = max_body;
+    g->head_max = head_max;
     atomic_store_explicit(&t[fd], g, memory_order_release);
     return g;
 }
@@ -530,6 +716,14 @@ bool framing_request_limit(framing *g, uint64_t limit, framing_refusal *out)
     if (limit < g->limit) g->limit = limit;
     if (g->declared + g->size > g->limit) return hand_over(g, REFUSE_TOO_LARGE, out);
     return false;
+}
+
+void framing_request_end(framing *g)
+{
+    if (!g) return;
+    g->completed++;
+    /* the reply before it is sent: libmicrohttpd has nothing more to write */
+    if (g->st == ST_HELD && g->completed == g->heads) head_reply(g);
 }
 
 int framing_sent(const framing *g, uint64_t *body_len)

@@ -1,6 +1,6 @@
 /* framing.h — a guard over the raw request stream of each HTTP connection,
  * for the request framing libmicrohttpd parses out of the application's
- * sight: chunk headers.
+ * sight: chunk headers, and request heads it refuses by itself.
  *
  * libmicrohttpd 0.9.75 reads chunked bodies itself and never shows the
  * application a chunk's declared size or its header line.  So a client can
@@ -43,12 +43,36 @@
  * begun was checked against the largest limit only; its route still
  * refuses the data itself.)
  *
- * When in doubt — a head the guard does not fully understand (header
- * continuation lines, NUL bytes, several Transfer-Encoding fields, a
- * Transfer-Encoding other than chunked, which the server refuses anyway) —
- * the guard stops guarding the connection: libmicrohttpd then behaves as it
- * would without it.  The guard never refuses what libmicrohttpd accepts as
- * chunking, except lines over CHUNK_LINE_MAX and sizes over the limit.
+ * Heads: libmicrohttpd 0.9.75 answers some malformed heads itself, before
+ * the server sees them, with a small HTML page (or closes without a word):
+ * a request line or header block past its buffer (414, 431), too many
+ * fields for its memory pool (431), a request line with no space, an empty
+ * method, no or a malformed version (400, or a silent close), a major
+ * version other than 1 (505), a field line without ':' (400), a malformed
+ * or 64-bit-overflowing Content-Length (400, 413).  The guard checks each
+ * head as libmicrohttpd will (the same reading, byte for byte), with limits
+ * below libmicrohttpd's (a request line or header block over head_max
+ * bytes, over FRAMING_FIELDS_MAX field lines).  When every earlier request
+ * of the connection is finished, libmicrohttpd has nothing to write and is
+ * waiting for this head, so the guard writes the JSON error itself, shuts
+ * the socket for writing and gives libmicrohttpd the bytes before the
+ * offending one (never a complete line it would refuse), then end-of-file:
+ * it closes without writing.  A bad head pipelined behind requests still
+ * being answered waits (reads see nothing more) until the server has
+ * finished them (framing_request_end), then gets its reply the same way.
+ * These refusals happen before any request exists, so they have no request
+ * id and no access log line.
+ *
+ * When in doubt — a head the guard does not fully understand (a
+ * continuation line of a Content-Length or Transfer-Encoding field, a
+ * Content-Length whose first 48 bytes of value are all digits or spaces
+ * and go on, several Transfer-Encoding fields, a Transfer-Encoding other
+ * than chunked, which the server refuses anyway) — the guard stops guarding
+ * the connection: libmicrohttpd then behaves as it would without it, its
+ * own pages included, for that request and the connection's next ones.
+ * The guard never refuses what libmicrohttpd accepts as chunking, except
+ * lines over CHUNK_LINE_MAX and sizes over the limit; of heads, only those
+ * over head_max bytes or FRAMING_FIELDS_MAX fields.
  *
  * Threads: a guarded connection is read only by its libmicrohttpd thread,
  * and every function here is called on that thread.  The fd table maps a
@@ -69,6 +93,10 @@
  * to read the reply (see server.c). */
 #define FRAMING_DISCARD_MAX (1ull << 30)
 
+/* Most field lines in a head (libmicrohttpd keeps a record of each in the
+ * connection's memory pool, and answers 431 itself when it is full). */
+#define FRAMING_FIELDS_MAX 100
+
 typedef struct framing framing;
 
 typedef struct framing_refusal {
@@ -77,10 +105,12 @@ typedef struct framing_refusal {
     char message[128];
 } framing_refusal;
 
-/* Starts guarding socket fd.  max_body: the largest body any route takes.
- * NULL when out of memory or fd is beyond the table: the connection is then
+/* Starts guarding socket fd.  max_body: the largest body any route takes;
+ * head_max: the longest request line, and the most bytes of fields after
+ * it (0: unchecked), well below what libmicrohttpd's buffer holds.  NULL
+ * when out of memory or fd is beyond the table: the connection is then
  * simply not guarded.  The guard is the caller's; framing_release() ends it. */
-framing *framing_track(int fd, uint64_t max_body);
+framing *framing_track(int fd, uint64_t max_body, uint32_t head_max);
 
 /* The server's first call for a request (its head is complete).  True if
  * the guard refused the request before it began: *out says how, the server
@@ -91,6 +121,11 @@ bool framing_request_begin(framing *g, const char *request_id, framing_refusal *
 /* The request's route is known: limit is the most its body may be.  True
  * if the chunk sizes read so far already pass it (*out: a 413, as above). */
 bool framing_request_limit(framing *g, uint64_t limit, framing_refusal *out);
+
+/* The server has finished a request (its reply is sent, libmicrohttpd has
+ * nothing more to write): the guard answers a bad head that was waiting
+ * behind it. */
+void framing_request_end(framing *g);
 
 /* The status of the reply the guard wrote itself for the current request
  * (the connection is ending), or 0; *body_len (if not NULL) the length of

@@ -27,6 +27,7 @@
  * error; one it had to write itself, mid-body, is only accounted here
  * (framing_sent) and the request's body dropped.
  */
+#include "http/fdlimit.h"
 #include "http/server_internal.h"
 #include "util/log.h"
 #include "util/timefmt.h"
@@ -51,6 +52,11 @@
  * an answer.  (A chunked body declared past its limit is refused sooner, by
  * the framing guard, which then drains the same way.) */
 #define DISCARD_LIMIT FRAMING_DISCARD_MAX
+
+/* Descriptors the server needs besides its connections: the database
+ * pool, threads' wake-up fds, worker pipes, files being served (only for
+ * the warning at start-up: a guess, not a guarantee). */
+#define FD_RESERVE 64
 
 
 /* ---------- deferred work ---------- */
@@ -358,6 +364,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         if (r->upgrade_fn) r->status = 499;   /* the client left before the switch */
         account_request(s, r);
         timeouts_enter(r->clock, PHASE_HEADERS);  /* waiting for the next request */
+        framing_request_end(r->guard);
     }
     if (r->upgrade_fn) r->upgrade_fn(r->upgrade_cls, NULL, -1, NULL, 0);
     if (r->reply) MHD_destroy_response(r->reply);
@@ -413,7 +420,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
         conn_state *cs = ci ? calloc(1, sizeof *cs) : NULL;
         if (cs) {
             cs->clock = timeouts_track(s->timeouts, ci->connect_fd);
-            cs->guard = framing_track(ci->connect_fd, s->max_body);
+            cs->guard = framing_track(ci->connect_fd, s->max_body, s->head_max);
         }
         *socket_context = cs;
     } else {   /* closed: libmicrohttpd closes the socket after this */
@@ -502,6 +509,11 @@ http_server *http_server_start(const http_server_config *cfg, const http_route *
     s->pool = pool;
     s->quiesced_fd = -1;
     s->max_body = cfg->max_body ? cfg->max_body : UINT64_MAX;
+    /* A quarter of libmicrohttpd's per-connection memory: the head fits
+     * with room for its records and the query's, so it never refuses one
+     * itself (framing.h). */
+    s->head_max = (uint32_t)(cfg->connection_memory / 4 > UINT32_MAX ? UINT32_MAX
+                                                                      : cfg->connection_memory / 4);
     const char *origins = cfg->cors_origins ? cfg->cors_origins : "";
     if (strcmp(origins, "*") == 0 || !*origins)
         snprintf(s->cors_origins, sizeof s->cors_origins, "%s", origins);
@@ -527,6 +539,18 @@ http_server *http_server_start(const http_server_config *cfg, const http_route *
         *err = "cannot open the access log";
         server_free(s);
         return NULL;
+    }
+
+    /* Each connection holds a descriptor and a request may open a few more
+     * (fdlimit.h): say so when the limit cannot cover the connections. */
+    unsigned long nofile = fdlimit_raise();
+    if (nofile && (unsigned long)cfg->max_connections + FD_RESERVE > nofile) {
+        char have[24], want[24];
+        snprintf(have, sizeof have, "%lu", nofile);
+        snprintf(want, sizeof want, "%d", cfg->max_connections);
+        log_warn("the open-file limit is below --max-connections: when descriptors run out, "
+                 "requests that need one answer 503 and new connections wait",
+                 "open_files", have, "max_connections", want, NULL);
     }
 
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons(cfg->port)};

@@ -32,6 +32,7 @@ struct http_server {
     conn_timeouts *timeouts;
     FILE *access_log;
     uint64_t max_body;             /* the largest body any route takes */
+    uint32_t head_max;             /* the longest head the framing guard lets through */
     char id_prefix[9];
     _Atomic uint64_t next_id;
     _Atomic int in_flight;

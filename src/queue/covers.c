@@ -170,7 +170,7 @@ static bool round_on_latest(cover_run *cr, asset *a, bool last)
     if (!store_fetch(w->store, key, &fd, &size)) {
         /* a newer cover removed this one's image: read the record again */
         if (!last) return false;
-        pipeline_fail(w, j, "source_missing", "the cover image is gone", false);
+        pipeline_fetch_failed(w, j, "the cover image is gone");
         return true;
     }
     cr->sizes = json_array();

@@ -76,7 +76,7 @@ void pipeline_image(worker *w, const job *j)
     int fd;
     uint64_t size;
     if (!store_fetch(w->store, j->asset_id, &fd, &size)) {
-        pipeline_fail(w, j, "source_missing", "the asset's bytes are gone", false);
+        pipeline_fetch_failed(w, j, "the asset's bytes are gone");
         return;
     }
     rc.renditions = json_array();

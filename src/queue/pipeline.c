@@ -6,6 +6,7 @@
 #include "util/log.h"
 #include "util/timefmt.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <openssl/rand.h>
 #include <stdio.h>
@@ -52,6 +53,14 @@ void pipeline_fail(worker *w, const job *j, const char *code, const char *messag
         db_rollback(c);   /* fenced out, or the database is gone: the lease decides */
     }
     db_release(w->db, c);
+}
+
+void pipeline_fetch_failed(worker *w, const job *j, const char *message)
+{
+    if (store_error_is_exhausted(errno))
+        pipeline_fail(w, j, "overloaded", "the worker is out of file descriptors", true);
+    else
+        pipeline_fail(w, j, "source_missing", message, false);
 }
 
 /* Records progress (0..1) with a job.progress event, throttled; under the

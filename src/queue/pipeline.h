@@ -48,6 +48,10 @@ typedef struct worker {
  * cover job, the cover (pipeline_cover_failed) and never the video. */
 void pipeline_fail(worker *w, const job *j, const char *code, const char *message,
                    bool retryable);
+/* store_fetch() of the job's source failed (errno says why): the bytes are
+ * gone (source_missing: message; not retried), or the worker is out of
+ * file descriptors (overloaded, retried after backoff: the asset is fine). */
+void pipeline_fetch_failed(worker *w, const job *j, const char *message);
 /* Progress 0..1 with a job.progress event, at most every PROGRESS_EVERY_MS. */
 void pipeline_progress(worker *w, const job *j, double progress);
 /* Stores one rendition as blob "<asset_id>.<name>" (durable on return). */

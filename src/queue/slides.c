@@ -76,8 +76,12 @@ static bool open_pdf(worker *w, const job *j, int *fd)
     db_conn *c = db_acquire(w->db);
     db_status st = c ? db_asset_get_any(c, j->asset_id, &a) : DB_ERROR;
     db_release(w->db, c);
-    if (st != DB_OK || !store_fetch(w->store, j->asset_id, fd, &size)) {
+    if (st != DB_OK) {
         pipeline_fail(w, j, "source_missing", "the asset or its bytes are gone", false);
+        return false;
+    }
+    if (!store_fetch(w->store, j->asset_id, fd, &size)) {
+        pipeline_fetch_failed(w, j, "the asset or its bytes are gone");
         return false;
     }
     if (a.kind != ASSET_PRESENTATION) return true;

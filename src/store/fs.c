@@ -98,8 +98,10 @@ static store_upload *fs_upload_begin(store *base, const char *key)
     snprintf(u->tmp_path, sizeof u->tmp_path, "%s/%s.part", s->tmp_dir, name);
     u->fd = open(u->tmp_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (u->fd < 0) {
-        log_error("cannot create temp file", "path", u->tmp_path, "error", strerror(errno), NULL);
+        int err = errno;   /* the caller tells a lack of descriptors from the rest */
+        log_error("cannot create temp file", "path", u->tmp_path, "error", strerror(err), NULL);
         free(u);
+        errno = err;
         return NULL;
     }
     return &u->base;
@@ -167,7 +169,12 @@ static bool fs_open(store *base, const char *key, int *fd, uint64_t *size)
     int f = open(path, O_RDONLY | O_CLOEXEC);
     if (f < 0) return false;
     struct stat st;
-    if (fstat(f, &st) != 0) { close(f); return false; }
+    if (fstat(f, &st) != 0) {
+        int err = errno;
+        close(f);
+        errno = err;
+        return false;
+    }
     *fd = f;
     *size = (uint64_t)st.st_size;
     return true;
@@ -373,9 +380,11 @@ static store_append *fs_append_open(store *base, const char *id, uint64_t offset
     if (fd < 0 || fstat(fd, &st) != 0 || (uint64_t)st.st_size < offset ||
         ((uint64_t)st.st_size > offset && ftruncate(fd, (off_t)offset) != 0) ||
         lseek(fd, (off_t)offset, SEEK_SET) < 0) {
+        int err = fd < 0 ? errno : EIO;   /* the caller tells a lack of descriptors */
         log_error("cannot open a resumable upload", "path", path, "error",
-                  fd < 0 ? strerror(errno) : "shorter than its committed offset", NULL);
+                  fd < 0 ? strerror(err) : "shorter than its committed offset", NULL);
         if (fd >= 0) close(fd);
+        errno = err;
         return NULL;
     }
     fs_append *a = calloc(1, sizeof *a);

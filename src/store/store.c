@@ -10,6 +10,11 @@ bool store_error_is_full(int err)
     return err == ENOSPC || err == EDQUOT;
 }
 
+bool store_error_is_exhausted(int err)
+{
+    return err == EMFILE || err == ENFILE;
+}
+
 bool store_key_valid(const char *key)
 {
     char id[ID_LEN + 1];

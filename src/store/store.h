@@ -131,6 +131,10 @@ bool store_append_commit(store_append *a);
 /* True when the errno of a failed write or commit says the store is full
  * (ENOSPC, EDQUOT): the client may try again once space returns. */
 bool store_error_is_full(int err);
+/* True when errno err says the process (EMFILE) or the system (ENFILE) is
+ * out of file descriptors: nothing is wrong with the store, and the same
+ * call succeeds once descriptors are closed (callers answer 503). */
+bool store_error_is_exhausted(int err);
 void store_append_abort(store_append *a);
 /* Streams the whole of id's committed object, length bytes, to sink.  Only
  * for objects that never become assets (the parts of a concatenation): the

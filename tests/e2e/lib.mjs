@@ -207,7 +207,9 @@ function tryJson(line) {
  */
 // Worker processes are off unless a test asks for them (`workers: N`), so
 // the storage and HTTP tests see assets exactly as uploaded.
-export async function startServer({ dataDir, env = {}, args = [], listen = '127.0.0.1:0', useFlags = true, timeoutMs = 15000, workers = 0 } = {}) {
+// opts.wrap: a command that execs the server in place (its pid stays the
+// server's), e.g. ['prlimit', '--nofile=64:64', '--'].
+export async function startServer({ dataDir, env = {}, args = [], listen = '127.0.0.1:0', useFlags = true, timeoutMs = 15000, workers = 0, wrap = [] } = {}) {
   const ownsDir = !dataDir;
   if (!dataDir) dataDir = makeTempDir();
   const argv = ['serve'];
@@ -215,7 +217,9 @@ export async function startServer({ dataDir, env = {}, args = [], listen = '127.
   if (useFlags) argv.push('--listen', listen, '--data', dataDir, '--workers', String(workers));
   else { extraEnv.ASSETD_LISTEN = listen; extraEnv.ASSETD_DATA = dataDir; extraEnv.ASSETD_WORKERS = String(workers); }
   argv.push(...args);
-  const proc = spawn(BIN, argv, { env: childEnv(extraEnv), stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = wrap.length
+    ? spawn(wrap[0], [...wrap.slice(1), BIN, ...argv], { env: childEnv(extraEnv), stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(BIN, argv, { env: childEnv(extraEnv), stdio: ['ignore', 'pipe', 'pipe'] });
   liveProcs.add(proc);
   const srv = {
     proc, pid: proc.pid, dataDir, ownsDir, token: null, port: 0, url: '',

@@ -71,9 +71,9 @@ bool fuzz_response_header(const fuzz_response *r, const char *name, char *out, s
  * Content-Type application/json and, when its body is complete,
  * {"error":{"code":"...","message":"..."}}; the status is never 500 (the
  * server could not even build a reply).  One known exception: syntax
- * libmicrohttpd refuses before our code runs gets its own HTML 400, 413,
- * 414, 431 or 505 (no X-Request-Id) and the connection closes.  Traps
- * otherwise. */
+ * libmicrohttpd refuses before our code runs, after a head the framing
+ * guard does not follow, gets its own HTML 400, 413, 414, 431 or 505 (no
+ * X-Request-Id) and the connection closes.  Traps otherwise. */
 void fuzz_check_error_shape(const fuzz_response *r);
 
 #endif
