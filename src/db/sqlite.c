@@ -20,7 +20,7 @@
  * touches only the enum and that file.  The cache finds a statement's text
  * in whichever table has it; db_open checks that each has exactly one.
  */
-#include "db/sqlite_internal.h"
+#include "db/db_internal.h"
 #include "util/fault.h"
 #include "util/log.h"
 

@@ -5,7 +5,7 @@
  * apart from assets because keys are their own concern (issued and revoked
  * by the keys command, read on every request), not because it is large.
  */
-#include "db/sqlite_internal.h"
+#include "db/db_internal.h"
 
 #define KEY_COLS "id, name, owner, created, revoked"
 const char *const sq_sql_keys[Q_COUNT] = {

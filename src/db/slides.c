@@ -8,7 +8,7 @@
  * slideshow is a document asset with a presenter; moving its current slide
  * appends slideshow.control in the caller's transaction.
  */
-#include "db/sqlite_internal.h"
+#include "db/db_internal.h"
 
 #include <stdio.h>
 

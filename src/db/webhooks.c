@@ -7,7 +7,7 @@
  * "nothing to do" with reads alone, so an idle dispatcher never takes the
  * write lock.  Each of these functions opens its own transaction.
  */
-#include "db/sqlite_internal.h"
+#include "db/db_internal.h"
 
 #define HOOK_COLS "id, owner, url, events, secret, created_ms, disabled, disabled_reason"
 const char *const sq_sql_webhooks[Q_COUNT] = {

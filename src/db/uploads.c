@@ -5,7 +5,7 @@
  * found through the partial index uploads_pending, so gc never scans the
  * completed ones.
  */
-#include "db/sqlite_internal.h"
+#include "db/db_internal.h"
 
 #include <string.h>
 

@@ -16,7 +16,7 @@
  * no greater than the durable bytes, and the client sends the rest again;
  * a lost lease only means nobody holds it.  A process crash loses nothing.
  */
-#include "db/sqlite_internal.h"
+#include "db/db_internal.h"
 
 #include <string.h>
 

@@ -9,7 +9,7 @@
  * statements, although one deletes from webhook_deliveries: it is one
  * function run by one caller.
  */
-#include "db/sqlite_internal.h"
+#include "db/db_internal.h"
 #include "util/timefmt.h"
 
 #define JOB_COLS "id, asset_id, owner, type, state, attempts, max_attempts, fence, run_at," \

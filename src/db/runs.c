@@ -18,7 +18,7 @@
  * carry its CSV's asset id (events need one) and the run as run_to_json
  * shows it.
  */
-#include "db/sqlite_internal.h"
+#include "db/db_internal.h"
 #include "core/run.h"
 
 #include <stdlib.h>

@@ -9,7 +9,7 @@
  * The AMQP publisher's cursor lives in state_kv (the table of named
  * cursors, beside the webhook fan-in's) as 'amqp_cursor'.
  */
-#include "db/sqlite_internal.h"
+#include "db/db_internal.h"
 
 const char *const sq_sql_events[Q_COUNT] = {
     [Q_EVENT_INSERT] = "INSERT INTO events (type, asset_id, owner, at, data) VALUES (?,?,?,?,?)",

@@ -9,7 +9,7 @@
  * delete is one of this file's statements: a statement's SQL lives in the
  * file whose functions run it (sqlite_internal.h).
  */
-#include "db/sqlite_internal.h"
+#include "db/db_internal.h"
 #include "util/timefmt.h"
 
 #include <stdlib.h>
