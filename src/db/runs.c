@@ -2,7 +2,7 @@
  *
  * runs: one row per run, its lease (fence, lease_until, attempts) and its
  * counts.  A claim bumps the fence; every write by a worker names it
- * (WHERE fence = ?), so a worker whose lease was taken over changes
+ * (WHERE fence = ?2), so a worker whose lease was taken over changes
  * nothing — the same rule as jobs.
  *
  * people: the owner's table, the consumer's output; (owner, email) is the
@@ -126,12 +126,6 @@ static void read_run(sql_stmt *s, void *out)
     r->session_open = sql_column_int64(s, 30) != 0;
 }
 
-/* Steps an UPDATE ... RETURNING of at most one run into *out. */
-static db_status step_run(db_conn *c, sql_stmt *s, run_rec *out, const char *what)
-{
-    return dbi_row(c, s, read_run, out, what);
-}
-
 static db_status append_event(db_conn *c, const char *type, const run_rec *r, int64_t now_ms)
 {
     json_t *o = run_to_json(r);
@@ -190,14 +184,14 @@ db_status db_run_cancel(db_conn *c, const char *owner, const char *id, int64_t n
     sql_bind_text(s, 1, id);
     sql_bind_text(s, 2, owner);
     sql_bind_int64(s, 3, now_ms);
-    db_status st = step_run(c, s, out, "run cancel");
+    db_status st = dbi_row(c, s, read_run, out, "run cancel");
     if (st == DB_OK) return append_event(c, "run.finished", out, now_ms);
     if (st != DB_NOT_FOUND) return st;
     /* Running: its worker sees the flag at its next write and stops. */
     if (!(s = dbi_stmt(c, Q_RUN_CANCEL))) return DB_ERROR;
     sql_bind_text(s, 1, id);
     sql_bind_text(s, 2, owner);
-    return step_run(c, s, out, "run cancel");
+    return dbi_row(c, s, read_run, out, "run cancel");
 }
 
 db_status db_run_claim(db_conn *c, int64_t now_ms, int64_t lease_ms, run_rec *out)
@@ -226,7 +220,7 @@ db_status db_run_claim(db_conn *c, int64_t now_ms, int64_t lease_ms, run_rec *ou
     if (!(s = dbi_stmt(c, Q_RUN_CLAIM))) goto fail;
     sql_bind_int64(s, 1, now_ms);
     sql_bind_int64(s, 2, lease_ms);
-    db_status st = step_run(c, s, out, "run claim");
+    db_status st = dbi_row(c, s, read_run, out, "run claim");
     if (st == DB_ERROR || db_commit(c) != DB_OK) goto fail;
     return st;
 fail:
@@ -275,7 +269,7 @@ db_status db_run_save_publisher(db_conn *c, run_rec *r, bool progress_event, int
     sql_bind_int64(s, 10, (int64_t)r->pub_line);
     sql_bind_int64(s, 11, r->published_ms);
     run_rec now;
-    db_status st = step_run(c, s, &now, "run save publisher");
+    db_status st = dbi_row(c, s, read_run, &now, "run save publisher");
     if (st != DB_OK) return st;
     take_row_side(r, &now);
     return progress_event ? append_event(c, "run.progress", &now, now_ms) : DB_OK;
@@ -324,7 +318,7 @@ db_status db_run_store_rows(db_conn *c, run_rec *r, const run_row *rows, int n, 
     sql_bind_int64(s, 5, duplicates);
     sql_bind_int64(s, 6, now_ms);
     run_rec now;
-    db_status st = step_run(c, s, &now, "run save consumer");
+    db_status st = dbi_row(c, s, read_run, &now, "run save consumer");
     if (st != DB_OK) return st;
     take_row_side(r, &now);
     return progress_event ? append_event(c, "run.progress", &now, now_ms) : DB_OK;
@@ -341,7 +335,7 @@ db_status db_run_finish(db_conn *c, run_rec *r, int64_t now_ms)
     sql_bind_text(s, 4, r->error_code);
     sql_bind_text(s, 5, r->error_message);
     sql_bind_int64(s, 6, now_ms);
-    db_status st = step_run(c, s, r, "run finish");
+    db_status st = dbi_row(c, s, read_run, r, "run finish");
     if (st != DB_OK) return st;
     if (dbi_exec_one(c, Q_RUN_LINES_DROP, r->id, "run lines drop") != DB_OK) return DB_ERROR;
     return append_event(c, "run.finished", r, now_ms);
@@ -371,7 +365,7 @@ db_status db_run_process(db_conn *c, const char *owner, const char *session, run
     sql_bind_text(s, 2, owner);
     sql_bind_int64(s, 3, (int)mode);
     sql_bind_int64(s, 4, timeout_s);
-    db_status st = step_run(c, s, out, "run process");
+    db_status st = dbi_row(c, s, read_run, out, "run process");
     return st == DB_OK ? append_event(c, "run.progress", out, now_ms) : st;
 }
 
@@ -384,7 +378,7 @@ db_status db_run_close_session(db_conn *c, const char *owner, const char *sessio
     sql_bind_text(s, 1, session);
     sql_bind_text(s, 2, owner);
     sql_bind_int64(s, 3, now_ms);
-    db_status st = step_run(c, s, out, "run close session");
+    db_status st = dbi_row(c, s, read_run, out, "run close session");
     /* ended here (never processed): its run.finished */
     if (st == DB_OK && out->finished_ms == now_ms)
         return append_event(c, "run.finished", out, now_ms);

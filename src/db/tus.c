@@ -1,10 +1,10 @@
 /* tus.c — resumable (tus) uploads (db.h, core/tus.h).
  *
  * The tus_uploads table: one row per upload until it is terminated.  The
- * lease is two columns, taken by a conditional UPDATE inside BEGIN
- * IMMEDIATE (db_tus_lock), so two writers — threads or processes — can
+ * lease is two columns, taken by a conditional UPDATE inside a write
+ * transaction (db_tus_lock, db_begin), so two writers — threads or processes — can
  * never both see themselves holding it; every later write names the token
- * (WHERE lock_token = ?), so a writer whose lease was taken over changes
+ * (WHERE lock_token = ?2), so a writer whose lease was taken over changes
  * nothing.
  *
  * The lease and the offset commit without waiting for the disk
