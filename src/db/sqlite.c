@@ -1,30 +1,29 @@
-/* sqlite.c — the embedded metadata store (db.h on SQLite): its core.
+/* sqlite.c — the SQLite driver (sql.h): the embedded metadata store.
  *
  * The database is DATA/assetd.db in WAL mode: readers never block the one
  * writer, and many serve threads read in parallel.  synchronous=FULL makes a
  * commit durable when it returns, which the upload protocol relies on (the
- * client gets 201 only after the row is on disk).
+ * client gets 201 only after the row is on disk); sql_driver.relaxed
+ * switches a connection to NORMAL for the writes that may be lost.  A
+ * write waits up to 10 s for the one writer's lock (busy timeout).
  *
  * Schema changes are an append-only list of migrations compiled into the
  * binary; PRAGMA user_version records how many have run.  Never edit a
  * migration that has shipped: add a new one.
  *
- * Every connection prepares each statement once (SQLITE_PREPARE_PERSISTENT)
- * and keeps it for its life; statement q lives in stmts[q].  This file is
- * the connection pool, that statement cache, the migrations, transactions
- * and the helpers every other sqlite_*.c shares (sqlite_internal.h); the
- * tables' functions live in one file per concern (assets, keys, jobs,
- * events, webhooks, slides).  Each of those files owns the SQL text of the
- * statements it runs, in a table indexed by the one statement enum: SQL
- * sits beside the code that binds its parameters, and adding a statement
- * touches only the enum and that file.  The cache finds a statement's text
- * in whichever table has it; db_open checks that each has exactly one.
+ * Everything that names sqlite3 lives here: opening a connection and its
+ * PRAGMAs, the integrity check and the migrations (sql_driver.setup), the
+ * statement calls over sqlite3_stmt (prepared SQLITE_PREPARE_PERSISTENT,
+ * texts bound SQLITE_STATIC: sql.h's lifetime rule), transactions, and
+ * the mapping of SQLite's result codes onto sql_result.  The pool, the
+ * statement cache and the db.h functions are db.c and the concern files,
+ * shared with every back-end.
  */
-#include "db/sqlite_internal.h"
-#include "util/fault.h"
+#include "db/sql.h"
 #include "util/log.h"
 
 #include <pthread.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -201,7 +200,7 @@ static const char *const migrations[] = {
      * record, JSON like renditions. */
     "ALTER TABLE assets ADD COLUMN cover TEXT NOT NULL DEFAULT '';",
     /* 16: CSV runs (core/run.h), the owner's people table they fill, and
-     * the lines each running run has stored (sqlite_runs.c).  runs_live
+     * the lines each running run has stored (runs.c).  runs_live
      * finds claimable runs: queued ones have lease_until 0. */
     "CREATE TABLE runs ("
     "  id TEXT PRIMARY KEY,"
@@ -256,138 +255,49 @@ static const char *const migrations[] = {
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof *migrations))
 
-static const char *const sql_core[Q_COUNT] = {
-    [Q_PING] = "SELECT 1",
-    [Q_BEGIN] = "BEGIN IMMEDIATE",
-    [Q_BEGIN_READ] = "BEGIN",
-    [Q_COMMIT] = "COMMIT",
-    [Q_ROLLBACK] = "ROLLBACK",
-    [Q_SYNC_NORMAL] = "PRAGMA synchronous=NORMAL",
-    [Q_SYNC_FULL] = "PRAGMA synchronous=FULL",
+/* A connection and the statements this driver runs itself (transactions,
+ * durability), prepared on first use like the cache's. */
+enum { T_BEGIN, T_BEGIN_READ, T_COMMIT, T_ROLLBACK, T_SYNC_NORMAL, T_SYNC_FULL, T_COUNT };
+static const char *const own_sql[T_COUNT] = {
+    [T_BEGIN] = "BEGIN IMMEDIATE",
+    [T_BEGIN_READ] = "BEGIN",
+    [T_COMMIT] = "COMMIT",
+    [T_ROLLBACK] = "ROLLBACK",
+    [T_SYNC_NORMAL] = "PRAGMA synchronous=NORMAL",
+    [T_SYNC_FULL] = "PRAGMA synchronous=FULL",
 };
 
-/* Every file's statements; sql_text(q) is the one that has q. */
-static const char *const *const sql_tables[] = {
-    sql_core, sq_sql_assets, sq_sql_keys, sq_sql_jobs, sq_sql_events, sq_sql_webhooks,
-    sq_sql_slides, sq_sql_uploads, sq_sql_tus, sq_sql_runs,
-};
-#define N_SQL_TABLES (sizeof sql_tables / sizeof *sql_tables)
-
-static const char *sql_text(int q)
-{
-    for (size_t t = 0; t < N_SQL_TABLES; t++)
-        if (sql_tables[t][q]) return sql_tables[t][q];
-    return NULL;
-}
-
-/* A statement added to the enum but given text in no table, or in two,
- * stops db_open instead of the first request that would run it. */
-static bool sql_tables_complete(void)
-{
-    for (int q = 0; q < Q_COUNT; q++) {
-        int found = 0;
-        for (size_t t = 0; t < N_SQL_TABLES; t++) found += sql_tables[t][q] != NULL;
-        if (found != 1) {
-            char n[16];
-            snprintf(n, sizeof n, "%d", q);
-            log_error("statement must have its SQL in exactly one table", "statement", n, NULL);
-            return false;
-        }
-    }
-    return true;
-}
-
-struct db {
-    char path[4096];
-    pthread_mutex_t lock;
-    db_conn *idle;     /* LIFO free list: the warmest connection first */
+struct sql_conn {
+    sqlite3 *h;
+    sqlite3_stmt *own[T_COUNT];
 };
 
-static void conn_free(db_conn *c)
-{
-    if (!c) return;
-    for (int i = 0; i < Q_COUNT; i++) sqlite3_finalize(c->stmts[i]);
-    sqlite3_close(c->h);
-    free(c);
-}
+typedef struct lite_stmt {
+    sql_stmt base;      /* first: sql.h dispatches through it */
+    sqlite3_stmt *h;
+} lite_stmt;
 
-static db_conn *conn_open(const char *path)
+#define LITE(s) (((lite_stmt *)(s))->h)
+
+static sql_result result_of(int rc)
 {
-    db_conn *c = calloc(1, sizeof *c);
-    if (!c) return NULL;
-    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-    if (sqlite3_open_v2(path, &c->h, flags, NULL) != SQLITE_OK) {
-        log_error("sqlite open failed", "path", path, "error", sqlite3_errmsg(c->h), NULL);
-        conn_free(c);
-        return NULL;
+    switch (rc & 0xff) {
+    case SQLITE_ROW: return SQL_ROW;
+    case SQLITE_OK:
+    case SQLITE_DONE: return SQL_DONE;
+    case SQLITE_CONSTRAINT: return SQL_CONSTRAINT;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED: return SQL_BUSY;
+    case SQLITE_FULL: return SQL_FULL;
+    default: return SQL_ERROR;
     }
-    sqlite3_busy_timeout(c->h, 10000);
-    char *err = NULL;
-    if (sqlite3_exec(c->h, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-                           " PRAGMA foreign_keys=ON;", NULL, NULL, &err) != SQLITE_OK) {
-        log_error("sqlite pragma failed", "error", err, NULL);
-        sqlite3_free(err);
-        conn_free(c);
-        return NULL;
-    }
-    return c;
-}
-
-/* Statements are prepared lazily so a connection opened before migrations
- * (in db_open) never prepares against a missing table. */
-sqlite3_stmt *sq_stmt(db_conn *c, int q)
-{
-    if (!c->stmts[q] &&
-        sqlite3_prepare_v3(c->h, sql_text(q), -1, SQLITE_PREPARE_PERSISTENT, &c->stmts[q],
-                           NULL) != SQLITE_OK) {
-        log_error("sqlite prepare failed", "error", sqlite3_errmsg(c->h), "sql", sql_text(q),
-                  NULL);
-        return NULL;
-    }
-    sqlite3_reset(c->stmts[q]);
-    sqlite3_clear_bindings(c->stmts[q]);
-    return c->stmts[q];
-}
-
-db_status sq_fail(db_conn *c, const char *what)
-{
-    /* Kept: a statement run after the failure (sq_relaxed's PRAGMA, a
-     * rollback) resets SQLite's own error code. */
-    c->last_fail = sqlite3_errcode(c->h);
-    log_error("sqlite error", "op", what, "error", sqlite3_errmsg(c->h), NULL);
-    return DB_ERROR;
-}
-
-/* The step result of a lookup that returns at most one row. */
-db_status sq_lookup_result(db_conn *c, int rc, const char *what)
-{
-    if (rc == SQLITE_ROW) return DB_OK;
-    return rc == SQLITE_DONE ? DB_NOT_FOUND : sq_fail(c, what);
-}
-
-/* The step result of an UPDATE or DELETE aimed at one row. */
-db_status sq_change_result(db_conn *c, int rc, const char *what)
-{
-    if (rc != SQLITE_DONE) return sq_fail(c, what);
-    return sqlite3_changes(c->h) ? DB_OK : DB_NOT_FOUND;
-}
-
-/* Runs a statement that returns no rows, binding arg (if any) to ?1. */
-db_status sq_exec_one(db_conn *c, int q, const char *arg, const char *what)
-{
-    sqlite3_stmt *s = sq_stmt(c, q);
-    if (!s) return DB_ERROR;
-    if (arg) sqlite3_bind_text(s, 1, arg, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(s);
-    sqlite3_reset(s);
-    return rc == SQLITE_DONE ? DB_OK : sq_fail(c, what);
 }
 
 /* A damaged file is refused at start rather than served from: answers
  * built on a broken page are silent damage.  quick_check reads every page
  * once (O(size): about a second per GB here), without the index checks of
  * integrity_check. */
-static bool intact(db_conn *c, const char **err)
+static bool intact(sql_conn *c, const char **err)
 {
     sqlite3_stmt *s;
     if (sqlite3_prepare_v2(c->h, "PRAGMA quick_check(1)", -1, &s, NULL) != SQLITE_OK) {
@@ -406,7 +316,7 @@ static bool intact(db_conn *c, const char **err)
     return ok;
 }
 
-static bool migrate(db_conn *c, const char **err)
+static bool migrate(sql_conn *c, const char **err)
 {
     sqlite3_stmt *s;
     *err = "database migration failed";
@@ -453,130 +363,155 @@ static void configure_sqlite(void)
     sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 }
 
-db *db_open(const char *dir, const char **err)
+
+static void lite_close(sql_conn *c)
+{
+    if (!c) return;
+    for (int i = 0; i < T_COUNT; i++) sqlite3_finalize(c->own[i]);
+    sqlite3_close(c->h);
+    free(c);
+}
+
+static sql_conn *lite_open(const char *path)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, configure_sqlite);
-    if (!sql_tables_complete()) { *err = "statement table incomplete"; return NULL; }
-    db *d = calloc(1, sizeof *d);
-    if (!d) { *err = "out of memory"; return NULL; }
-    snprintf(d->path, sizeof d->path, "%s/assetd.db", dir);
-    pthread_mutex_init(&d->lock, NULL);
-    db_conn *c = conn_open(d->path);
-    if (!c) { *err = "cannot open database"; free(d); return NULL; }
-    /* Another process may be migrating the same file: its BEGIN IMMEDIATE
-     * makes ours wait, then we re-read user_version and find nothing to do. */
-    if (!intact(c, err) || !migrate(c, err)) {
-        conn_free(c);
-        free(d);
+    sql_conn *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    if (sqlite3_open_v2(path, &c->h, flags, NULL) != SQLITE_OK) {
+        log_error("sqlite open failed", "path", path, "error", sqlite3_errmsg(c->h), NULL);
+        lite_close(c);
         return NULL;
     }
-    d->idle = c;
-    return d;
-}
-
-void db_close(db *d)
-{
-    if (!d) return;
-    while (d->idle) {
-        db_conn *c = d->idle;
-        d->idle = c->next_idle;
-        conn_free(c);
+    sqlite3_busy_timeout(c->h, 10000);
+    char *err = NULL;
+    if (sqlite3_exec(c->h, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                           " PRAGMA foreign_keys=ON;", NULL, NULL, &err) != SQLITE_OK) {
+        log_error("sqlite pragma failed", "error", err, NULL);
+        sqlite3_free(err);
+        lite_close(c);
+        return NULL;
     }
-    pthread_mutex_destroy(&d->lock);
-    free(d);
+    return c;
 }
 
-db_conn *db_acquire(db *d)
+/* A damaged file is refused at start, then the schema is brought up to
+ * date.  Another process may be migrating the same file: its BEGIN
+ * IMMEDIATE makes ours wait, then we re-read user_version and find
+ * nothing to do. */
+static bool lite_setup(sql_conn *c, const char **err)
 {
-    pthread_mutex_lock(&d->lock);
-    db_conn *c = d->idle;
-    if (c) d->idle = c->next_idle;
-    pthread_mutex_unlock(&d->lock);
-    return c ? c : conn_open(d->path);
+    return intact(c, err) && migrate(c, err);
 }
 
-bool db_failed_full(db_conn *c)
+static sql_stmt *lite_prepare(sql_conn *c, const char *text)
 {
-    return c && (c->last_fail == SQLITE_FULL || sqlite3_errcode(c->h) == SQLITE_FULL);
+    lite_stmt *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    if (sqlite3_prepare_v3(c->h, text, -1, SQLITE_PREPARE_PERSISTENT, &s->h, NULL) != SQLITE_OK) {
+        log_error("sqlite prepare failed", "error", sqlite3_errmsg(c->h), "sql", text, NULL);
+        sqlite3_finalize(s->h);
+        free(s);
+        return NULL;
+    }
+    s->base.drv = &sql_sqlite;
+    return &s->base;
 }
 
-void db_release(db *d, db_conn *c)
+static void lite_finalize(sql_stmt *s)
 {
-    if (!c) return;
-    c->last_fail = SQLITE_OK;
-    pthread_mutex_lock(&d->lock);
-    c->next_idle = d->idle;
-    d->idle = c;
-    pthread_mutex_unlock(&d->lock);
+    sqlite3_finalize(LITE(s));
+    free(s);
 }
 
-db_status db_ping(db_conn *c)
+/* SQLITE_STATIC: sql.h's rule keeps the text alive until the reset. */
+static void lite_bind_text(sql_stmt *s, int i, const char *v)
 {
-    sqlite3_stmt *s = sq_stmt(c, Q_PING);
-    if (!s || sqlite3_step(s) != SQLITE_ROW) return sq_fail(c, "ping");
-    sqlite3_reset(s);
-    return DB_OK;
+    if (v) sqlite3_bind_text(LITE(s), i, v, -1, SQLITE_STATIC);
+    else sqlite3_bind_null(LITE(s), i);
 }
-
-/* ---------- shared helpers (sqlite_internal.h) ---------- */
-
-void sq_copy_text(char *dst, size_t cap, sqlite3_stmt *s, int col)
+static void lite_bind_int64(sql_stmt *s, int i, int64_t v) { sqlite3_bind_int64(LITE(s), i, v); }
+static void lite_bind_double(sql_stmt *s, int i, double v) { sqlite3_bind_double(LITE(s), i, v); }
+static void lite_bind_null(sql_stmt *s, int i) { sqlite3_bind_null(LITE(s), i); }
+static sql_result lite_step(sql_stmt *s) { return result_of(sqlite3_step(LITE(s))); }
+static const char *lite_column_text(sql_stmt *s, int col)
 {
-    const char *t = (const char *)sqlite3_column_text(s, col);
-    snprintf(dst, cap, "%s", t ? t : "");
+    return (const char *)sqlite3_column_text(LITE(s), col);
+}
+static size_t lite_column_bytes(sql_stmt *s, int col)
+{
+    return (size_t)sqlite3_column_bytes(LITE(s), col);
+}
+static int64_t lite_column_int64(sql_stmt *s, int col)
+{
+    return sqlite3_column_int64(LITE(s), col);
+}
+static double lite_column_double(sql_stmt *s, int col)
+{
+    return sqlite3_column_double(LITE(s), col);
+}
+static bool lite_column_is_null(sql_stmt *s, int col)
+{
+    return sqlite3_column_type(LITE(s), col) == SQLITE_NULL;
+}
+static void lite_reset(sql_stmt *s)
+{
+    sqlite3_reset(LITE(s));
+    sqlite3_clear_bindings(LITE(s));
+}
+static int64_t lite_changes(sql_conn *c) { return sqlite3_changes(c->h); }
+
+/* Runs one of the driver's own statements. */
+static sql_result run_own(sql_conn *c, int t)
+{
+    if (!c->own[t] &&
+        sqlite3_prepare_v3(c->h, own_sql[t], -1, SQLITE_PREPARE_PERSISTENT, &c->own[t], NULL) !=
+            SQLITE_OK)
+        return SQL_ERROR;
+    int rc = sqlite3_step(c->own[t]);
+    sqlite3_reset(c->own[t]);
+    return result_of(rc);
 }
 
-/* The row of a "... WHERE id = ?1 AND owner = ?2" lookup, read into out by
- * read; DB_NOT_FOUND for another owner's row exactly as for a missing one. */
-db_status sq_get_owned(db_conn *c, int q, const char *id, const char *owner,
-                       void (*read)(sqlite3_stmt *s, void *out), void *out, const char *what)
+static sql_result lite_begin(sql_conn *c, bool write)
 {
-    sqlite3_stmt *s = sq_stmt(c, q);
-    if (!s) return DB_ERROR;
-    sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 2, owner, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) read(s, out);
-    sqlite3_reset(s);
-    return sq_lookup_result(c, rc, what);
+    return run_own(c, write ? T_BEGIN : T_BEGIN_READ);
 }
+static sql_result lite_commit(sql_conn *c) { return run_own(c, T_COMMIT); }
+static sql_result lite_rollback(sql_conn *c) { return run_own(c, T_ROLLBACK); }
+static bool lite_in_transaction(sql_conn *c) { return !sqlite3_get_autocommit(c->h); }
+static sql_result lite_relaxed(sql_conn *c, bool relaxed)
+{
+    return run_own(c, relaxed ? T_SYNC_NORMAL : T_SYNC_FULL);
+}
+static sql_result lite_error_kind(sql_conn *c) { return result_of(sqlite3_errcode(c->h)); }
+static const char *lite_error_text(sql_conn *c) { return sqlite3_errmsg(c->h); }
 
-/* The outbox rule: an event commits with the change it reports, so every
- * function that changes an asset's state must run inside db_begin(); one
- * that does not is a bug, refused here rather than half-applied. */
-bool sq_in_transaction(db_conn *c, const char *what)
-{
-    if (!sqlite3_get_autocommit(c->h)) return true;
-    log_error("state change outside a transaction (no event would commit with it)", "op", what,
-              NULL);
-    return false;
-}
-
-void sq_relaxed(db_conn *c, bool relaxed)
-{
-    if (sqlite3_get_autocommit(c->h))
-        sq_exec_one(c, relaxed ? Q_SYNC_NORMAL : Q_SYNC_FULL, NULL, "synchronous");
-}
-
-/* ---------- transactions ---------- */
-
-db_status db_begin(db_conn *c) { return sq_exec_one(c, Q_BEGIN, NULL, "begin"); }
-db_status db_begin_read(db_conn *c) { return sq_exec_one(c, Q_BEGIN_READ, NULL, "begin read"); }
-db_status db_commit(db_conn *c)
-{
-    db_status st = sq_exec_one(c, Q_COMMIT, NULL, "commit");
-    if (st == DB_OK) fault_point("db.committed");
-    return st;
-}
-db_status db_end(db_conn *c, db_status st)
-{
-    if (st == DB_OK && db_commit(c) == DB_OK) return DB_OK;
-    db_rollback(c);
-    return st == DB_OK ? DB_ERROR : st;
-}
-
-void db_rollback(db_conn *c)
-{
-    if (!sqlite3_get_autocommit(c->h)) sq_exec_one(c, Q_ROLLBACK, NULL, "rollback");
-}
+const sql_driver sql_sqlite = {
+    .error_msg = "sqlite error",
+    .open = lite_open,
+    .close = lite_close,
+    .setup = lite_setup,
+    .prepare = lite_prepare,
+    .finalize = lite_finalize,
+    .bind_text = lite_bind_text,
+    .bind_int64 = lite_bind_int64,
+    .bind_double = lite_bind_double,
+    .bind_null = lite_bind_null,
+    .step = lite_step,
+    .column_text = lite_column_text,
+    .column_bytes = lite_column_bytes,
+    .column_int64 = lite_column_int64,
+    .column_double = lite_column_double,
+    .column_is_null = lite_column_is_null,
+    .reset = lite_reset,
+    .changes = lite_changes,
+    .begin = lite_begin,
+    .commit = lite_commit,
+    .rollback = lite_rollback,
+    .in_transaction = lite_in_transaction,
+    .relaxed = lite_relaxed,
+    .error_kind = lite_error_kind,
+    .error_text = lite_error_text,
+};

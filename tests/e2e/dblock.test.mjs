@@ -18,7 +18,7 @@ import {
   assertError, waitFor, TINY_PNG,
 } from './lib.mjs';
 
-const BUSY_TIMEOUT_MS = 10000;   // sqlite3_busy_timeout in conn_open
+const BUSY_TIMEOUT_MS = 10000;   // sqlite3_busy_timeout in lite_open (src/db/sqlite.c)
 let srv;
 const children = new Set();
 

@@ -1,4 +1,4 @@
-/* sqlite_slides.c — slides and slideshows on SQLite (db.h "Slides").
+/* slides.c — slides, stream parts and slideshows (db.h "Slides").
  *
  * A document asset's pages (media/pdf.h) are rows of `slides`, too many and
  * each with its own size for the assets.renditions text;
@@ -8,14 +8,14 @@
  * slideshow is a document asset with a presenter; moving its current slide
  * appends slideshow.control in the caller's transaction.
  */
-#include "db/sqlite_internal.h"
+#include "db/db_internal.h"
 
 #include <stdio.h>
 
-const char *const sq_sql_slides[Q_COUNT] = {
+const char *const dbi_sql_slides[Q_COUNT] = {
     [Q_SLIDES_CLEAR] = "DELETE FROM slides WHERE asset_id = ?1",
     [Q_SLIDE_INSERT] = "INSERT INTO slides (asset_id, page, width, height, size, thumb_width,"
-                       " thumb_height, thumb_size) VALUES (?,?,?,?,?,?,?,?)",
+                       " thumb_height, thumb_size) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)",
     [Q_SLIDES_LIST] = "SELECT page, width, height, size, thumb_width, thumb_height, thumb_size"
                       " FROM slides WHERE asset_id = ?1 ORDER BY page",
     [Q_SHOW_INSERT] = "INSERT INTO slideshows (asset_id, control_token_sha256, updated)"
@@ -24,27 +24,27 @@ const char *const sq_sql_slides[Q_COUNT] = {
                    " WHERE asset_id = ?1",
     [Q_SHOW_SET] = "UPDATE slideshows SET current = ?2, updated = ?3 WHERE asset_id = ?1",
     [Q_PARTS_CLEAR] = "DELETE FROM rendition_parts WHERE asset_id = ?1",
-    [Q_PART_INSERT] = "INSERT OR REPLACE INTO rendition_parts (asset_id, name, content_type, size)"
-                      " VALUES (?1, ?2, ?3, ?4)",
+    /* A retry writes the same names again. */
+    [Q_PART_INSERT] = "INSERT INTO rendition_parts (asset_id, name, content_type, size)"
+                      " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (asset_id, name) DO UPDATE"
+                      " SET content_type = excluded.content_type, size = excluded.size",
     [Q_PART_GET] = "SELECT content_type, size FROM rendition_parts WHERE asset_id = ?1 AND name = ?2",
 };
 
 db_status db_slides_clear(db_conn *c, const char *asset_id)
 {
-    return sq_exec_one(c, Q_SLIDES_CLEAR, asset_id, "slides clear");
+    return dbi_exec_one(c, Q_SLIDES_CLEAR, asset_id, "slides clear");
 }
 
 db_status db_slide_insert(db_conn *c, const char *asset_id, const slide *sl)
 {
-    sqlite3_stmt *s = sq_stmt(c, Q_SLIDE_INSERT);
+    sql_stmt *s = dbi_stmt(c, Q_SLIDE_INSERT);
     if (!s) return DB_ERROR;
-    sqlite3_bind_text(s, 1, asset_id, -1, SQLITE_STATIC);
+    sql_bind_text(s, 1, asset_id);
     const int64_t v[] = {sl->page, sl->width, sl->height, (int64_t)sl->size, sl->thumb_width,
                          sl->thumb_height, (int64_t)sl->thumb_size};
-    for (int i = 0; i < 7; i++) sqlite3_bind_int64(s, i + 2, v[i]);
-    int rc = sqlite3_step(s);
-    sqlite3_reset(s);
-    return rc == SQLITE_DONE ? DB_OK : sq_fail(c, "slide insert");
+    for (int i = 0; i < 7; i++) sql_bind_int64(s, i + 2, v[i]);
+    return dbi_done(c, s, "slide insert");
 }
 
 static void add_rendition(json_t *list, const char *asset_id, const char *name, int w, int h,
@@ -64,25 +64,25 @@ db_status db_asset_renditions(db_conn *c, const asset *a, json_t **out)
         *out = asset_renditions(a);
         return DB_OK;
     }
-    sqlite3_stmt *s = sq_stmt(c, Q_SLIDES_LIST);
+    sql_stmt *s = dbi_stmt(c, Q_SLIDES_LIST);
     if (!s) return DB_ERROR;
-    sqlite3_bind_text(s, 1, a->id, -1, SQLITE_STATIC);
+    sql_bind_text(s, 1, a->id);
     json_t *list = json_array();
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    sql_result rc;
+    while ((rc = sql_step(s)) == SQL_ROW) {
         char name[32];
-        int page = sqlite3_column_int(s, 0);
+        int page = sql_column_int64(s, 0);
         snprintf(name, sizeof name, "slide_%03d", page);
-        add_rendition(list, a->id, name, sqlite3_column_int(s, 1), sqlite3_column_int(s, 2),
-                      sqlite3_column_int64(s, 3));
+        add_rendition(list, a->id, name, sql_column_int64(s, 1), sql_column_int64(s, 2),
+                      sql_column_int64(s, 3));
         snprintf(name, sizeof name, "slide_%03d_thumb", page);
-        add_rendition(list, a->id, name, sqlite3_column_int(s, 4), sqlite3_column_int(s, 5),
-                      sqlite3_column_int64(s, 6));
+        add_rendition(list, a->id, name, sql_column_int64(s, 4), sql_column_int64(s, 5),
+                      sql_column_int64(s, 6));
     }
-    sqlite3_reset(s);
-    if (rc != SQLITE_DONE) {
+    sql_reset(s);
+    if (rc != SQL_DONE) {
         json_decref(list);
-        return sq_fail(c, "slides list");
+        return dbi_fail(c, "slides list");
     }
     *out = list;
     return DB_OK;
@@ -102,86 +102,85 @@ json_t *db_asset_json(db_conn *c, const asset *a)
 
 db_status db_parts_clear(db_conn *c, const char *asset_id)
 {
-    return sq_exec_one(c, Q_PARTS_CLEAR, asset_id, "parts clear");
+    return dbi_exec_one(c, Q_PARTS_CLEAR, asset_id, "parts clear");
 }
 
 db_status db_part_insert(db_conn *c, const char *asset_id, const char *name,
                          const char *content_type, uint64_t size)
 {
-    sqlite3_stmt *s = sq_stmt(c, Q_PART_INSERT);
+    sql_stmt *s = dbi_stmt(c, Q_PART_INSERT);
     if (!s) return DB_ERROR;
-    sqlite3_bind_text(s, 1, asset_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 3, content_type, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 4, (int64_t)size);
-    int rc = sqlite3_step(s);
-    sqlite3_reset(s);
-    return rc == SQLITE_DONE ? DB_OK : sq_fail(c, "part insert");
+    sql_bind_text(s, 1, asset_id);
+    sql_bind_text(s, 2, name);
+    sql_bind_text(s, 3, content_type);
+    sql_bind_int64(s, 4, (int64_t)size);
+    return dbi_done(c, s, "part insert");
+}
+
+typedef struct part {
+    char *content_type;
+    size_t cap;
+    uint64_t *size;
+} part;
+
+static void read_part(sql_stmt *s, void *out)
+{
+    part *p = out;
+    dbi_copy_text(p->content_type, p->cap, s, 0);
+    *p->size = (uint64_t)sql_column_int64(s, 1);
 }
 
 db_status db_part_get(db_conn *c, const char *asset_id, const char *name, char *content_type,
                       size_t cap, uint64_t *size)
 {
-    sqlite3_stmt *s = sq_stmt(c, Q_PART_GET);
+    sql_stmt *s = dbi_stmt(c, Q_PART_GET);
     if (!s) return DB_ERROR;
-    sqlite3_bind_text(s, 1, asset_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
-        sq_copy_text(content_type, cap, s, 0);
-        *size = (uint64_t)sqlite3_column_int64(s, 1);
-    }
-    sqlite3_reset(s);
-    return sq_lookup_result(c, rc, "part get");
+    sql_bind_text(s, 1, asset_id);
+    sql_bind_text(s, 2, name);
+    part p = {content_type, cap, size};
+    return dbi_row(c, s, read_part, &p, "part get");
 }
 
 /* ---------- slideshows ---------- */
 
 db_status db_slideshow_insert(db_conn *c, const slideshow *sh)
 {
-    sqlite3_stmt *s = sq_stmt(c, Q_SHOW_INSERT);
+    sql_stmt *s = dbi_stmt(c, Q_SHOW_INSERT);
     if (!s) return DB_ERROR;
-    sqlite3_bind_text(s, 1, sh->asset_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 2, sh->token_sha256, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 3, sh->updated, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(s);
-    sqlite3_reset(s);
-    return rc == SQLITE_DONE ? DB_OK : sq_fail(c, "slideshow insert");
+    sql_bind_text(s, 1, sh->asset_id);
+    sql_bind_text(s, 2, sh->token_sha256);
+    sql_bind_text(s, 3, sh->updated);
+    return dbi_done(c, s, "slideshow insert");
 }
 
-static void read_slideshow(sqlite3_stmt *s, void *out)
+static void read_slideshow(sql_stmt *s, void *out)
 {
     slideshow *sh = out;
-    sq_copy_text(sh->asset_id, sizeof sh->asset_id, s, 0);
-    sq_copy_text(sh->token_sha256, sizeof sh->token_sha256, s, 1);
-    sh->current = sqlite3_column_int(s, 2);
-    sq_copy_text(sh->updated, sizeof sh->updated, s, 3);
+    dbi_copy_text(sh->asset_id, sizeof sh->asset_id, s, 0);
+    dbi_copy_text(sh->token_sha256, sizeof sh->token_sha256, s, 1);
+    sh->current = sql_column_int64(s, 2);
+    dbi_copy_text(sh->updated, sizeof sh->updated, s, 3);
 }
 
 db_status db_slideshow_get(db_conn *c, const char *asset_id, slideshow *out)
 {
-    sqlite3_stmt *s = sq_stmt(c, Q_SHOW_GET);
+    sql_stmt *s = dbi_stmt(c, Q_SHOW_GET);
     if (!s) return DB_ERROR;
-    sqlite3_bind_text(s, 1, asset_id, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) read_slideshow(s, out);
-    sqlite3_reset(s);
-    return sq_lookup_result(c, rc, "slideshow get");
+    sql_bind_text(s, 1, asset_id);
+    return dbi_row(c, s, read_slideshow, out, "slideshow get");
 }
 
 db_status db_slideshow_set_current(db_conn *c, const char *asset_id, const char *owner,
                                    int current, int64_t now_ms, const char *updated,
                                    const char *event_data, slideshow *out)
 {
-    if (!sq_in_transaction(c, "slideshow.control")) return DB_ERROR;
-    sqlite3_stmt *s = sq_stmt(c, Q_SHOW_SET);
+    if (!dbi_in_transaction(c, "slideshow.control")) return DB_ERROR;
+    sql_stmt *s = dbi_stmt(c, Q_SHOW_SET);
     if (!s) return DB_ERROR;
-    sqlite3_bind_text(s, 1, asset_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int(s, 2, current);
-    sqlite3_bind_text(s, 3, updated, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(s);
-    sqlite3_reset(s);
-    db_status st = sq_change_result(c, rc, "slideshow control");
+    sql_bind_text(s, 1, asset_id);
+    sql_bind_int64(s, 2, current);
+    sql_bind_text(s, 3, updated);
+    db_status st = dbi_change(c, s, "slideshow control");
     if (st != DB_OK || (st = db_slideshow_get(c, asset_id, out)) != DB_OK) return st;
     return db_event_append(c, "slideshow.control", asset_id, owner, now_ms, event_data);
 }

@@ -1,12 +1,12 @@
-/* sqlite_runs.c — CSV runs and the people table on SQLite (db.h, core/run.h).
+/* runs.c — CSV runs and the people table (db.h, core/run.h).
  *
  * runs: one row per run, its lease (fence, lease_until, attempts) and its
  * counts.  A claim bumps the fence; every write by a worker names it
- * (WHERE fence = ?), so a worker whose lease was taken over changes
+ * (WHERE fence = ?2), so a worker whose lease was taken over changes
  * nothing — the same rule as jobs.
  *
  * people: the owner's table, the consumer's output; (owner, email) is the
- * key, so the first row with an e-mail wins (INSERT OR IGNORE) and a later
+ * key, so the first row with an e-mail wins (ON CONFLICT DO NOTHING) and a later
  * one is a duplicate.  Every value is bound, never spliced into SQL: a
  * name like `Robert'); DROP TABLE people;--` is stored as written.
  *
@@ -18,7 +18,7 @@
  * carry its CSV's asset id (events need one) and the run as run_to_json
  * shows it.
  */
-#include "db/sqlite_internal.h"
+#include "db/db_internal.h"
 #include "core/run.h"
 
 #include <stdlib.h>
@@ -31,9 +31,9 @@
     "last_message_ms, finished_ms, fence, lease_until, attempts, session, session_open"
 #define FENCED "WHERE id = ?1 AND fence = ?2 AND state < 3"
 
-const char *const sq_sql_runs[Q_COUNT] = {
+const char *const dbi_sql_runs[Q_COUNT] = {
     [Q_RUN_INSERT] = "INSERT INTO runs (id, owner, asset_id, state, mode, timeout_s, clear,"
-                     " created_ms, session, session_open) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     " created_ms, session, session_open) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     [Q_RUN_BY_SESSION] = "SELECT " RUN_COLS " FROM runs WHERE session = ?1 AND owner = ?2"
                          " AND session_open = 1",
     [Q_RUN_SESSIONS] = "SELECT " RUN_COLS " FROM runs WHERE owner = ?1 AND session_open = 1"
@@ -63,7 +63,9 @@ const char *const sq_sql_runs[Q_COUNT] = {
                    " error_message = 'the worker running it stopped answering on every attempt',"
                    " finished_ms = ?1 WHERE state < 3 AND lease_until < ?1 AND attempts >= ?2"
                    " RETURNING " RUN_COLS,
-    /* Queued runs have lease_until 0: one scan finds them and expired ones. */
+    /* Queued runs have lease_until 0: one scan finds them and expired ones.
+     * dialect: PostgreSQL has no INDEXED BY; it will want FOR UPDATE SKIP
+     * LOCKED in the subquery, as jobs.c's Q_JOB_CLAIM. */
     [Q_RUN_CLAIM] = "UPDATE runs SET fence = fence + 1, attempts = attempts + 1,"
                     " lease_until = ?1 + ?2, state = CASE WHEN state = 0 THEN 1 ELSE state END,"
                     " started_ms = CASE WHEN started_ms = 0 THEN ?1 ELSE started_ms END"
@@ -75,9 +77,10 @@ const char *const sq_sql_runs[Q_COUNT] = {
                              " n_sent = ?6, n_nacked = ?7, skipped_lines = ?8, pub_offset = ?9,"
                              " pub_line = ?10, published_ms = ?11 " FENCED
                              " RETURNING " RUN_COLS,
-    [Q_RUN_LINE] = "INSERT OR IGNORE INTO run_lines (run_id, line) VALUES (?1, ?2)",
-    [Q_PEOPLE_INSERT] = "INSERT OR IGNORE INTO people (owner, email, name, run_id, line,"
-                        " created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [Q_RUN_LINE] = "INSERT INTO run_lines (run_id, line) VALUES (?1, ?2)"
+                   " ON CONFLICT (run_id, line) DO NOTHING",
+    [Q_PEOPLE_INSERT] = "INSERT INTO people (owner, email, name, run_id, line, created_ms)"
+                        " VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (owner, email) DO NOTHING",
     [Q_RUN_SAVE_CONSUMER] = "UPDATE runs SET n_received = n_received + ?3,"
                             " n_saved = n_saved + ?4, n_duplicates = n_duplicates + ?5,"
                             " last_message_ms = CASE WHEN ?3 > 0 THEN ?6 ELSE last_message_ms END"
@@ -93,47 +96,34 @@ const char *const sq_sql_runs[Q_COUNT] = {
     [Q_PEOPLE_COUNT] = "SELECT count(*) FROM people WHERE owner = ?1",
 };
 
-static void read_run(sqlite3_stmt *s, void *out)
+static void read_run(sql_stmt *s, void *out)
 {
     run_rec *r = out;
     memset(r, 0, sizeof *r);
-    sq_copy_text(r->id, sizeof r->id, s, 0);
-    sq_copy_text(r->owner, sizeof r->owner, s, 1);
-    sq_copy_text(r->asset_id, sizeof r->asset_id, s, 2);
-    int state = sqlite3_column_int(s, 3);
+    dbi_copy_text(r->id, sizeof r->id, s, 0);
+    dbi_copy_text(r->owner, sizeof r->owner, s, 1);
+    dbi_copy_text(r->asset_id, sizeof r->asset_id, s, 2);
+    int state = sql_column_int64(s, 3);
     r->state = state >= RUN_QUEUED && state <= RUN_OPEN ? (run_state)state : RUN_FAILED;
-    r->mode = sqlite3_column_int(s, 4) == RUN_BATCH ? RUN_BATCH : RUN_LIVE;
-    r->timeout_s = sqlite3_column_int(s, 5);
-    r->clear = sqlite3_column_int(s, 6) != 0;
+    r->mode = sql_column_int64(s, 4) == RUN_BATCH ? RUN_BATCH : RUN_LIVE;
+    r->timeout_s = sql_column_int64(s, 5);
+    r->clear = sql_column_int64(s, 6) != 0;
     int64_t *counts[] = {&r->n.read, &r->n.skipped, &r->n.sent, &r->n.nacked,
                          &r->n.received, &r->n.saved, &r->n.duplicates};
-    for (int i = 0; i < 7; i++) *counts[i] = sqlite3_column_int64(s, 7 + i);
-    sq_copy_text(r->skipped_lines, sizeof r->skipped_lines, s, 14);
-    r->pub_offset = (uint64_t)sqlite3_column_int64(s, 15);
-    r->pub_line = (uint64_t)sqlite3_column_int64(s, 16);
-    r->table_count = sqlite3_column_int64(s, 17);
-    sq_copy_text(r->error_code, sizeof r->error_code, s, 18);
-    sq_copy_text(r->error_message, sizeof r->error_message, s, 19);
-    r->cancel = sqlite3_column_int(s, 20) != 0;
+    for (int i = 0; i < 7; i++) *counts[i] = sql_column_int64(s, 7 + i);
+    dbi_copy_text(r->skipped_lines, sizeof r->skipped_lines, s, 14);
+    r->pub_offset = (uint64_t)sql_column_int64(s, 15);
+    r->pub_line = (uint64_t)sql_column_int64(s, 16);
+    r->table_count = sql_column_int64(s, 17);
+    dbi_copy_text(r->error_code, sizeof r->error_code, s, 18);
+    dbi_copy_text(r->error_message, sizeof r->error_message, s, 19);
+    r->cancel = sql_column_int64(s, 20) != 0;
     int64_t *times[] = {&r->created_ms, &r->started_ms, &r->published_ms, &r->last_message_ms,
                         &r->finished_ms, &r->fence, &r->lease_until_ms};
-    for (int i = 0; i < 7; i++) *times[i] = sqlite3_column_int64(s, 21 + i);
-    r->attempts = sqlite3_column_int(s, 28);
-    sq_copy_text(r->session, sizeof r->session, s, 29);
-    r->session_open = sqlite3_column_int(s, 30) != 0;
-}
-
-/* Steps an UPDATE ... RETURNING of at most one run into *out (when not
- * NULL), draining it so its writes finish. */
-static db_status step_run(db_conn *c, sqlite3_stmt *s, run_rec *out, const char *what)
-{
-    int rc = sqlite3_step(s);
-    bool found = rc == SQLITE_ROW;
-    if (found && out) read_run(s, out);
-    while (rc == SQLITE_ROW) rc = sqlite3_step(s);
-    sqlite3_reset(s);
-    if (rc != SQLITE_DONE) return sq_fail(c, what);
-    return found ? DB_OK : DB_NOT_FOUND;
+    for (int i = 0; i < 7; i++) *times[i] = sql_column_int64(s, 21 + i);
+    r->attempts = sql_column_int64(s, 28);
+    dbi_copy_text(r->session, sizeof r->session, s, 29);
+    r->session_open = sql_column_int64(s, 30) != 0;
 }
 
 static db_status append_event(db_conn *c, const char *type, const run_rec *r, int64_t now_ms)
@@ -148,67 +138,60 @@ static db_status append_event(db_conn *c, const char *type, const run_rec *r, in
 
 db_status db_run_insert(db_conn *c, run_rec *r)
 {
-    if (!sq_in_transaction(c, "run insert")) return DB_ERROR;
-    if (r->clear && sq_exec_one(c, Q_PEOPLE_CLEAR, r->owner, "people clear") != DB_OK)
+    if (!dbi_in_transaction(c, "run insert")) return DB_ERROR;
+    if (r->clear && dbi_exec_one(c, Q_PEOPLE_CLEAR, r->owner, "people clear") != DB_OK)
         return DB_ERROR;
-    sqlite3_stmt *s = sq_stmt(c, Q_RUN_INSERT);
+    sql_stmt *s = dbi_stmt(c, Q_RUN_INSERT);
     if (!s) return DB_ERROR;
-    sqlite3_bind_text(s, 1, r->id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 2, r->owner, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 3, r->asset_id, -1, SQLITE_STATIC);
+    sql_bind_text(s, 1, r->id);
+    sql_bind_text(s, 2, r->owner);
+    sql_bind_text(s, 3, r->asset_id);
     r->state = r->session[0] ? RUN_OPEN : RUN_QUEUED;
     r->session_open = r->session[0] != '\0';
-    sqlite3_bind_int(s, 4, (int)r->state);
-    sqlite3_bind_int(s, 5, (int)r->mode);
-    sqlite3_bind_int(s, 6, r->timeout_s);
-    sqlite3_bind_int(s, 7, r->clear);
-    sqlite3_bind_int64(s, 8, r->created_ms);
-    sqlite3_bind_text(s, 9, r->session, -1, SQLITE_STATIC);
-    sqlite3_bind_int(s, 10, r->session_open);
-    int rc = sqlite3_step(s);
-    sqlite3_reset(s);
-    if (rc != SQLITE_DONE) return sq_fail(c, "run insert");
+    sql_bind_int64(s, 4, (int)r->state);
+    sql_bind_int64(s, 5, (int)r->mode);
+    sql_bind_int64(s, 6, r->timeout_s);
+    sql_bind_int64(s, 7, r->clear);
+    sql_bind_int64(s, 8, r->created_ms);
+    sql_bind_text(s, 9, r->session);
+    sql_bind_int64(s, 10, r->session_open);
+    if (dbi_done(c, s, "run insert") != DB_OK) return DB_ERROR;
     r->table_count = -1;
     return append_event(c, "run.created", r, r->created_ms);
 }
 
 db_status db_run_get(db_conn *c, const char *owner, const char *id, run_rec *out)
 {
-    return sq_get_owned(c, Q_RUN_GET, id, owner, read_run, out, "run get");
+    return dbi_get_owned(c, Q_RUN_GET, id, owner, read_run, out, "run get");
 }
 
 db_status db_run_list(db_conn *c, const char *owner, int64_t before_ms, int limit, run_rec *out,
                       int *n)
 {
-    sqlite3_stmt *s = sq_stmt(c, Q_RUN_LIST);
+    sql_stmt *s = dbi_stmt(c, Q_RUN_LIST);
     if (!s) return DB_ERROR;
-    sqlite3_bind_text(s, 1, owner, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 2, before_ms > 0 ? before_ms : INT64_MAX);
-    sqlite3_bind_int(s, 3, limit);
-    int rc = SQLITE_DONE;
-    *n = 0;
-    while (*n < limit && (rc = sqlite3_step(s)) == SQLITE_ROW) read_run(s, &out[(*n)++]);
-    if (rc == SQLITE_ROW) rc = SQLITE_DONE;   /* the limit, not the end */
-    sqlite3_reset(s);
-    return rc == SQLITE_DONE ? DB_OK : sq_fail(c, "run list");
+    sql_bind_text(s, 1, owner);
+    sql_bind_int64(s, 2, before_ms > 0 ? before_ms : INT64_MAX);
+    sql_bind_int64(s, 3, limit);
+    return dbi_rows(c, s, read_run, out, sizeof *out, limit, n, "run list");
 }
 
 db_status db_run_cancel(db_conn *c, const char *owner, const char *id, int64_t now_ms, run_rec *out)
 {
-    if (!sq_in_transaction(c, "run cancel")) return DB_ERROR;
-    sqlite3_stmt *s = sq_stmt(c, Q_RUN_CANCEL_QUEUED);
+    if (!dbi_in_transaction(c, "run cancel")) return DB_ERROR;
+    sql_stmt *s = dbi_stmt(c, Q_RUN_CANCEL_QUEUED);
     if (!s) return DB_ERROR;
-    sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 2, owner, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 3, now_ms);
-    db_status st = step_run(c, s, out, "run cancel");
+    sql_bind_text(s, 1, id);
+    sql_bind_text(s, 2, owner);
+    sql_bind_int64(s, 3, now_ms);
+    db_status st = dbi_row(c, s, read_run, out, "run cancel");
     if (st == DB_OK) return append_event(c, "run.finished", out, now_ms);
     if (st != DB_NOT_FOUND) return st;
     /* Running: its worker sees the flag at its next write and stops. */
-    if (!(s = sq_stmt(c, Q_RUN_CANCEL))) return DB_ERROR;
-    sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 2, owner, -1, SQLITE_STATIC);
-    return step_run(c, s, out, "run cancel");
+    if (!(s = dbi_stmt(c, Q_RUN_CANCEL))) return DB_ERROR;
+    sql_bind_text(s, 1, id);
+    sql_bind_text(s, 2, owner);
+    return dbi_row(c, s, read_run, out, "run cancel");
 }
 
 db_status db_run_claim(db_conn *c, int64_t now_ms, int64_t lease_ms, run_rec *out)
@@ -216,28 +199,28 @@ db_status db_run_claim(db_conn *c, int64_t now_ms, int64_t lease_ms, run_rec *ou
     if (db_begin(c) != DB_OK) return DB_ERROR;
     /* Runs whose worker died on their last attempt fail first, each with
      * its run.finished, so a run that kills workers stops being retried. */
-    sqlite3_stmt *s = sq_stmt(c, Q_RUN_BURY);
+    sql_stmt *s = dbi_stmt(c, Q_RUN_BURY);
     if (!s) goto fail;
-    sqlite3_bind_int64(s, 1, now_ms);
-    sqlite3_bind_int(s, 2, RUN_MAX_ATTEMPTS);
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    sql_bind_int64(s, 1, now_ms);
+    sql_bind_int64(s, 2, RUN_MAX_ATTEMPTS);
+    sql_result rc;
+    while ((rc = sql_step(s)) == SQL_ROW) {
         run_rec dead;
         read_run(s, &dead);
         if (append_event(c, "run.finished", &dead, now_ms) != DB_OK) {
-            sqlite3_reset(s);
+            sql_reset(s);
             goto fail;
         }
     }
-    sqlite3_reset(s);
-    if (rc != SQLITE_DONE) {
-        sq_fail(c, "run bury");
+    sql_reset(s);
+    if (rc != SQL_DONE) {
+        dbi_fail(c, "run bury");
         goto fail;
     }
-    if (!(s = sq_stmt(c, Q_RUN_CLAIM))) goto fail;
-    sqlite3_bind_int64(s, 1, now_ms);
-    sqlite3_bind_int64(s, 2, lease_ms);
-    db_status st = step_run(c, s, out, "run claim");
+    if (!(s = dbi_stmt(c, Q_RUN_CLAIM))) goto fail;
+    sql_bind_int64(s, 1, now_ms);
+    sql_bind_int64(s, 2, lease_ms);
+    db_status st = dbi_row(c, s, read_run, out, "run claim");
     if (st == DB_ERROR || db_commit(c) != DB_OK) goto fail;
     return st;
 fail:
@@ -247,18 +230,15 @@ fail:
 
 db_status db_run_renew(db_conn *c, const run_rec *r, int64_t until_ms, bool *cancel)
 {
-    sqlite3_stmt *s = sq_stmt(c, Q_RUN_RENEW);
+    sql_stmt *s = dbi_stmt(c, Q_RUN_RENEW);
     if (!s) return DB_ERROR;
-    sqlite3_bind_text(s, 1, r->id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 2, r->fence);
-    sqlite3_bind_int64(s, 3, until_ms);
-    int rc = sqlite3_step(s);
-    bool found = rc == SQLITE_ROW;
-    if (found) *cancel = sqlite3_column_int(s, 0) != 0;
-    while (rc == SQLITE_ROW) rc = sqlite3_step(s);
-    sqlite3_reset(s);
-    if (rc != SQLITE_DONE) return sq_fail(c, "run renew");
-    return found ? DB_OK : DB_NOT_FOUND;
+    sql_bind_text(s, 1, r->id);
+    sql_bind_int64(s, 2, r->fence);
+    sql_bind_int64(s, 3, until_ms);
+    int64_t flag = 0;
+    db_status st = dbi_int64(c, s, &flag, "run renew");
+    if (st == DB_OK) *cancel = flag != 0;
+    return st;
 }
 
 /* What the other side of the run wrote, and the owner's cancel flag: the
@@ -274,22 +254,22 @@ static void take_row_side(run_rec *r, const run_rec *row)
 
 db_status db_run_save_publisher(db_conn *c, run_rec *r, bool progress_event, int64_t now_ms)
 {
-    if (!sq_in_transaction(c, "run save publisher")) return DB_ERROR;
-    sqlite3_stmt *s = sq_stmt(c, Q_RUN_SAVE_PUBLISHER);
+    if (!dbi_in_transaction(c, "run save publisher")) return DB_ERROR;
+    sql_stmt *s = dbi_stmt(c, Q_RUN_SAVE_PUBLISHER);
     if (!s) return DB_ERROR;
-    sqlite3_bind_text(s, 1, r->id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 2, r->fence);
-    sqlite3_bind_int(s, 3, (int)r->state);
-    sqlite3_bind_int64(s, 4, r->n.read);
-    sqlite3_bind_int64(s, 5, r->n.skipped);
-    sqlite3_bind_int64(s, 6, r->n.sent);
-    sqlite3_bind_int64(s, 7, r->n.nacked);
-    sqlite3_bind_text(s, 8, r->skipped_lines[0] ? r->skipped_lines : "[]", -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 9, (sqlite3_int64)r->pub_offset);
-    sqlite3_bind_int64(s, 10, (sqlite3_int64)r->pub_line);
-    sqlite3_bind_int64(s, 11, r->published_ms);
+    sql_bind_text(s, 1, r->id);
+    sql_bind_int64(s, 2, r->fence);
+    sql_bind_int64(s, 3, (int)r->state);
+    sql_bind_int64(s, 4, r->n.read);
+    sql_bind_int64(s, 5, r->n.skipped);
+    sql_bind_int64(s, 6, r->n.sent);
+    sql_bind_int64(s, 7, r->n.nacked);
+    sql_bind_text(s, 8, r->skipped_lines[0] ? r->skipped_lines : "[]");
+    sql_bind_int64(s, 9, (int64_t)r->pub_offset);
+    sql_bind_int64(s, 10, (int64_t)r->pub_line);
+    sql_bind_int64(s, 11, r->published_ms);
     run_rec now;
-    db_status st = step_run(c, s, &now, "run save publisher");
+    db_status st = dbi_row(c, s, read_run, &now, "run save publisher");
     if (st != DB_OK) return st;
     take_row_side(r, &now);
     return progress_event ? append_event(c, "run.progress", &now, now_ms) : DB_OK;
@@ -298,34 +278,29 @@ db_status db_run_save_publisher(db_conn *c, run_rec *r, bool progress_event, int
 /* A row's outcome: 0 seen before (a redelivery), 1 saved, 2 duplicate. */
 static int store_row(db_conn *c, const run_rec *r, const run_row *row, int64_t now_ms)
 {
-    sqlite3_stmt *s;
-    int rc;
+    sql_stmt *s;
     if (row->line > 0) {   /* 0: a message with no line (another publisher's) */
-        if (!(s = sq_stmt(c, Q_RUN_LINE))) return -1;
-        sqlite3_bind_text(s, 1, r->id, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(s, 2, row->line);
-        rc = sqlite3_step(s);
-        sqlite3_reset(s);
-        if (rc != SQLITE_DONE) return sq_fail(c, "run line"), -1;
-        if (sqlite3_changes(c->h) == 0) return 0;
+        if (!(s = dbi_stmt(c, Q_RUN_LINE))) return -1;
+        sql_bind_text(s, 1, r->id);
+        sql_bind_int64(s, 2, row->line);
+        if (dbi_done(c, s, "run line") != DB_OK) return -1;
+        if (dbi_changes(c) == 0) return 0;
     }
-    if (!(s = sq_stmt(c, Q_PEOPLE_INSERT))) return -1;
-    sqlite3_bind_text(s, 1, r->owner, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 2, row->mail, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 3, row->name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 4, r->id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 5, row->line);
-    sqlite3_bind_int64(s, 6, now_ms);
-    rc = sqlite3_step(s);
-    sqlite3_reset(s);
-    if (rc != SQLITE_DONE) return sq_fail(c, "people insert"), -1;
-    return sqlite3_changes(c->h) ? 1 : 2;
+    if (!(s = dbi_stmt(c, Q_PEOPLE_INSERT))) return -1;
+    sql_bind_text(s, 1, r->owner);
+    sql_bind_text(s, 2, row->mail);
+    sql_bind_text(s, 3, row->name);
+    sql_bind_text(s, 4, r->id);
+    sql_bind_int64(s, 5, row->line);
+    sql_bind_int64(s, 6, now_ms);
+    if (dbi_done(c, s, "people insert") != DB_OK) return -1;
+    return dbi_changes(c) ? 1 : 2;
 }
 
 db_status db_run_store_rows(db_conn *c, run_rec *r, const run_row *rows, int n, bool progress_event,
                             int64_t now_ms)
 {
-    if (!sq_in_transaction(c, "run store rows")) return DB_ERROR;
+    if (!dbi_in_transaction(c, "run store rows")) return DB_ERROR;
     int64_t received = 0, saved = 0, duplicates = 0;
     for (int i = 0; i < n; i++) {
         int out = store_row(c, r, &rows[i], now_ms);
@@ -334,16 +309,16 @@ db_status db_run_store_rows(db_conn *c, run_rec *r, const run_row *rows, int n, 
         saved += out == 1;
         duplicates += out == 2;
     }
-    sqlite3_stmt *s = sq_stmt(c, Q_RUN_SAVE_CONSUMER);
+    sql_stmt *s = dbi_stmt(c, Q_RUN_SAVE_CONSUMER);
     if (!s) return DB_ERROR;
-    sqlite3_bind_text(s, 1, r->id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 2, r->fence);
-    sqlite3_bind_int64(s, 3, received);
-    sqlite3_bind_int64(s, 4, saved);
-    sqlite3_bind_int64(s, 5, duplicates);
-    sqlite3_bind_int64(s, 6, now_ms);
+    sql_bind_text(s, 1, r->id);
+    sql_bind_int64(s, 2, r->fence);
+    sql_bind_int64(s, 3, received);
+    sql_bind_int64(s, 4, saved);
+    sql_bind_int64(s, 5, duplicates);
+    sql_bind_int64(s, 6, now_ms);
     run_rec now;
-    db_status st = step_run(c, s, &now, "run save consumer");
+    db_status st = dbi_row(c, s, read_run, &now, "run save consumer");
     if (st != DB_OK) return st;
     take_row_side(r, &now);
     return progress_event ? append_event(c, "run.progress", &now, now_ms) : DB_OK;
@@ -351,64 +326,59 @@ db_status db_run_store_rows(db_conn *c, run_rec *r, const run_row *rows, int n, 
 
 db_status db_run_finish(db_conn *c, run_rec *r, int64_t now_ms)
 {
-    if (!sq_in_transaction(c, "run finish")) return DB_ERROR;
-    sqlite3_stmt *s = sq_stmt(c, Q_RUN_FINISH);
+    if (!dbi_in_transaction(c, "run finish")) return DB_ERROR;
+    sql_stmt *s = dbi_stmt(c, Q_RUN_FINISH);
     if (!s) return DB_ERROR;
-    sqlite3_bind_text(s, 1, r->id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 2, r->fence);
-    sqlite3_bind_int(s, 3, (int)r->state);
-    sqlite3_bind_text(s, 4, r->error_code, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 5, r->error_message, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 6, now_ms);
-    db_status st = step_run(c, s, r, "run finish");
+    sql_bind_text(s, 1, r->id);
+    sql_bind_int64(s, 2, r->fence);
+    sql_bind_int64(s, 3, (int)r->state);
+    sql_bind_text(s, 4, r->error_code);
+    sql_bind_text(s, 5, r->error_message);
+    sql_bind_int64(s, 6, now_ms);
+    db_status st = dbi_row(c, s, read_run, r, "run finish");
     if (st != DB_OK) return st;
-    if (sq_exec_one(c, Q_RUN_LINES_DROP, r->id, "run lines drop") != DB_OK) return DB_ERROR;
+    if (dbi_exec_one(c, Q_RUN_LINES_DROP, r->id, "run lines drop") != DB_OK) return DB_ERROR;
     return append_event(c, "run.finished", r, now_ms);
 }
 
 db_status db_run_by_session(db_conn *c, const char *owner, const char *session, run_rec *out)
 {
-    return sq_get_owned(c, Q_RUN_BY_SESSION, session, owner, read_run, out, "run by session");
+    return dbi_get_owned(c, Q_RUN_BY_SESSION, session, owner, read_run, out, "run by session");
 }
 
 db_status db_run_sessions(db_conn *c, const char *owner, int limit, run_rec *out, int *n)
 {
-    sqlite3_stmt *s = sq_stmt(c, Q_RUN_SESSIONS);
+    sql_stmt *s = dbi_stmt(c, Q_RUN_SESSIONS);
     if (!s) return DB_ERROR;
-    sqlite3_bind_text(s, 1, owner, -1, SQLITE_STATIC);
-    sqlite3_bind_int(s, 2, limit);
-    int rc = SQLITE_DONE;
-    *n = 0;
-    while (*n < limit && (rc = sqlite3_step(s)) == SQLITE_ROW) read_run(s, &out[(*n)++]);
-    if (rc == SQLITE_ROW) rc = SQLITE_DONE;
-    sqlite3_reset(s);
-    return rc == SQLITE_DONE ? DB_OK : sq_fail(c, "run sessions");
+    sql_bind_text(s, 1, owner);
+    sql_bind_int64(s, 2, limit);
+    return dbi_rows(c, s, read_run, out, sizeof *out, limit, n, "run sessions");
 }
 
 db_status db_run_process(db_conn *c, const char *owner, const char *session, run_mode mode,
                          int timeout_s, int64_t now_ms, run_rec *out)
 {
-    if (!sq_in_transaction(c, "run process")) return DB_ERROR;
-    sqlite3_stmt *s = sq_stmt(c, Q_RUN_PROCESS);
+    if (!dbi_in_transaction(c, "run process")) return DB_ERROR;
+    sql_stmt *s = dbi_stmt(c, Q_RUN_PROCESS);
     if (!s) return DB_ERROR;
-    sqlite3_bind_text(s, 1, session, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 2, owner, -1, SQLITE_STATIC);
-    sqlite3_bind_int(s, 3, (int)mode);
-    sqlite3_bind_int(s, 4, timeout_s);
-    db_status st = step_run(c, s, out, "run process");
+    sql_bind_text(s, 1, session);
+    sql_bind_text(s, 2, owner);
+    sql_bind_int64(s, 3, (int)mode);
+    sql_bind_int64(s, 4, timeout_s);
+    db_status st = dbi_row(c, s, read_run, out, "run process");
     return st == DB_OK ? append_event(c, "run.progress", out, now_ms) : st;
 }
 
 db_status db_run_close_session(db_conn *c, const char *owner, const char *session,
                                int64_t now_ms, run_rec *out)
 {
-    if (!sq_in_transaction(c, "run close session")) return DB_ERROR;
-    sqlite3_stmt *s = sq_stmt(c, Q_RUN_CLOSE_SESSION);
+    if (!dbi_in_transaction(c, "run close session")) return DB_ERROR;
+    sql_stmt *s = dbi_stmt(c, Q_RUN_CLOSE_SESSION);
     if (!s) return DB_ERROR;
-    sqlite3_bind_text(s, 1, session, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 2, owner, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 3, now_ms);
-    db_status st = step_run(c, s, out, "run close session");
+    sql_bind_text(s, 1, session);
+    sql_bind_text(s, 2, owner);
+    sql_bind_int64(s, 3, now_ms);
+    db_status st = dbi_row(c, s, read_run, out, "run close session");
     /* ended here (never processed): its run.finished */
     if (st == DB_OK && out->finished_ms == now_ms)
         return append_event(c, "run.finished", out, now_ms);
@@ -417,38 +387,35 @@ db_status db_run_close_session(db_conn *c, const char *owner, const char *sessio
 
 db_status db_people_count(db_conn *c, const char *owner, int64_t *n)
 {
-    sqlite3_stmt *s = sq_stmt(c, Q_PEOPLE_COUNT);
+    sql_stmt *s = dbi_stmt(c, Q_PEOPLE_COUNT);
     if (!s) return DB_ERROR;
-    sqlite3_bind_text(s, 1, owner, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) *n = sqlite3_column_int64(s, 0);
-    sqlite3_reset(s);
-    return rc == SQLITE_ROW ? DB_OK : sq_fail(c, "people count");
+    sql_bind_text(s, 1, owner);
+    return dbi_int64(c, s, n, "people count");
 }
 
 db_status db_people_list(db_conn *c, const char *owner, const char *after_email, int limit,
                          db_person_fn fn, void *arg, int *n)
 {
-    sqlite3_stmt *s = sq_stmt(c, Q_PEOPLE_LIST);
+    sql_stmt *s = dbi_stmt(c, Q_PEOPLE_LIST);
     if (!s) return DB_ERROR;
-    sqlite3_bind_text(s, 1, owner, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 2, after_email ? after_email : "", -1, SQLITE_STATIC);
-    sqlite3_bind_int(s, 3, limit);
-    int rc;
+    sql_bind_text(s, 1, owner);
+    sql_bind_text(s, 2, after_email ? after_email : "");
+    sql_bind_int64(s, 3, limit);
+    sql_result rc;
     *n = 0;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    while ((rc = sql_step(s)) == SQL_ROW) {
         db_person p = {
-            .email = (const char *)sqlite3_column_text(s, 0),
-            .email_len = (size_t)sqlite3_column_bytes(s, 0),
-            .name = (const char *)sqlite3_column_text(s, 1),
-            .name_len = (size_t)sqlite3_column_bytes(s, 1),
-            .run_id = (const char *)sqlite3_column_text(s, 2),
-            .line = sqlite3_column_int64(s, 3),
-            .created_ms = sqlite3_column_int64(s, 4),
+            .email = sql_column_text(s, 0),
+            .email_len = (size_t)sql_column_bytes(s, 0),
+            .name = sql_column_text(s, 1),
+            .name_len = (size_t)sql_column_bytes(s, 1),
+            .run_id = sql_column_text(s, 2),
+            .line = sql_column_int64(s, 3),
+            .created_ms = sql_column_int64(s, 4),
         };
         fn(arg, &p);
         (*n)++;
     }
-    sqlite3_reset(s);
-    return rc == SQLITE_DONE ? DB_OK : sq_fail(c, "people list");
+    sql_reset(s);
+    return rc == SQL_DONE ? DB_OK : dbi_fail(c, "people list");
 }

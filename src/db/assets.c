@@ -1,15 +1,15 @@
-/* sqlite_assets.c — assets on SQLite (db.h "Assets").
+/* assets.c — assets (db.h "Assets").
  *
  * The assets table: insert, the owner-scoped get, list and delete, and the
  * processing results workers write (get_any, set_processing/ready/failed).
  * Every state change appends its asset.* event inside the caller's
- * transaction (the outbox rule, sq_in_transaction), the event carrying the
- * asset's JSON as clients see it (db_asset_json, sqlite_slides.c).  Deleting
+ * transaction (the outbox rule, dbi_in_transaction), the event carrying the
+ * asset's JSON as clients see it (db_asset_json, slides.c).  Deleting
  * an asset also clears its slides, its stream parts and its slideshow, so the slideshow
  * delete is one of this file's statements: a statement's SQL lives in the
- * file whose functions run it (sqlite_internal.h).
+ * file whose functions run it (db_internal.h).
  */
-#include "db/sqlite_internal.h"
+#include "db/db_internal.h"
 #include "util/timefmt.h"
 
 #include <stdlib.h>
@@ -17,17 +17,17 @@
 #define ASSET_COLS "seq, id, owner, kind, status, filename, content_type, size, sha256, created," \
                    " updated, renditions, meta, error_code, error_message, title, description, tags," \
                    " profile, cover"
-const char *const sq_sql_assets[Q_COUNT] = {
+const char *const dbi_sql_assets[Q_COUNT] = {
     [Q_ASSET_INSERT] = "INSERT INTO assets (id, owner, kind, status, filename, content_type,"
                        " size, sha256, created, updated, error_code, error_message, profile)"
-                       " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-    [Q_ASSET_GET] = "SELECT " ASSET_COLS " FROM assets WHERE id = ? AND owner = ?",
-    [Q_ASSET_DELETE] = "DELETE FROM assets WHERE id = ? AND owner = ?",
-    [Q_ASSET_EXISTS] = "SELECT 1 FROM assets WHERE id = ?",
+                       " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13) RETURNING seq",
+    [Q_ASSET_GET] = "SELECT " ASSET_COLS " FROM assets WHERE id = ?1 AND owner = ?2",
+    [Q_ASSET_DELETE] = "DELETE FROM assets WHERE id = ?1 AND owner = ?2",
+    [Q_ASSET_EXISTS] = "SELECT 1 FROM assets WHERE id = ?1",
     [Q_ASSET_LIST] = "SELECT " ASSET_COLS " FROM assets WHERE owner = ?1 AND seq < ?2"
                      " AND (?3 IS NULL OR kind = ?3) AND (?4 IS NULL OR status = ?4)"
                      " ORDER BY seq DESC LIMIT ?5",
-    [Q_ASSET_GET_ANY] = "SELECT " ASSET_COLS " FROM assets WHERE id = ?",
+    [Q_ASSET_GET_ANY] = "SELECT " ASSET_COLS " FROM assets WHERE id = ?1",
     [Q_ASSET_SET_PROCESSING] = "UPDATE assets SET status = 1, error_code = '', error_message = '',"
                                " updated = ?2 WHERE id = ?1",
     [Q_ASSET_SET_READY] = "UPDATE assets SET status = 2, renditions = ?2, meta = ?3,"
@@ -40,29 +40,29 @@ const char *const sq_sql_assets[Q_COUNT] = {
     [Q_SHOW_DELETE] = "DELETE FROM slideshows WHERE asset_id = ?1",
 };
 
-static void read_asset(sqlite3_stmt *s, void *out)
+static void read_asset(sql_stmt *s, void *out)
 {
     asset *a = out;
-    a->seq = sqlite3_column_int64(s, 0);
-    sq_copy_text(a->id, sizeof a->id, s, 1);
-    sq_copy_text(a->owner, sizeof a->owner, s, 2);
-    a->kind = (asset_kind)sqlite3_column_int(s, 3);
-    a->status = (asset_status)sqlite3_column_int(s, 4);
-    sq_copy_text(a->filename, sizeof a->filename, s, 5);
-    sq_copy_text(a->content_type, sizeof a->content_type, s, 6);
-    a->size = (uint64_t)sqlite3_column_int64(s, 7);
-    sq_copy_text(a->sha256, sizeof a->sha256, s, 8);
-    sq_copy_text(a->created, sizeof a->created, s, 9);
-    sq_copy_text(a->updated, sizeof a->updated, s, 10);
-    sq_copy_text(a->renditions, sizeof a->renditions, s, 11);
-    sq_copy_text(a->meta, sizeof a->meta, s, 12);
-    sq_copy_text(a->error_code, sizeof a->error_code, s, 13);
-    sq_copy_text(a->error_message, sizeof a->error_message, s, 14);
-    sq_copy_text(a->title, sizeof a->title, s, 15);
-    sq_copy_text(a->description, sizeof a->description, s, 16);
-    sq_copy_text(a->tags, sizeof a->tags, s, 17);
-    sq_copy_text(a->profile, sizeof a->profile, s, 18);
-    sq_copy_text(a->cover, sizeof a->cover, s, 19);
+    a->seq = sql_column_int64(s, 0);
+    dbi_copy_text(a->id, sizeof a->id, s, 1);
+    dbi_copy_text(a->owner, sizeof a->owner, s, 2);
+    a->kind = (asset_kind)sql_column_int64(s, 3);
+    a->status = (asset_status)sql_column_int64(s, 4);
+    dbi_copy_text(a->filename, sizeof a->filename, s, 5);
+    dbi_copy_text(a->content_type, sizeof a->content_type, s, 6);
+    a->size = (uint64_t)sql_column_int64(s, 7);
+    dbi_copy_text(a->sha256, sizeof a->sha256, s, 8);
+    dbi_copy_text(a->created, sizeof a->created, s, 9);
+    dbi_copy_text(a->updated, sizeof a->updated, s, 10);
+    dbi_copy_text(a->renditions, sizeof a->renditions, s, 11);
+    dbi_copy_text(a->meta, sizeof a->meta, s, 12);
+    dbi_copy_text(a->error_code, sizeof a->error_code, s, 13);
+    dbi_copy_text(a->error_message, sizeof a->error_message, s, 14);
+    dbi_copy_text(a->title, sizeof a->title, s, 15);
+    dbi_copy_text(a->description, sizeof a->description, s, 16);
+    dbi_copy_text(a->tags, sizeof a->tags, s, 17);
+    dbi_copy_text(a->profile, sizeof a->profile, s, 18);
+    dbi_copy_text(a->cover, sizeof a->cover, s, 19);
 }
 
 /* An asset event carries the asset's JSON as clients see it. */
@@ -85,94 +85,80 @@ static db_status event_asset_id(db_conn *c, const char *type, const char *id, in
 
 db_status db_asset_insert(db_conn *c, asset *a)
 {
-    if (!sq_in_transaction(c, "asset.created")) return DB_ERROR;
-    sqlite3_stmt *s = sq_stmt(c, Q_ASSET_INSERT);
+    if (!dbi_in_transaction(c, "asset.created")) return DB_ERROR;
+    sql_stmt *s = dbi_stmt(c, Q_ASSET_INSERT);
     if (!s) return DB_ERROR;
-    sqlite3_bind_text(s, 1, a->id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 2, a->owner, -1, SQLITE_STATIC);
-    sqlite3_bind_int(s, 3, (int)a->kind);
-    sqlite3_bind_int(s, 4, (int)a->status);
-    sqlite3_bind_text(s, 5, a->filename, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 6, a->content_type, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 7, (sqlite3_int64)a->size);
-    sqlite3_bind_text(s, 8, a->sha256, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 9, a->created, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 10, a->updated, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 11, a->error_code, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 12, a->error_message, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 13, a->profile, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(s);
-    sqlite3_reset(s);
-    if (rc != SQLITE_DONE) return sq_fail(c, "asset insert");
-    a->seq = sqlite3_last_insert_rowid(c->h);
+    sql_bind_text(s, 1, a->id);
+    sql_bind_text(s, 2, a->owner);
+    sql_bind_int64(s, 3, (int)a->kind);
+    sql_bind_int64(s, 4, (int)a->status);
+    sql_bind_text(s, 5, a->filename);
+    sql_bind_text(s, 6, a->content_type);
+    sql_bind_int64(s, 7, (int64_t)a->size);
+    sql_bind_text(s, 8, a->sha256);
+    sql_bind_text(s, 9, a->created);
+    sql_bind_text(s, 10, a->updated);
+    sql_bind_text(s, 11, a->error_code);
+    sql_bind_text(s, 12, a->error_message);
+    sql_bind_text(s, 13, a->profile);
+    db_status st = dbi_int64(c, s, &a->seq, "asset insert");
+    if (st != DB_OK) return st == DB_NOT_FOUND ? dbi_fail(c, "asset insert") : st;
     int64_t now = time_now_ms();
-    db_status st = event_asset(c, "asset.created", a, now);
+    st = event_asset(c, "asset.created", a, now);
     if (st == DB_OK && a->status == STATUS_FAILED) st = event_asset(c, "asset.failed", a, now);
     return st;
 }
 
 db_status db_asset_get(db_conn *c, const char *owner, const char *id, asset *out)
 {
-    return sq_get_owned(c, Q_ASSET_GET, id, owner, read_asset, out, "asset get");
+    return dbi_get_owned(c, Q_ASSET_GET, id, owner, read_asset, out, "asset get");
 }
 
 db_status db_asset_delete(db_conn *c, const char *owner, const char *id)
 {
-    if (!sq_in_transaction(c, "asset.deleted")) return DB_ERROR;
+    if (!dbi_in_transaction(c, "asset.deleted")) return DB_ERROR;
     asset gone;   /* the last state, for the event */
     db_status st = db_asset_get(c, owner, id, &gone);
-    sqlite3_stmt *s = st == DB_OK ? sq_stmt(c, Q_ASSET_DELETE) : NULL;
+    sql_stmt *s = st == DB_OK ? dbi_stmt(c, Q_ASSET_DELETE) : NULL;
     if (!s) return st == DB_OK ? DB_ERROR : st;
-    sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 2, owner, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(s);
-    sqlite3_reset(s);
-    st = sq_change_result(c, rc, "asset delete");
+    sql_bind_text(s, 1, id);
+    sql_bind_text(s, 2, owner);
+    st = dbi_change(c, s, "asset delete");
     if (st == DB_OK) st = event_asset(c, "asset.deleted", &gone, time_now_ms());
     if (st == DB_OK) st = db_slides_clear(c, id);
     if (st == DB_OK) st = db_parts_clear(c, id);
-    return st == DB_OK ? sq_exec_one(c, Q_SHOW_DELETE, id, "slideshow delete") : st;
+    return st == DB_OK ? dbi_exec_one(c, Q_SHOW_DELETE, id, "slideshow delete") : st;
 }
 
 db_status db_asset_id_exists(db_conn *c, const char *id)
 {
-    sqlite3_stmt *s = sq_stmt(c, Q_ASSET_EXISTS);
+    sql_stmt *s = dbi_stmt(c, Q_ASSET_EXISTS);
     if (!s) return DB_ERROR;
-    sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(s);
-    sqlite3_reset(s);
-    return sq_lookup_result(c, rc, "asset exists");
+    sql_bind_text(s, 1, id);
+    return dbi_row(c, s, NULL, NULL, "asset exists");
 }
 
 db_status db_asset_list(db_conn *c, const char *owner, const asset_filter *f, int limit,
                         asset *out, int *n)
 {
-    sqlite3_stmt *s = sq_stmt(c, Q_ASSET_LIST);
+    sql_stmt *s = dbi_stmt(c, Q_ASSET_LIST);
     if (!s) return DB_ERROR;
-    sqlite3_bind_text(s, 1, owner, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 2, f->before_seq > 0 ? f->before_seq : INT64_MAX);
-    if (f->by_kind) sqlite3_bind_int(s, 3, (int)f->kind);
-    if (f->by_status) sqlite3_bind_int(s, 4, (int)f->status);
-    sqlite3_bind_int(s, 5, limit);
-    int rc, count = 0;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW && count < limit) read_asset(s, &out[count++]);
-    sqlite3_reset(s);
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW) return sq_fail(c, "asset list");
-    *n = count;
-    return DB_OK;
+    sql_bind_text(s, 1, owner);
+    sql_bind_int64(s, 2, f->before_seq > 0 ? f->before_seq : INT64_MAX);
+    if (f->by_kind) sql_bind_int64(s, 3, (int)f->kind);
+    if (f->by_status) sql_bind_int64(s, 4, (int)f->status);
+    sql_bind_int64(s, 5, limit);
+    return dbi_rows(c, s, read_asset, out, sizeof *out, limit, n, "asset list");
 }
 
 /* ---------- processing results ---------- */
 
 db_status db_asset_get_any(db_conn *c, const char *id, asset *out)
 {
-    sqlite3_stmt *s = sq_stmt(c, Q_ASSET_GET_ANY);
+    sql_stmt *s = dbi_stmt(c, Q_ASSET_GET_ANY);
     if (!s) return DB_ERROR;
-    sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) read_asset(s, out);
-    sqlite3_reset(s);
-    return sq_lookup_result(c, rc, "asset get any");
+    sql_bind_text(s, 1, id);
+    return dbi_row(c, s, read_asset, out, "asset get any");
 }
 
 /* Binds id as ?1, the texts as ?2.., the time as the last parameter, then
@@ -180,17 +166,15 @@ db_status db_asset_get_any(db_conn *c, const char *id, asset *out)
 static db_status update_asset(db_conn *c, int q, const char *id, const char *const *texts,
                               int ntexts, int64_t now_ms, const char *event)
 {
-    if (!sq_in_transaction(c, event)) return DB_ERROR;
+    if (!dbi_in_transaction(c, event)) return DB_ERROR;
     char now_text[32];
     time_format_ms(now_ms, now_text);
-    sqlite3_stmt *s = sq_stmt(c, q);
+    sql_stmt *s = dbi_stmt(c, q);
     if (!s) return DB_ERROR;
-    sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-    for (int i = 0; i < ntexts; i++) sqlite3_bind_text(s, 2 + i, texts[i], -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 2 + ntexts, now_text, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(s);
-    sqlite3_reset(s);
-    db_status st = sq_change_result(c, rc, event);
+    sql_bind_text(s, 1, id);
+    for (int i = 0; i < ntexts; i++) sql_bind_text(s, 2 + i, texts[i]);
+    sql_bind_text(s, 2 + ntexts, now_text);
+    db_status st = dbi_change(c, s, event);
     return st == DB_OK ? event_asset_id(c, event, id, now_ms) : st;
 }
 
@@ -227,6 +211,6 @@ db_status db_asset_set_failed(db_conn *c, const char *id, const char *code,
 
 db_status db_asset_playable(db_conn *c, const char *id, int64_t now_ms)
 {
-    if (!sq_in_transaction(c, "asset.playable")) return DB_ERROR;
+    if (!dbi_in_transaction(c, "asset.playable")) return DB_ERROR;
     return event_asset_id(c, "asset.playable", id, now_ms);
 }
