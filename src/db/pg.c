@@ -121,6 +121,10 @@ static void pg_close(sql_conn *c)
     free(c);
 }
 
+/* The server's NOTICEs ("relation already exists, skipping") are not
+ * ours to print: libpq's default writes them to stderr. */
+static void ignore_notice(void *arg, const char *message) { (void)arg, (void)message; }
+
 static sql_conn *pg_open(const char *target)
 {
     sql_conn *c = calloc(1, sizeof *c);
@@ -131,6 +135,7 @@ static sql_conn *pg_open(const char *target)
         pg_close(c);
         return NULL;
     }
+    PQsetNoticeProcessor(c->h, ignore_notice, NULL);
     if (PQsetClientEncoding(c->h, "UTF8") != 0 ||
         run(c, "SET application_name = 'assetd'") != SQL_DONE) {
         log_error("postgres session setup failed", "error", c->last_error, NULL);
