@@ -21,6 +21,8 @@
  * released after the commit is visible (PostgreSQL ends the transaction in
  * the proc array before it releases locks), so the next writer's events
  * are ordered after it.  Reads take a REPEATABLE READ snapshot and no lock.
+ * A lock is waited for 10 s at most (lock_timeout, as SQLite's busy
+ * timeout), then the statement fails SQL_BUSY.
  *
  * Wake-ups: every write transaction also NOTIFYs the channel `assetd`,
  * which PostgreSQL delivers at its commit (never for a rollback, merged
@@ -137,7 +139,7 @@ static sql_conn *pg_open(const char *target)
     }
     PQsetNoticeProcessor(c->h, ignore_notice, NULL);
     if (PQsetClientEncoding(c->h, "UTF8") != 0 ||
-        run(c, "SET application_name = 'assetd'") != SQL_DONE) {
+        run(c, "SET application_name = 'assetd'; SET lock_timeout = '10s'") != SQL_DONE) {
         log_error("postgres session setup failed", "error", c->last_error, NULL);
         pg_close(c);
         return NULL;
