@@ -1,7 +1,7 @@
 # assetd — see README.md.  `make` builds build/assetd; `make run` serves;
 # `make test` installs what tests need, then runs every test (also under ASan+UBSan).
 CC      ?= cc
-PKGS    := libmicrohttpd jansson sqlite3 libcrypto vips libcurl poppler-glib cairo librabbitmq
+PKGS    := libmicrohttpd jansson sqlite3 libpq libcrypto vips libcurl poppler-glib cairo librabbitmq
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wstrict-prototypes \
            -Wno-unused-parameter -Isrc $(shell pkg-config --cflags $(PKGS) 2>/dev/null)

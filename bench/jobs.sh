@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# No-op job throughput of the SQLite queue: enqueue + claim + complete.
+# No-op job throughput of the queue: enqueue + claim + complete.
 #
 #   bench/jobs.sh            (JOBS=20000 ROUNDS=3 CONSUMERS=2 to change)
+#   DB=postgres bench/jobs.sh
 #
 # Runs build/bench-queue (bench/queue_bench.c: the server's own db.h queue
 # functions, synchronous=FULL, no work in the jobs) in two shapes, on a
@@ -13,6 +14,11 @@
 # The reference, measured in the same run on the same disk, is the
 # fdatasync rate of a small append: the commits per second any durable
 # store can make here.  Target: batched >= 5000 jobs/s.
+#
+# DB=postgres: the same on a private PostgreSQL cluster (durable settings;
+# lib.sh start_postgres), batched, with 1, 2 and 4 consumers (each a
+# claimer on its own connection, as worker processes are): jobs/s and the
+# scaling from 1 to 4.  Target: >= 10000 jobs/s batched.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -37,6 +43,30 @@ best() {  # best jobs/s of ROUNDS runs; echoes "jobs fsync"
   done
   echo "$best_jobs $best_fs"
 }
+
+if [[ ${DB:-sqlite} == postgres ]]; then
+  trap 'stop_postgres; bench_cleanup' EXIT
+  start_postgres
+  note "PostgreSQL on $PG_URL"
+  declare -A per
+  for n in 1 2 4; do
+    jobs_pg=0
+    for ((r = 1; r <= ROUNDS; r++)); do
+      psql -X -q -d "$PG_URL/bench" -c 'TRUNCATE jobs, events' 2>/dev/null || true
+      line=$(timeout 300 "$BIN" "$BENCH_TMP" --db "$PG_URL/bench" --jobs "$JOBS" --consumers "$n" \
+        --enqueue-batch 100 --claim-batch 32) || die "bench-queue failed on PostgreSQL"
+      j=$(sed -n 's/.*jobs_per_s=\([0-9]*\).*/\1/p' <<<"$line")
+      note "postgres, $n consumers, round $r: $line"
+      ((j > jobs_pg)) && jobs_pg=$j
+    done
+    per[$n]=$jobs_pg
+  done
+  awk -v a="${per[1]}" -v b="${per[2]}" -v c="${per[4]}" 'BEGIN {
+    printf "jobs on PostgreSQL, batched: %d / %d / %d jobs/s with 1 / 2 / 4 consumers (target >= 10000: %s); 4 vs 1: %.2f\n",
+      a, b, c, ((c > a ? c : a) >= 10000 ? "met" : "MISSED"), c / a
+  }'
+  exit 0
+fi
 
 read -r unbatched fs1 < <(best 1 1)
 read -r batched fs2 < <(best 100 32)

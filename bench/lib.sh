@@ -394,3 +394,38 @@ stop_rabbit() {
   env "${RABBIT_ENV[@]}" timeout 10 epmd -kill >/dev/null 2>&1 || true
   RABBIT_PID=""
 }
+
+# ---- a private PostgreSQL cluster (as tests/e2e/postgres.mjs starts it) ----
+# start_postgres sets PG_URL (postgres://assetd@127.0.0.1:PORT, superuser,
+# trust on 127.0.0.1) and makes database `bench`; durable settings (fsync,
+# synchronous_commit on): a benchmark compares stores that keep their word.
+# stop_postgres ends it (from the script's EXIT trap, before bench_cleanup).
+PG_BIN=/usr/lib/postgresql/15/bin
+PG_DIR="" PG_URL=""
+pg_as() { if ((EUID == 0)); then runuser -u postgres -- "$@"; else "$@"; fi; }
+start_postgres() {
+  local port i ok=0
+  [[ -x $PG_BIN/initdb ]] || die "PostgreSQL 15 is not installed (scripts/install-deps.sh --test)"
+  PG_DIR=$BENCH_TMP/pg
+  mkdir -p "$PG_DIR"
+  # as root the cluster runs as postgres, which must reach its directory
+  ((EUID == 0)) && chmod o+x "$BENCH_TMP" && chown postgres: "$PG_DIR"
+  pg_as "$PG_BIN/initdb" -D "$PG_DIR/data" -A trust -U assetd -E UTF8 --locale C >"$BENCH_TMP/initdb.log" 2>&1 ||
+    { cat "$BENCH_TMP/initdb.log" >&2; die "initdb failed"; }
+  for ((i = 0; i < 200; i++)); do
+    port=$((20000 + RANDOM % 25536))
+    port_free "$port" && { ok=1; break; }
+  done
+  ((ok)) || die "no free port for PostgreSQL"
+  pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/log" -w -t 60 \
+    -o "-p $port -k $PG_DIR -c listen_addresses=127.0.0.1 -c max_connections=200" start >/dev/null ||
+    { cat "$PG_DIR/log" >&2; die "PostgreSQL did not start"; }
+  PG_URL=postgres://assetd@127.0.0.1:$port
+  psql -X -q -d "$PG_URL/postgres" -c 'CREATE DATABASE bench' || die "cannot make the bench database"
+}
+# shellcheck disable=SC2317  # called from the EXIT trap
+stop_postgres() {
+  [[ -n $PG_URL ]] || return 0
+  pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast -w stop >/dev/null 2>&1 || true
+  PG_URL=""
+}

@@ -118,12 +118,15 @@ int main(int argc, char **argv)
     if (!dir || b.jobs < 1 || consumers < 1 || consumers > 64 || b.enqueue_batch < 1 ||
         b.claim_batch < 1 || b.claim_batch > MAX_BATCH) {
         fprintf(stderr, "usage: bench-queue DIR [--jobs N] [--consumers N] "
-                        "[--enqueue-batch N] [--claim-batch N<=%d]\n", MAX_BATCH);
+                        "[--enqueue-batch N] [--claim-batch N<=%d] [--db URL]\n", MAX_BATCH);
         return 2;
     }
     double fsyncs = fsync_rate(dir);
     const char *err;
-    if (!(b.d = db_open(dir, &err))) {
+    const char *url = NULL;   /* --db: PostgreSQL instead of SQLite in DIR */
+    for (int i = 1; i + 1 < argc; i++)
+        if (strcmp(argv[i], "--db") == 0) url = argv[i + 1];
+    if (!(b.d = db_open(dir, url, &err))) {
         fprintf(stderr, "bench-queue: %s\n", err);
         return 1;
     }

@@ -18,7 +18,7 @@ build_pkgs=(
   build-essential pkg-config
   libmicrohttpd-dev libjansson-dev libsqlite3-dev libssl-dev libmagic-dev
   libvips-dev libcurl4-openssl-dev libwslay-dev libpoppler-glib-dev libcairo2-dev
-  librabbitmq-dev
+  librabbitmq-dev libpq-dev
 )
 # What assetd runs at run time besides its libraries: the workers transcode
 # and probe videos with the ffmpeg and ffprobe programs (media/video.c).
@@ -29,9 +29,11 @@ run_pkgs=(ffmpeg)
 # runtime (libFuzzer, the sanitizers) build the fuzz targets (tests/fuzz);
 # rabbitmq-server is the broker the AMQP tests start as a private node
 # (tests/e2e/rabbitmq.mjs; its Debian service is not needed); the sqlite3
-# shell holds the database's write lock from outside (tests/e2e/dblock.test.mjs).
+# shell holds the database's write lock from outside (tests/e2e/dblock.test.mjs);
+# postgresql's binaries run the private cluster of the suite on PostgreSQL
+# (tests/e2e/postgres.mjs; its Debian service is not needed).
 test_pkgs=(curl wrk nginx-light procps libvips-tools chromium qpdf poppler-utils
-  libreoffice-impress clang libclang-rt-14-dev rabbitmq-server sqlite3)
+  libreoffice-impress clang libclang-rt-14-dev rabbitmq-server sqlite3 postgresql)
 
 test_mode=false bench_mode=false
 [ "${1:-}" = "--test" ] && test_mode=true

@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # Runs the end-to-end suite (tests/e2e, Node's test runner) against the real
-# binary, then again against the AddressSanitizer + UBSan build.
+# binary, then again against the AddressSanitizer + UBSan build, both on the
+# embedded default (SQLite in each server's data directory), then the real
+# binary once more on PostgreSQL (--db: a database per data directory in
+# one private cluster).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# One private RabbitMQ node serves both suites (~12 s a start): the script
-# runs again under tests/e2e/with-rabbit.mjs, which starts the node, sets
-# ASSETD_TEST_AMQP_URL and destroys the node when the suites end, pass, fail
-# or interrupt.  Tests that stop the broker start their own (rabbitmq.mjs).
-if [ -z "${ASSETD_TEST_AMQP_URL:-}" ]; then
-  exec node tests/e2e/with-rabbit.mjs scripts/run-e2e.sh "$@"
+# One private RabbitMQ node and one PostgreSQL cluster serve every suite
+# (~12 s and ~2 s a start): the script runs again under
+# tests/e2e/with-services.mjs, which starts both, sets ASSETD_TEST_AMQP_URL
+# and ASSETD_TEST_PG_CLUSTER, and destroys them when the suites end, pass,
+# fail or interrupt.  Tests that stop the broker start their own (rabbitmq.mjs).
+if [ -z "${ASSETD_TEST_AMQP_URL:-}" ] || [ -z "${ASSETD_TEST_PG_CLUSTER:-}" ]; then
+  exec node tests/e2e/with-services.mjs scripts/run-e2e.sh "$@"
 fi
 
 run_suite() {
@@ -24,3 +28,4 @@ run_suite release ASSETD_BIN=build/assetd
 run_suite asan ASSETD_BIN=build/assetd-asan ASSETD_SANITIZED=1 \
   ASAN_OPTIONS=detect_leaks=1:exitcode=66:abort_on_error=0 \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=66
+run_suite postgres ASSETD_BIN=build/assetd ASSETD_TEST_PG_URL="$ASSETD_TEST_PG_CLUSTER"

@@ -70,6 +70,8 @@ void ops_metrics(http_req *r)
     char *all = NULL;
     uint64_t running, reread;
     tus_digests_counts(a->tus_digests, &running, &reread);
+    int db_open_n, db_idle_n;
+    db_pool_counts(a->db, &db_open_n, &db_idle_n);
     int n = asprintf(&all,
                      "%s# HELP assetd_event_subscribers Open event streams (WebSocket and SSE).\n"
                      "# TYPE assetd_event_subscribers gauge\n"
@@ -91,12 +93,22 @@ void ops_metrics(http_req *r)
                      "SHA-256 was had: kept running over the PATCHes, or read back.\n"
                      "# TYPE assetd_tus_completions_total counter\n"
                      "assetd_tus_completions_total{hash=\"running\"} %llu\n"
-                     "assetd_tus_completions_total{hash=\"reread\"} %llu\n",
+                     "assetd_tus_completions_total{hash=\"reread\"} %llu\n"
+                     "# HELP assetd_db_connections This process's database connections.\n"
+                     "# TYPE assetd_db_connections gauge\n"
+                     "assetd_db_connections{state=\"open\"} %d\n"
+                     "assetd_db_connections{state=\"idle\"} %d\n"
+                     "# HELP assetd_db_listening 1 while the hub hears other processes' "
+                     "commits from the database (PostgreSQL LISTEN); 0 on SQLite or while "
+                     "it polls.\n"
+                     "# TYPE assetd_db_listening gauge\n"
+                     "assetd_db_listening %d\n",
                      text, hub_subscribers(a->hub), (long long)hub_dropped(a->hub),
                      websocket_connections(a), (unsigned long long)atomic_load(&a->gc_uploads),
                      (unsigned long long)atomic_load(&a->gc_tus),
                      (unsigned long long)atomic_load(&a->gc_tus_orphans),
-                     (unsigned long long)running, (unsigned long long)reread);
+                     (unsigned long long)running, (unsigned long long)reread, db_open_n,
+                     db_idle_n, hub_listening(a->hub) ? 1 : 0);
     free(text);
     if (n < 0 || !(all = with_amqp(a, all))) return;
     http_reply_text(r, 200, "text/plain; version=0.0.4", all);

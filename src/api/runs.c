@@ -222,9 +222,15 @@ void runs_create(http_req *r)
 
 /* ---------- reading ---------- */
 
+/* A run id is an id (util/encode.h); anything else names no run and never
+ * reaches the database (PostgreSQL refuses text that is not UTF-8). */
 static bool load(http_req *r, run_rec *out)
 {
     app *a = http_req_app(r);
+    if (!id_is_valid(http_req_param(r, 0))) {
+        http_reply_error(r, 404, "not_found", "no such run");
+        return false;
+    }
     db_conn *c = db_acquire(a->db);
     db_status st = c ? db_run_get(c, http_req_owner(r), http_req_param(r, 0), out) : DB_ERROR;
     db_release(a->db, c);
@@ -322,7 +328,11 @@ static void cancel_work(http_req *r)
     }
 }
 
-void runs_cancel(http_req *r) { http_req_defer(r, cancel_work); }
+void runs_cancel(http_req *r)
+{
+    if (!id_is_valid(http_req_param(r, 0))) http_reply_error(r, 404, "not_found", "no such run");
+    else http_req_defer(r, cancel_work);
+}
 
 /* ---------- GET /v1/people ---------- */
 

@@ -30,6 +30,10 @@ static const option_def options[] = {
     {"listen", "ASSETD_LISTEN", OPT_LISTEN, offsetof(config, listen), sizeof(((config *)0)->listen),
      "127.0.0.1:8080", "address to listen on, HOST:PORT (port 0: any free port)"},
     {"data", "ASSETD_DATA", STR(data_dir), "./data", "data directory (database, blobs)"},
+    {"db", "ASSETD_DB", OPT_SECRET, offsetof(config, db_url), sizeof(((config *)0)->db_url), "",
+     "metadata database: empty for SQLite in DATA/assetd.db, or PostgreSQL as "
+     "postgres://USER:PASSWORD@HOST:PORT/DB or a libpq conninfo (the password never appears in "
+     "logs or errors)"},
     {"store", "ASSETD_STORE", STR(store), "disk",
      "where blobs live: disk (DATA/blobs) or s3://BUCKET[/PREFIX]"},
     {"s3-endpoint", "ASSETD_S3_ENDPOINT", STR(s3_endpoint), "",

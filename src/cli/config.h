@@ -66,6 +66,7 @@ typedef struct config {
     uint64_t webhook_retry_ms;
     uint64_t webhook_retry_window;
     uint64_t webhook_timeout;
+    char db_url[1024];                /* secret: "" SQLite in data_dir, else PostgreSQL */
     char amqp_url[512];               /* secret: never printed (has the password) */
     char events_amqp_exchange[256];
     uint64_t runs_per_worker;
@@ -90,7 +91,7 @@ int config_to_args(const config *c, const char *only, char *buf, size_t cap, cha
 
 /* The flags `assetd worker` takes. */
 #define CONFIG_WORKER_FLAGS                                                                   \
-    "data,store,s3-endpoint,s3-region,job-timeout,job-lease,worker-memory,max-pixels,renditions,slide-width,max-pages,"   \
+    "data,db,store,s3-endpoint,s3-region,job-timeout,job-lease,worker-memory,max-pixels,renditions,slide-width,max-pages,"   \
     "page-timeout,max-video-duration,max-video-pixels,video-preset,amqp-url,runs-per-worker,"      \
     "log-level"
 

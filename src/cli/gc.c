@@ -24,11 +24,11 @@ static const char usage_head[] =
 int cli_gc(int argc, char **argv)
 {
     config cfg;
-    int rc = config_for_command(&cfg, argc, argv, "data,store,s3-endpoint,s3-region,upload-grace,log-level",
+    int rc = config_for_command(&cfg, argc, argv, "data,db,store,s3-endpoint,s3-region,upload-grace,log-level",
                                 usage_head);
     if (rc >= 0) return rc;
     const char *err;
-    db *d = db_open(cfg.data_dir, &err);
+    db *d = db_open(cfg.data_dir, cfg.db_url, &err);
     store *s = d ? config_open_store(&cfg, &err) : NULL;
     if (!s) {
         log_error("gc cannot open the data", "dir", cfg.data_dir, "error", err, NULL);

@@ -93,12 +93,12 @@ int cli_keys(int argc, char **argv)
     config cfg;
     const char *rest[64];
     int nrest;
-    int rc = config_parse(&cfg, n, args, "data", rest, &nrest);
+    int rc = config_parse(&cfg, n, args, "data,db", rest, &nrest);
     if (rc == 1) { fputs(usage, stdout); return 0; }
     if (rc) return rc;
     mkdir(cfg.data_dir, 0700);
     const char *err;
-    db *d = db_open(cfg.data_dir, &err);
+    db *d = db_open(cfg.data_dir, cfg.db_url, &err);
     if (!d) {
         fprintf(stderr, "assetd: %s (%s)\n", err, cfg.data_dir);
         return 1;

@@ -88,7 +88,7 @@ static bool bootstrap_key(db_conn *c, const char *dir)
 static bool prepare(const config *cfg, app *a)
 {
     const char *err;
-    if (!(a->db = db_open(cfg->data_dir, &err))) {
+    if (!(a->db = db_open(cfg->data_dir, cfg->db_url, &err))) {
         log_error("cannot open data directory", "dir", cfg->data_dir, "error", err, NULL);
         return false;
     }
@@ -134,6 +134,7 @@ static supervisor *start_workers(const config *cfg)
     /* --amqp-url is a secret: the workers read it from their environment,
      * never from a command line (config_to_args leaves it out). */
     if (*cfg->amqp_url) setenv("ASSETD_AMQP_URL", cfg->amqp_url, 1);
+    if (*cfg->db_url) setenv("ASSETD_DB", cfg->db_url, 1);
     char buf[8192], *argv[48] = {"assetd", "worker"};
     supervisor *s = NULL;
     if (config_to_args(cfg, CONFIG_WORKER_FLAGS, buf, sizeof buf, argv + 2, 46) >= 0)

@@ -28,7 +28,7 @@ int cli_worker(int argc, char **argv, const char *argv0)
         return 1;
     }
     worker_config wc = {
-        .data_dir = cfg.data_dir, .store = st, .lease_ms = (int64_t)cfg.job_lease * 1000, .job_timeout = (unsigned)cfg.job_timeout,
+        .data_dir = cfg.data_dir, .db_url = cfg.db_url, .store = st, .lease_ms = (int64_t)cfg.job_lease * 1000, .job_timeout = (unsigned)cfg.job_timeout,
         .memory_limit = cfg.worker_memory, .max_pixels = cfg.max_pixels,
         .presets = cfg.presets, .npresets = cfg.npresets,
         .slide_width = (int)cfg.slide_width, .max_pages = (int)cfg.max_pages,

@@ -25,7 +25,8 @@ const char *const dbi_sql_assets[Q_COUNT] = {
     [Q_ASSET_DELETE] = "DELETE FROM assets WHERE id = ?1 AND owner = ?2",
     [Q_ASSET_EXISTS] = "SELECT 1 FROM assets WHERE id = ?1",
     [Q_ASSET_LIST] = "SELECT " ASSET_COLS " FROM assets WHERE owner = ?1 AND seq < ?2"
-                     " AND (?3 IS NULL OR kind = ?3) AND (?4 IS NULL OR status = ?4)"
+                     " AND (CAST(?3 AS BIGINT) IS NULL OR kind = ?3)"
+                     " AND (CAST(?4 AS BIGINT) IS NULL OR status = ?4)"
                      " ORDER BY seq DESC LIMIT ?5",
     [Q_ASSET_GET_ANY] = "SELECT " ASSET_COLS " FROM assets WHERE id = ?1",
     [Q_ASSET_SET_PROCESSING] = "UPDATE assets SET status = 1, error_code = '', error_message = '',"

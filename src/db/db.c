@@ -41,6 +41,17 @@ static const char *sql_text(int q)
     return NULL;
 }
 
+/* PostgreSQL's own texts, where the dialects disagree. */
+static const char *const *const pg_tables[] = {dbi_pg_sql_events, dbi_pg_sql_webhooks};
+
+/* The text of statement q in dialect d. */
+static const char *sql_text_for(sql_dialect d, int q)
+{
+    for (size_t t = 0; d == SQL_DIALECT_POSTGRES && t < sizeof pg_tables / sizeof *pg_tables; t++)
+        if (pg_tables[t][q]) return pg_tables[t][q];
+    return sql_text(q);
+}
+
 /* A bare ? has no number for a driver to rewrite ($N in PostgreSQL). */
 static bool numbered_params(const char *text)
 {
@@ -56,7 +67,8 @@ static bool sql_tables_complete(void)
     for (int q = 0; q < Q_COUNT; q++) {
         int found = 0;
         for (size_t t = 0; t < N_SQL_TABLES; t++) found += sql_tables[t][q] != NULL;
-        if (found != 1 || !numbered_params(sql_text(q))) {
+        const char *pg = sql_text_for(SQL_DIALECT_POSTGRES, q);
+        if (found != 1 || !numbered_params(sql_text(q)) || !numbered_params(pg)) {
             char n[16];
             snprintf(n, sizeof n, "%d", q);
             log_error("statement must have its SQL, with ?N parameters, in exactly one table",
@@ -72,6 +84,7 @@ struct db {
     char target[4096];
     pthread_mutex_t lock;
     db_conn *idle;     /* LIFO free list: the warmest connection first */
+    int open, nidle;   /* connections, and how many of them are idle (under lock) */
 };
 
 static void conn_free(db_conn *c)
@@ -100,7 +113,9 @@ static db_conn *conn_open(const sql_driver *drv, const char *target)
  * (in db_open) never prepares against a missing table. */
 sql_stmt *dbi_stmt(db_conn *c, int q)
 {
-    if (!c->stmts[q] && !(c->stmts[q] = c->drv->prepare(c->sc, sql_text(q)))) return NULL;
+    if (!c->stmts[q] &&
+        !(c->stmts[q] = c->drv->prepare(c->sc, sql_text_for(c->drv->dialect, q))))
+        return NULL;
     sql_reset(c->stmts[q]);
     return c->stmts[q];
 }
@@ -224,26 +239,39 @@ void dbi_relaxed(db_conn *c, bool relaxed)
 
 /* ---------- the pool (db.h) ---------- */
 
-db *db_open(const char *dir, const char **err)
+db *db_open(const char *dir, const char *url, const char **err)
 {
     if (!sql_tables_complete()) { *err = "statement table incomplete"; return NULL; }
     db *d = calloc(1, sizeof *d);
     if (!d) { *err = "out of memory"; return NULL; }
     /* The embedded default: one SQLite file in the data directory. */
-    d->drv = &sql_sqlite;
-    snprintf(d->target, sizeof d->target, "%s/assetd.db", dir);
+    if (url && *url) {
+        d->drv = &sql_postgres;
+        snprintf(d->target, sizeof d->target, "%s", url);
+    } else {
+        d->drv = &sql_sqlite;
+        snprintf(d->target, sizeof d->target, "%s/assetd.db", dir);
+    }
     pthread_mutex_init(&d->lock, NULL);
     db_conn *c = conn_open(d->drv, d->target);
     if (!c) { *err = "cannot open database"; free(d); return NULL; }
     /* Another process may be setting up the same database: the driver
      * makes one wait for the other (db/sqlite.c: migrations). */
-    if (!d->drv->setup(c->sc, err)) {
+    bool ok = d->drv->setup(c->sc, err);
+    bool setup = ok;   /* then every statement, each refusal logged */
+    for (int q = 0; setup && q < Q_COUNT; q++)
+        if (!dbi_stmt(c, q)) {
+            *err = "the database refused a statement (see the log)";
+            ok = false;
+        }
+    if (!ok) {
         conn_free(c);
         pthread_mutex_destroy(&d->lock);
         free(d);
         return NULL;
     }
     d->idle = c;
+    d->open = d->nidle = 1;
     return d;
 }
 
@@ -263,9 +291,23 @@ db_conn *db_acquire(db *d)
 {
     pthread_mutex_lock(&d->lock);
     db_conn *c = d->idle;
-    if (c) d->idle = c->next_idle;
+    if (c) d->idle = c->next_idle, d->nidle--;
     pthread_mutex_unlock(&d->lock);
-    return c ? c : conn_open(d->drv, d->target);
+    if (c) return c;
+    if ((c = conn_open(d->drv, d->target))) {
+        pthread_mutex_lock(&d->lock);
+        d->open++;
+        pthread_mutex_unlock(&d->lock);
+    }
+    return c;
+}
+
+void db_pool_counts(db *d, int *open, int *idle)
+{
+    pthread_mutex_lock(&d->lock);
+    *open = d->open;
+    *idle = d->nidle;
+    pthread_mutex_unlock(&d->lock);
 }
 
 bool db_failed_full(db_conn *c)
@@ -277,10 +319,20 @@ void db_release(db *d, db_conn *c)
 {
     if (!c) return;
     c->last_fail = SQL_DONE;   /* no failure */
+    bool broken = c->drv->broken && c->drv->broken(c->sc);
     pthread_mutex_lock(&d->lock);
-    c->next_idle = d->idle;
-    d->idle = c;
+    if (broken) {
+        d->open--;
+    } else {
+        c->next_idle = d->idle;
+        d->idle = c;
+        d->nidle++;
+    }
     pthread_mutex_unlock(&d->lock);
+    if (broken) {
+        log_warn("database connection lost; a new one will be opened", NULL);
+        conn_free(c);
+    }
 }
 
 db_status db_ping(db_conn *c)
@@ -315,4 +367,34 @@ db_status db_end(db_conn *c, db_status st)
 void db_rollback(db_conn *c)
 {
     if (c->drv->in_transaction(c->sc)) txn(c, c->drv->rollback(c->sc), "rollback");
+}
+
+/* ---------- wake-ups across processes (db.h) ---------- */
+
+struct db_listener {
+    const sql_driver *drv;
+    sql_conn *sc;
+};
+
+db_listener *db_listen(db *d)
+{
+    if (!d->drv->listen) return NULL;
+    db_listener *l = calloc(1, sizeof *l);
+    if (!l) return NULL;
+    l->drv = d->drv;
+    if (!(l->sc = d->drv->listen(d->target))) {
+        free(l);
+        return NULL;
+    }
+    return l;
+}
+
+int db_listener_fd(const db_listener *l) { return l->drv->listen_fd(l->sc); }
+bool db_listener_drain(db_listener *l) { return l->drv->listen_drain(l->sc); }
+
+void db_listener_close(db_listener *l)
+{
+    if (!l) return;
+    l->drv->close(l->sc);
+    free(l);
 }

@@ -31,10 +31,30 @@ typedef struct db_conn db_conn;
 
 typedef enum { DB_OK = 0, DB_NOT_FOUND = 1, DB_ERROR = -1 } db_status;
 
-/* Opens (creating and migrating if needed) the database in dir.  On failure
- * returns NULL and sets *err to a static message. */
-db *db_open(const char *dir, const char **err);
+/* Opens (creating and migrating if needed) the database: SQLite in dir when
+ * url is NULL or empty, else PostgreSQL at url (postgres://... or a libpq
+ * conninfo).  Every statement is prepared once on the first connection, so
+ * one the database refuses stops the start.  On failure returns NULL and
+ * sets *err to a static message. */
+db *db_open(const char *dir, const char *url, const char **err);
 void db_close(db *d);
+
+/* "The database has news", across processes and machines: a connection
+ * that every write transaction's commit wakes (PostgreSQL's LISTEN/NOTIFY).
+ * NULL on SQLite (its writers share a machine: events/notify.h) or when it
+ * cannot connect (logged): the caller polls.  db_listener_fd is readable
+ * when news came; db_listener_drain consumes it and returns false once the
+ * connection is lost (close it and listen again).  A lost or merged
+ * notification costs the caller one poll interval: the database is the
+ * only truth. */
+typedef struct db_listener db_listener;
+db_listener *db_listen(db *d);
+int db_listener_fd(const db_listener *l);
+bool db_listener_drain(db_listener *l);
+void db_listener_close(db_listener *l);
+
+/* The pool, for /metrics: connections open (idle and borrowed) and idle. */
+void db_pool_counts(db *d, int *open, int *idle);
 
 /* Never returns NULL while the database file is usable; NULL means the
  * back-end could not open a connection (logged). */

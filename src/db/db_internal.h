@@ -79,7 +79,9 @@ struct db_conn {
     sql_result last_fail;   /* the kind of the last dbi_fail while borrowed (db_failed_full) */
 };
 
-/* Each file's statement texts, NULL for the statements of other files. */
+/* Each file's statement texts, NULL for the statements of other files;
+ * and, for the few statements PostgreSQL spells otherwise, its texts in a
+ * second table of the same file (NULL: the first table's text serves). */
 extern const char *const dbi_sql_assets[Q_COUNT];
 extern const char *const dbi_sql_keys[Q_COUNT];
 extern const char *const dbi_sql_jobs[Q_COUNT];
@@ -89,6 +91,8 @@ extern const char *const dbi_sql_slides[Q_COUNT];
 extern const char *const dbi_sql_uploads[Q_COUNT];
 extern const char *const dbi_sql_tus[Q_COUNT];
 extern const char *const dbi_sql_runs[Q_COUNT];
+extern const char *const dbi_pg_sql_events[Q_COUNT];
+extern const char *const dbi_pg_sql_webhooks[Q_COUNT];
 
 /* Statement q of c, prepared on first use, reset with no bindings; NULL
  * (logged) if it cannot be prepared.  The caller resets it after stepping

@@ -14,10 +14,11 @@
 const char *const dbi_sql_events[Q_COUNT] = {
     [Q_EVENT_INSERT] = "INSERT INTO events (type, asset_id, owner, at, data) VALUES (?1,?2,?3,?4,?5)",
     [Q_EVENT_AFTER] = "SELECT id, type, asset_id, owner, at, data FROM events WHERE id > ?1"
-                      " AND (?2 IS NULL OR owner = ?2) AND (?3 IS NULL OR asset_id = ?3)"
+                      " AND (CAST(?2 AS TEXT) IS NULL OR owner = ?2)"
+                      " AND (CAST(?3 AS TEXT) IS NULL OR asset_id = ?3)"
                       " ORDER BY id LIMIT ?4",
-    /* dialect: sqlite_sequence is where SQLite's AUTOINCREMENT keeps the
-     * newest id ever given; PostgreSQL reads the id's sequence instead. */
+    /* sqlite_sequence is where SQLite's AUTOINCREMENT keeps the newest id
+     * ever given; PostgreSQL reads the identity's sequence instead. */
     [Q_EVENT_BOUNDS] = "SELECT (SELECT min(id) FROM events),"
                        " (SELECT seq FROM sqlite_sequence WHERE name = 'events')",
     /* A prefix of ids, never a hole: `at` is taken by each writer before
@@ -26,15 +27,15 @@ const char *const dbi_sql_events[Q_COUNT] = {
     [Q_EVENT_TRIM] = "DELETE FROM events WHERE id < coalesce((SELECT id FROM events"
                      " WHERE at >= ?1 ORDER BY id LIMIT 1),"
                      " (SELECT coalesce(max(id), 0) + 1 FROM events))",
-    /* dialect: sqlite_sequence as in Q_EVENT_BOUNDS. */
+    /* sqlite_sequence as in Q_EVENT_BOUNDS. */
     [Q_AMQP_CURSOR_INIT] = "INSERT INTO state_kv (name, value) VALUES ('amqp_cursor',"
                            " coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0))"
                            " ON CONFLICT (name) DO NOTHING",
     [Q_AMQP_CURSOR] = "SELECT value FROM state_kv WHERE name = 'amqp_cursor'",
-    /* max(): a late writer with an older position never moves it back.
-     * dialect: PostgreSQL spells the two-argument max() greatest(). */
+    /* The larger: a late writer with an older position never moves it back. */
     [Q_AMQP_SET_CURSOR] = "INSERT INTO state_kv (name, value) VALUES ('amqp_cursor', ?1)"
-                          " ON CONFLICT (name) DO UPDATE SET value = max(value, excluded.value)",
+                          " ON CONFLICT (name) DO UPDATE SET value = CASE WHEN excluded.value >"
+                          " state_kv.value THEN excluded.value ELSE state_kv.value END",
 };
 
 db_status db_event_append(db_conn *c, const char *type, const char *asset_id, const char *owner,
@@ -118,3 +119,13 @@ db_status db_amqp_cursor_set(db_conn *c, int64_t cursor)
     sql_bind_int64(s, 1, cursor);
     return dbi_done(c, s, "amqp cursor update");
 }
+
+/* The newest id ever given: the identity's sequence (NULL before the
+ * first event). */
+#define PG_EVENTS_NEWEST "pg_sequence_last_value('events_id_seq')"
+
+const char *const dbi_pg_sql_events[Q_COUNT] = {
+    [Q_EVENT_BOUNDS] = "SELECT (SELECT min(id) FROM events), " PG_EVENTS_NEWEST,
+    [Q_AMQP_CURSOR_INIT] = "INSERT INTO state_kv (name, value) VALUES ('amqp_cursor',"
+                           " coalesce(" PG_EVENTS_NEWEST ", 0)) ON CONFLICT (name) DO NOTHING",
+};

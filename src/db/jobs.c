@@ -28,7 +28,7 @@ const char *const dbi_sql_jobs[Q_COUNT] = {
                       " SELECT 1 FROM jobs WHERE state = 0 AND run_at <= ?1 LIMIT 1",
     /* Expired leases first, then the queued jobs due longest; each half is
      * one range scan of jobs_runnable (an OR of the two would sort).
-     * dialect: PostgreSQL will want FOR UPDATE SKIP LOCKED on both halves,
+     * PostgreSQL will want FOR UPDATE SKIP LOCKED on both halves,
      * so claimers running at once take different jobs instead of waiting. */
     [Q_JOB_CLAIM] = "UPDATE jobs SET state = 1, attempts = attempts + 1, fence = fence + 1,"
                     " lease_until = ?1 + ?2, started = ?3 WHERE id IN ("
@@ -37,12 +37,14 @@ const char *const dbi_sql_jobs[Q_COUNT] = {
                     " WHERE state = 0 AND run_at <= ?1 ORDER BY run_at LIMIT ?4) AS due LIMIT ?4)"
                     " RETURNING " JOB_COLS,
     [Q_JOB_HEARTBEAT] = "UPDATE jobs SET lease_until = ?3,"
-                        " progress = CASE WHEN ?4 < 0 THEN progress ELSE ?4 END"
+                        " progress = CASE WHEN CAST(?4 AS DOUBLE PRECISION) < 0 THEN progress"
+                        " ELSE ?4 END"
                         " WHERE id = ?1 AND fence = ?2 AND state = 1",
     [Q_JOB_COMPLETE] = "UPDATE jobs SET state = 2, progress = 1, finished = ?3"
                        " WHERE id = ?1 AND fence = ?2 AND state = 1",
     [Q_JOB_FAIL] = "UPDATE jobs SET state = ?3, run_at = ?4, error_code = ?5,"
-                   " error_message = ?6, finished = CASE WHEN ?3 = 0 THEN '' ELSE ?7 END"
+                   " error_message = ?6,"
+                   " finished = CASE WHEN CAST(?3 AS BIGINT) = 0 THEN '' ELSE ?7 END"
                    " WHERE id = ?1 AND fence = ?2 AND state = 1",
     [Q_JOB_GET] = "SELECT " JOB_COLS " FROM jobs WHERE id = ?1 AND owner = ?2",
     /* Not while another job of the asset and type is live (jobs_live). */
@@ -54,7 +56,7 @@ const char *const dbi_sql_jobs[Q_COUNT] = {
                     " RETURNING " JOB_COLS,
     /* INDEXED BY pins the plans: without statistics SQLite would pick the
      * owner index for one asset's jobs too, and walk all the owner's.
-     * dialect: PostgreSQL has no INDEXED BY (its planner has statistics). */
+     * (PostgreSQL's driver drops the hint: its planner has statistics.) */
     [Q_JOB_LIST] = "SELECT " JOB_COLS " FROM jobs INDEXED BY jobs_by_owner WHERE owner = ?1"
                    " AND (?3 < 0 OR state = ?3) ORDER BY created DESC, id LIMIT ?4",
     [Q_JOB_LIST_ASSET] = "SELECT " JOB_COLS " FROM jobs INDEXED BY jobs_by_asset WHERE asset_id = ?2"

@@ -64,7 +64,7 @@ const char *const dbi_sql_runs[Q_COUNT] = {
                    " finished_ms = ?1 WHERE state < 3 AND lease_until < ?1 AND attempts >= ?2"
                    " RETURNING " RUN_COLS,
     /* Queued runs have lease_until 0: one scan finds them and expired ones.
-     * dialect: PostgreSQL has no INDEXED BY; it will want FOR UPDATE SKIP
+     * PostgreSQL's driver drops INDEXED BY; it will want FOR UPDATE SKIP
      * LOCKED in the subquery, as jobs.c's Q_JOB_CLAIM. */
     [Q_RUN_CLAIM] = "UPDATE runs SET fence = fence + 1, attempts = attempts + 1,"
                     " lease_until = ?1 + ?2, state = CASE WHEN state = 0 THEN 1 ELSE state END,"

@@ -8,8 +8,9 @@
  *
  * Statement text: parameters are numbered ?1, ?2, ... (never a bare ?); a
  * driver whose dialect spells them otherwise rewrites them when it
- * prepares ($1, $2 for PostgreSQL).  Text the dialects disagree on carries
- * a comment "dialect: ..." beside it.
+ * prepares ($1, $2 for PostgreSQL).  Where the dialects disagree, a
+ * concern file gives PostgreSQL its own text in a second table
+ * (db_internal.h), beside the SQLite one.
  *
  * Lifetimes:
  * - A statement belongs to its connection (prepared once, kept for the
@@ -46,9 +47,12 @@ typedef enum {
     SQL_ERROR         /* anything else (the driver's message says what) */
 } sql_result;
 
+typedef enum { SQL_DIALECT_SQLITE, SQL_DIALECT_POSTGRES } sql_dialect;
+
 /* A back-end.  Every op runs on one connection from one thread at a time. */
 typedef struct sql_driver {
     const char *error_msg;   /* the log line of a failure ("sqlite error") */
+    sql_dialect dialect;     /* which of a statement's texts it runs (db_internal.h) */
     /* Opens a connection to target (SQLite: a file path), NULL on failure
      * (logged); close frees it, after finalize freed its statements. */
     sql_conn *(*open)(const char *target);
@@ -85,12 +89,25 @@ typedef struct sql_driver {
     /* Commits stop (true) or start again (false) waiting for the disk;
      * only outside a transaction (db_internal.h, dbi_relaxed). */
     sql_result (*relaxed)(sql_conn *c, bool relaxed);
+    /* Wake-ups across processes, NULL where the back-end has none (SQLite:
+     * one machine, events/notify.h): listen opens a connection to target
+     * that hears every write transaction's commit (PostgreSQL: LISTEN, and
+     * each write transaction NOTIFYs); listen_fd is readable when one
+     * came; listen_drain consumes them, false when the connection is
+     * lost.  Closed with close. */
+    sql_conn *(*listen)(const char *target);
+    /* True when the connection is lost for good (the pool drops it on
+     * release, and opens a new one when needed); NULL: never. */
+    bool (*broken)(sql_conn *c);
+    int (*listen_fd)(sql_conn *c);
+    bool (*listen_drain)(sql_conn *c);
     /* The kind and text of the connection's last error. */
     sql_result (*error_kind)(sql_conn *c);
     const char *(*error_text)(sql_conn *c);
 } sql_driver;
 
-extern const sql_driver sql_sqlite;   /* db/sqlite.c */
+extern const sql_driver sql_sqlite;     /* db/sqlite.c */
+extern const sql_driver sql_postgres;   /* db/pg.c */
 
 /* The head of every driver's statement, through which the calls below
  * dispatch: drivers embed it first; nothing else reads it. */

@@ -490,6 +490,7 @@ static const char *lite_error_text(sql_conn *c) { return sqlite3_errmsg(c->h); }
 
 const sql_driver sql_sqlite = {
     .error_msg = "sqlite error",
+    .dialect = SQL_DIALECT_SQLITE,
     .open = lite_open,
     .close = lite_close,
     .setup = lite_setup,

@@ -42,7 +42,7 @@ const char *const dbi_sql_tus[Q_COUNT] = {
                        "WHERE id = ?1 AND state = 0",
     [Q_TUS_DELETE] = "DELETE FROM tus_uploads WHERE id = ?1",
     /* Uploading, past its expiry, and nobody writing (a lease that ran out
-     * counts as nobody).  dialect: PostgreSQL has no INDEXED BY. */
+     * counts as nobody).  PostgreSQL's driver drops the INDEXED BY. */
     [Q_TUS_EXPIRED] = "SELECT " TUS_COLS " FROM tus_uploads INDEXED BY tus_expiring "
                       "WHERE state = 0 AND expires_ms < ?1 AND lock_until < ?2 "
                       "ORDER BY expires_ms LIMIT ?3",

@@ -22,10 +22,11 @@ const char *const dbi_sql_uploads[Q_COUNT] = {
     [Q_UPLOAD_BY_KEY] = "SELECT " UPLOAD_COLS " FROM uploads WHERE owner = ?1 AND object_key = ?2",
     [Q_UPLOAD_GET_ANY] = "SELECT " UPLOAD_COLS " FROM uploads WHERE id = ?1",
     [Q_UPLOAD_SET_STATE] = "UPDATE uploads SET state = ?2,"
-                           " asset_made = CASE WHEN ?2 = 1 THEN 1 ELSE asset_made END "
+                           " asset_made = CASE WHEN CAST(?2 AS BIGINT) = 1 THEN 1"
+                           " ELSE asset_made END "
                            "WHERE id = ?1",
     [Q_UPLOAD_RESIGN] = "UPDATE uploads SET expires_ms = ?2 WHERE id = ?1 AND state = 0",
-    /* dialect: PostgreSQL has no INDEXED BY. */
+    /* PostgreSQL's driver drops the INDEXED BY. */
     [Q_UPLOAD_EXPIRED] = "SELECT " UPLOAD_COLS " FROM uploads INDEXED BY uploads_pending "
                          "WHERE state = 0 AND asset_made = 0 AND expires_ms < ?1 "
                          "ORDER BY expires_ms LIMIT ?2",

@@ -18,7 +18,7 @@ const char *const dbi_sql_webhooks[Q_COUNT] = {
                     " ORDER BY created_ms DESC, id LIMIT ?2",
     [Q_HOOK_DELETE] = "DELETE FROM webhooks WHERE id = ?1 AND owner = ?2",
     /* The first fan-in starts from the newest event: no history.
-     * dialect: sqlite_sequence as in events.c's Q_EVENT_BOUNDS. */
+     * sqlite_sequence as in events.c's Q_EVENT_BOUNDS. */
     [Q_HOOK_CURSOR_INIT] = "INSERT INTO state_kv (name, value) VALUES ('webhook_cursor',"
                            " coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0))"
                            " ON CONFLICT (name) DO NOTHING",
@@ -27,8 +27,8 @@ const char *const dbi_sql_webhooks[Q_COUNT] = {
                          " ORDER BY id LIMIT ?2) AS batch",
     /* One delivery per (event, endpoint of its owner that wants its type,
      * registered before it happened).  The body is Standard Webhooks'.
-     * dialect: PostgreSQL needs its own spelling of the random id
-     * (randomblob, hex), the timestamp (strftime) and instr. */
+     * PostgreSQL spells the random id, the timestamp and instr otherwise
+     * (dbi_pg_sql_webhooks). */
     [Q_HOOK_FAN_IN] = "INSERT INTO webhook_deliveries (id, webhook_id, event_id, type, payload,"
                        " created_ms, next_at) SELECT 'msg_' || lower(hex(randomblob(11))), w.id,"
                       " e.id, e.type, '{\"type\":\"' || e.type ||"
@@ -47,7 +47,9 @@ const char *const dbi_sql_webhooks[Q_COUNT] = {
     [Q_HOOK_LEASE] = "UPDATE webhook_deliveries SET next_at = ?2 WHERE id = ?1",
     [Q_HOOK_DONE] = "UPDATE webhook_deliveries SET state = ?2, attempts = attempts + 1,"
                     " last_status = ?3, last_error = ?4, next_at = ?5,"
-                    " finished_ms = CASE WHEN ?2 = 0 THEN 0 ELSE ?6 END WHERE id = ?1",
+                    " finished_ms = CASE WHEN CAST(?2 AS BIGINT) = 0 THEN 0"
+                    " ELSE CAST(?6 AS BIGINT) END"
+                    " WHERE id = ?1",
     [Q_HOOK_DISABLE] = "UPDATE webhooks SET disabled = 1, disabled_reason = ?2 WHERE id = ?1",
     [Q_HOOK_DROP_PENDING] = "UPDATE webhook_deliveries SET state = 2, finished_ms = ?2,"
                             " last_error = 'the endpoint was disabled'"
@@ -263,3 +265,20 @@ db_status db_webhook_deliveries(db_conn *c, const char *owner, const char *webho
     sql_bind_int64(s, 3, limit);
     return dbi_rows(c, s, read_delivery, out, sizeof *out, limit, n, "webhook deliveries");
 }
+
+/* The random id: 88 bits of a version 4 UUID's hex (gen_random_uuid is
+ * core PostgreSQL; gen_random_bytes would need pgcrypto). */
+const char *const dbi_pg_sql_webhooks[Q_COUNT] = {
+    [Q_HOOK_CURSOR_INIT] = "INSERT INTO state_kv (name, value) VALUES ('webhook_cursor',"
+                           " coalesce(pg_sequence_last_value('events_id_seq'), 0))"
+                           " ON CONFLICT (name) DO NOTHING",
+    [Q_HOOK_FAN_IN] = "INSERT INTO webhook_deliveries (id, webhook_id, event_id, type, payload,"
+                      " created_ms, next_at) SELECT 'msg_' ||"
+                      " substr(replace(gen_random_uuid()::text, '-', ''), 1, 22), w.id,"
+                      " e.id, e.type, '{\"type\":\"' || e.type || '\",\"timestamp\":\"' ||"
+                      " to_char(to_timestamp(e.at / 1000.0) AT TIME ZONE 'UTC',"
+                      " 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') || '\",\"data\":' || e.data || '}',"
+                      " ?3, ?3 FROM events e JOIN webhooks w ON w.owner = e.owner"
+                      " AND w.disabled = 0 AND strpos(',' || w.events || ',', ',' || e.type || ',') > 0"
+                      " AND w.created_ms <= e.at WHERE e.id > ?1 AND e.id <= ?2",
+};

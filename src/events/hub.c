@@ -23,6 +23,7 @@
 
 #define TAIL_BATCH 512
 #define TRIM_EVERY_MS 60000
+#define DBLISTEN_RETRY_MS 5000   /* after losing db_listen's connection */
 
 struct hub_sub {
     hub_filter f;
@@ -45,6 +46,8 @@ struct hub {
     pthread_t thread;
     int wake_fd;                    /* eventfd: hub_poke() and hub_stop() */
     notify_listener *listener;      /* wake-ups from worker processes */
+    db_listener *dblisten;          /* from any process on the database (PostgreSQL), or NULL */
+    int64_t dblisten_retry_ms;      /* when to listen again after losing it */
     _Atomic bool stopping;
     pthread_mutex_t lock;
     sub_list live, pending;
@@ -325,15 +328,32 @@ static void admit(hub *h, db_conn *c)
 
 /* ---------- the thread ---------- */
 
+/* Three ways news arrives: this process's own writers (wake_fd), worker
+ * processes on this machine (notify.h), and — on PostgreSQL — any process
+ * anywhere (db_listen).  The poll interval covers a lost wake-up. */
 static void wait_for_news(hub *h)
 {
-    struct pollfd fds[2] = {{.fd = h->wake_fd, .events = POLLIN}, {.fd = -1}};
+    int64_t now = time_now_ms();
+    if (!h->dblisten && h->dblisten_retry_ms && now >= h->dblisten_retry_ms) {
+        h->dblisten = db_listen(h->db);
+        h->dblisten_retry_ms = h->dblisten ? 0 : now + DBLISTEN_RETRY_MS;
+    }
+    struct pollfd fds[3] = {{.fd = h->wake_fd, .events = POLLIN}, {.fd = -1}, {.fd = -1}};
     if (h->listener) fds[1] = (struct pollfd){.fd = notify_listener_fd(h->listener), .events = POLLIN};
-    if (poll(fds, 2, h->cfg.poll_ms) <= 0) return;
+    if (h->dblisten) fds[2] = (struct pollfd){.fd = db_listener_fd(h->dblisten), .events = POLLIN};
+    if (poll(fds, 3, h->cfg.poll_ms) <= 0) return;
     uint64_t v;
     if (fds[0].revents & POLLIN) (void)!read(h->wake_fd, &v, sizeof v);
     if (fds[1].revents & POLLIN) notify_listener_drain(h->listener);
+    if (fds[2].revents & (POLLIN | POLLERR | POLLHUP) && !db_listener_drain(h->dblisten)) {
+        log_warn("lost the database's wake-ups; polling until they are back", NULL);
+        db_listener_close(h->dblisten);
+        h->dblisten = NULL;
+        h->dblisten_retry_ms = now + DBLISTEN_RETRY_MS;
+    }
 }
+
+bool hub_listening(hub *h) { return h && h->dblisten != NULL; }
 
 static void housekeeping(hub *h, db_conn *c)
 {
@@ -394,9 +414,11 @@ hub *hub_start(db *d, const hub_config *cfg, const char **err)
         return NULL;
     }
     h->listener = notify_listen(cfg->data_dir);
+    h->dblisten = db_listen(d);   /* NULL on SQLite: notify.h is enough */
     if (pthread_create(&h->thread, NULL, run, h) != 0) {
         *err = "cannot start the hub thread";
         notify_listener_close(h->listener);
+        db_listener_close(h->dblisten);
         close(h->wake_fd);
         free(h);
         return NULL;
@@ -417,6 +439,7 @@ void hub_stop(hub *h)
     hub_poke(h);
     pthread_join(h->thread, NULL);
     notify_listener_close(h->listener);
+    db_listener_close(h->dblisten);
     close(h->wake_fd);
     pthread_mutex_destroy(&h->lock);
     free(h);

@@ -119,5 +119,8 @@ void hub_close_all(hub *h);
 int hub_subscribers(hub *h);
 /* Subscriptions whose sink refused a message (slow consumers), ever. */
 int64_t hub_dropped(hub *h);
+/* True while the hub hears other processes' commits from the database
+ * itself (PostgreSQL's LISTEN); false on SQLite, or while it polls. */
+bool hub_listening(hub *h);
 
 #endif

@@ -15,6 +15,7 @@
 
 #include <openssl/rand.h>
 #include <stdbool.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -27,6 +28,10 @@
 #include <unistd.h>
 
 #define IDLE_POLL_MS 50   /* an idle claim is one indexed read */
+/* With the database's wake-ups (PostgreSQL), an idle worker waits for a
+ * commit instead, and claims at least this often (a job whose retry
+ * becomes due is no commit; a lost wake-up). */
+#define IDLE_LISTEN_MS 1000
 
 /* One job in progress, shared with its heartbeat thread. */
 typedef struct running {
@@ -150,6 +155,23 @@ static run_executor *start_runs(worker *w)
     return x;
 }
 
+/* Between claims that found nothing: a nap, or, where the database can
+ * wake us (db_listen), until a commit or IDLE_LISTEN_MS.  A lost listener
+ * is dropped: polling from then on. */
+static void idle_wait(db_listener **l)
+{
+    if (!*l) {
+        sleep_ms(IDLE_POLL_MS);
+        return;
+    }
+    struct pollfd p = {db_listener_fd(*l), POLLIN, 0};
+    if (poll(&p, 1, IDLE_LISTEN_MS) > 0 && !db_listener_drain(*l)) {
+        log_warn("lost the database's wake-ups; polling", NULL);
+        db_listener_close(*l);
+        *l = NULL;
+    }
+}
+
 int worker_main(const worker_config *cfg, const char *argv0)
 {
     /* One image at a time: one malloc arena is enough, and per-thread
@@ -163,7 +185,7 @@ int worker_main(const worker_config *cfg, const char *argv0)
     signal(SIGPIPE, SIG_IGN);
     const char *err;
     worker w = {.cfg = cfg, .store = cfg->store};
-    if (!(w.db = db_open(cfg->data_dir, &err))) {
+    if (!(w.db = db_open(cfg->data_dir, cfg->db_url, &err))) {
         log_error("worker cannot open data directory", "dir", cfg->data_dir, "error", err, NULL);
         db_close(w.db);
         return 1;
@@ -175,6 +197,7 @@ int worker_main(const worker_config *cfg, const char *argv0)
     w.events = notifier_open(cfg->data_dir);
     limit_memory(cfg->memory_limit);
     run_executor *runs = start_runs(&w);
+    db_listener *listener = db_listen(w.db);
     char pid[16];
     snprintf(pid, sizeof pid, "%d", (int)getpid());
     log_info("worker started", "pid", pid, NULL);
@@ -190,8 +213,9 @@ int worker_main(const worker_config *cfg, const char *argv0)
              * peak is then one image's, not the sum of its history. */
             malloc_trim(0);
         }
-        else sleep_ms(IDLE_POLL_MS);
+        else idle_wait(&listener);
     }
+    db_listener_close(listener);
     run_executor_stop(runs);
     notifier_close(w.events);
     db_close(w.db);

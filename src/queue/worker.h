@@ -24,6 +24,7 @@
 
 typedef struct worker_config {
     const char *data_dir;
+    const char *db_url;         /* "" or NULL: SQLite in data_dir (db.h db_open) */
     store *store;              /* where blobs live; the caller's */
     int64_t lease_ms;
     unsigned job_timeout;      /* seconds */

@@ -5,7 +5,7 @@
 // dir a test creates is removed by the test (t.after / after) and, as a last
 // resort, by the exit hook at the bottom of this file.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash, randomBytes, createCipheriv } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -151,14 +151,43 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
  *  would leak from the caller's shell into the test. */
 function childEnv(extra = {}) {
   const env = { ...process.env };
-  for (const k of ['ASSETD_LISTEN', 'ASSETD_DATA', 'ASSETD_MAX_UPLOAD', 'ASSETD_ACCESS_LOG']) delete env[k];
+  for (const k of ['ASSETD_LISTEN', 'ASSETD_DATA', 'ASSETD_MAX_UPLOAD', 'ASSETD_ACCESS_LOG', 'ASSETD_DB']) delete env[k];
   return { ...env, ...extra };
+}
+
+// PostgreSQL: with ASSETD_TEST_PG_URL (postgres://USER@HOST:PORT, a cluster
+// run-e2e.sh starts: postgres.mjs), every data directory gets a database
+// of its own, made on first use and named after the directory, so a test's
+// server, its restarts and its CLI commands share one and no two tests do.
+// The processes find it in ASSETD_DB.  Without the variable: SQLite in the
+// data directory, as users run it by default.
+export const PG_URL = process.env.ASSETD_TEST_PG_URL || '';
+const pgDatabases = new Set();
+export function dbEnvFor(dataDir) {
+  if (!PG_URL || !dataDir) return {};
+  const name = `t_${createHash('sha256').update(path.resolve(dataDir)).digest('hex').slice(0, 24)}`;
+  if (!pgDatabases.has(name)) {
+    try {
+      execFileSync('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', `${PG_URL}/postgres`, '-c', `CREATE DATABASE ${name}`],
+        { stdio: ['ignore', 'ignore', 'pipe'], timeout: 30000 });
+    } catch (e) {
+      if (!/already exists/.test(String(e.stderr))) throw e;
+    }
+    pgDatabases.add(name);
+  }
+  return { ASSETD_DB: `${PG_URL}/${name}` };
+}
+
+/** The data directory a CLI command names (--data DIR or ASSETD_DATA). */
+function dataDirOf(args, env) {
+  const i = args.indexOf('--data');
+  return i >= 0 ? args[i + 1] : env.ASSETD_DATA;
 }
 
 /** Runs the assetd CLI to completion. -> {code, signal, stdout, stderr} */
 export function runCli(args, { env = {}, timeoutMs = 15000, input } = {}) {
   return new Promise((resolve, reject) => {
-    const p = spawn(BIN, args, { env: childEnv(env), stdio: ['pipe', 'pipe', 'pipe'] });
+    const p = spawn(BIN, args, { env: childEnv({ ...dbEnvFor(dataDirOf(args, env)), ...env }), stdio: ['pipe', 'pipe', 'pipe'] });
     liveProcs.add(p);
     const out = [], err = [];
     p.stdout.on('data', (d) => out.push(d));
@@ -217,9 +246,10 @@ export async function startServer({ dataDir, env = {}, args = [], listen = '127.
   if (useFlags) argv.push('--listen', listen, '--data', dataDir, '--workers', String(workers));
   else { extraEnv.ASSETD_LISTEN = listen; extraEnv.ASSETD_DATA = dataDir; extraEnv.ASSETD_WORKERS = String(workers); }
   argv.push(...args);
+  const env = childEnv({ ...dbEnvFor(dataDir), ...extraEnv });
   const proc = wrap.length
-    ? spawn(wrap[0], [...wrap.slice(1), BIN, ...argv], { env: childEnv(extraEnv), stdio: ['ignore', 'pipe', 'pipe'] })
-    : spawn(BIN, argv, { env: childEnv(extraEnv), stdio: ['ignore', 'pipe', 'pipe'] });
+    ? spawn(wrap[0], [...wrap.slice(1), BIN, ...argv], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(BIN, argv, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   liveProcs.add(proc);
   const srv = {
     proc, pid: proc.pid, dataDir, ownsDir, token: null, port: 0, url: '',

@@ -10,7 +10,7 @@
 //   await own.stop(); await own.start() // an outage: same node, same data
 //
 // One node for the whole suite.  A start costs 10-15 s and ~6 s of CPU, so
-// `make e2e` starts one (with-rabbit.mjs) and hands its URL down in
+// `make e2e` starts one (with-services.mjs) and hands its URL down in
 // ASSETD_TEST_AMQP_URL; startRabbit() then answers with a handle on it whose
 // destroy() does nothing and whose stop()/start() throw: a test that takes
 // the broker down asks for its own node ({ own: true }), as does a file run

@@ -68,7 +68,7 @@ fuzz_app *fuzz_app_start(void)
     a->tus_lease_ms = 30000;
     a->max_sign_ttl = 3600;
     a->stream_queue = 1 << 20;
-    if (!(a->db = db_open(dir, &err))) die("db_open", err);
+    if (!(a->db = db_open(dir, NULL, &err))) die("db_open", err);
     if (!(a->store = store_fs_open(dir, &err))) die("store_fs_open", err);
     if (!(a->sniffer = sniffer_new())) die("sniffer_new", NULL);
     if (!token_secret_load(dir, a->secret)) die("token_secret_load", NULL);

@@ -46,7 +46,7 @@ TEST(events_follow_every_asset_state_change_in_order)
 {
     char dir[] = "/tmp/assetd-events-XXXXXX";
     const char *err;
-    db *d = mkdtemp(dir) ? db_open(dir, &err) : NULL;
+    db *d = mkdtemp(dir) ? db_open(dir, NULL, &err) : NULL;
     CHECK(d != NULL);
     db_conn *c = db_acquire(d);
     asset a = make_asset("alice"), b = make_asset("bob");
@@ -105,7 +105,7 @@ TEST(events_trim_removes_a_prefix_of_ids_never_a_hole)
 {
     char dir[] = "/tmp/assetd-events-XXXXXX";
     const char *err;
-    db *d = mkdtemp(dir) ? db_open(dir, &err) : NULL;
+    db *d = mkdtemp(dir) ? db_open(dir, NULL, &err) : NULL;
     CHECK(d != NULL);
     db_conn *c = db_acquire(d);
     /* Writers stamp `at` before they commit, so times can run backwards. */

@@ -15,7 +15,7 @@ static db *open_tmp(char dir[64])
 {
     snprintf(dir, 64, "/tmp/assetd-queue-XXXXXX");
     const char *err;
-    return mkdtemp(dir) ? db_open(dir, &err) : NULL;
+    return mkdtemp(dir) ? db_open(dir, NULL, &err) : NULL;
 }
 
 static void close_tmp(db *d, db_conn *c, const char *dir)

@@ -134,7 +134,7 @@ TEST(db_assets_are_owner_scoped_and_paged)
 {
     char *dir = make_tmpdir();
     const char *err;
-    db *d = db_open(dir, &err);
+    db *d = db_open(dir, NULL, &err);
     CHECK(d != NULL);
     db_conn *c = db_acquire(d);
     asset made[10];
@@ -181,7 +181,7 @@ TEST(db_assets_are_owner_scoped_and_paged)
     db_close(d);
 
     /* Reopening runs no migration twice and keeps the data. */
-    d = db_open(dir, &err);
+    d = db_open(dir, NULL, &err);
     c = db_acquire(d);
     CHECK(db_asset_get(c, "bob", made[1].id, &got) == DB_OK);
     db_release(d, c);
@@ -193,7 +193,7 @@ TEST(db_keys_hash_lookup_and_revoke)
 {
     char *dir = make_tmpdir();
     const char *err;
-    db *d = db_open(dir, &err);
+    db *d = db_open(dir, NULL, &err);
     db_conn *c = db_acquire(d);
     apikey k = {0}, got;
     strcpy(k.id, "key_aaaaaaaaaaaaaaaa");
@@ -220,7 +220,7 @@ TEST(ingest_hashes_limits_and_commits)
     char *dir = make_tmpdir();
     const char *err;
     store *s = store_fs_open(dir, &err);
-    db *d = db_open(dir, &err);
+    db *d = db_open(dir, NULL, &err);
     db_conn *c = db_acquire(d);
     sniffer *sn = sniffer_new();
     CHECK(sn != NULL);

@@ -1,0 +1,130 @@
+// PostgreSQL (--db): what only a shared database can show.  Runs in the
+// suite on PostgreSQL (ASSETD_TEST_PG_URL, scripts/run-e2e.sh); on SQLite
+// it is skipped, and the rest of the suite covers the same features there.
+//
+// - Processes that start together on a new database migrate it once.
+// - A database whose schema is newer than the binary is refused at start.
+// - Two serve processes and a separately started worker, each with a data
+//   directory of its own, on one database and one S3 bucket (s3rver): an
+//   upload through A is processed by the worker and seen on B's event
+//   stream; uploads through both, at once, reach a `since` reader on B
+//   each exactly once and in id order (the event log's commit order).
+// Processes share a database by naming it (ASSETD_DB), not by sharing a
+// data directory (one serve per directory).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import http from 'node:http';
+import { s3Setup } from './s3servers.mjs';
+import {
+  BIN, PG_URL, SLOW, TEST_TIMEOUT as T, TINY_PNG, api, dbEnvFor, makeTempDir, metricSum, removeDir,
+  scrape, startServer, upload, waitFor,
+} from './lib.mjs';
+
+const ONLY_PG = PG_URL ? false : 'the suite on PostgreSQL runs it (ASSETD_TEST_PG_URL)';
+
+/** psql against the data directory's database. */
+function psql(dataDir, sql) {
+  return execFileSync('psql', ['-X', '-q', '-t', '-A', '-v', 'ON_ERROR_STOP=1', '-d', dbEnvFor(dataDir).ASSETD_DB, '-c', sql],
+    { encoding: 'utf8', timeout: 30000 }).trim();
+}
+
+/** The events of /v1/events (SSE) on srv, parsed, as they arrive. */
+function follow(srv, query) {
+  const events = [];
+  const req = http.get(`${srv.url}/v1/events${query}`,
+    { headers: { accept: 'text/event-stream', authorization: `Bearer ${srv.token}` } }, (res) => {
+      let buf = '';
+      res.setEncoding('utf8');
+      res.on('error', () => {});
+      res.on('data', (d) => {
+        buf += d;
+        for (let i; (i = buf.indexOf('\n\n')) >= 0; buf = buf.slice(i + 2)) {
+          const line = buf.slice(0, i).split('\n').find((l) => l.startsWith('data: '));
+          if (line) events.push(JSON.parse(line.slice(6)));
+        }
+      });
+    });
+  req.on('error', () => {});
+  return { events, close: () => req.destroy() };
+}
+
+test('processes starting together on a new database migrate it once; a newer schema is refused', { timeout: T, skip: ONLY_PG }, async (t) => {
+  const dir = makeTempDir();
+  t.after(() => removeDir(dir));
+  const db = dbEnvFor(dir);
+  const servers = await Promise.all([0, 1, 2].map(() => startServer({ env: db })));
+  t.after(() => Promise.all(servers.map((s) => s.cleanup())));
+  assert.equal(psql(dir, 'SELECT count(*) || \',\' || max(version) FROM schema_version'), '17,17');
+  // one of them made the first key, in the one database: each one's key works on all
+  const made = servers.filter((s) => s.token);
+  assert.equal(made.length, 1, 'one bootstrap key');
+  assert.equal(psql(dir, 'SELECT count(*) FROM api_keys'), '1');
+  for (const s of servers) assert.equal((await api(s, 'GET', '/v1/assets', { token: made[0].token })).status, 200);
+  await Promise.all(servers.map((s) => s.stop()));
+  psql(dir, 'INSERT INTO schema_version (version) VALUES (18)');
+  const r = await new Promise((resolve) => {
+    const p = spawn(BIN, ['serve', '--listen', '127.0.0.1:0', '--data', dir, '--workers', '0'],
+      { env: { ...process.env, ...db }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    p.stderr.on('data', (d) => { err += d; });
+    p.on('exit', (code) => resolve({ code, err }));
+  });
+  assert.notEqual(r.code, 0);
+  assert.match(r.err, /made by a newer assetd/);
+  assert.equal(psql(dir, 'SELECT max(version) FROM schema_version'), '18', 'nothing migrated down');
+});
+
+test('two serve processes and a worker on one database: processed by the worker, seen on B; concurrent writers reach a since reader once each, in order', { timeout: T * 2, skip: ONLY_PG }, async (t) => {
+  const dirs = [makeTempDir(), makeTempDir()];
+  t.after(() => dirs.forEach(removeDir));
+  const { env, args } = await s3Setup(t);
+  const shared = { ...env, ...dbEnvFor(dirs[0]) };
+  const a = await startServer({ env: shared, args });
+  t.after(() => a.cleanup());
+  const b = await startServer({ env: shared, args });
+  t.after(() => b.cleanup());
+  b.token = a.token;   // A made the database's first key
+  const worker = spawn(BIN, ['worker', '--data', dirs[1], ...args], { env: { ...process.env, ...shared }, stdio: 'ignore' });
+  t.after(() => worker.kill('SIGKILL'));
+
+  // each hub hears the others' commits from the database (LISTEN), and
+  // /metrics says so, with its pool
+  for (const s of [a, b]) {
+    const { metrics } = await scrape(s);
+    assert.equal(metricSum(metrics, 'assetd_db_listening'), 1);
+    assert.ok(metricSum(metrics, 'assetd_db_connections', (l) => l.state === 'open') >= 1);
+  }
+  const onB = follow(b, '?since=0');
+  t.after(() => onB.close());
+  const first = await upload(a, { data: TINY_PNG, filename: 'a.png' });
+  assert.equal(first.status, 201, first.text);
+  await waitFor(() => onB.events.some((e) => e.asset_id === first.json.id && e.type === 'asset.ready'),
+    { timeoutMs: 30000 * SLOW, what: 'asset.ready on B for an upload through A, processed by the worker' });
+
+  // 60 uploads through A and B at once, 6 at a time each
+  const ids = [];
+  const writer = async (srv, n) => {
+    for (let i = 0; i < n; i++) {
+      const r = await upload(srv, { data: Buffer.from(`${srv.port} ${i}\n`), filename: `t${i}.txt` });
+      assert.equal(r.status, 201, r.text);
+      ids.push(r.json.id);
+    }
+  };
+  await Promise.all([a, b, a, b, a, b].map((s) => writer(s, 10)));
+  await waitFor(() => ids.every((id) => onB.events.some((e) => e.asset_id === id && e.type === 'asset.created')),
+    { timeoutMs: 30000 * SLOW, what: 'every upload\'s asset.created on B' });
+  const seen = onB.events.map((e) => e.id);
+  assert.deepEqual(seen, [...seen].sort((x, y) => x - y), 'in id order');
+  assert.equal(new Set(seen).size, seen.length, 'each once');
+  // a reader starting from the middle sees exactly the tail
+  const mid = seen[Math.floor(seen.length / 2)];
+  const tail = follow(a, `?since=${mid}`);
+  t.after(() => tail.close());
+  const expected = seen.filter((id) => id > mid);
+  await waitFor(() => tail.events.length >= expected.length, { timeoutMs: 10000 * SLOW, what: 'the tail on A' });
+  assert.deepEqual(tail.events.slice(0, expected.length).map((e) => e.id), expected);
+  // the asset list agrees across processes
+  const list = (await api(b, 'GET', '/v1/assets?limit=100')).json.items.map((x) => x.id);
+  for (const id of ids) assert.ok(list.includes(id), id);
+});
