@@ -246,10 +246,10 @@ export async function startServer({ dataDir, env = {}, args = [], listen = '127.
   if (useFlags) argv.push('--listen', listen, '--data', dataDir, '--workers', String(workers));
   else { extraEnv.ASSETD_LISTEN = listen; extraEnv.ASSETD_DATA = dataDir; extraEnv.ASSETD_WORKERS = String(workers); }
   argv.push(...args);
-  const env = childEnv({ ...dbEnvFor(dataDir), ...extraEnv });
+  const procEnv = childEnv({ ...dbEnvFor(dataDir), ...extraEnv });
   const proc = wrap.length
-    ? spawn(wrap[0], [...wrap.slice(1), BIN, ...argv], { env, stdio: ['ignore', 'pipe', 'pipe'] })
-    : spawn(BIN, argv, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    ? spawn(wrap[0], [...wrap.slice(1), BIN, ...argv], { env: procEnv, stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(BIN, argv, { env: procEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   liveProcs.add(proc);
   const srv = {
     proc, pid: proc.pid, dataDir, ownsDir, token: null, port: 0, url: '',
