@@ -209,15 +209,7 @@ static bool migrate(sql_conn *c, const char **err)
         return false;
     int version = schema_version(c);
     if (version < 0) return false;
-    if (version > DB_MIGRATIONS) {
-        char have[16], know[16];
-        snprintf(have, sizeof have, "%d", version);
-        snprintf(know, sizeof know, "%d", DB_MIGRATIONS);
-        log_error("the database was made by a newer assetd", "schema", have,
-                  "this_binary_knows", know, NULL);
-        *err = "the database was made by a newer assetd: run that version (or newer)";
-        return false;
-    }
+    if (schema_too_new(version, err)) return false;
     for (int v = version; v < DB_MIGRATIONS; v++) {
         char mark[80];
         snprintf(mark, sizeof mark, "INSERT INTO schema_version (version) VALUES (%d)", v + 1);

@@ -6,6 +6,9 @@
  * translates (INTEGER PRIMARY KEY AUTOINCREMENT, INTEGER, REAL, WITHOUT
  * ROWID). */
 #include "db/schema.h"
+#include "util/log.h"
+
+#include <stdio.h>
 
 const char *const db_migrations[] = {
     /* 1: keys and assets */
@@ -235,3 +238,15 @@ const char *const db_migrations[] = {
 
 _Static_assert(sizeof db_migrations / sizeof *db_migrations == DB_MIGRATIONS,
                "schema.h's DB_MIGRATIONS counts the migrations");
+
+bool schema_too_new(int version, const char **err)
+{
+    if (version <= DB_MIGRATIONS) return false;
+    char have[16], know[16];
+    snprintf(have, sizeof have, "%d", version);
+    snprintf(know, sizeof know, "%d", DB_MIGRATIONS);
+    log_error("the database was made by a newer assetd", "schema", have, "this_binary_knows", know,
+              NULL);
+    *err = "the database was made by a newer assetd: run that version (or newer)";
+    return true;
+}

@@ -98,16 +98,7 @@ static bool migrate(sql_conn *c, const char **err)
     int version = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : -1;
     sqlite3_finalize(s);
     if (version < 0) return false;
-    if (version > DB_MIGRATIONS) {
-        /* A newer assetd wrote it: this binary does not know its tables. */
-        char have[16], know[16];
-        snprintf(have, sizeof have, "%d", version);
-        snprintf(know, sizeof know, "%d", DB_MIGRATIONS);
-        log_error("the database was made by a newer assetd", "schema", have,
-                  "this_binary_knows", know, NULL);
-        *err = "the database was made by a newer assetd: run that version (or newer)";
-        return false;
-    }
+    if (schema_too_new(version, err)) return false;
     for (int v = version; v < DB_MIGRATIONS; v++) {
         char pragma[64];
         snprintf(pragma, sizeof pragma, "PRAGMA user_version=%d;", v + 1);
