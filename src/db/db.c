@@ -133,12 +133,13 @@ db_status dbi_fail(db_conn *c, const char *what)
 db_status dbi_lookup_result(db_conn *c, sql_result rc, const char *what)
 {
     if (rc == SQL_ROW) return DB_OK;
-    return rc == SQL_DONE ? DB_NOT_FOUND : dbi_fail(c, what);
+    return rc == SQL_DONE || rc == SQL_UNMATCHABLE ? DB_NOT_FOUND : dbi_fail(c, what);
 }
 
 /* The step result of an UPDATE or DELETE aimed at one row. */
 db_status dbi_change_result(db_conn *c, sql_result rc, const char *what)
 {
+    if (rc == SQL_UNMATCHABLE) return DB_NOT_FOUND;   /* a hostile id names nothing */
     if (rc != SQL_DONE) return dbi_fail(c, what);
     return dbi_changes(c) ? DB_OK : DB_NOT_FOUND;
 }
@@ -167,6 +168,7 @@ db_status dbi_row(db_conn *c, sql_stmt *s, void (*read)(sql_stmt *s, void *out),
     if (found && read) read(s, out);
     while (rc == SQL_ROW) rc = sql_step(s);
     sql_reset(s);
+    if (rc == SQL_UNMATCHABLE) return DB_NOT_FOUND;
     if (rc != SQL_DONE) return dbi_fail(c, what);
     return found ? DB_OK : DB_NOT_FOUND;
 }
@@ -183,7 +185,7 @@ db_status dbi_rows(db_conn *c, sql_stmt *s, void (*read)(sql_stmt *s, void *out)
     sql_reset(s);
     if (rc == SQL_DONE) return DB_OK;
     *n = 0;
-    return dbi_fail(c, what);
+    return rc == SQL_UNMATCHABLE ? DB_OK : dbi_fail(c, what);
 }
 
 static void read_int64(sql_stmt *s, void *out) { *(int64_t *)out = sql_column_int64(s, 0); }

@@ -38,7 +38,9 @@
  * all under a session advisory lock (MIGRATE_LOCK) so processes starting
  * together migrate once, one after the other.
  *
- * Result codes: SQLSTATE class 23 (integrity) is SQL_CONSTRAINT; 40001
+ * Result codes: 22021 (a bound text not UTF-8) is SQL_UNMATCHABLE — the
+ * lookups answer "not found" to a hostile id as SQLite does; class 23
+ * (integrity) is SQL_CONSTRAINT; 40001
  * (serialization), 40P01 (deadlock), 55P03 (lock not available) and 57014
  * (statement timeout) are SQL_BUSY; 53100 (disk full) is SQL_FULL;
  * anything else, a lost connection included, SQL_ERROR.
@@ -91,6 +93,7 @@ static sql_result kind_of(const char *sqlstate)
         !strcmp(sqlstate, "57014"))
         return SQL_BUSY;
     if (!strcmp(sqlstate, "53100")) return SQL_FULL;
+    if (!strcmp(sqlstate, "22021")) return SQL_UNMATCHABLE;   /* a text that is not UTF-8 */
     return SQL_ERROR;
 }
 

@@ -44,6 +44,8 @@ typedef enum {
     SQL_CONSTRAINT,   /* a unique or check constraint refused the write */
     SQL_BUSY,         /* locked by another writer (past the driver's wait) */
     SQL_FULL,         /* the disk is full */
+    SQL_UNMATCHABLE,  /* a bound text the database cannot hold (PostgreSQL: not
+                         UTF-8): no row can match it */
     SQL_ERROR         /* anything else (the driver's message says what) */
 } sql_result;
 
