@@ -48,6 +48,7 @@ struct hub {
     notify_listener *listener;      /* wake-ups from worker processes */
     db_listener *dblisten;          /* from any process on the database (PostgreSQL), or NULL */
     int64_t dblisten_retry_ms;      /* when to listen again after losing it */
+    _Atomic bool listening;         /* dblisten != NULL, for other threads (/metrics) */
     _Atomic bool stopping;
     pthread_mutex_t lock;
     sub_list live, pending;
@@ -337,6 +338,7 @@ static void wait_for_news(hub *h)
     if (!h->dblisten && h->dblisten_retry_ms && now >= h->dblisten_retry_ms) {
         h->dblisten = db_listen(h->db);
         h->dblisten_retry_ms = h->dblisten ? 0 : now + DBLISTEN_RETRY_MS;
+        atomic_store(&h->listening, h->dblisten != NULL);
     }
     struct pollfd fds[3] = {{.fd = h->wake_fd, .events = POLLIN}, {.fd = -1}, {.fd = -1}};
     if (h->listener) fds[1] = (struct pollfd){.fd = notify_listener_fd(h->listener), .events = POLLIN};
@@ -349,11 +351,12 @@ static void wait_for_news(hub *h)
         log_warn("lost the database's wake-ups; polling until they are back", NULL);
         db_listener_close(h->dblisten);
         h->dblisten = NULL;
+        atomic_store(&h->listening, false);
         h->dblisten_retry_ms = now + DBLISTEN_RETRY_MS;
     }
 }
 
-bool hub_listening(hub *h) { return h && h->dblisten != NULL; }
+bool hub_listening(hub *h) { return h && atomic_load(&h->listening); }
 
 static void housekeeping(hub *h, db_conn *c)
 {
@@ -415,6 +418,7 @@ hub *hub_start(db *d, const hub_config *cfg, const char **err)
     }
     h->listener = notify_listen(cfg->data_dir);
     h->dblisten = db_listen(d);   /* NULL on SQLite: notify.h is enough */
+    atomic_store(&h->listening, h->dblisten != NULL);
     if (pthread_create(&h->thread, NULL, run, h) != 0) {
         *err = "cannot start the hub thread";
         notify_listener_close(h->listener);
