@@ -35,8 +35,8 @@
 #include "util/timefmt.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -97,10 +97,11 @@ static bool prepare(const config *cfg, app *a)
         return false;
     }
     if (!(a->sniffer = sniffer_new())) return false;   /* logged */
-    if (!token_secret_load(cfg->data_dir, a->secret)) {
-        log_error("cannot read or create DATA/secret", "dir", cfg->data_dir, NULL);
-        return false;
-    }
+    db_conn *c = db_acquire(a->db);
+    if (!c) return false;
+    bool ok = token_secret_adopt(c, cfg->data_dir, a->secret);   /* logged */
+    db_release(a->db, c);
+    if (!ok) return false;
     store_s3_config s3 = {.endpoint = cfg->s3_endpoint, .region = cfg->s3_region};
     if (strcmp(cfg->store, "disk") == 0) {
         transfer_signer_disk(&a->signer, a->secret, sizeof a->secret);
@@ -117,12 +118,11 @@ static bool prepare(const config *cfg, app *a)
     char why[160];
     a->runs_enabled = *cfg->amqp_url != '\0' &&
                       amqp_conn_parse_url(cfg->amqp_url, &a->amqp_url, why, sizeof why);
-    db_conn *c = db_acquire(a->db);
-    if (!c) return false;
+    if (!(c = db_acquire(a->db))) return false;
     char removed[24];
     snprintf(removed, sizeof removed, "%d", store_sweep(a->store, ingest_key_is_live, c));
     log_info("recovery sweep done", "files_removed", removed, NULL);
-    bool ok = bootstrap_key(c, cfg->data_dir);
+    ok = bootstrap_key(c, cfg->data_dir);
     db_release(a->db, c);
     return ok;
 }

@@ -1,6 +1,7 @@
 /* token.c — see token.h. */
 #include "core/token.h"
 #include "util/encode.h"
+#include "util/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -27,19 +28,25 @@ static bool read_exact(const char *path, uint8_t *out, size_t len)
     return n == (ssize_t)len;
 }
 
-bool token_secret_load(const char *data_dir, uint8_t secret[TOKEN_SECRET_LEN])
+#define SECRET_TEXT 44   /* base64url of TOKEN_SECRET_LEN bytes, with its NUL */
+
+bool token_secret_adopt(db_conn *c, const char *data_dir, uint8_t secret[TOKEN_SECRET_LEN])
 {
-    char path[1100], tmp[1110];
+    char path[1100], offer[SECRET_TEXT], stored[SECRET_TEXT + 16];
+    uint8_t buf[TOKEN_SECRET_LEN + 3];
     snprintf(path, sizeof path, "%s/secret", data_dir);
-    if (read_exact(path, secret, TOKEN_SECRET_LEN)) return true;
-    if (RAND_bytes(secret, TOKEN_SECRET_LEN) != 1) return false;
-    /* temp + fsync + rename: a crash never leaves a short secret behind. */
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    bool ok = fd >= 0 && write(fd, secret, TOKEN_SECRET_LEN) == TOKEN_SECRET_LEN &&
-              fsync(fd) == 0;
-    if (fd >= 0) close(fd);
-    return ok && rename(tmp, path) == 0;
+    bool ok = read_exact(path, buf, TOKEN_SECRET_LEN) || RAND_bytes(buf, TOKEN_SECRET_LEN) == 1;
+    if (ok) {
+        b64url_encode(buf, TOKEN_SECRET_LEN, offer);
+        ok = db_secret_adopt(c, "url_token", offer, stored, sizeof stored) == DB_OK &&
+             b64url_decode(stored, buf, sizeof buf) == TOKEN_SECRET_LEN;
+    }
+    if (ok) memcpy(secret, buf, TOKEN_SECRET_LEN);
+    else log_error("cannot adopt the URL-token secret (database, or CSPRNG)", NULL);
+    OPENSSL_cleanse(buf, sizeof buf);
+    OPENSSL_cleanse(offer, sizeof offer);
+    OPENSSL_cleanse(stored, sizeof stored);
+    return ok;
 }
 
 static void mac(const uint8_t secret[TOKEN_SECRET_LEN], const char *payload, size_t len,

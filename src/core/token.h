@@ -11,13 +11,16 @@
  *   payload = "1|" purpose "|" expires_unix_s "|" owner
  *
  * Checked in constant time (CRYPTO_memcmp) before anything in it is
- * trusted.  The secret is 32 random bytes kept in DATA/secret (0600),
- * created on first start.
+ * trusted.  The secret is 32 random bytes kept in the database (so every
+ * serve process on one database shares it; db_secret_adopt), made by the
+ * first process to start; a DATA/secret file from before is adopted, so
+ * links signed by an older assetd still verify.
  */
 #ifndef ASSETD_TOKEN_H
 #define ASSETD_TOKEN_H
 
 #include "core/asset.h"
+#include "db/db.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -26,8 +29,11 @@
 #define TOKEN_SECRET_LEN 32
 #define TOKEN_MAX 512
 
-/* Loads DATA/secret, creating it (fsynced, 0600) if missing. */
-bool token_secret_load(const char *data_dir, uint8_t secret[TOKEN_SECRET_LEN]);
+/* Fills secret with the database's (db_secret_adopt "url_token"), storing
+ * one first if there is none: DATA/secret's bytes if an older assetd left
+ * that file, else fresh random ones.  False (logged) on a database error,
+ * a failed CSPRNG or a stored value that is not a secret. */
+bool token_secret_adopt(db_conn *c, const char *data_dir, uint8_t secret[TOKEN_SECRET_LEN]);
 
 /* Writes a token into out (TOKEN_MAX + 1 bytes); false if it does not fit,
  * or purpose (1..31 bytes, no '|') or owner (1..OWNER_MAX bytes) could not

@@ -120,6 +120,12 @@ db_status db_key_count(db_conn *c, int64_t *n);
 /* Calls fn for each key, oldest first. */
 db_status db_key_each(db_conn *c, void (*fn)(const apikey *k, void *arg), void *arg);
 
+/* The server's secret called name: the one stored, or else offer (text),
+ * stored now.  Processes starting together each offer their own; the first
+ * stored wins and all of them get it in out (cap bytes, NUL included;
+ * DB_ERROR if the stored value does not fit). */
+db_status db_secret_adopt(db_conn *c, const char *name, const char *offer, char *out, size_t cap);
+
 /* The event log: the transactional outbox every live consumer reads (the
  * hub, webhooks).  Ids are monotonic and never reused.  The data is JSON
  * text (for asset events, the asset as asset_to_json() shows it). */

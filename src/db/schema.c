@@ -234,6 +234,9 @@ const char *const db_migrations[] = {
     "ALTER TABLE runs ADD COLUMN session TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE runs ADD COLUMN session_open INTEGER NOT NULL DEFAULT 0;"
     "CREATE UNIQUE INDEX runs_session ON runs(session) WHERE session != '';",
+    /* 18: the server's secrets (db_secret_adopt), so every serve process
+     * on one database signs and verifies URL tokens with the same key. */
+    "CREATE TABLE secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL);",
 };
 
 _Static_assert(sizeof db_migrations / sizeof *db_migrations == DB_MIGRATIONS,

@@ -2,7 +2,7 @@
 #ifndef ASSETD_DB_SCHEMA_H
 #define ASSETD_DB_SCHEMA_H
 
-#define DB_MIGRATIONS 17
+#define DB_MIGRATIONS 18
 extern const char *const db_migrations[DB_MIGRATIONS];
 
 #include <stdbool.h>

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import path from 'node:path';
 import fs from 'node:fs';
+import crypto from 'node:crypto';
 import {
   CORPUS, SLOW, TEST_TIMEOUT as T, TEXT, startServer, api, upload, waitFor, createKey, sleep, makeTempDir, removeDir,
 } from './lib.mjs';
@@ -219,6 +220,36 @@ test('replay survives a restart; trimmed history says replay.incomplete', { time
     assert.equal(r.events[0].id, undefined, 'no id: it is not an event of the log');
     r.close();
     await s2.stop();
+  } finally {
+    removeDir(dataDir);
+  }
+});
+
+test('the token secret lives in the database: DATA/secret from an older assetd is adopted, and tokens still verify once it is gone', { timeout: T }, async () => {
+  const dataDir = makeTempDir();
+  try {
+    const old = crypto.randomBytes(32);
+    fs.writeFileSync(path.join(dataDir, 'secret'), old, { mode: 0o600 });
+    let s1 = await startServer({ dataDir });
+    const tok = await api(s1, 'POST', '/v1/events/token?ttl=300');
+    assert.equal(tok.status, 201, tok.text);
+    // token = b64url(payload) "." b64url(HMAC-SHA256(secret, payload))
+    const [payload, mac] = tok.json.token.split('.');
+    assert.equal(mac, crypto.createHmac('sha256', old).update(Buffer.from(payload, 'base64url')).digest('base64url'),
+      'signed with the secret the older assetd left');
+    const key = s1.token;
+    await s1.stop();
+    fs.rmSync(path.join(dataDir, 'secret'));
+    s1 = await startServer({ dataDir });
+    const s = sse(s1, `?token=${encodeURIComponent(tok.json.token)}`, { token: null });
+    await s.ready;
+    assert.equal(s.status, 200, 'the token made before the restart, with no file left');
+    s.close();
+    const again = await api(s1, 'POST', '/v1/events/token?ttl=300', { token: key });
+    assert.equal(again.json.token.split('.')[1],
+      crypto.createHmac('sha256', old).update(Buffer.from(again.json.token.split('.')[0], 'base64url')).digest('base64url'));
+    assert.ok(!fs.existsSync(path.join(dataDir, 'secret')), 'no file made again');
+    await s1.stop();
   } finally {
     removeDir(dataDir);
   }

@@ -8,7 +8,8 @@
 //   directory of its own, on one database and one S3 bucket (s3rver): an
 //   upload through A is processed by the worker and seen on B's event
 //   stream; uploads through both, at once, reach a `since` reader on B
-//   each exactly once and in id order (the event log's commit order).
+//   each exactly once and in id order (the event log's commit order); B
+//   verifies the URL token A signed (the secret is in the database).
 // Processes share a database by naming it (ASSETD_DB), not by sharing a
 // data directory (one serve per directory).
 import { test } from 'node:test';
@@ -33,7 +34,7 @@ function psql(dataDir, sql) {
 function follow(srv, query) {
   const events = [];
   const req = http.get(`${srv.url}/v1/events${query}`,
-    { headers: { accept: 'text/event-stream', authorization: `Bearer ${srv.token}` } }, (res) => {
+    { headers: { accept: 'text/event-stream', ...(srv.token ? { authorization: `Bearer ${srv.token}` } : {}) } }, (res) => {
       let buf = '';
       res.setEncoding('utf8');
       res.on('error', () => {});
@@ -55,14 +56,14 @@ test('processes starting together on a new database migrate it once; a newer sch
   const db = dbEnvFor(dir);
   const servers = await Promise.all([0, 1, 2].map(() => startServer({ env: db })));
   t.after(() => Promise.all(servers.map((s) => s.cleanup())));
-  assert.equal(psql(dir, 'SELECT count(*) || \',\' || max(version) FROM schema_version'), '17,17');
+  assert.equal(psql(dir, 'SELECT count(*) || \',\' || max(version) FROM schema_version'), '18,18');
   // one of them made the first key, in the one database: each one's key works on all
   const made = servers.filter((s) => s.token);
   assert.equal(made.length, 1, 'one bootstrap key');
   assert.equal(psql(dir, 'SELECT count(*) FROM api_keys'), '1');
   for (const s of servers) assert.equal((await api(s, 'GET', '/v1/assets', { token: made[0].token })).status, 200);
   await Promise.all(servers.map((s) => s.stop()));
-  psql(dir, 'INSERT INTO schema_version (version) VALUES (18)');
+  psql(dir, 'INSERT INTO schema_version (version) VALUES (19)');
   const r = await new Promise((resolve) => {
     const p = spawn(BIN, ['serve', '--listen', '127.0.0.1:0', '--data', dir, '--workers', '0'],
       { env: { ...process.env, ...db }, stdio: ['ignore', 'ignore', 'pipe'] });
@@ -72,7 +73,7 @@ test('processes starting together on a new database migrate it once; a newer sch
   });
   assert.notEqual(r.code, 0);
   assert.match(r.err, /made by a newer assetd/);
-  assert.equal(psql(dir, 'SELECT max(version) FROM schema_version'), '18', 'nothing migrated down');
+  assert.equal(psql(dir, 'SELECT max(version) FROM schema_version'), '19', 'nothing migrated down');
 });
 
 test('two serve processes and a worker on one database: processed by the worker, seen on B; concurrent writers reach a since reader once each, in order', { timeout: T * 2, skip: ONLY_PG }, async (t) => {
@@ -95,7 +96,10 @@ test('two serve processes and a worker on one database: processed by the worker,
     assert.equal(metricSum(metrics, 'assetd_db_listening'), 1);
     assert.ok(metricSum(metrics, 'assetd_db_connections', (l) => l.state === 'open') >= 1);
   }
-  const onB = follow(b, '?since=0');
+  // a URL token signed by A verifies on B: one secret, in the database
+  const tok = await api(a, 'POST', '/v1/events/token?ttl=300');
+  assert.equal(tok.status, 201, tok.text);
+  const onB = follow({ ...b, token: null }, `?since=0&token=${encodeURIComponent(tok.json.token)}`);
   t.after(() => onB.close());
   const first = await upload(a, { data: TINY_PNG, filename: 'a.png' });
   assert.equal(first.status, 201, first.text);

@@ -71,10 +71,10 @@ fuzz_app *fuzz_app_start(void)
     if (!(a->db = db_open(dir, NULL, &err))) die("db_open", err);
     if (!(a->store = store_fs_open(dir, &err))) die("store_fs_open", err);
     if (!(a->sniffer = sniffer_new())) die("sniffer_new", NULL);
-    if (!token_secret_load(dir, a->secret)) die("token_secret_load", NULL);
+    db_conn *c = db_acquire(a->db);
+    if (!c || !token_secret_adopt(c, dir, a->secret)) die("token_secret_adopt", NULL);
     transfer_signer_disk(&a->signer, a->secret, sizeof a->secret);
     web_policy_make(a);
-    db_conn *c = db_acquire(a->db);
     apikey k;
     if (!c || !keys_create(c, "fuzz", "fuzz", f->key, &k)) die("keys_create", NULL);
     db_release(a->db, c);
