@@ -42,7 +42,8 @@ static const char *sql_text(int q)
 }
 
 /* PostgreSQL's own texts, where the dialects disagree. */
-static const char *const *const pg_tables[] = {dbi_pg_sql_events, dbi_pg_sql_webhooks};
+static const char *const *const pg_tables[] = {dbi_pg_sql_events, dbi_pg_sql_jobs,
+                                               dbi_pg_sql_webhooks};
 
 /* The text of statement q in dialect d. */
 static const char *sql_text_for(sql_dialect d, int q)
@@ -350,8 +351,17 @@ static db_status txn(db_conn *c, sql_result rc, const char *what)
     return rc == SQL_DONE ? DB_OK : dbi_fail(c, what);
 }
 
-db_status db_begin(db_conn *c) { return txn(c, c->drv->begin(c->sc, true), "begin"); }
-db_status db_begin_read(db_conn *c) { return txn(c, c->drv->begin(c->sc, false), "begin read"); }
+db_status db_begin(db_conn *c) { return txn(c, c->drv->begin(c->sc, SQL_TX_WRITE), "begin"); }
+db_status db_begin_read(db_conn *c) { return txn(c, c->drv->begin(c->sc, SQL_TX_READ), "begin read"); }
+db_status db_begin_queue(db_conn *c)
+{
+    return txn(c, c->drv->begin(c->sc, SQL_TX_QUEUE), "begin queue");
+}
+
+db_status dbi_order(db_conn *c)
+{
+    return c->drv->order ? txn(c, c->drv->order(c->sc), "order") : DB_OK;
+}
 db_status db_commit(db_conn *c)
 {
     db_status st = txn(c, c->drv->commit(c->sc), "commit");

@@ -253,6 +253,12 @@ db_status db_history_trim(db_conn *c, int64_t before_ms, int batch, int64_t max_
  * write lock is taken.  End it with db_rollback(). */
 db_status db_begin_read(db_conn *c);
 db_status db_begin(db_conn *c);
+/* A write transaction for the queue's own bookkeeping: claims, heartbeats,
+ * completions — rows it locks itself (SKIP LOCKED claims, fenced updates),
+ * never a check-then-write.  On PostgreSQL it does not wait for other
+ * writers (or make them wait) until it appends an event or enqueues a job,
+ * which take the write lock then; on SQLite it is db_begin(). */
+db_status db_begin_queue(db_conn *c);
 db_status db_commit(db_conn *c);
 void db_rollback(db_conn *c);
 /* Ends the transaction by the status of the work done in it: commits

@@ -92,6 +92,7 @@ extern const char *const dbi_sql_uploads[Q_COUNT];
 extern const char *const dbi_sql_tus[Q_COUNT];
 extern const char *const dbi_sql_runs[Q_COUNT];
 extern const char *const dbi_pg_sql_events[Q_COUNT];
+extern const char *const dbi_pg_sql_jobs[Q_COUNT];
 extern const char *const dbi_pg_sql_webhooks[Q_COUNT];
 
 /* Statement q of c, prepared on first use, reset with no bindings; NULL
@@ -137,6 +138,11 @@ db_status dbi_get_owned(db_conn *c, int q, const char *id, const char *owner,
  * waiting (the default).  Only outside a transaction; for writes whose
  * loss after a power cut is harmless by construction — say why at the call. */
 void dbi_relaxed(db_conn *c, bool relaxed);
+/* Called by a function about to append an event or enqueue work: in a
+ * queue transaction (db_begin_queue) it takes the write lock now, so the
+ * event commits in id order and the commit wakes the listeners; in any
+ * other write transaction it already holds it (a no-op). */
+db_status dbi_order(db_conn *c);
 /* True inside a transaction; false, logged, outside (the outbox rule:
  * every state change must commit with its event). */
 bool dbi_in_transaction(db_conn *c, const char *what);

@@ -42,6 +42,8 @@ db_status db_event_append(db_conn *c, const char *type, const char *asset_id, co
                           int64_t now_ms, const char *data_json)
 {
     if (!dbi_in_transaction(c, type)) return DB_ERROR;
+    /* Event ids commit in id order only among holders of the write lock. */
+    if (dbi_order(c) != DB_OK) return DB_ERROR;
     sql_stmt *s = dbi_stmt(c, Q_EVENT_INSERT);
     if (!s) return DB_ERROR;
     sql_bind_text(s, 1, type);

@@ -17,7 +17,7 @@
 const char *const dbi_sql_jobs[Q_COUNT] = {
     [Q_JOB_INSERT] = "INSERT INTO jobs (id, asset_id, owner, type, state, max_attempts,"
                      " run_at, created) VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6, ?7)"
-                     " ON CONFLICT DO NOTHING",
+                     " ON CONFLICT DO NOTHING RETURNING " JOB_COLS,
     [Q_JOB_LIVE] = "SELECT " JOB_COLS " FROM jobs WHERE asset_id = ?1 AND type = ?2"
                    " AND state IN (0, 1)",
     [Q_JOB_BURY_EXPIRED] = "UPDATE jobs SET state = 4, error_code = 'worker_lost',"
@@ -28,14 +28,15 @@ const char *const dbi_sql_jobs[Q_COUNT] = {
                       " SELECT 1 FROM jobs WHERE state = 0 AND run_at <= ?1 LIMIT 1",
     /* Expired leases first, then the queued jobs due longest; each half is
      * one range scan of jobs_runnable (an OR of the two would sort).
-     * PostgreSQL will want FOR UPDATE SKIP LOCKED on both halves,
-     * so claimers running at once take different jobs instead of waiting. */
-    [Q_JOB_CLAIM] = "UPDATE jobs SET state = 1, attempts = attempts + 1, fence = fence + 1,"
-                    " lease_until = ?1 + ?2, started = ?3 WHERE id IN ("
-                    "SELECT id FROM (SELECT id FROM jobs WHERE state = 1 AND lease_until < ?1"
-                    " LIMIT ?4) AS expired UNION ALL SELECT id FROM (SELECT id FROM jobs"
-                    " WHERE state = 0 AND run_at <= ?1 ORDER BY run_at LIMIT ?4) AS due LIMIT ?4)"
-                    " RETURNING " JOB_COLS,
+     * PostgreSQL's text (below) adds FOR UPDATE SKIP LOCKED. */
+#define CLAIM_SQL(skip_locked)                                                              \
+    "UPDATE jobs SET state = 1, attempts = attempts + 1, fence = fence + 1,"                 \
+    " lease_until = ?1 + ?2, started = ?3 WHERE id IN ("                                     \
+    "SELECT id FROM (SELECT id FROM jobs WHERE state = 1 AND lease_until < ?1"               \
+    " LIMIT ?4" skip_locked ") AS expired UNION ALL SELECT id FROM (SELECT id FROM jobs"      \
+    " WHERE state = 0 AND run_at <= ?1 ORDER BY run_at LIMIT ?4" skip_locked ") AS due"       \
+    " LIMIT ?4) RETURNING " JOB_COLS
+    [Q_JOB_CLAIM] = CLAIM_SQL(""),
     [Q_JOB_HEARTBEAT] = "UPDATE jobs SET lease_until = ?3,"
                         " progress = CASE WHEN CAST(?4 AS DOUBLE PRECISION) < 0 THEN progress"
                         " ELSE ?4 END"
@@ -74,6 +75,13 @@ const char *const dbi_sql_jobs[Q_COUNT] = {
                           " webhook_deliveries WHERE state != 0 AND finished_ms < ?1 LIMIT ?2)",
 };
 
+/* Claimers in several processes at once (db_begin_queue: no write lock)
+ * each lock the rows they take and pass over the rows another holds, so
+ * they take different jobs instead of waiting for each other. */
+const char *const dbi_pg_sql_jobs[Q_COUNT] = {
+    [Q_JOB_CLAIM] = CLAIM_SQL(" FOR UPDATE SKIP LOCKED"),
+};
+
 static void read_job(sql_stmt *s, void *out)
 {
     job *j = out;
@@ -108,6 +116,7 @@ db_status db_job_enqueue(db_conn *c, const char *asset_id, const char *owner, co
                          int max_attempts, int64_t now_ms, job *out)
 {
     char id[ID_LEN + 1], created[32];
+    if (dbi_order(c) != DB_OK) return DB_ERROR;   /* its commit wakes the workers */
     sql_stmt *s = dbi_stmt(c, Q_JOB_INSERT);
     if (!s || !id_generate(id)) return DB_ERROR;
     time_format_ms(now_ms, created);
@@ -118,19 +127,27 @@ db_status db_job_enqueue(db_conn *c, const char *asset_id, const char *owner, co
     sql_bind_int64(s, 5, max_attempts);
     sql_bind_int64(s, 6, now_ms);
     sql_bind_text(s, 7, created);
-    if (dbi_done(c, s, "job enqueue") != DB_OK) return DB_ERROR;
-    /* Inserted or ignored (a live job exists): report the live one. */
-    return live_job(c, asset_id, type, out);
+    /* Inserted, or ignored because a live job exists: report that one. */
+    db_status st = dbi_row(c, s, read_job, out, "job enqueue");
+    return st == DB_NOT_FOUND ? live_job(c, asset_id, type, out) : st;
 }
 
 /* Assets whose job is about to be buried (its worker died on the last
- * attempt) fail, each with its asset.failed event. */
+ * attempt) fail, each with its asset.failed event.  In a queue transaction
+ * another claimer may be burying the same jobs: when there are any, the
+ * write lock is taken (dbi_order) and they are read again under it, so
+ * only the first claimer fails each asset. */
 static db_status fail_buried_assets(db_conn *c, int64_t now_ms)
 {
     sql_stmt *s = dbi_stmt(c, Q_JOB_BURIED_ASSETS);
     if (!s) return DB_ERROR;
     sql_bind_int64(s, 1, now_ms);
-    sql_result rc = SQL_DONE;
+    sql_result rc = sql_step(s);
+    sql_reset(s);
+    if (rc == SQL_DONE) return DB_OK;
+    if (rc != SQL_ROW) return dbi_fail(c, "job bury");
+    if (dbi_order(c) != DB_OK) return DB_ERROR;
+    sql_bind_int64(s, 1, now_ms);
     db_status st = DB_OK;
     /* Another statement may write assets and events while this one reads jobs. */
     while (st == DB_OK && (rc = sql_step(s)) == SQL_ROW) {
@@ -171,7 +188,7 @@ db_status db_job_claim_many(db_conn *c, int64_t now_ms, int64_t lease_ms, int ma
     if (due != SQL_ROW) return dbi_fail(c, "job probe");
     /* One transaction: a job that crashed its worker on every attempt is
      * dead and its asset failed together, then the next jobs are claimed. */
-    if (db_begin(c) != DB_OK) return DB_ERROR;
+    if (db_begin_queue(c) != DB_OK) return DB_ERROR;
     sql_stmt *s = NULL;
     db_status st = fail_buried_assets(c, now_ms);
     if (st == DB_OK) st = bury(c, Q_JOB_BURY_EXPIRED, now_ms, now_text);

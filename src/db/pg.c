@@ -10,8 +10,9 @@
  * changes are PQcmdTuples of an INSERT, UPDATE or DELETE.
  *
  * Transactions keep SQLite's single-writer rule, which the db.h functions
- * were written under: a write transaction takes one transaction-scoped
- * advisory lock (WRITER_LOCK) before anything else, so write transactions
+ * were written under, except where the queue says it needs none: a write
+ * transaction (db_begin) takes one transaction-scoped advisory lock
+ * (WRITER_LOCK) before anything else, so write transactions
  * run one at a time across every process and commit in the order they
  * took it.  Two things follow.  Check-then-write inside a transaction
  * cannot race another writer, as on SQLite.  And event ids, drawn from a
@@ -20,11 +21,16 @@
  * never skip one (a sequence alone does not order commits).  The lock is
  * released after the commit is visible (PostgreSQL ends the transaction in
  * the proc array before it releases locks), so the next writer's events
- * are ordered after it.  Reads take a REPEATABLE READ snapshot and no lock.
+ * are ordered after it.  A queue transaction (db_begin_queue: claims with
+ * FOR UPDATE SKIP LOCKED, fenced updates of rows it holds) starts without
+ * the lock, so claimers on many workers neither wait for uploads nor for
+ * each other; pg_order takes the lock the moment it is about to append an
+ * event or enqueue a job (dbi_order), before the event's id is drawn, so
+ * the order of events holds.  Reads take a REPEATABLE READ snapshot and no lock.
  * A lock is waited for 10 s at most (lock_timeout, as SQLite's busy
  * timeout), then the statement fails SQL_BUSY.
  *
- * Wake-ups: every write transaction also NOTIFYs the channel `assetd`,
+ * Wake-ups: every ordered write transaction also NOTIFYs the channel `assetd`,
  * which PostgreSQL delivers at its commit (never for a rollback, merged
  * within one transaction) to every LISTEN connection (db_listen): the hub
  * of each serve process and each idle worker, on any machine.  Coarse —
@@ -64,6 +70,7 @@
 struct sql_conn {
     PGconn *h;
     unsigned next_name;
+    bool ordered;   /* this transaction holds WRITER_LOCK (pg_order) */
     int64_t changes;
     sql_result last_kind;
     char last_error[512];
@@ -413,13 +420,22 @@ static int64_t pg_changes(sql_conn *c) { return c->changes; }
 
 /* ---------- transactions ---------- */
 
-static sql_result pg_begin(sql_conn *c, bool write)
+static sql_result pg_order(sql_conn *c)
 {
-    if (!write) return run(c, "BEGIN ISOLATION LEVEL REPEATABLE READ");
-    char text[128];
-    snprintf(text, sizeof text, "BEGIN; SELECT pg_advisory_xact_lock(%d); NOTIFY " CHANNEL,
-             WRITER_LOCK);
+    if (c->ordered) return SQL_DONE;
+    char text[96];
+    snprintf(text, sizeof text, "SELECT pg_advisory_xact_lock(%d); NOTIFY " CHANNEL, WRITER_LOCK);
     sql_result r = run(c, text);
+    c->ordered = r == SQL_DONE;
+    return r;
+}
+
+static sql_result pg_begin(sql_conn *c, sql_tx mode)
+{
+    c->ordered = false;
+    if (mode == SQL_TX_READ) return run(c, "BEGIN ISOLATION LEVEL REPEATABLE READ");
+    sql_result r = run(c, "BEGIN");
+    if (r == SQL_DONE && mode == SQL_TX_WRITE) r = pg_order(c);
     if (r != SQL_DONE && PQtransactionStatus(c->h) != PQTRANS_IDLE) run(c, "ROLLBACK");
     return r;
 }
@@ -484,6 +500,7 @@ const sql_driver sql_postgres = {
     .reset = pg_reset,
     .changes = pg_changes,
     .begin = pg_begin,
+    .order = pg_order,
     .commit = pg_commit,
     .rollback = pg_rollback,
     .in_transaction = pg_in_transaction,

@@ -51,6 +51,8 @@ typedef enum {
 
 typedef enum { SQL_DIALECT_SQLITE, SQL_DIALECT_POSTGRES } sql_dialect;
 
+typedef enum { SQL_TX_READ, SQL_TX_WRITE, SQL_TX_QUEUE } sql_tx;
+
 /* A back-end.  Every op runs on one connection from one thread at a time. */
 typedef struct sql_driver {
     const char *error_msg;   /* the log line of a failure ("sqlite error") */
@@ -82,9 +84,13 @@ typedef struct sql_driver {
      * DELETE: read after its SQL_DONE (before or after its reset), before
      * another statement runs. */
     int64_t (*changes)(sql_conn *c);
-    /* Transactions: begin takes the write lock at once when write (no
-     * upgrade deadlocks), else reads one snapshot without it. */
-    sql_result (*begin)(sql_conn *c, bool write);
+    /* Transactions (sql_tx): SQL_TX_WRITE takes the write lock at once
+     * (no upgrade deadlocks); SQL_TX_READ reads one snapshot without it;
+     * SQL_TX_QUEUE writes without it where the back-end can (row locks
+     * only) until order() is called, which takes it then (PostgreSQL); a
+     * back-end that cannot (SQLite) takes it at once and has no order. */
+    sql_result (*begin)(sql_conn *c, sql_tx mode);
+    sql_result (*order)(sql_conn *c);
     sql_result (*commit)(sql_conn *c);
     sql_result (*rollback)(sql_conn *c);
     bool (*in_transaction)(sql_conn *c);

@@ -239,9 +239,11 @@ static sql_result run_own(sql_conn *c, int t)
     return result_of(rc);
 }
 
-static sql_result lite_begin(sql_conn *c, bool write)
+/* One writer at a time is all SQLite has: a queue transaction is a write
+ * transaction, ordered from its start (no order op). */
+static sql_result lite_begin(sql_conn *c, sql_tx mode)
 {
-    return run_own(c, write ? T_BEGIN : T_BEGIN_READ);
+    return run_own(c, mode == SQL_TX_READ ? T_BEGIN_READ : T_BEGIN);
 }
 static sql_result lite_commit(sql_conn *c) { return run_own(c, T_COMMIT); }
 static sql_result lite_rollback(sql_conn *c) { return run_own(c, T_ROLLBACK); }
