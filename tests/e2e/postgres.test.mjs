@@ -4,10 +4,10 @@
 //
 // - Processes that start together on a new database migrate it once.
 // - A database whose schema is newer than the binary is refused at start.
-// - Two serve processes and a separately started worker, each with a data
-//   directory of its own, on one database and one S3 bucket (s3rver): an
-//   upload through A is processed by the worker and seen on B's event
-//   stream; uploads through both, at once, reach a `since` reader on B
+// - Two serve processes and two separately started workers, each with a
+//   data directory of its own, on one database and one S3 bucket (s3rver):
+//   an upload through A is processed by a worker and seen on B's event
+//   stream; the workers claim each job once (SKIP LOCKED claims); uploads through both, at once, reach a `since` reader on B
 //   each exactly once and in id order (the event log's commit order); B
 //   verifies the URL token A signed (the secret is in the database).
 // Processes share a database by naming it (ASSETD_DB), not by sharing a
@@ -76,7 +76,7 @@ test('processes starting together on a new database migrate it once; a newer sch
   assert.equal(psql(dir, 'SELECT max(version) FROM schema_version'), '19', 'nothing migrated down');
 });
 
-test('two serve processes and a worker on one database: processed by the worker, seen on B; concurrent writers reach a since reader once each, in order', { timeout: T * 2, skip: ONLY_PG }, async (t) => {
+test('two serve processes and two workers on one database: processed by a worker, seen on B; each job claimed once; concurrent writers reach a since reader once each, in order', { timeout: T * 2, skip: ONLY_PG }, async (t) => {
   const dirs = [makeTempDir(), makeTempDir()];
   t.after(() => dirs.forEach(removeDir));
   const { env, args } = await s3Setup(t);
@@ -86,8 +86,12 @@ test('two serve processes and a worker on one database: processed by the worker,
   const b = await startServer({ env: shared, args });
   t.after(() => b.cleanup());
   b.token = a.token;   // A made the database's first key
-  const worker = spawn(BIN, ['worker', '--data', dirs[1], ...args], { env: { ...process.env, ...shared }, stdio: 'ignore' });
-  t.after(() => worker.kill('SIGKILL'));
+  // two workers, each its own data directory, claiming from one queue
+  dirs.push(makeTempDir());
+  for (const dir of dirs.slice(1)) {
+    const worker = spawn(BIN, ['worker', '--data', dir, ...args], { env: { ...process.env, ...shared }, stdio: 'ignore' });
+    t.after(() => worker.kill('SIGKILL'));
+  }
 
   // each hub hears the others' commits from the database (LISTEN), and
   // /metrics says so, with its pool
@@ -106,18 +110,26 @@ test('two serve processes and a worker on one database: processed by the worker,
   await waitFor(() => onB.events.some((e) => e.asset_id === first.json.id && e.type === 'asset.ready'),
     { timeoutMs: 30000 * SLOW, what: 'asset.ready on B for an upload through A, processed by the worker' });
 
-  // 60 uploads through A and B at once, 6 at a time each
-  const ids = [];
+  // 60 uploads through A and B at once, 6 at a time each; every other one
+  // an image, which makes a job
+  const ids = [], images = [];
   const writer = async (srv, n) => {
     for (let i = 0; i < n; i++) {
-      const r = await upload(srv, { data: Buffer.from(`${srv.port} ${i}\n`), filename: `t${i}.txt` });
+      const r = await upload(srv, i % 2 ? { data: TINY_PNG, filename: `t${i}.png` }
+        : { data: Buffer.from(`${srv.port} ${i}\n`), filename: `t${i}.txt` });
       assert.equal(r.status, 201, r.text);
       ids.push(r.json.id);
+      if (i % 2) images.push(r.json.id);
     }
   };
   await Promise.all([a, b, a, b, a, b].map((s) => writer(s, 10)));
   await waitFor(() => ids.every((id) => onB.events.some((e) => e.asset_id === id && e.type === 'asset.created')),
     { timeoutMs: 30000 * SLOW, what: 'every upload\'s asset.created on B' });
+  // the two workers claimed each job once (FOR UPDATE SKIP LOCKED), and did them all
+  await waitFor(() => images.every((id) => onB.events.some((e) => e.asset_id === id && e.type === 'asset.ready')),
+    { timeoutMs: 60000 * SLOW, what: 'every image ready' });
+  assert.equal(psql(dirs[0], 'SELECT count(*) FROM jobs'), '31');
+  assert.equal(psql(dirs[0], 'SELECT count(*) FROM jobs WHERE state != 2 OR attempts != 1'), '0', 'each job claimed once, done');
   const seen = onB.events.map((e) => e.id);
   assert.deepEqual(seen, [...seen].sort((x, y) => x - y), 'in id order');
   assert.equal(new Set(seen).size, seen.length, 'each once');
