@@ -151,7 +151,8 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
  *  would leak from the caller's shell into the test. */
 function childEnv(extra = {}) {
   const env = { ...process.env };
-  for (const k of ['ASSETD_LISTEN', 'ASSETD_DATA', 'ASSETD_MAX_UPLOAD', 'ASSETD_ACCESS_LOG', 'ASSETD_DB']) delete env[k];
+  for (const k of ['ASSETD_LISTEN', 'ASSETD_DATA', 'ASSETD_MAX_UPLOAD', 'ASSETD_ACCESS_LOG', 'ASSETD_DB',
+    'ASSETD_STORE', 'ASSETD_S3_ENDPOINT']) delete env[k];
   return { ...env, ...extra };
 }
 
@@ -178,6 +179,35 @@ export function dbEnvFor(dataDir) {
   return { ASSETD_DB: `${PG_URL}/${name}` };
 }
 
+// S3: with ASSETD_TEST_S3_URL (an s3rver the suite shares, with-services.mjs),
+// every data directory also gets a bucket of its own on it, made on first
+// use and named after the directory, as the store (ASSETD_STORE; s3rver
+// checks no signature, so any secret goes).  A test that names its own
+// store (--store, which beats the environment) keeps it.  Tests that read
+// blobs in DATA/blobs skip themselves (DISK_ONLY).
+export const S3_URL = process.env.ASSETD_TEST_S3_URL || '';
+export const DISK_ONLY = S3_URL ? 'reads the disk store\'s files (the suite on SQLite + disk runs it)' : false;
+const s3Buckets = new Set();
+export function storeEnvFor(dataDir) {
+  if (!S3_URL || !dataDir) return {};
+  const bucket = `t-${createHash('sha256').update(path.resolve(dataDir)).digest('hex').slice(0, 24)}`;
+  if (!s3Buckets.has(bucket)) {
+    // s3rver answers 200 for a new bucket and 409 for one it has: both do
+    execFileSync('curl', ['-sS', '-o', '/dev/null', '-X', 'PUT', '--max-time', '30', `${S3_URL}/${bucket}`],
+      { stdio: ['ignore', 'ignore', 'pipe'], timeout: 35000 });
+    s3Buckets.add(bucket);
+  }
+  return {
+    ASSETD_STORE: `s3://${bucket}/media`, ASSETD_S3_ENDPOINT: S3_URL,
+    AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'suite-secret', AWS_SESSION_TOKEN: '',
+  };
+}
+
+/** What a process on dataDir runs on in this suite: its database and store. */
+function backendEnvFor(dataDir) {
+  return { ...dbEnvFor(dataDir), ...storeEnvFor(dataDir) };
+}
+
 /** The data directory a CLI command names (--data DIR or ASSETD_DATA). */
 function dataDirOf(args, env) {
   const i = args.indexOf('--data');
@@ -187,7 +217,7 @@ function dataDirOf(args, env) {
 /** Runs the assetd CLI to completion. -> {code, signal, stdout, stderr} */
 export function runCli(args, { env = {}, timeoutMs = 15000, input } = {}) {
   return new Promise((resolve, reject) => {
-    const p = spawn(BIN, args, { env: childEnv({ ...dbEnvFor(dataDirOf(args, env)), ...env }), stdio: ['pipe', 'pipe', 'pipe'] });
+    const p = spawn(BIN, args, { env: childEnv({ ...backendEnvFor(dataDirOf(args, env)), ...env }), stdio: ['pipe', 'pipe', 'pipe'] });
     liveProcs.add(p);
     const out = [], err = [];
     p.stdout.on('data', (d) => out.push(d));
@@ -246,7 +276,7 @@ export async function startServer({ dataDir, env = {}, args = [], listen = '127.
   if (useFlags) argv.push('--listen', listen, '--data', dataDir, '--workers', String(workers));
   else { extraEnv.ASSETD_LISTEN = listen; extraEnv.ASSETD_DATA = dataDir; extraEnv.ASSETD_WORKERS = String(workers); }
   argv.push(...args);
-  const procEnv = childEnv({ ...dbEnvFor(dataDir), ...extraEnv });
+  const procEnv = childEnv({ ...backendEnvFor(dataDir), ...extraEnv });
   const proc = wrap.length
     ? spawn(wrap[0], [...wrap.slice(1), BIN, ...argv], { env: procEnv, stdio: ['ignore', 'pipe', 'pipe'] })
     : spawn(BIN, argv, { env: procEnv, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -1,32 +1,38 @@
 // with-services.mjs — runs a command beside the services every test file
 // under it shares: one private RabbitMQ node (rabbitmq.mjs) and one private
-// PostgreSQL cluster (postgres.mjs), started together:
+// PostgreSQL cluster (postgres.mjs) and one s3rver, started together:
 //
 //   node tests/e2e/with-services.mjs CMD [ARGS...]
 //
-// CMD runs with ASSETD_TEST_AMQP_URL (the node) and ASSETD_TEST_PG_CLUSTER
-// (the cluster: a suite that should run on PostgreSQL passes it on as
-// ASSETD_TEST_PG_URL, see scripts/run-e2e.sh; lib.mjs then gives each data
-// directory a database of its own).  Both are destroyed when CMD ends,
+// CMD runs with ASSETD_TEST_AMQP_URL (the node), ASSETD_TEST_PG_CLUSTER
+// and ASSETD_TEST_S3_CLUSTER (the cluster and the s3rver: a suite that
+// should run on PostgreSQL + S3 passes them on as ASSETD_TEST_PG_URL and
+// ASSETD_TEST_S3_URL, see scripts/run-e2e.sh; lib.mjs then gives each data
+// directory a database and a bucket of its own).  Both are destroyed when CMD ends,
 // whatever its status, which is ours.  A signal (Ctrl-C, make or CI
 // stopping us) goes on to CMD and the services go once CMD has ended; a
 // second signal destroys them at once.  Should we die anyway, rabbitmq.mjs
 // and postgres.mjs kill theirs on exit.
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { startRabbit } from './rabbitmq.mjs';
 import { startPostgres } from './postgres.mjs';
 
+const HERE = path.dirname(fileURLToPath(import.meta.url));
 const [cmd, ...args] = process.argv.slice(2);
 if (!cmd) {
   console.error('usage: node tests/e2e/with-services.mjs CMD [ARGS...]');
   process.exit(2);
 }
 
-let mq = null, pg = null, child = null, signalled = null;
+let mq = null, pg = null, s3 = null, child = null, signalled = null;
 async function finish(code) {
   try {
-    await Promise.allSettled([mq?.destroy(), pg?.destroy()]);
+    await Promise.allSettled([mq?.destroy(), pg?.destroy(), s3?.destroy()]);
   } finally { process.exit(code); }
 }
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
@@ -40,21 +46,46 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   });
 }
 
+/** s3rver (s3rver-child.mjs) on a free port in a temporary directory. */
+async function startS3rver() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'assetd-suite-s3-'));
+  const p = spawn(process.execPath, ['--openssl-legacy-provider', path.join(HERE, 's3rver-child.mjs'), dir],
+    { stdio: ['ignore', 'pipe', 'inherit'] });
+  const destroy = async () => {
+    if (p.exitCode === null && p.signalCode === null) {
+      p.kill('SIGKILL');
+      await new Promise((r) => p.once('exit', r));
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  };
+  process.on('exit', () => { try { p.kill('SIGKILL'); } catch { /* gone */ } });
+  const port = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('s3rver did not start in 60 s')), 60000);
+    readline.createInterface({ input: p.stdout }).once('line', (l) => {
+      clearTimeout(timer);
+      try { resolve(JSON.parse(l).port); } catch { reject(new Error(`s3rver said ${l}`)); }
+    });
+    p.once('exit', (code) => { clearTimeout(timer); reject(new Error(`s3rver exited (${code})`)); });
+  }).catch(async (e) => { await destroy(); throw e; });
+  return { url: `http://127.0.0.1:${port}`, destroy };
+}
+
 const t0 = Date.now();
-const [rabbit, postgres] = await Promise.allSettled([startRabbit({ own: true }), startPostgres()]);
+const [rabbit, postgres, s3rver] = await Promise.allSettled([startRabbit({ own: true }), startPostgres(), startS3rver()]);
 mq = rabbit.value ?? null;
 pg = postgres.value ?? null;
-for (const r of [rabbit, postgres]) {
+s3 = s3rver.value ?? null;
+for (const r of [rabbit, postgres, s3rver]) {
   if (r.status === 'rejected') {
     console.error(`with-services: ${r.reason.message}`);
     await finish(1);
   }
 }
 if (signalled) await finish(128 + os.constants.signals[signalled]);
-console.log(`== shared services for the suite: rabbitmq-server and postgresql, started in ${Date.now() - t0} ms`);
+console.log(`== shared services for the suite: rabbitmq-server, postgresql and s3rver, started in ${Date.now() - t0} ms`);
 child = spawn(cmd, args, {
   stdio: 'inherit',
-  env: { ...process.env, ASSETD_TEST_AMQP_URL: mq.url, ASSETD_TEST_PG_CLUSTER: pg.url },
+  env: { ...process.env, ASSETD_TEST_AMQP_URL: mq.url, ASSETD_TEST_PG_CLUSTER: pg.url, ASSETD_TEST_S3_CLUSTER: s3.url },
 });
 child.on('error', (e) => { console.error(`with-services: ${cmd}: ${e.message}`); finish(127); });
 child.on('exit', (code, signal) => finish(code ?? 128 + os.constants.signals[signal]));
