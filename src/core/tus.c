@@ -252,11 +252,15 @@ bool tus_bytes_remove(store *s, const tus_upload *u)
 /* ---------- expiry ---------- */
 
 #define GC_BATCH 32   /* a tus_upload is ~5 KiB: a batch stays small */
+/* How long a collector holds an expired upload while it removes its bytes;
+ * if it dies, the upload is collected after that. */
+#define GC_LEASE_MS (5 * 60 * 1000)
 
 int tus_gc(db *d, store *s, int64_t now_ms)
 {
     tus_upload *batch = malloc(GC_BATCH * sizeof *batch);
-    db_conn *c = batch ? db_acquire(d) : NULL;
+    char token[TUS_TOKEN_LEN + 1];
+    db_conn *c = batch && tus_token_new(token) ? db_acquire(d) : NULL;
     int removed = 0, n = 0, before;
     do {
         before = removed;
@@ -265,6 +269,11 @@ int tus_gc(db *d, store *s, int64_t now_ms)
             break;
         }
         for (int i = 0; i < n; i++) {
+            /* Another serve process may be collecting the same list: the
+             * lease makes the bytes one collector's to remove (two would
+             * abort and delete the same S3 objects, and each count it). */
+            if (db_tus_claim_expired(c, batch[i].id, token, now_ms, now_ms + GC_LEASE_MS) != DB_OK)
+                continue;
             /* Bytes first: if they cannot go, the row stays to say so. */
             if (!tus_bytes_remove(s, &batch[i]) || db_tus_delete(c, batch[i].id) != DB_OK)
                 continue;

@@ -315,6 +315,7 @@ db_status db_upload_resign(db_conn *c, const char *id, int64_t expires_ms);
 /* Pending uploads whose expiry is before before_ms, oldest first; never
  * one whose bytes an asset owns (a cloud-API upload set back to pending). */
 db_status db_upload_expired(db_conn *c, int64_t before_ms, int limit, upload_rec *out, int *n);
+/* DB_NOT_FOUND when there was no such row (another process removed it). */
 db_status db_upload_delete(db_conn *c, const char *id);
 
 /* Resumable uploads (core/tus.h).  Reads are owner-scoped, except exists
@@ -339,7 +340,13 @@ db_status db_tus_advance(db_conn *c, const char *id, const char *token, uint64_t
                          int64_t length, int64_t expires_ms, bool keep);
 /* Inside the transaction that records the asset (ingest extra). */
 db_status db_tus_set_complete(db_conn *c, const char *id);
+/* DB_NOT_FOUND when there was no such row (another process removed it). */
 db_status db_tus_delete(db_conn *c, const char *id);
+/* Leases an upload db_tus_expired listed to token until until_ms, if it is
+ * still expired and unleased at now_ms: DB_OK for the one collector that
+ * got it, DB_NOT_FOUND for any other (serve processes collect at once). */
+db_status db_tus_claim_expired(db_conn *c, const char *id, const char *token, int64_t now_ms,
+                               int64_t until_ms);
 /* Uploads still uploading whose expiry is before before_ms and whose lease
  * (if any) ended before now_ms, oldest first. */
 db_status db_tus_expired(db_conn *c, int64_t before_ms, int64_t now_ms, int limit,

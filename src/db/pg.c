@@ -191,9 +191,12 @@ static char *pg_text(const char *text)
         if (!quote)
             for (i = 0; i < sizeof words / sizeof *words; i++) {
                 n = strlen(words[i].from);
+                /* p[n] is read only once p holds the word: before, it may
+                 * lie past the text's end */
+                if (strncmp(p, words[i].from, n) != 0) continue;
                 bool start = p == text || !(isalnum((unsigned char)p[-1]) || p[-1] == '_');
                 bool end = !(isalnum((unsigned char)p[n]) || p[n] == '_');
-                if (start && end && strncmp(p, words[i].from, n) == 0) break;
+                if (start && end) break;
             }
         if (!quote && i < sizeof words / sizeof *words) {
             size_t m = strlen(words[i].to);

@@ -46,6 +46,10 @@ const char *const dbi_sql_tus[Q_COUNT] = {
     [Q_TUS_EXPIRED] = "SELECT " TUS_COLS " FROM tus_uploads INDEXED BY tus_expiring "
                       "WHERE state = 0 AND expires_ms < ?1 AND lock_until < ?2 "
                       "ORDER BY expires_ms LIMIT ?3",
+    /* The collector's lease on an expired upload (Q_TUS_EXPIRED's test,
+     * rechecked): one collector at a time removes its bytes. */
+    [Q_TUS_CLAIM_EXPIRED] = "UPDATE tus_uploads SET lock_token = ?2, lock_until = ?3 "
+                            "WHERE id = ?1 AND state = 0 AND expires_ms < ?4 AND lock_until < ?4",
 };
 
 static void read_tus(sql_stmt *s, void *out)
@@ -195,9 +199,26 @@ db_status db_tus_set_complete(db_conn *c, const char *id)
     return dbi_change(c, s, "tus complete");
 }
 
+/* DB_NOT_FOUND when the row was already gone: processes collecting at
+ * once (serve processes on one database) count only what they removed. */
 db_status db_tus_delete(db_conn *c, const char *id)
 {
-    return dbi_exec_one(c, Q_TUS_DELETE, id, "tus delete");
+    sql_stmt *s = dbi_stmt(c, Q_TUS_DELETE);
+    if (!s) return DB_ERROR;
+    sql_bind_text(s, 1, id);
+    return dbi_change(c, s, "tus delete");
+}
+
+db_status db_tus_claim_expired(db_conn *c, const char *id, const char *token, int64_t now_ms,
+                               int64_t until_ms)
+{
+    sql_stmt *s = dbi_stmt(c, Q_TUS_CLAIM_EXPIRED);
+    if (!s) return DB_ERROR;
+    sql_bind_text(s, 1, id);
+    sql_bind_text(s, 2, token);
+    sql_bind_int64(s, 3, until_ms);
+    sql_bind_int64(s, 4, now_ms);
+    return dbi_change(c, s, "tus claim expired");
 }
 
 db_status db_tus_expired(db_conn *c, int64_t before_ms, int64_t now_ms, int limit,

@@ -130,7 +130,12 @@ db_status db_upload_expired(db_conn *c, int64_t before_ms, int limit, upload_rec
     return dbi_rows(c, s, read_upload, out, sizeof *out, limit, n, "uploads expired");
 }
 
+/* DB_NOT_FOUND when the row was already gone: processes collecting at
+ * once (serve processes on one database) count only what they removed. */
 db_status db_upload_delete(db_conn *c, const char *id)
 {
-    return dbi_exec_one(c, Q_UPLOAD_DELETE, id, "upload delete");
+    sql_stmt *s = dbi_stmt(c, Q_UPLOAD_DELETE);
+    if (!s) return DB_ERROR;
+    sql_bind_text(s, 1, id);
+    return dbi_change(c, s, "upload delete");
 }

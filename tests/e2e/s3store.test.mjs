@@ -139,12 +139,19 @@ test('S3 store: the start-up sweep removes objects no asset names; storage failu
   const leftover = 'A'.repeat(22);
   assert.equal((await s3(server.endpoint, 'PUT', `/${bucket}/media/${leftover}`, 'orphan')).status, 200);
   assert.equal((await s3(server.endpoint, 'PUT', `/${bucket}/elsewhere/keep`, 'not ours')).status, 200);
+  // a leftover is judged once an hour old (a younger one may be another
+  // process's upload in flight); a recent one stays
+  const hourAgo = new Date(Date.now() - 3700 * 1000);
+  fs.utimesSync(server.objectFile(bucket, `media/${leftover}`), hourAgo, hourAgo);
+  const young = 'B'.repeat(22);
+  assert.equal((await s3(server.endpoint, 'PUT', `/${bucket}/media/${young}`, 'in flight')).status, 200);
   await srv.stop();
   const again = await serverFor(t, { env, args, dataDir: srv.dataDir });
   await again.waitUntil((s) => s.logs.find((j) => j.msg === 'recovery sweep done'), 10000, 'sweep');
   const keys = await keysUnder(server.endpoint, bucket, '');
   assert.ok(keys.includes(`media/${kept.json.id}`), keys.join());
   assert.ok(!keys.includes(`media/${leftover}`), keys.join());
+  assert.ok(keys.includes(`media/${young}`), 'a recent object stays');
   assert.ok(keys.includes('elsewhere/keep'), 'objects outside the prefix are not touched');
   const got = await api(again, 'GET', `/v1/assets/${kept.json.id}/content`);
   assert.equal(got.body.toString(), 'kept bytes\n');
