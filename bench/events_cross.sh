@@ -56,7 +56,8 @@ EVENT_INTERVAL_MS=${EVENT_INTERVAL_MS:-200}
 CROSS_ROUNDS=${CROSS_ROUNDS:-2}
 CROSS_SIDES=${CROSS_SIDES:-same cross sqlite}
 LATE_MS=${LATE_MS:-100}
-CLI_PIN=()
+# shellcheck disable=SC2034
+CLI_PIN=()   # read by listeners.sh's start_listeners
 
 listeners_check
 for v in EVENTS EVENT_INTERVAL_MS CROSS_ROUNDS LATE_MS; do
@@ -69,6 +70,7 @@ need psql
 bench_init cross
 # Servers first (they hold connections to the cluster), then the cluster,
 # then lib.sh's cleanup with the script's exit status.
+# shellcheck disable=SC2317  # the EXIT trap
 cross_cleanup() {
   local rc=$? pid
   set +e
