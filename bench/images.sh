@@ -63,10 +63,24 @@
 # CPU the measured side used, so a round that shared the CPU shows.
 # Exit 0 whether or not a target is met; 2 if something is broken.
 #
+# DB=postgres bench/images.sh: the scale-out back-ends against the embedded
+# default (issue #14).  The same assetd round twice per round, in alternating
+# order, and no vipsthumbnail: once on SQLite + the disk store (as above),
+# once with `--db` on a private PostgreSQL cluster (lib.sh start_postgres,
+# durable settings; a fresh database per round) and `--store s3://bench/rN`
+# on a private s3rver (lib.sh start_s3rver), so the uploads stream into S3
+# multipart uploads and the workers read the originals from and write the
+# renditions to s3rver.  The P workers are serve's children, as above (they
+# inherit --db and --store).  PostgreSQL's and s3rver's CPU is printed beside
+# assetd's: they share the 2 cores.  Prints one line:
+#   images on PostgreSQL + S3: N photos, P=2: SQLite + disk A img/s,
+#   PostgreSQL + s3rver B img/s, ratio B/A R; worker peak RSS ...
+#
 # Environment knobs (defaults in brackets):
 #   CORPUS [../shared/corpus/photos, relative to the repo]
 #   IMAGE_PARALLEL [nproc]  IMAGE_ROUNDS [3]  IMAGE_BATCH [3]
 #   IMAGE_TIMEOUT [300]: seconds per assetd round, and per vipsthumbnail run
+#   DB [sqlite]: postgres for the comparison above
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -97,6 +111,37 @@ N=${#FILES[@]}
 ((N <= 100)) || die "$N images in $CORPUS: the job list this script reads holds 100 at most"
 
 bench_init images
+DB=${DB:-sqlite}
+case $DB in
+  sqlite) ;;
+  postgres)
+    need psql
+    # Servers first (they hold connections to the cluster), then the
+    # cluster, then lib.sh's cleanup with the script's exit status.
+    # shellcheck disable=SC2317  # the EXIT trap
+    images_cleanup() {
+      local rc=$? pid
+      set +e
+      for pid in "${BENCH_PIDS[@]}"; do stop_pid "$pid"; done
+      BENCH_PIDS=()
+      stop_postgres
+      (exit "$rc")
+      bench_cleanup
+    }
+    trap images_cleanup EXIT
+    start_postgres
+    start_s3rver "$BENCH_TMP/s3rver"
+    code=$(curl -sS --max-time 30 -X PUT -o /dev/null -w '%{http_code}' "$S3RVER_URL/bench") ||
+      die "cannot reach s3rver to create the bucket"
+    [[ $code == 200 ]] || die "creating the bucket answered $code"
+    # s3rver knows the access key S3RVER and checks no signature.
+    export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER
+    unset AWS_SESSION_TOKEN
+    PG_PID=$(head -n1 "$PG_DIR/data/postmaster.pid")
+    note "PostgreSQL on $PG_URL (pid $PG_PID), s3rver on $S3RVER_URL (pid $S3RVER_PID)"
+    ;;
+  *) die "DB must be sqlite or postgres" ;;
+esac
 note "corpus: $N files, $(du -sh "$CORPUS" | cut -f1) in $CORPUS; P = $P; $IMAGE_ROUNDS rounds; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 note "vipsthumbnail: $(vipsthumbnail --vips-version 2>/dev/null | head -n1); assetd links $(ldd "$ASSETD_BIN" | awk '/libvips\.so/ { print $3 }' | xargs -r readlink -f | xargs -r basename)"
 
@@ -176,6 +221,8 @@ run_assetd() {
   local max_polls=$((IMAGE_TIMEOUT * 20 + 1))   # 50 ms apart at best
   read -r m0 _ < <(machine_ticks)
   c0=$(ticks_of "$ASSETD_PID"); w0=$(ticks_of "${workers[@]}"); s0=$(sched_ns "${workers[@]}")
+  local x0=0 x1=0 y0=0 y1=0
+  if [[ $DB == postgres ]]; then x0=$(cpu_ticks "$PG_PID"); y0=$(cpu_ticks "$S3RVER_PID"); fi
 
   t0=$EPOCHREALTIME
   (
@@ -206,6 +253,7 @@ run_assetd() {
   done
   read -r m1 _ < <(machine_ticks)
   c1=$(ticks_of "$ASSETD_PID"); w1=$(ticks_of "${workers[@]}"); s1=$(sched_ns "${workers[@]}")
+  if [[ $DB == postgres ]]; then x1=$(cpu_ticks "$PG_PID"); y1=$(cpu_ticks "$S3RVER_PID"); fi
   curl -sS --max-time 10 -H "Authorization: Bearer $ASSETD_TOKEN" -o "$RUN_DIR/list.json" \
        "$ASSETD_URL/v1/assets?kind=image&limit=1000" || assetd_broken "GET /v1/assets failed"
   local ready failed
@@ -268,7 +316,9 @@ run_assetd() {
   sched=$(awk -v a="$s0" -v b="$s1" 'BEGIN { split(a, x, " "); split(b, y, " ")
       printf "on a CPU %.2f s, runnable but waiting for a CPU %.2f s", (y[1] - x[1]) / 1e9, (y[2] - x[2]) / 1e9 }')
   A_RATE=$(per_s "$N" "$t0" "$t1")
-  note "round $r: assetd $wall s = $A_RATE img/s (CPU: serve $(busy_cores "$c0" "$c1" "$wall") cores, workers $(busy_cores "$w0" "$w1" "$wall") = $(awk -v a="$w0" -v b="$w1" -v hz="$TICK" -v n="$N" 'BEGIN { printf "%.0f", (b - a) / hz / n * 1000 }') ms/img, machine $(busy_cores "$m0" "$m1" "$wall") of $(nproc))"
+  local backs=""
+  [[ $BACKEND == pg-s3 ]] && backs=", PostgreSQL $(busy_cores "$x0" "$x1" "$wall"), s3rver $(busy_cores "$y0" "$y1" "$wall")"
+  note "round $r: assetd ($BACKEND) $wall s = $A_RATE img/s (CPU: serve $(busy_cores "$c0" "$c1" "$wall") cores, workers $(busy_cores "$w0" "$w1" "$wall") = $(awk -v a="$w0" -v b="$w1" -v hz="$TICK" -v n="$N" 'BEGIN { printf "%.0f", (b - a) / hz / n * 1000 }') ms/img$backs, machine $(busy_cores "$m0" "$m1" "$wall") of $(nproc))"
   note "round $r: assetd $phases"
   note "round $r: assetd worker threads $sched"
   note "round $r: assetd peak RSS MiB: workers ${each[*]}, serve $(mib "$hwm")"
@@ -311,6 +361,30 @@ run_vips() {
 
 # ---- rounds ---------------------------------------------------------------
 WORKER_HWM=() SERVE_HWM=()
+BACKEND=disk
+if [[ $DB == postgres ]]; then
+  best_d=0 best_p=0
+  for ((r = 1; r <= IMAGE_ROUNDS; r++)); do
+    order="disk pg-s3"
+    ((r % 2 == 0)) && order="pg-s3 disk"
+    for BACKEND in $order; do
+      if [[ $BACKEND == disk ]]; then
+        run_assetd "$r" "$@"
+        ge "$A_RATE" "$best_d" && best_d=$A_RATE
+      else
+        psql -X -q -d "$PG_URL/postgres" -c "CREATE DATABASE r$r" || die "cannot make database r$r"
+        run_assetd "$r" --db "$PG_URL/r$r" --store "s3://bench/r$r" --s3-endpoint "$S3RVER_URL" "$@"
+        ge "$A_RATE" "$best_p" && best_p=$A_RATE
+      fi
+    done
+  done
+  max_hwm=0
+  for e in "${WORKER_HWM[@]}"; do k=${e#*:}; ((k > max_hwm)) && max_hwm=$k; done
+  echo "images on PostgreSQL + S3: $N photos, P=$P, $IMAGE_ROUNDS rounds: SQLite + disk $best_d img/s," \
+       "PostgreSQL + s3rver $best_p img/s, ratio $(ratio "$best_p" "$best_d") (PG+S3 / SQLite+disk);" \
+       "worker peak RSS max $(mib "$max_hwm") MiB${*:+ [assetd $*]}"
+  exit 0
+fi
 best_a=0 best_v1=0 best_vd=0 best_vb=0
 for ((r = 1; r <= IMAGE_ROUNDS; r++)); do
   run_assetd "$r" "$@"

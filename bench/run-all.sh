@@ -43,9 +43,11 @@ run tus bench/tus.sh
 run signed_get bench/signed_get.sh
 run jobs bench/jobs.sh
 run images bench/images.sh
+run images_pg env DB=postgres IMAGE_ROUNDS=2 bench/images.sh
 run slides bench/slides.sh
 run video bench/video.sh
 run events_fanout bench/events_fanout.sh
+run events_cross bench/events_cross.sh
 run slides_fanout bench/slides_fanout.sh
 run runs bench/runs.sh
 
