@@ -280,11 +280,12 @@ post_event() {
 }
 # steady_events URL_PREFIX NAME COUNT: COUNT events, EVENT_INTERVAL_MS apart.
 steady_events() {
-  local e due t0
+  local e due t0 left
   t0=$(now_us)
   for ((e = 0; e < $3; e++)); do
     due=$((t0 + e * EVENT_INTERVAL_MS * 1000))
-    while (($(now_us) < due)); do nap "$(printf '0.%06d' $(((due - $(now_us)) % 1000000)))"; done
+    # the time left is read once: read twice it can be negative the second time
+    while left=$((due - $(now_us))); ((left > 0)); do nap "$(printf '0.%06d' $((left % 1000000)))"; done
     post_event "$1$2$e.txt"
   done
 }
