@@ -12,7 +12,11 @@ void ops_healthz(http_req *r)
     http_reply_json(r, 200, json_pack("{s:s}", "status", "ok"));
 }
 
-void ops_readyz(http_req *r)
+/* On the work pool: the database ping and the store's check may wait (an
+ * S3 that stalls holds the check for its 2 s bound), and an HTTP thread
+ * that waited would hold every connection it serves — probes every few
+ * seconds during an S3 stall took the threads one by one. */
+static void readyz_work(http_req *r)
 {
     app *a = http_req_app(r);
     db_conn *c = db_acquire(a->db);
@@ -26,6 +30,8 @@ void ops_readyz(http_req *r)
     http_reply_error(r, 503, "not_ready", "database %s, store %s", db_ok ? "ok" : "unavailable",
                      store_ok ? "ok" : "unavailable");
 }
+
+void ops_readyz(http_req *r) { http_req_defer(r, readyz_work); }
 
 static int websocket_connections(app *a)
 {

@@ -237,16 +237,19 @@ static void s3_remove_asset(store *base, const char *id)
         log_s3_error("S3 delete failed", obj, &err);
 }
 
+#define READY_PROBE_MS 2000
+
 static bool s3_check(store *base)
 {
     s3_store *s = (s3_store *)base;
     char obj[S3_OBJECT_KEY_MAX];
-    s3_object_info info;
     s3_error err;
     /* A HEAD of a key that never exists: "not found" proves the bucket
-     * answers and our credentials are good. */
+     * answers and our credentials are good.  One bounded attempt: a
+     * readiness probe must answer soon, and "not ready" is the answer
+     * when S3 does not (retried, a stalled S3 held it 30 s and more). */
     object_key(s, ".assetd-readiness", obj, sizeof obj);
-    return s3_head(s->client, obj, &info, &err) || (err.status == 404);
+    return s3_head_probe(s->client, obj, READY_PROBE_MS, &err) || (err.status == 404);
 }
 
 /* Objects younger than this are never swept.  Processes sharing the bucket

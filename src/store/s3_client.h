@@ -125,6 +125,10 @@ bool s3_put_fd(s3_client *c, const char *key, int fd, uint64_t len,
                const char *content_type, char etag[S3_ETAG_MAX], s3_error *err);
 
 bool s3_head(s3_client *c, const char *key, s3_object_info *info, s3_error *err);
+/* s3_head() as one attempt of at most timeout_ms, connect included, never
+ * retried: for a caller that must answer soon whatever S3 does (a stalled
+ * S3 holds an s3_head() for the low-speed time, 30 s, per attempt). */
+bool s3_head_probe(s3_client *c, const char *key, long timeout_ms, s3_error *err);
 
 /* GET of bytes first..last (inclusive) of key, or the whole object when
  * has_range is false; last may be UINT64_MAX for "to the end".  The body

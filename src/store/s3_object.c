@@ -100,6 +100,16 @@ bool s3_head(s3_client *c, const char *key, s3_object_info *info, s3_error *err)
     return ok;
 }
 
+bool s3_head_probe(s3_client *c, const char *key, long timeout_ms, s3_error *err)
+{
+    if (bad_key(key, err)) return false;
+    s3_object_info info;
+    s3_req r = {.method = "HEAD", .key = key, .info = &info, .probe_ms = timeout_ms};
+    bool ok = s3_perform(c, &r, err);
+    s3_buf_free(&r.out);
+    return ok;
+}
+
 bool s3_get(s3_client *c, const char *key, bool has_range, uint64_t first, uint64_t last,
             s3_write_fn write, void *arg, s3_object_info *info, s3_error *err)
 {

@@ -11,6 +11,7 @@
  *   - anything else (a 4xx, the caller's callback stopping, a body that
  *     cannot be read): fails at once.
  * No attempt starts after max_attempts or once retry_budget_ms has gone.
+ * A probe (probe_ms) makes one attempt, bounded by its whole duration.
  *
  * Invariants of a retried GET: write() never sees a byte twice, and every
  * byte it sees is of one version of the object.  After a cut transfer that
@@ -220,6 +221,11 @@ static void setup(s3_client *c, xfer *x, const char *url, struct curl_slist *hea
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1024L);
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, c->low_speed_time_s);
+    if (r->probe_ms > 0) {
+        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, r->probe_ms);
+        curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
+                         r->probe_ms < c->connect_timeout_ms ? r->probe_ms : c->connect_timeout_ms);
+    }
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, x->errbuf);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
@@ -369,7 +375,7 @@ bool s3_perform(s3_client *c, s3_req *r, s3_error *err)
     for (int n = 1;; n++) {
         err->attempts = n;
         res = attempt(c, &x, err);
-        if (res != ATTEMPT_RETRY || n >= c->max_attempts) break;
+        if (res != ATTEMPT_RETRY || n >= c->max_attempts || r->probe_ms > 0) break;
         /* A GET that delivered bytes resumes only with an ETag to pin. */
         if (x.delivered && !x.first_etag[0]) break;
         long ceiling = c->retry_base_ms << (n - 1 < 20 ? n - 1 : 20);

@@ -78,6 +78,9 @@ typedef struct s3_req {
     s3_buf out;
     s3_object_info *info;        /* response headers, may be NULL */
     bool error_in_200;           /* a 200 whose body is an <Error> failed */
+    /* > 0: a probe, one attempt of at most this long, never retried (a
+     * caller that must answer soon: the readiness check). */
+    long probe_ms;
     long status;                 /* the final HTTP status, 0 if none */
 } s3_req;
 

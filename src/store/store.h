@@ -89,7 +89,8 @@ bool store_stat(store *s, const char *key, uint64_t *size, bool *missing);
 bool store_remove(store *s, const char *key);
 /* Removes the blob of asset `id` and every rendition of it. */
 void store_remove_asset(store *s, const char *id);
-/* True when the store can take writes (readiness). */
+/* True when the store can take writes (readiness).  May wait on the
+ * network (S3: one HEAD of at most 2 s): not on an HTTP thread. */
 bool store_check(store *s);
 
 /* ---------- appendable objects (resumable uploads, api/tus.c) ----------
