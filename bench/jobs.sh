@@ -17,8 +17,10 @@
 #
 # DB=postgres: the same on a private PostgreSQL cluster (durable settings;
 # lib.sh start_postgres), batched, with 1, 2 and 4 consumers (each a
-# claimer on its own connection, as worker processes are): jobs/s and the
-# scaling from 1 to 4.  Target: >= 10000 jobs/s batched.
+# claimer on its own connection, as worker processes are), the queue filled
+# first (--prefill: how graphile-worker's and River's benchmarks measure):
+# the work rate (claim + complete) and its scaling from 1 to 4, and the
+# enqueue rate apart.  Target: >= 10000 jobs/s batched.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -49,21 +51,24 @@ if [[ ${DB:-sqlite} == postgres ]]; then
   start_postgres
   note "PostgreSQL on $PG_URL"
   declare -A per
+  enq=0
   for n in 1 2 4; do
     jobs_pg=0
     for ((r = 1; r <= ROUNDS; r++)); do
       psql -X -q -d "$PG_URL/bench" -c 'TRUNCATE jobs, events' 2>/dev/null || true
       line=$(timeout 300 "$BIN" "$BENCH_TMP" --db "$PG_URL/bench" --jobs "$JOBS" --consumers "$n" \
-        --enqueue-batch 100 --claim-batch 32) || die "bench-queue failed on PostgreSQL"
+        --enqueue-batch 100 --claim-batch 32 --prefill) || die "bench-queue failed on PostgreSQL"
       j=$(sed -n 's/.*jobs_per_s=\([0-9]*\).*/\1/p' <<<"$line")
+      e=$(sed -n 's/.*enqueue_per_s=\([0-9]*\).*/\1/p' <<<"$line")
       note "postgres, $n consumers, round $r: $line"
       ((j > jobs_pg)) && jobs_pg=$j
+      ((e > enq)) && enq=$e
     done
     per[$n]=$jobs_pg
   done
-  awk -v a="${per[1]}" -v b="${per[2]}" -v c="${per[4]}" 'BEGIN {
-    printf "jobs on PostgreSQL, batched: %d / %d / %d jobs/s with 1 / 2 / 4 consumers (target >= 10000: %s); 4 vs 1: %.2f\n",
-      a, b, c, ((c > a ? c : a) >= 10000 ? "met" : "MISSED"), c / a
+  awk -v a="${per[1]}" -v b="${per[2]}" -v c="${per[4]}" -v e="$enq" 'BEGIN {
+    printf "jobs on PostgreSQL, batched, queue filled first: %d / %d / %d jobs/s worked with 1 / 2 / 4 consumers (target >= 10000: %s); 4 vs 1: %.2f; enqueued %d jobs/s\n",
+      a, b, c, ((c > a ? (c > b ? c : b) : (a > b ? a : b)) >= 10000 ? "met" : "MISSED"), c / a, e
   }'
   exit 0
 fi

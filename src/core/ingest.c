@@ -172,7 +172,7 @@ ingest_result ingest_record(sniffer *sn, store *s, db_conn *c, const char *owner
 {
     /* Sniffed from the committed blob (an upload in progress on S3 cannot be
      * read back); the row does not exist yet, so nobody sees it unsniffed. */
-    if (!ingest_sniff(sn, s, out->id, out->content_type, sizeof out->content_type))
+    if (!ingest_sniff(sn, s, out->id, out->size, out->content_type, sizeof out->content_type))
         return store_failure();   /* reading the blob back needs a descriptor too */
     classify(out, claim);
     snprintf(out->owner, sizeof out->owner, "%s", owner);
@@ -232,8 +232,15 @@ void sniffer_mime_buffer(sniffer *sn, const void *data, size_t len, char *out, s
     pthread_mutex_unlock(&sn->lock);
 }
 
-bool ingest_sniff(sniffer *sn, store *s, const char *key, char *out, size_t cap)
+bool ingest_sniff(sniffer *sn, store *s, const char *key, uint64_t size, char *out, size_t cap)
 {
+    /* Nothing to read, and a range on an empty object is an error on S3
+     * (416) or, on some S3 look-alikes (s3rver), a reply that lies about
+     * its length. */
+    if (size == 0) {
+        sniffer_mime_buffer(sn, "", 0, out, cap);
+        return true;
+    }
     size_t n = 0;
     char *head = malloc(SNIFF_BYTES_MAX);
     bool ok = head && store_read_head(s, key, head, SNIFF_BYTES_MAX, &n);

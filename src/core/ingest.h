@@ -108,8 +108,9 @@ void sniffer_free(sniffer *sn);
 /* Writes the MIME type of the bytes (a file's first SNIFF_BYTES_MAX at
  * most) into out. */
 void sniffer_mime_buffer(sniffer *sn, const void *data, size_t len, char *out, size_t cap);
-/* Sniffs a committed blob from its first SNIFF_BYTES_MAX bytes; false if
- * the store cannot read it. */
-bool ingest_sniff(sniffer *sn, store *s, const char *key, char *out, size_t cap);
+/* Sniffs a committed blob of size bytes from its first SNIFF_BYTES_MAX
+ * bytes (an empty one without reading it); false if the store cannot read
+ * it. */
+bool ingest_sniff(sniffer *sn, store *s, const char *key, uint64_t size, char *out, size_t cap);
 
 #endif

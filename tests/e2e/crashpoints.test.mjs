@@ -26,10 +26,15 @@ import zlib from 'node:zlib';
 import {
   CORPUS, TEST_TIMEOUT as T, TINY_PNG, TEXT, api, blobFiles, listFiles, makeTempDir, removeDir,
   curl, sha256, startServer, tmpFiles, upload, waitFor,
+  pinDiskStore,
 } from './lib.mjs';
 import { TUS, create, head, patch } from './tuslib.mjs';
 import { keysUnder, s3Setup } from './s3servers.mjs';
 import { startRabbit } from './rabbitmq.mjs';
+
+// About the disk store's own files (temp files, blobs, the sweep): its
+// servers keep the disk store in every suite, on PostgreSQL too.
+pinDiskStore();
 
 // Short leases: a killed worker's job and a killed PATCH's upload come back
 // within seconds instead of the default 30.

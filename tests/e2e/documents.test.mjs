@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { CORPUS, SANITIZED, SLOW, TEST_TIMEOUT as T, startServer, api, upload, waitFor } from './lib.mjs';
+import { CORPUS, SANITIZED, SLOW, TEST_TIMEOUT as T, startServer, api, upload, waitFor, blobFiles } from './lib.mjs';
 
 const PDFS = path.join(CORPUS, 'pdf');
 let srv;
@@ -123,6 +123,6 @@ test('deleting a document removes its slides', { timeout: T }, async () => {
   assert.equal(a.status, 'ready');
   assert.equal((await api(srv, 'DELETE', `/v1/assets/${a.id}`)).status, 204);
   assert.equal((await api(srv, 'GET', a.renditions[0].url)).status, 404);
-  const left = fs.readdirSync(path.join(srv.dataDir, 'blobs', a.id.slice(0, 2))).filter((f) => f.startsWith(a.id));
+  const left = blobFiles(srv.dataDir).filter((f) => path.basename(f).startsWith(a.id));
   assert.deepEqual(left, []);
 });

@@ -9,8 +9,13 @@ import { randomBytes } from 'node:crypto';
 import {
   startServer, serverFor, makeTempDir, removeDir, api, upload, uploadRaw, request, sha256,
   tmpFiles, blobFiles, waitFor, sleep, TINY_JPEG, TINY_PDF, SLOW,
+  pinDiskStore,
 } from './lib.mjs';
 import { TEST_TIMEOUT as T } from './lib.mjs';
+
+// About the disk store's own files (temp files, blobs, the sweep): its
+// servers keep the disk store in every suite, on PostgreSQL too.
+pinDiskStore();
 
 /** Begins a streamed upload that sends `sent` bytes and then stalls. */
 /** Bytes of uploads in progress: the temp files' sizes. */

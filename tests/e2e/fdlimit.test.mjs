@@ -12,7 +12,11 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import fs from 'node:fs';
 import { execFileSync } from 'node:child_process';
-import { startServer, sha256, tmpFiles, waitFor, SLOW, TEST_TIMEOUT as T } from './lib.mjs';
+import { startServer, sha256, tmpFiles, waitFor, SLOW, TEST_TIMEOUT as T, pinDiskStore } from './lib.mjs';
+
+// About the disk store's descriptors (a temp file per upload, a blob per
+// download): its servers keep the disk store in every suite, on PostgreSQL too.
+pinDiskStore();
 
 // Many HTTP threads and few descriptors: some threads get no connection
 // before the descriptors run out (the case where libmicrohttpd busy-waits).

@@ -106,7 +106,10 @@ export function listFiles(dir) {
   walk(dir, 0);
   return out;
 }
-export const blobFiles = (dataDir) => listFiles(path.join(dataDir, 'blobs'));
+/** The store's blobs of dataDir's server: the files under DATA/blobs, or
+ *  on the S3 store of the suite (storeEnvFor) the bucket's keys. */
+export const blobFiles = (dataDir) => (storeEnvFor(dataDir).ASSETD_STORE ? s3Keys(dataDir)
+  : listFiles(path.join(dataDir, 'blobs')));
 export const tmpFiles = (dataDir) => listFiles(path.join(dataDir, 'tmp'));
 
 /** Peak RSS (VmHWM) of a live process in bytes. */
@@ -183,14 +186,25 @@ export function dbEnvFor(dataDir) {
 // every data directory also gets a bucket of its own on it, made on first
 // use and named after the directory, as the store (ASSETD_STORE; s3rver
 // checks no signature, so any secret goes).  A test that names its own
-// store (--store, which beats the environment) keeps it.  Tests that read
-// blobs in DATA/blobs skip themselves (DISK_ONLY).
+// store (--store, which beats the environment) keeps it, and a file about
+// the disk store's own files keeps the disk store (pinDiskStore).
 export const S3_URL = process.env.ASSETD_TEST_S3_URL || '';
-export const DISK_ONLY = S3_URL ? 'reads the disk store\'s files (the suite on SQLite + disk runs it)' : false;
+let diskPinned = false;
+/** For a test file about the disk store itself (its temp files, blobs,
+ *  sweep): its servers keep the disk store in every suite, on PostgreSQL
+ *  too.  Called once at the top of the file (one process per file). */
+export function pinDiskStore() { diskPinned = true; }
 const s3Buckets = new Set();
+const bucketOf = (dataDir) => `t-${createHash('sha256').update(path.resolve(dataDir)).digest('hex').slice(0, 24)}`;
+/** The keys in dataDir's bucket (at most 1,000: a test's). */
+function s3Keys(dataDir) {
+  const xml = execFileSync('curl', ['-sS', '--fail', '--max-time', '30', `${S3_URL}/${bucketOf(dataDir)}?list-type=2&max-keys=1000`],
+    { encoding: 'utf8', timeout: 35000 });
+  return [...xml.matchAll(/<Key>([^<]+)<\/Key>/g)].map((m) => m[1]);
+}
 export function storeEnvFor(dataDir) {
-  if (!S3_URL || !dataDir) return {};
-  const bucket = `t-${createHash('sha256').update(path.resolve(dataDir)).digest('hex').slice(0, 24)}`;
+  if (!S3_URL || !dataDir || diskPinned) return {};
+  const bucket = bucketOf(dataDir);
   if (!s3Buckets.has(bucket)) {
     // s3rver answers 200 for a new bucket and 409 for one it has: both do
     execFileSync('curl', ['-sS', '-o', '/dev/null', '-X', 'PUT', '--max-time', '30', `${S3_URL}/${bucket}`],

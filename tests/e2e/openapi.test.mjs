@@ -10,7 +10,12 @@ import path from 'node:path';
 import {
   REPO, CORPUS, TEST_TIMEOUT as T, serverFor, api, upload, waitFor, assertError, scrape, curl,
   metricSum, TEXT,
+  pinDiskStore,
 } from './lib.mjs';
+
+// The routes of the disk store (/v1/store/...) answer only there: this
+// file's server keeps the disk store in every suite.
+pinDiskStore();
 
 function documentedOperations() {
   const lines = fs.readFileSync(path.join(REPO, 'docs', 'openapi.yaml'), 'utf8').split('\n');

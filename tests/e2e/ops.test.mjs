@@ -235,8 +235,9 @@ function slowUpload(s, total, firstPart) {
   };
 }
 
+// The disk store in every suite: its temp file says the upload is under way.
 test('SIGTERM during an in-flight upload: upload completes (201), new connections refused, exit 0', { timeout: T }, async (t) => {
-  const s = await serverFor(t);
+  const s = await serverFor(t, { args: ['--store', 'disk'] });
   const total = 4 * 1024 * 1024;
   const up = slowUpload(s, total, 256 * 1024);
   // The server is receiving this request: its first bytes are on disk.
@@ -257,7 +258,7 @@ test('SIGTERM during an in-flight upload: upload completes (201), new connection
   assert.ok(ex, 'server did not exit within 15 s after the in-flight request finished');
   assert.equal(ex.code, 0, `exit ${JSON.stringify(ex)}`);
   // and the upload is really there after a restart
-  const s2 = await serverFor(t, { dataDir: s.dataDir });
+  const s2 = await serverFor(t, { dataDir: s.dataDir, args: ['--store', 'disk'] });
   const g = await api(s2, 'GET', `/v1/assets/${asset.id}/content`, { token: s.token });
   assert.equal(g.status, 200);
   assert.equal(createHash('sha256').update(g.body).digest('hex'), sha);
@@ -295,7 +296,7 @@ test('X-Request-Id: a sane client id is echoed and logged; an insane one is repl
 });
 
 test('--shutdown-timeout bounds the drain: a stalled upload does not keep the server alive', { timeout: T }, async (t) => {
-  const s = await serverFor(t, { args: ['--shutdown-timeout', '2'] });
+  const s = await serverFor(t, { args: ['--shutdown-timeout', '2', '--store', 'disk'] });   /* its temp file: under way */
   const req = http.request({
     host: '127.0.0.1', port: s.port, method: 'POST', path: '/v1/assets?filename=stalled', agent: false,
     headers: { authorization: `Bearer ${s.token}`, 'content-type': 'application/octet-stream', 'content-length': 10 * 1024 * 1024 },

@@ -15,7 +15,12 @@ import {
 import {
   TEST_TIMEOUT as T, serverFor, startServer, api, waitFor, assertError, sha256, runCli,
   scrape, metricSum,
+  pinDiskStore,
 } from './lib.mjs';
+
+// tus on the disk store, down to its files (tus_s3.test.mjs is tus on S3):
+// this file's servers keep the disk store in every suite.
+pinDiskStore();
 
 const partFile = (srv, id) => path.join(srv.dataDir, 'tus', `${id}.part`);
 const partSize = (srv, id) => { try { return fs.statSync(partFile(srv, id)).size; } catch { return -1; } };

@@ -155,7 +155,7 @@ async function storeCases(t, srv, { disk }) {
 }
 
 test('signed uploads and links on the disk store', { timeout: T * 2 }, async (t) => {
-  const srv = await serverFor(t, { args: ['--max-upload', '1M', '--max-sign-ttl', '600'] });
+  const srv = await serverFor(t, { args: ['--max-upload', '1M', '--max-sign-ttl', '600', '--store', 'disk'] });
   await storeCases(t, srv, { disk: true });
 
   // Validation: every field checked, limits before signing.
