@@ -18,17 +18,26 @@ if [ -z "${ASSETD_TEST_AMQP_URL:-}" ] || [ -z "${ASSETD_TEST_PG_CLUSTER:-}" ] ||
   exec node tests/e2e/with-services.mjs scripts/run-e2e.sh "$@"
 fi
 
+# run_suite LABEL [FILES] -- ENV...: FILES (default: every test file) with ENV.
 run_suite() {
-  local label=$1; shift
+  local label=$1 files=tests/e2e/; shift
+  if [ "$1" != -- ]; then files=$1; shift; fi
+  shift
   echo "== e2e ($label)"
-  env "$@" node --test --test-concurrency=2 tests/e2e/
+  # shellcheck disable=SC2086  # FILES is a list of paths without spaces
+  env "$@" node --test --test-concurrency=2 $files
 }
+SANITIZED=(ASSETD_BIN=build/assetd-asan ASSETD_SANITIZED=1
+  ASAN_OPTIONS=detect_leaks=1:exitcode=66:abort_on_error=0
+  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=66)
 
-run_suite release ASSETD_BIN=build/assetd
+run_suite release -- ASSETD_BIN=build/assetd
 # Sanitized: any ASan/UBSan report makes the server exit non-zero, which the
 # suite checks on every stop.  Leak checking covers the whole process life.
-run_suite asan ASSETD_BIN=build/assetd-asan ASSETD_SANITIZED=1 \
-  ASAN_OPTIONS=detect_leaks=1:exitcode=66:abort_on_error=0 \
-  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=66
-run_suite postgres+s3 ASSETD_BIN=build/assetd ASSETD_TEST_PG_URL="$ASSETD_TEST_PG_CLUSTER" \
-  ASSETD_TEST_S3_URL="$ASSETD_TEST_S3_CLUSTER"
+run_suite asan -- "${SANITIZED[@]}"
+PG_S3=(ASSETD_TEST_PG_URL="$ASSETD_TEST_PG_CLUSTER" ASSETD_TEST_S3_URL="$ASSETD_TEST_S3_CLUSTER")
+run_suite postgres+s3 -- ASSETD_BIN=build/assetd "${PG_S3[@]}"
+# The PostgreSQL driver's own memory safety, where only its files run it:
+# the multi-process files, sanitized (a whole fourth suite would not fit).
+run_suite "postgres+s3, asan: the multi-process files" "tests/e2e/postgres.test.mjs tests/e2e/postgres_nodes.test.mjs" \
+  -- "${SANITIZED[@]}" "${PG_S3[@]}"
