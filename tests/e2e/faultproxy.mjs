@@ -27,7 +27,15 @@
 // The proxy is closed by t.after: every connection is destroyed with it.
 import net from 'node:net';
 
-const RST = (s) => { if (typeof s.resetAndDestroy === 'function') s.resetAndDestroy(); else s.destroy(); };
+// A reset (SO_LINGER 0), except on a socket whose end() was called: while
+// that shutdown is pending, libuv refuses the reset (EINVAL) and Node 20
+// marks the handle closing anyway, so it is never closed and the process
+// spins at exit in its handle cleanup; destroy() closes such a socket (its
+// FIN is sent or on the way: the peer sees an end, not a reset).
+const RST = (s) => {
+  if (s.writableEnded || typeof s.resetAndDestroy !== 'function') s.destroy();
+  else s.resetAndDestroy();
+};
 
 export async function startFaultProxy(t, { target }) {
   const u = new URL(target.includes('://') ? target : `tcp://${target}`);
