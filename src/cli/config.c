@@ -40,6 +40,9 @@ static const option_def options[] = {
      "S3-compatible endpoint URL, path-style (empty: AWS for --s3-region); credentials from "
      "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN"},
     {"s3-region", "ASSETD_S3_REGION", STR(s3_region), "us-east-1", "S3 region (signing)"},
+    {"s3-stall-timeout", "ASSETD_S3_STALL_TIMEOUT", NUM(OPT_COUNT, s3_stall_timeout), "30",
+     "seconds an S3 request may move less than 1 KiB/s (a stalled S3) before that attempt "
+     "fails and is retried, within the calls' 30 s retry budget"},
     {"s3-redirect", "ASSETD_S3_REDIRECT", NUM(OPT_UINT, s3_redirect), "0",
      "1: downloads from an S3 store answer 302 to a presigned URL instead of proxying"},
     {"public-url", "ASSETD_PUBLIC_URL", STR(public_url), "",
@@ -300,6 +303,10 @@ int config_parse(config *c, int argc, char **argv, const char *only, const char 
         return 2;
     }
     if (!amqp_settings_valid(c)) return 2;
+    if (c->s3_stall_timeout > S3_STALL_TIMEOUT_MAX) {
+        fprintf(stderr, "assetd: --s3-stall-timeout must be 1..%d seconds\n", S3_STALL_TIMEOUT_MAX);
+        return 2;
+    }
     store_s3_config s3;
     if (strcmp(c->store, "disk") != 0 && !store_s3_parse_url(c->store, &s3)) {
         fprintf(stderr, "assetd: --store must be disk or s3://BUCKET[/PREFIX], not '%s'\n",
@@ -311,7 +318,8 @@ int config_parse(config *c, int argc, char **argv, const char *only, const char 
 
 store *config_open_store(const config *c, const char **err)
 {
-    store_s3_config s3 = {.endpoint = c->s3_endpoint, .region = c->s3_region};
+    store_s3_config s3 = {.endpoint = c->s3_endpoint, .region = c->s3_region,
+                          .stall_timeout_s = (long)c->s3_stall_timeout};
     if (strcmp(c->store, "disk") == 0) return store_fs_open(c->data_dir, err);
     if (!store_s3_parse_url(c->store, &s3)) {
         *err = "--store must be disk or s3://BUCKET[/PREFIX]";

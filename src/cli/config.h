@@ -27,6 +27,7 @@ typedef struct config {
     char s3_endpoint[512];
     char s3_region[64];
     uint64_t s3_redirect;
+    uint64_t s3_stall_timeout; /* seconds; 1..S3_STALL_TIMEOUT_MAX */
     char public_url[256];
     uint64_t max_sign_ttl;
     uint64_t upload_grace;
@@ -91,7 +92,7 @@ int config_to_args(const config *c, const char *only, char *buf, size_t cap, cha
 
 /* The flags `assetd worker` takes. */
 #define CONFIG_WORKER_FLAGS                                                                   \
-    "data,db,store,s3-endpoint,s3-region,job-timeout,job-lease,worker-memory,max-pixels,renditions,slide-width,max-pages,"   \
+    "data,db,store,s3-endpoint,s3-region,s3-stall-timeout,job-timeout,job-lease,worker-memory,max-pixels,renditions,slide-width,max-pages,"   \
     "page-timeout,max-video-duration,max-video-pixels,video-preset,amqp-url,runs-per-worker,"      \
     "log-level"
 

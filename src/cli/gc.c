@@ -24,7 +24,7 @@ static const char usage_head[] =
 int cli_gc(int argc, char **argv)
 {
     config cfg;
-    int rc = config_for_command(&cfg, argc, argv, "data,db,store,s3-endpoint,s3-region,upload-grace,log-level",
+    int rc = config_for_command(&cfg, argc, argv, "data,db,store,s3-endpoint,s3-region,s3-stall-timeout,upload-grace,log-level",
                                 usage_head);
     if (rc >= 0) return rc;
     const char *err;

@@ -370,7 +370,8 @@ store *store_s3_open(const store_s3_config *cfg, const char *data_dir, const cha
     const char *region = cfg->region && *cfg->region ? cfg->region : "us-east-1";
     snprintf(aws, sizeof aws, "https://s3.%s.amazonaws.com", region);
     s3_config sc = {.endpoint = cfg->endpoint && *cfg->endpoint ? cfg->endpoint : aws,
-                    .region = region, .bucket = cfg->bucket};
+                    .region = region, .bucket = cfg->bucket,
+                    .low_speed_time_s = cfg->stall_timeout_s};
     s3_error e;
     if (!(s->client = s3_client_new(&sc, &e))) {
         static char why[300];   /* start-up only, one thread */

@@ -59,7 +59,8 @@ typedef struct s3_config {
     long retry_cap_ms;         /* [5000] largest single backoff */
     long retry_budget_ms;      /* [30000] no retry starts after this much time */
     long connect_timeout_ms;   /* [10000] */
-    long low_speed_time_s;     /* [30] a transfer slower than 1 KiB/s this long fails */
+    long low_speed_time_s;     /* [30] an attempt slower than 1 KiB/s this long fails (and
+                                * is retried): how long a stalled S3 holds a call */
     size_t part_size;          /* [8 MiB] s3_multipart part size, >= S3_MIN_PART_SIZE */
     int parts_in_flight;       /* [3] s3_multipart parts uploading at once, 1..16 (1: in
                                 * the appending thread, one at a time) */
@@ -127,7 +128,7 @@ bool s3_put_fd(s3_client *c, const char *key, int fd, uint64_t len,
 bool s3_head(s3_client *c, const char *key, s3_object_info *info, s3_error *err);
 /* s3_head() as one attempt of at most timeout_ms, connect included, never
  * retried: for a caller that must answer soon whatever S3 does (a stalled
- * S3 holds an s3_head() for the low-speed time, 30 s, per attempt). */
+ * S3 holds an s3_head() for the low-speed time, 30 s by default, per attempt). */
 bool s3_head_probe(s3_client *c, const char *key, long timeout_ms, s3_error *err);
 
 /* GET of bytes first..last (inclusive) of key, or the whole object when

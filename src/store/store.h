@@ -43,7 +43,9 @@ typedef struct store_s3_config {
     char prefix[STORE_S3_PREFIX_MAX + 2];   /* "" or "PREFIX/" */
     const char *endpoint;
     const char *region;
+    long stall_timeout_s;   /* 0: s3_client's default (30); see s3_config.low_speed_time_s */
 } store_s3_config;
+#define S3_STALL_TIMEOUT_MAX 3600
 /* Fills bucket and prefix from "s3://BUCKET[/PREFIX]"; false if malformed. */
 bool store_s3_parse_url(const char *url, store_s3_config *c);
 /* data_dir/tmp holds the decoders' private copies.  Makes no request. */
