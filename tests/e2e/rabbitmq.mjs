@@ -131,6 +131,16 @@ export async function startRabbit({ own = false } = {}) {
       proc = null;
       fs.rmSync(env.RABBITMQ_PID_FILE, { force: true });   // start()'s wait must see the new one
     },
+    /** Kills the node at once (SIGKILL, a crash: connections drop now, where
+     *  stop() lets it take seconds) and waits for its process to end; the
+     *  data stays, start() boots it again. */
+    async kill() {
+      if (!proc) return;
+      broker.killNow();
+      await exited;
+      proc = null;
+      fs.rmSync(env.RABBITMQ_PID_FILE, { force: true });
+    },
     /** stop(), then the private epmd, then the directory. */
     async destroy() {
       try { await broker.stop(); } finally {
