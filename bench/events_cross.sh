@@ -68,19 +68,6 @@ for s in $CROSS_SIDES; do [[ $s == same || $s == cross || $s == sqlite ]] || die
 need psql
 
 bench_init cross
-# Servers first (they hold connections to the cluster), then the cluster,
-# then lib.sh's cleanup with the script's exit status.
-# shellcheck disable=SC2317  # the EXIT trap
-cross_cleanup() {
-  local rc=$? pid
-  set +e
-  for pid in "${BENCH_PIDS[@]}"; do stop_pid "$pid"; done
-  BENCH_PIDS=()
-  stop_postgres
-  (exit "$rc")
-  bench_cleanup
-}
-trap cross_cleanup EXIT
 start_postgres
 note "PostgreSQL on $PG_URL; N = $LISTENERS listeners ($LISTENER_IMPL); $EVENTS events every $EVENT_INTERVAL_MS ms after $WARMUP_EVENTS warm-up; $CROSS_ROUNDS round(s); load average $(cut -d' ' -f1-3 /proc/loadavg)"
 

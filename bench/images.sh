@@ -116,19 +116,6 @@ case $DB in
   sqlite) ;;
   postgres)
     need psql
-    # Servers first (they hold connections to the cluster), then the
-    # cluster, then lib.sh's cleanup with the script's exit status.
-    # shellcheck disable=SC2317  # the EXIT trap
-    images_cleanup() {
-      local rc=$? pid
-      set +e
-      for pid in "${BENCH_PIDS[@]}"; do stop_pid "$pid"; done
-      BENCH_PIDS=()
-      stop_postgres
-      (exit "$rc")
-      bench_cleanup
-    }
-    trap images_cleanup EXIT
     start_postgres
     start_s3rver "$BENCH_TMP/s3rver"
     code=$(curl -sS --max-time 30 -X PUT -o /dev/null -w '%{http_code}' "$S3RVER_URL/bench") ||

@@ -47,7 +47,6 @@ best() {  # best jobs/s of ROUNDS runs; echoes "jobs fsync"
 }
 
 if [[ ${DB:-sqlite} == postgres ]]; then
-  trap 'stop_postgres; bench_cleanup' EXIT
   start_postgres
   note "PostgreSQL on $PG_URL"
   declare -A per

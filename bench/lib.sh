@@ -45,6 +45,8 @@ bench_cleanup() {
   set +e
   for pid in "${BENCH_PIDS[@]}"; do stop_pid "$pid"; done
   BENCH_PIDS=()
+  # after the servers, which hold connections to it; before its directory goes
+  stop_postgres
   [[ -n $BENCH_TMP && -d $BENCH_TMP ]] && rm -rf -- "$BENCH_TMP"
   exit "$rc"
 }
@@ -399,7 +401,7 @@ stop_rabbit() {
 # start_postgres sets PG_URL (postgres://assetd@127.0.0.1:PORT, superuser,
 # trust on 127.0.0.1) and makes database `bench`; durable settings (fsync,
 # synchronous_commit on): a benchmark compares stores that keep their word.
-# stop_postgres ends it (from the script's EXIT trap, before bench_cleanup).
+# bench_cleanup stops it (stop_postgres), after the servers.
 PG_BIN=/usr/lib/postgresql/15/bin
 PG_DIR="" PG_URL=""
 pg_as() { if ((EUID == 0)); then runuser -u postgres -- "$@"; else "$@"; fi; }
