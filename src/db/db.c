@@ -205,6 +205,15 @@ db_status dbi_exec_one(db_conn *c, int q, const char *arg, const char *what)
     return dbi_done(c, s, what);
 }
 
+/* Runs an UPDATE or DELETE of the one row id (?1) names (dbi_change). */
+db_status dbi_change_one(db_conn *c, int q, const char *id, const char *what)
+{
+    sql_stmt *s = dbi_stmt(c, q);
+    if (!s) return DB_ERROR;
+    sql_bind_text(s, 1, id);
+    return dbi_change(c, s, what);
+}
+
 void dbi_copy_text(char *dst, size_t cap, sql_stmt *s, int col)
 {
     const char *t = sql_column_text(s, col);

@@ -126,6 +126,8 @@ db_status dbi_rows(db_conn *c, sql_stmt *s, void (*read)(sql_stmt *s, void *out)
 db_status dbi_int64(db_conn *c, sql_stmt *s, int64_t *out, const char *what);
 /* Runs statement q, which returns no rows, binding arg (if any) to ?1. */
 db_status dbi_exec_one(db_conn *c, int q, const char *arg, const char *what);
+/* dbi_change of statement q with id bound to ?1. */
+db_status dbi_change_one(db_conn *c, int q, const char *id, const char *what);
 /* Copies column col of s into dst (cap bytes, truncated, "" for NULL). */
 void dbi_copy_text(char *dst, size_t cap, sql_stmt *s, int col);
 /* Runs q, a "WHERE id = ?1 AND owner = ?2" lookup, and read()s its row into

@@ -59,10 +59,7 @@ db_status db_key_find_active(db_conn *c, const char *token_sha256, apikey *out)
 
 db_status db_key_revoke(db_conn *c, const char *id)
 {
-    sql_stmt *s = dbi_stmt(c, Q_KEY_REVOKE);
-    if (!s) return DB_ERROR;
-    sql_bind_text(s, 1, id);
-    return dbi_change(c, s, "key revoke");
+    return dbi_change_one(c, Q_KEY_REVOKE, id, "key revoke");
 }
 
 db_status db_key_count(db_conn *c, int64_t *n)

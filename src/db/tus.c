@@ -193,20 +193,14 @@ db_status db_tus_advance(db_conn *c, const char *id, const char *token, uint64_t
 
 db_status db_tus_set_complete(db_conn *c, const char *id)
 {
-    sql_stmt *s = dbi_stmt(c, Q_TUS_COMPLETE);
-    if (!s) return DB_ERROR;
-    sql_bind_text(s, 1, id);
-    return dbi_change(c, s, "tus complete");
+    return dbi_change_one(c, Q_TUS_COMPLETE, id, "tus complete");
 }
 
 /* DB_NOT_FOUND when the row was already gone: processes collecting at
  * once (serve processes on one database) count only what they removed. */
 db_status db_tus_delete(db_conn *c, const char *id)
 {
-    sql_stmt *s = dbi_stmt(c, Q_TUS_DELETE);
-    if (!s) return DB_ERROR;
-    sql_bind_text(s, 1, id);
-    return dbi_change(c, s, "tus delete");
+    return dbi_change_one(c, Q_TUS_DELETE, id, "tus delete");
 }
 
 db_status db_tus_claim_expired(db_conn *c, const char *id, const char *token, int64_t now_ms,

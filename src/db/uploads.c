@@ -134,8 +134,5 @@ db_status db_upload_expired(db_conn *c, int64_t before_ms, int limit, upload_rec
  * once (serve processes on one database) count only what they removed. */
 db_status db_upload_delete(db_conn *c, const char *id)
 {
-    sql_stmt *s = dbi_stmt(c, Q_UPLOAD_DELETE);
-    if (!s) return DB_ERROR;
-    sql_bind_text(s, 1, id);
-    return dbi_change(c, s, "upload delete");
+    return dbi_change_one(c, Q_UPLOAD_DELETE, id, "upload delete");
 }
