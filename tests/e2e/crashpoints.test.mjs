@@ -22,11 +22,10 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import zlib from 'node:zlib';
 import {
   CORPUS, TEST_TIMEOUT as T, TINY_PNG, TEXT, api, blobFiles, listFiles, makeTempDir, removeDir,
   curl, sha256, startServer, tmpFiles, upload, waitFor,
-  pinDiskStore,
+  pinDiskStore, gradientPng,
 } from './lib.mjs';
 import { TUS, create, head, patch } from './tuslib.mjs';
 import { keysUnder, s3Setup } from './s3servers.mjs';
@@ -36,34 +35,10 @@ import { startRabbit } from './rabbitmq.mjs';
 // servers keep the disk store in every suite, on PostgreSQL too.
 pinDiskStore();
 
-// Short leases: a killed worker's job and a killed PATCH's upload come back
-// within seconds instead of the default 30.
-/** A small RGB PNG (w x h, a gradient): real work for the image
- *  pipeline, quick under ASan, and unlike TINY_PNG's bytes. */
-function gradientPng(w, h) {
-  const chunk = (type, data) => {
-    const len = Buffer.alloc(4);
-    len.writeUInt32BE(data.length);
-    const td = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-    const crc = Buffer.alloc(4);
-    crc.writeUInt32BE(zlib.crc32(td));
-    return Buffer.concat([len, td, crc]);
-  };
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(w, 0);
-  ihdr.writeUInt32BE(h, 4);
-  ihdr.set([8, 2, 0, 0, 0], 8);   // 8-bit RGB, no interlace
-  const rows = [];
-  for (let y = 0; y < h; y++) {
-    const row = Buffer.alloc(1 + 3 * w);   // filter 0
-    for (let x = 0; x < w; x++) row.set([(x * 255) / w, (y * 255) / h, 128], 1 + 3 * x);
-    rows.push(row);
-  }
-  return Buffer.concat([Buffer.from('89504e470d0a1a0a', 'hex'), chunk('IHDR', ihdr),
-    chunk('IDAT', zlib.deflateSync(Buffer.concat(rows))), chunk('IEND', Buffer.alloc(0))]);
-}
 // The upload each restarted server must take and process.
 const AFTER = gradientPng(320, 200);
+// Short leases: a killed worker's job and a killed PATCH's upload come back
+// within seconds instead of the default 30.
 const ARGS = ['--job-lease', '3', '--tus-lease', '1', '--webhook-allow-local', '1', '--webhook-retry-ms', '300'];
 
 /** A data directory for one case, removed after it. */

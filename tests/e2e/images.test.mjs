@@ -3,10 +3,10 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import zlib from 'node:zlib';
 import { execFileSync } from 'node:child_process';
 import {
   CORPUS, SANITIZED, SLOW, TEST_TIMEOUT as T, startServer, api, upload, waitFor, createKey, runCli,
+  pngBomb,
 } from './lib.mjs';
 
 let srv;
@@ -112,29 +112,10 @@ test('EXIF orientation 6 gives a portrait thumbnail, and no EXIF (GPS) survives'
   assert.ok(!body.includes(Buffer.from('Exif\0\0')), 'EXIF (with its GPS IFD) left in the thumbnail');
 });
 
-function crc32(buf) {
-  let c, crc = 0xffffffff;
-  for (const b of buf) {
-    c = (crc ^ b) & 0xff;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    crc = (crc >>> 8) ^ c;
-  }
-  return (crc ^ 0xffffffff) >>> 0;
-}
 
-function pngChunk(type, data) {
-  const len = Buffer.alloc(4); len.writeUInt32BE(data.length);
-  const td = Buffer.concat([Buffer.from(type), data]);
-  const crc = Buffer.alloc(4); crc.writeUInt32BE(crc32(td));
-  return Buffer.concat([len, td, crc]);
-}
 
 test('bad images fail with the right code and the server stays up', { timeout: T }, async () => {
-  // A valid PNG whose header declares 50000x50000 (a decompression bomb).
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(50000, 0); ihdr.writeUInt32BE(50000, 4); ihdr[8] = 8; ihdr[9] = 2;
-  const bomb = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    pngChunk('IHDR', ihdr), pngChunk('IDAT', zlib.deflateSync(Buffer.alloc(1 << 16))), pngChunk('IEND', Buffer.alloc(0))]);
+  const bomb = pngBomb();   // declares 50000x50000
   const jpeg = fs.readFileSync(path.join(CORPUS, 'photos', '12_Kite_4000x3000.jpg'));
   const truncated = jpeg.subarray(0, Math.floor(jpeg.length / 2));
   const cases = [['bomb.png', bomb, 'image_too_large'], ['half.jpg', truncated, 'corrupt_input']];

@@ -14,6 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import zlib from 'node:zlib';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const BIN = process.env.ASSETD_BIN ? path.resolve(process.env.ASSETD_BIN) : path.join(REPO, 'build', 'assetd');
@@ -41,6 +42,38 @@ export const TINY_PDF = Buffer.from(
   '%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n' +
   '2 0 obj\n<< /Type /Pages /Kids [] /Count 0 >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n');
 export const TEXT = Buffer.from('hello, this is just plain text.\nnothing to see here.\n');
+
+/** A PNG made of an IHDR (w x h, 8-bit RGB) and the deflated raw rows. */
+function pngOf(w, h, raw) {
+  const chunk = (type, data) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const td = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(zlib.crc32(td));
+    return Buffer.concat([len, td, crc]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(w, 0);
+  ihdr.writeUInt32BE(h, 4);
+  ihdr.set([8, 2, 0, 0, 0], 8);   // 8-bit RGB, no interlace
+  return Buffer.concat([Buffer.from('89504e470d0a1a0a', 'hex'), chunk('IHDR', ihdr),
+    chunk('IDAT', zlib.deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
+}
+/** A small RGB PNG (w x h, a gradient): real work for the image
+ *  pipeline, quick under ASan, and unlike TINY_PNG's bytes. */
+export function gradientPng(w, h) {
+  const rows = [];
+  for (let y = 0; y < h; y++) {
+    const row = Buffer.alloc(1 + 3 * w);   // filter 0
+    for (let x = 0; x < w; x++) row.set([(x * 255) / w, (y * 255) / h, 128], 1 + 3 * x);
+    rows.push(row);
+  }
+  return pngOf(w, h, Buffer.concat(rows));
+}
+/** A valid PNG whose header declares 50000 x 50000 (a decompression bomb):
+ *  refused before decoding. */
+export const pngBomb = () => pngOf(50000, 50000, Buffer.alloc(1 << 16));
 
 // ---------------------------------------------------------------- utilities
 
@@ -166,10 +199,12 @@ function childEnv(extra = {}) {
 // The processes find it in ASSETD_DB.  Without the variable: SQLite in the
 // data directory, as users run it by default.
 export const PG_URL = process.env.ASSETD_TEST_PG_URL || '';
+/** 24 hex digits that name a data directory (its database, its bucket). */
+const dirTag = (dataDir) => createHash('sha256').update(path.resolve(dataDir)).digest('hex').slice(0, 24);
 const pgDatabases = new Set();
 export function dbEnvFor(dataDir) {
   if (!PG_URL || !dataDir) return {};
-  const name = `t_${createHash('sha256').update(path.resolve(dataDir)).digest('hex').slice(0, 24)}`;
+  const name = `t_${dirTag(dataDir)}`;
   if (!pgDatabases.has(name)) {
     try {
       execFileSync('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', `${PG_URL}/postgres`, '-c', `CREATE DATABASE ${name}`],
@@ -195,7 +230,7 @@ let diskPinned = false;
  *  too.  Called once at the top of the file (one process per file). */
 export function pinDiskStore() { diskPinned = true; }
 const s3Buckets = new Set();
-const bucketOf = (dataDir) => `t-${createHash('sha256').update(path.resolve(dataDir)).digest('hex').slice(0, 24)}`;
+const bucketOf = (dataDir) => `t-${dirTag(dataDir)}`;
 /** The keys in dataDir's bucket (at most 1,000: a test's). */
 function s3Keys(dataDir) {
   const xml = execFileSync('curl', ['-sS', '--fail', '--max-time', '30', `${S3_URL}/${bucketOf(dataDir)}?list-type=2&max-keys=1000`],

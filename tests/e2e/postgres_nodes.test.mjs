@@ -26,13 +26,12 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import http from 'node:http';
 import readline from 'node:readline';
-import zlib from 'node:zlib';
 import WebSocket from 'ws';
 import { keysUnder, s3Setup } from './s3servers.mjs';
 import { TUS, create, patch } from './tuslib.mjs';
 import {
   BIN, PG_URL, SANITIZED, SLOW, TEST_TIMEOUT as T, api, curl, dbEnvFor, makeTempDir, metricSum,
-  removeDir, scrape, sha256, startServer, upload, waitFor, within,
+  removeDir, scrape, sha256, startServer, upload, waitFor, within, gradientPng,
 } from './lib.mjs';
 
 const ONLY_PG = PG_URL ? false : 'the suite on PostgreSQL runs it (ASSETD_TEST_PG_URL)';
@@ -105,29 +104,6 @@ function makePdf(n) {
   return Buffer.from(out, 'latin1');
 }
 
-/** A small RGB PNG (a gradient): real work for the image pipeline. */
-function gradientPng(w, h) {
-  const chunk = (type, data) => {
-    const len = Buffer.alloc(4);
-    len.writeUInt32BE(data.length);
-    const td = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-    const crc = Buffer.alloc(4);
-    crc.writeUInt32BE(zlib.crc32(td));
-    return Buffer.concat([len, td, crc]);
-  };
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(w, 0);
-  ihdr.writeUInt32BE(h, 4);
-  ihdr.set([8, 2, 0, 0, 0], 8);
-  const rows = [];
-  for (let y = 0; y < h; y++) {
-    const row = Buffer.alloc(1 + 3 * w);
-    for (let x = 0; x < w; x++) row.set([(x * 255) / w, (y * 255) / h, 77], 1 + 3 * x);
-    rows.push(row);
-  }
-  return Buffer.concat([Buffer.from('89504e470d0a1a0a', 'hex'), chunk('IHDR', ihdr),
-    chunk('IDAT', zlib.deflateSync(Buffer.concat(rows))), chunk('IEND', Buffer.alloc(0))]);
-}
 
 /** A webhook receiver that answers 200 to everything and keeps what came. */
 async function receiver() {

@@ -9,9 +9,9 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import zlib from 'node:zlib';
 import {
   REPO, CORPUS, TEST_TIMEOUT as T, TEXT, TINY_PNG, startServer, api, curl, upload, sha256, waitFor,
+  pngBomb,
 } from './lib.mjs';
 import { launchBrowser, openPage as openPageAt, waitInPage, useKey, cardFor, screenshot } from './browser.mjs';
 
@@ -184,25 +184,6 @@ test('upload through the page: the bar reaches 100 %, the thumbnail arrives live
   await assertClean();
 });
 
-/** A valid PNG whose header declares 50000 x 50000: refused before decoding. */
-function pngBomb() {
-  const table = Array.from({ length: 256 }, (_, n) => {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    return c >>> 0;
-  });
-  const crc32 = (buf) => { let c = 0xffffffff; for (const b of buf) c = table[(c ^ b) & 0xff] ^ (c >>> 8); return (c ^ 0xffffffff) >>> 0; };
-  const chunk = (type, data) => {
-    const len = Buffer.alloc(4); len.writeUInt32BE(data.length);
-    const td = Buffer.concat([Buffer.from(type), data]);
-    const crc = Buffer.alloc(4); crc.writeUInt32BE(crc32(td));
-    return Buffer.concat([len, td, crc]);
-  };
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(50000, 0); ihdr.writeUInt32BE(50000, 4); ihdr[8] = 8; ihdr[9] = 2;
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(Buffer.alloc(1 << 16))), chunk('IEND', Buffer.alloc(0))]);
-}
 
 test('detail view: fields, renditions and the succeeded job; retry a failed job; delete', { timeout: T * 2 }, async (t) => {
   // Fixtures made over the API: a processed photo and an image whose job failed.
