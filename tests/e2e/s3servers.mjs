@@ -40,7 +40,8 @@ const hmac = (k, s) => createHmac('sha256', k).update(s).digest();
 const children = new Set();
 process.on('exit', () => { for (const p of children) { try { p.kill('SIGKILL'); } catch { /* gone */ } } });
 
-/** Starts a server process and waits for the line match() turns into a port. */
+/** Starts a server process and waits for the line match() turns into a
+ *  port; stopped when test t ends, if there is one. */
 async function startChild(t, cmd, args, stream, match, what) {
   const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(proc);
@@ -50,7 +51,7 @@ async function startChild(t, cmd, args, stream, match, what) {
     if (!exited) { proc.kill('SIGTERM'); await within(gone, 10000); }
     if (!exited) { proc.kill('SIGKILL'); await gone; }
   };
-  t.after(stop);
+  t?.after(stop);
   let output = '';
   const port = await within(new Promise((resolve) => {
     const rl = readline.createInterface({ input: proc[stream] });
@@ -62,15 +63,24 @@ async function startChild(t, cmd, args, stream, match, what) {
   return { port, stop };
 }
 
-/** s3rver on a free port (access key S3RVER_ACCESS_KEY).
+/** s3rver on a free port (access key S3RVER_ACCESS_KEY), stopped and its
+ *  directory removed when test t ends; without a test (the suite's one,
+ *  with-services.mjs), by stop().
  *  -> {endpoint, stop(), objectFile(bucket, key)}: the file holding an object
  *  (its mtime is the object's LastModified, so a test can age it). */
-export async function startS3rver(t) {
+export async function startS3rver(t = null) {
   const dir = makeTempDir('assetd-s3rver-');
   const child = path.join(path.dirname(fileURLToPath(import.meta.url)), 's3rver-child.mjs');
-  const { port, stop } = await startChild(t, process.execPath, ['--openssl-legacy-provider', child, dir], 'stdout',
-    (l) => { try { return JSON.parse(l).port; } catch { return null; } }, 's3rver');
-  t.after(() => removeDir(dir));
+  let started;
+  try {
+    started = await startChild(t, process.execPath, ['--openssl-legacy-provider', child, dir], 'stdout',
+      (l) => { try { return JSON.parse(l).port; } catch { return null; } }, 's3rver');
+  } finally {
+    if (t) t.after(() => removeDir(dir));
+    else if (!started) removeDir(dir);
+  }
+  const { port } = started;
+  const stop = t ? started.stop : async () => { await started.stop(); removeDir(dir); };
   const objectFile = (bucket, key) => {
     const parts = key.split('/');
     return path.join(dir, bucket, ...parts.slice(0, -1), `${parts.at(-1)}._S3rver_object`);

@@ -14,15 +14,11 @@
 // second signal destroys them at once.  Should we die anyway, rabbitmq.mjs
 // and postgres.mjs kill theirs on exit.
 import { spawn } from 'node:child_process';
-import fs from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
-import readline from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { startRabbit } from './rabbitmq.mjs';
 import { startPostgres } from './postgres.mjs';
+import { startS3rver } from './s3servers.mjs';
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
 const [cmd, ...args] = process.argv.slice(2);
 if (!cmd) {
   console.error('usage: node tests/e2e/with-services.mjs CMD [ARGS...]');
@@ -32,7 +28,7 @@ if (!cmd) {
 let mq = null, pg = null, s3 = null, child = null, signalled = null;
 async function finish(code) {
   try {
-    await Promise.allSettled([mq?.destroy(), pg?.destroy(), s3?.destroy()]);
+    await Promise.allSettled([mq?.destroy(), pg?.destroy(), s3?.stop()]);
   } finally { process.exit(code); }
 }
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
@@ -44,30 +40,6 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
     signalled = sig;
     if (child) child.kill(sig);
   });
-}
-
-/** s3rver (s3rver-child.mjs) on a free port in a temporary directory. */
-async function startS3rver() {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'assetd-suite-s3-'));
-  const p = spawn(process.execPath, ['--openssl-legacy-provider', path.join(HERE, 's3rver-child.mjs'), dir],
-    { stdio: ['ignore', 'pipe', 'inherit'] });
-  const destroy = async () => {
-    if (p.exitCode === null && p.signalCode === null) {
-      p.kill('SIGKILL');
-      await new Promise((r) => p.once('exit', r));
-    }
-    fs.rmSync(dir, { recursive: true, force: true });
-  };
-  process.on('exit', () => { try { p.kill('SIGKILL'); } catch { /* gone */ } });
-  const port = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('s3rver did not start in 60 s')), 60000);
-    readline.createInterface({ input: p.stdout }).once('line', (l) => {
-      clearTimeout(timer);
-      try { resolve(JSON.parse(l).port); } catch { reject(new Error(`s3rver said ${l}`)); }
-    });
-    p.once('exit', (code) => { clearTimeout(timer); reject(new Error(`s3rver exited (${code})`)); });
-  }).catch(async (e) => { await destroy(); throw e; });
-  return { url: `http://127.0.0.1:${port}`, destroy };
 }
 
 const t0 = Date.now();
@@ -85,7 +57,7 @@ if (signalled) await finish(128 + os.constants.signals[signalled]);
 console.log(`== shared services for the suite: rabbitmq-server, postgresql and s3rver, started in ${Date.now() - t0} ms`);
 child = spawn(cmd, args, {
   stdio: 'inherit',
-  env: { ...process.env, ASSETD_TEST_AMQP_URL: mq.url, ASSETD_TEST_PG_CLUSTER: pg.url, ASSETD_TEST_S3_CLUSTER: s3.url },
+  env: { ...process.env, ASSETD_TEST_AMQP_URL: mq.url, ASSETD_TEST_PG_CLUSTER: pg.url, ASSETD_TEST_S3_CLUSTER: s3.endpoint },
 });
 child.on('error', (e) => { console.error(`with-services: ${cmd}: ${e.message}`); finish(127); });
 child.on('exit', (code, signal) => finish(code ?? 128 + os.constants.signals[signal]));
