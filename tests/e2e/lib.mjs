@@ -431,6 +431,31 @@ export async function startServer({ dataDir, env = {}, args = [], listen = '127.
 }
 
 /** startServer + cleanup registered on the node:test context. */
+/** /v1/events as SSE on srv (with srv.token, if any, as its key), the
+ *  events parsed as frames arrive; `ended` once the server closed it. */
+export function followEvents(srv, query = '', headers = {}) {
+  const s = { events: [], ended: false, status: 0 };
+  const auth = srv.token ? { authorization: `Bearer ${srv.token}` } : {};
+  s.req = http.get(`${srv.url}/v1/events${query}`,
+    { headers: { accept: 'text/event-stream', ...auth, ...headers } }, (res) => {
+      s.status = res.statusCode;
+      let buf = '';
+      res.setEncoding('utf8');
+      res.on('error', () => {});
+      res.on('close', () => { s.ended = true; });
+      res.on('data', (d) => {
+        buf += d;
+        for (let i; (i = buf.indexOf('\n\n')) >= 0; buf = buf.slice(i + 2)) {
+          const line = buf.slice(0, i).split('\n').find((l) => l.startsWith('data: '));
+          if (line) s.events.push(JSON.parse(line.slice(6)));
+        }
+      });
+    });
+  s.req.on('error', () => { s.ended = true; });
+  s.close = () => s.req.destroy();
+  return s;
+}
+
 export async function serverFor(t, opts) {
   const srv = await startServer(opts);
   t.after(() => srv.cleanup());

@@ -15,11 +15,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import http from 'node:http';
 import { s3Setup } from './s3servers.mjs';
 import {
   BIN, PG_URL, SLOW, TEST_TIMEOUT as T, TINY_PNG, api, dbEnvFor, makeTempDir, metricSum, removeDir,
   scrape, startServer, upload, waitFor,
+  followEvents,
 } from './lib.mjs';
 
 const ONLY_PG = PG_URL ? false : 'the suite on PostgreSQL runs it (ASSETD_TEST_PG_URL)';
@@ -28,26 +28,6 @@ const ONLY_PG = PG_URL ? false : 'the suite on PostgreSQL runs it (ASSETD_TEST_P
 function psql(dataDir, sql) {
   return execFileSync('psql', ['-X', '-q', '-t', '-A', '-v', 'ON_ERROR_STOP=1', '-d', dbEnvFor(dataDir).ASSETD_DB, '-c', sql],
     { encoding: 'utf8', timeout: 30000 }).trim();
-}
-
-/** The events of /v1/events (SSE) on srv, parsed, as they arrive. */
-function follow(srv, query) {
-  const events = [];
-  const req = http.get(`${srv.url}/v1/events${query}`,
-    { headers: { accept: 'text/event-stream', ...(srv.token ? { authorization: `Bearer ${srv.token}` } : {}) } }, (res) => {
-      let buf = '';
-      res.setEncoding('utf8');
-      res.on('error', () => {});
-      res.on('data', (d) => {
-        buf += d;
-        for (let i; (i = buf.indexOf('\n\n')) >= 0; buf = buf.slice(i + 2)) {
-          const line = buf.slice(0, i).split('\n').find((l) => l.startsWith('data: '));
-          if (line) events.push(JSON.parse(line.slice(6)));
-        }
-      });
-    });
-  req.on('error', () => {});
-  return { events, close: () => req.destroy() };
 }
 
 test('processes starting together on a new database migrate it once; a newer schema is refused', { timeout: T, skip: ONLY_PG }, async (t) => {
@@ -103,7 +83,7 @@ test('two serve processes and two workers on one database: processed by a worker
   // a URL token signed by A verifies on B: one secret, in the database
   const tok = await api(a, 'POST', '/v1/events/token?ttl=300');
   assert.equal(tok.status, 201, tok.text);
-  const onB = follow({ ...b, token: null }, `?since=0&token=${encodeURIComponent(tok.json.token)}`);
+  const onB = followEvents({ ...b, token: null }, `?since=0&token=${encodeURIComponent(tok.json.token)}`);
   t.after(() => onB.close());
   const first = await upload(a, { data: TINY_PNG, filename: 'a.png' });
   assert.equal(first.status, 201, first.text);
@@ -135,7 +115,7 @@ test('two serve processes and two workers on one database: processed by a worker
   assert.equal(new Set(seen).size, seen.length, 'each once');
   // a reader starting from the middle sees exactly the tail
   const mid = seen[Math.floor(seen.length / 2)];
-  const tail = follow(a, `?since=${mid}`);
+  const tail = followEvents(a, `?since=${mid}`);
   t.after(() => tail.close());
   const expected = seen.filter((id) => id > mid);
   await waitFor(() => tail.events.length >= expected.length, { timeoutMs: 10000 * SLOW, what: 'the tail on A' });

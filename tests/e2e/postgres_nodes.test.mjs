@@ -32,6 +32,7 @@ import { TUS, create, patch } from './tuslib.mjs';
 import {
   BIN, PG_URL, SANITIZED, SLOW, TEST_TIMEOUT as T, api, curl, dbEnvFor, makeTempDir, metricSum,
   removeDir, scrape, sha256, startServer, upload, waitFor, within, gradientPng,
+  followEvents,
 } from './lib.mjs';
 
 const ONLY_PG = PG_URL ? false : 'the suite on PostgreSQL runs it (ASSETD_TEST_PG_URL)';
@@ -43,30 +44,6 @@ const LEASE_S = 3;   // --job-lease of the workers: a killed worker's job comes 
 function psql(db, sql) {
   return execFileSync('psql', ['-X', '-q', '-t', '-A', '-v', 'ON_ERROR_STOP=1', '-d', db.ASSETD_DB, '-c', sql],
     { encoding: 'utf8', timeout: 30000 }).trim();
-}
-
-/** /v1/events as SSE on srv, parsed as frames arrive; `ended` once the
- *  server closed it. */
-function follow(srv, query, headers = {}) {
-  const s = { events: [], ended: false, status: 0 };
-  s.req = http.get(`${srv.url}/v1/events${query}`,
-    { headers: { accept: 'text/event-stream', authorization: `Bearer ${srv.token}`, ...headers } }, (res) => {
-      s.status = res.statusCode;
-      let buf = '';
-      res.setEncoding('utf8');
-      res.on('error', () => {});
-      res.on('close', () => { s.ended = true; });
-      res.on('data', (d) => {
-        buf += d;
-        for (let i; (i = buf.indexOf('\n\n')) >= 0; buf = buf.slice(i + 2)) {
-          const line = buf.slice(0, i).split('\n').find((l) => l.startsWith('data: '));
-          if (line) s.events.push(JSON.parse(line.slice(6)));
-        }
-      });
-    });
-  s.req.on('error', () => { s.ended = true; });
-  s.close = () => s.req.destroy();
-  return s;
 }
 
 /** A WebSocket on srv's urlPath: JSON messages as they arrive. */
@@ -225,7 +202,7 @@ describe('two serve processes and two workers on one database and one bucket', {
     await Promise.all(listeners.map((l) => l.open));
     await waitFor(() => listeners.every((l) => l.messages.length >= 1), { what: 'the current slide on connect' });
     for (const l of listeners) assert.equal(l.messages[0].current, 0);
-    const sse = follow(b, `?asset=${id}&types=slideshow.control`);
+    const sse = followEvents(b, `?asset=${id}&types=slideshow.control`);
     await waitFor(() => sse.events.length >= 1, { what: 'the SSE snapshot on B' });
     const sequence = [2, 1, 0, 2];
     for (const n of sequence) {
@@ -329,8 +306,8 @@ describe('two serve processes and two workers on one database and one bucket', {
 
   test('4. serve A killed with clients on it: they resume on B and on the restarted A with exactly what they missed', { timeout: T * 2 }, async () => {
     const start = Number(psql(shared, 'SELECT coalesce(max(id), 0) FROM events'));
-    const all = follow(b, `?since=${start}`);   // the reference: every event from here on
-    const onA = follow(a, `?since=${start}`);
+    const all = followEvents(b, `?since=${start}`);   // the reference: every event from here on
+    const onA = followEvents(a, `?since=${start}`);
     const wsA = wsOpen(a, `/v1/events?since=${start}`);
     await wsA.open;
     const ids = [];
@@ -353,7 +330,7 @@ describe('two serve processes and two workers on one database and one bucket', {
     await waitFor(() => ids.every((id) => createdOf(all, id)), { timeoutMs: 20000, what: 'every upload on the reference reader' });
 
     // the SSE client resumes on B with Last-Event-ID, the WebSocket client with ?since=
-    const sseB = follow(b, '', { 'last-event-id': String(lastSse) });
+    const sseB = followEvents(b, '', { 'last-event-id': String(lastSse) });
     const wsB = wsOpen(b, `/v1/events?since=${lastWs}`);
     await wsB.open;
     const missed = (x) => all.events.filter((e) => e.id > x).map((e) => e.id);
@@ -386,7 +363,7 @@ describe('two serve processes and two workers on one database and one bucket', {
     const mark = all.events.at(-1).id;
     await put(b, 'after');
     await waitFor(() => createdOf(all, ids.at(-1)), { what: 'the last upload on the reference reader' });
-    const sseA = follow(a, '', { 'last-event-id': String(lastSse) });
+    const sseA = followEvents(a, '', { 'last-event-id': String(lastSse) });
     const wsA2 = wsOpen(a, `/v1/events?since=${mark}`);
     await wsA2.open;
     await waitFor(() => sseA.events.length >= missed(lastSse).length && wsA2.messages.length >= missed(mark).length,
