@@ -423,22 +423,26 @@ static int64_t pg_changes(sql_conn *c) { return c->changes; }
 
 /* ---------- transactions ---------- */
 
-static sql_result pg_order(sql_conn *c)
+/* Takes WRITER_LOCK and NOTIFYs, once per transaction; after `first`
+ * (a BEGIN, or nothing) in the same round trip. */
+static sql_result take_order(sql_conn *c, const char *first)
 {
     if (c->ordered) return SQL_DONE;
-    char text[96];
-    snprintf(text, sizeof text, "SELECT pg_advisory_xact_lock(%d); NOTIFY " CHANNEL, WRITER_LOCK);
+    char text[112];
+    snprintf(text, sizeof text, "%sSELECT pg_advisory_xact_lock(%d); NOTIFY " CHANNEL, first,
+             WRITER_LOCK);
     sql_result r = run(c, text);
     c->ordered = r == SQL_DONE;
     return r;
 }
 
+static sql_result pg_order(sql_conn *c) { return take_order(c, ""); }
+
 static sql_result pg_begin(sql_conn *c, sql_tx mode)
 {
     c->ordered = false;
     if (mode == SQL_TX_READ) return run(c, "BEGIN ISOLATION LEVEL REPEATABLE READ");
-    sql_result r = run(c, "BEGIN");
-    if (r == SQL_DONE && mode == SQL_TX_WRITE) r = pg_order(c);
+    sql_result r = mode == SQL_TX_WRITE ? take_order(c, "BEGIN; ") : run(c, "BEGIN");
     if (r != SQL_DONE && PQtransactionStatus(c->h) != PQTRANS_IDLE) run(c, "ROLLBACK");
     return r;
 }
