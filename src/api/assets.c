@@ -374,6 +374,29 @@ static const char *extension_of(const char *type)
     return "jpg";
 }
 
+/* The rendition `name` of the asset's list: its type, size and (an owner's
+ * cover size, core/cover.h: its blob's name has it) version. */
+static bool find_rendition(db_conn *c, const asset *as, const char *name, char *type,
+                           size_t typecap, uint64_t *size, char *version)
+{
+    json_t *list = NULL, *found = NULL, *item;
+    size_t i;
+    if (db_asset_renditions(c, as, &list) != DB_OK) return false;
+    json_array_foreach(list, i, item) {
+        const char *n = json_string_value(json_object_get(item, "name"));
+        if (n && strcmp(n, name) == 0) found = item;
+    }
+    if (found) {
+        const char *t = json_string_value(json_object_get(found, "content_type"));
+        snprintf(type, typecap, "%s", t ? t : "application/octet-stream");
+        *size = (uint64_t)json_integer_value(json_object_get(found, "size"));
+        const char *v = json_string_value(json_object_get(found, "version"));
+        if (v && strlen(v) == COVER_VERSION_LEN) memcpy(version, v, COVER_VERSION_LEN + 1);
+    }
+    json_decref(list);
+    return found != NULL;
+}
+
 /* GET /v1/assets/{id}/renditions/{name}: only names the asset's rendition
  * list holds, or (a video's segments and media playlists) its parts, so
  * the name never reaches the store unchecked.  A name may carry one of the
@@ -395,30 +418,24 @@ void assets_reply_rendition(http_req *r, const asset *as, const char *full_name)
         if (strcmp(dot + 1, extensions[e]) == 0) *dot = '\0';
     app *a = http_req_app(r);
     db_conn *c = db_acquire(a->db);
-    json_t *list = NULL, *found = NULL, *item;
     char type[CONTENT_TYPE_MAX + 1] = "";
-    uint64_t size = 0;
-    if (c) db_asset_renditions(c, as, &list);
-    size_t i;
-    json_array_foreach(list, i, item) {
-        const char *n = json_string_value(json_object_get(item, "name"));
-        if (n && strcmp(n, name) == 0) found = item;
-    }
-    /* An owner's cover size (core/cover.h): its blob's name has its version. */
     char version[COVER_VERSION_LEN + 1] = "";
-    if (found) {
-        const char *t = json_string_value(json_object_get(found, "content_type"));
-        snprintf(type, sizeof type, "%s", t ? t : "application/octet-stream");
-        size = (uint64_t)json_integer_value(json_object_get(found, "size"));
-        const char *v = json_string_value(json_object_get(found, "version"));
-        if (v && strlen(v) == COVER_VERSION_LEN) memcpy(version, v, sizeof version);
-    }
+    uint64_t size = 0;
+    bool found = c && find_rendition(c, as, name, type, sizeof type, &size, version);
     /* A failed video's parts (published while it was transcoded) are not
      * its outputs. */
     bool part = !found && c && as->kind == ASSET_VIDEO && as->status != STATUS_FAILED &&
                 db_part_get(c, as->id, name, type, sizeof type, &size) == DB_OK;
+    /* The commit that makes a video ready turns its master playlist from a
+     * part into a rendition: read between the two lookups above, it would be
+     * neither.  Names only move that way, so the row read again settles it. */
+    asset now;
+    if (c && !found && !part && as->kind == ASSET_VIDEO && as->status == STATUS_PROCESSING &&
+        db_asset_get_any(c, as->id, &now) == DB_OK && now.status != STATUS_PROCESSING) {
+        as = &now;
+        found = find_rendition(c, as, name, type, sizeof type, &size, version);
+    }
     db_release(a->db, c);
-    json_decref(list);
     if (!found && !part) {
         http_reply_error(r, 404, "not_found", "the asset has no rendition '%s'", name);
         return;

@@ -95,6 +95,13 @@ void manifest_get(http_req *r)
         uint64_t size;
         st = db_part_get(c, as.id, "hls", type, sizeof type, &size);
         list = st == DB_OK ? json_pack("[{s:s}]", "name", "hls") : NULL;
+        /* The commit that makes the video ready turns its master playlist
+         * from a part into a rendition: read after it, the row is ready. */
+        char id[ID_LEN + 1];
+        memcpy(id, as.id, sizeof id);
+        if (st == DB_NOT_FOUND && db_asset_get_any(c, id, &as) == DB_OK &&
+            as.status == STATUS_READY)
+            st = db_asset_renditions(c, &as, &list);
     } else if (c) {
         st = DB_NOT_FOUND;
     }

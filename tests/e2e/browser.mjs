@@ -35,6 +35,9 @@ export async function openPage(t, browser, url, { init } = {}) {
   let navigations = 0;
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
   page.on('console', (m) => { if (m.type() === 'error') problems.push(`console error: ${m.text()}`); });
+  // which requests failed: a console error does not say (tokens cut off)
+  const refused = [];
+  page.on('response', (r) => { if (r.status() >= 400) refused.push(`${r.status()} ${r.url().replace(/\?.*/, '')}`); });
   page.on('framenavigated', (f) => { if (f === page.mainFrame()) navigations++; });
   await context.addInitScript(() => {
     window.__csp = [];
@@ -52,7 +55,7 @@ export async function openPage(t, browser, url, { init } = {}) {
       assert.equal(await page.evaluate(() => window.__xss), undefined, 'markup in a file name ran');
       // A deliberately refused key, if a test used one, logs a 401; nothing else may fail.
       const unexpected = problems.filter((p) => ![/401 \(Unauthorized\)/, ...ignore].some((re) => re.test(p)));
-      assert.deepEqual(unexpected, [], 'errors in the page');
+      assert.deepEqual(unexpected, [], `errors in the page (responses >= 400: ${refused.join(', ') || 'none'})`);
     },
   };
 }
