@@ -10,7 +10,7 @@
 #   unbatched  one job per transaction at each step (3 commits per job);
 #              bounded by the fdatasync rate / 3
 #   batched    100 enqueues per transaction, claims of up to 32 jobs
-#              (db_job_claim_many) completed in one transaction
+#              (db_job_claim_many) completed in one statement (db_job_complete_many)
 # The reference, measured in the same run on the same disk, is the
 # fdatasync rate of a small append: the commits per second any durable
 # store can make here.  Target: batched >= 5000 jobs/s.

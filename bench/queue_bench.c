@@ -7,7 +7,8 @@
  *
  * One producer thread enqueues --jobs jobs, --enqueue-batch per transaction;
  * --consumers threads each claim up to --claim-batch jobs per transaction
- * (db_job_claim_many) and complete what they claimed in one transaction.
+ * (db_job_claim_many) and complete what they claimed in one statement
+ * (db_job_complete_many).
  * The clock runs from the first enqueue until every job has succeeded.
  * With --prefill the producer fills the queue first and the consumers
  * start after it: jobs_per_s is then the work rate alone (claim +
@@ -94,12 +95,10 @@ static void *consume(void *arg)
         int n = 0;
         db_status st = db_job_claim_many(c, time_now_ms(), LEASE_MS, b->claim_batch, got, &n);
         if (st == DB_NOT_FOUND) { usleep(100); continue; }
-        bool ok = st == DB_OK && db_begin_queue(c) == DB_OK;   /* fenced updates, no events */
-        for (int i = 0; ok && i < n; i++) ok = db_job_complete(c, &got[i], time_now_ms()) == DB_OK;
-        if (!ok || db_commit(c) != DB_OK) {
-            db_rollback(c);
+        int done = 0;   /* one fenced statement, its own transaction */
+        if (st != DB_OK || db_job_complete_many(c, got, n, time_now_ms(), &done) != DB_OK ||
+            done != n)
             b->failed = true;
-        }
         atomic_fetch_add(&b->done, n);
     }
     db_release(b->d, c);

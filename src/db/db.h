@@ -285,6 +285,9 @@ db_status db_job_claim_many(db_conn *c, int64_t now_ms, int64_t lease_ms, int ma
 db_status db_job_heartbeat(db_conn *c, const job *j, int64_t now_ms, int64_t lease_ms,
                            double progress);   /* progress < 0: unchanged */
 db_status db_job_complete(db_conn *c, const job *j, int64_t now_ms);
+/* db_job_complete of n jobs in one statement (a batching consumer's
+ * round trip); *done says how many were still theirs. */
+db_status db_job_complete_many(db_conn *c, const job *jobs, int n, int64_t now_ms, int *done);
 /* Retryable with attempts left: queued again at retry_at_ms.  Retryable
  * without: dead.  Not retryable: failed.  The error is kept. */
 db_status db_job_fail(db_conn *c, const job *j, const char *code, const char *message,

@@ -12,6 +12,9 @@
 #include "db/db_internal.h"
 #include "util/timefmt.h"
 
+#include <stdio.h>
+#include <stdlib.h>
+
 #define JOB_COLS "id, asset_id, owner, type, state, attempts, max_attempts, fence, run_at," \
                  " lease_until, progress, error_code, error_message, created, started, finished"
 const char *const dbi_sql_jobs[Q_COUNT] = {
@@ -24,8 +27,12 @@ const char *const dbi_sql_jobs[Q_COUNT] = {
                            " error_message = 'the worker stopped answering on every attempt',"
                            " finished = ?2 WHERE state = 1 AND lease_until < ?1"
                            " AND attempts >= max_attempts",
-    [Q_JOB_ANY_DUE] = "SELECT 1 FROM jobs WHERE state = 1 AND lease_until < ?1 UNION ALL"
-                      " SELECT 1 FROM jobs WHERE state = 0 AND run_at <= ?1 LIMIT 1",
+    /* (any job due, any job buried); each EXISTS one index range */
+    [Q_JOB_ANY_DUE] = "SELECT CASE WHEN EXISTS (SELECT 1 FROM jobs WHERE state = 1"
+                      " AND lease_until < ?1) OR EXISTS (SELECT 1 FROM jobs WHERE state = 0"
+                      " AND run_at <= ?1) THEN 1 ELSE 0 END, CASE WHEN EXISTS (SELECT 1"
+                      " FROM jobs WHERE state = 1 AND lease_until < ?1"
+                      " AND attempts >= max_attempts) THEN 1 ELSE 0 END",
     /* Expired leases first, then the queued jobs due longest; each half is
      * one range scan of jobs_runnable (an OR of the two would sort).
      * PostgreSQL's text (below) adds FOR UPDATE SKIP LOCKED. */
@@ -43,6 +50,15 @@ const char *const dbi_sql_jobs[Q_COUNT] = {
                         " WHERE id = ?1 AND fence = ?2 AND state = 1",
     [Q_JOB_COMPLETE] = "UPDATE jobs SET state = 2, progress = 1, finished = ?3"
                        " WHERE id = ?1 AND fence = ?2 AND state = 1",
+    /* ?1 is [[id, fence], ...] (db_job_complete_many).  The + keeps
+     * SQLite's planner off jobs_runnable: it would scan every running job
+     * and parse ?1 again for each, where the list drives primary-key
+     * lookups. */
+    [Q_JOB_COMPLETE_MANY] = "UPDATE jobs SET state = 2, progress = 1, finished = ?2 FROM"
+                            " (SELECT json_extract(value, '$[0]') AS id,"
+                            " json_extract(value, '$[1]') AS fence FROM json_each(?1)) AS done"
+                            " WHERE jobs.id = done.id AND jobs.fence = done.fence"
+                            " AND +jobs.state = 1",
     [Q_JOB_FAIL] = "UPDATE jobs SET state = ?3, run_at = ?4, error_code = ?5,"
                    " error_message = ?6,"
                    " finished = CASE WHEN CAST(?3 AS BIGINT) = 0 THEN '' ELSE ?7 END"
@@ -80,6 +96,11 @@ const char *const dbi_sql_jobs[Q_COUNT] = {
  * they take different jobs instead of waiting for each other. */
 const char *const dbi_pg_sql_jobs[Q_COUNT] = {
     [Q_JOB_CLAIM] = CLAIM_SQL(" FOR UPDATE SKIP LOCKED"),
+    [Q_JOB_COMPLETE_MANY] = "UPDATE jobs SET state = 2, progress = 1, finished = ?2 FROM"
+                            " (SELECT e->>0 AS id, (e->>1)::bigint AS fence"
+                            " FROM jsonb_array_elements(?1::jsonb) AS e) AS done"
+                            " WHERE jobs.id = done.id AND jobs.fence = done.fence"
+                            " AND jobs.state = 1",
 };
 
 static void read_job(sql_stmt *s, void *out)
@@ -178,20 +199,25 @@ db_status db_job_claim_many(db_conn *c, int64_t now_ms, int64_t lease_ms, int ma
     time_format_ms(now_ms, now_text);
     *n = 0;
     /* Idle workers poll: a read (no lock against writers) answers "nothing
-     * to do" without taking the write lock an upload's INSERT is waiting for. */
+     * to do" without taking the write lock an upload's INSERT is waiting for.
+     * It also says whether a job crashed its worker on every attempt. */
     sql_stmt *probe = dbi_stmt(c, Q_JOB_ANY_DUE);
     if (!probe) return DB_ERROR;
     sql_bind_int64(probe, 1, now_ms);
-    sql_result due = sql_step(probe);
+    sql_result rc = sql_step(probe);
+    bool due = rc == SQL_ROW && sql_column_int64(probe, 0) != 0;
+    bool buried = rc == SQL_ROW && sql_column_int64(probe, 1) != 0;
     sql_reset(probe);
-    if (due == SQL_DONE) return DB_NOT_FOUND;
-    if (due != SQL_ROW) return dbi_fail(c, "job probe");
-    /* One transaction: a job that crashed its worker on every attempt is
-     * dead and its asset failed together, then the next jobs are claimed. */
-    if (db_begin_queue(c) != DB_OK) return DB_ERROR;
+    if (rc != SQL_ROW) return dbi_fail(c, "job probe");
+    if (!due) return DB_NOT_FOUND;
+    /* Such a job is dead and its asset failed in the claim's transaction.
+     * Without one the claim is a statement alone, its own transaction: no
+     * other transaction moves a lease back into the past (claims and
+     * heartbeats only extend one), so none can turn up meanwhile. */
+    if (buried && db_begin_queue(c) != DB_OK) return DB_ERROR;
     sql_stmt *s = NULL;
-    db_status st = fail_buried_assets(c, now_ms);
-    if (st == DB_OK) st = bury(c, Q_JOB_BURY_EXPIRED, now_ms, now_text);
+    db_status st = buried ? fail_buried_assets(c, now_ms) : DB_OK;
+    if (st == DB_OK && buried) st = bury(c, Q_JOB_BURY_EXPIRED, now_ms, now_text);
     if (st == DB_OK && !(s = dbi_stmt(c, Q_JOB_CLAIM))) st = DB_ERROR;
     if (st == DB_OK) {
         sql_bind_int64(s, 1, now_ms);
@@ -200,7 +226,8 @@ db_status db_job_claim_many(db_conn *c, int64_t now_ms, int64_t lease_ms, int ma
         sql_bind_int64(s, 4, max);
         st = dbi_rows(c, s, read_job, out, sizeof *out, max, n, "job claim");
     }
-    if (db_end(c, st) != DB_OK) {
+    if (buried) st = db_end(c, st);
+    if (st != DB_OK) {
         *n = 0;
         return DB_ERROR;
     }
@@ -235,6 +262,33 @@ db_status db_job_complete(db_conn *c, const job *j, int64_t now_ms)
     sql_bind_int64(s, 2, j->fence);
     sql_bind_text(s, 3, now_text);
     return dbi_change(c, s, "job complete");
+}
+
+db_status db_job_complete_many(db_conn *c, const job *jobs, int n, int64_t now_ms, int *done)
+{
+    *done = 0;
+    if (n <= 0) return DB_OK;
+    /* [["id",fence],...]: ids are [A-Za-z0-9_-], nothing to escape */
+    size_t cap = (size_t)n * (sizeof jobs->id + 24) + 2;
+    char *list = malloc(cap), *at = list;
+    if (!list) return DB_ERROR;
+    *at++ = '[';
+    for (int i = 0; i < n; i++)
+        at += snprintf(at, cap - (size_t)(at - list), "%s[\"%s\",%lld]", i ? "," : "",
+                       jobs[i].id, (long long)jobs[i].fence);
+    snprintf(at, cap - (size_t)(at - list), "]");
+    char now_text[32];
+    time_format_ms(now_ms, now_text);
+    sql_stmt *s = dbi_stmt(c, Q_JOB_COMPLETE_MANY);
+    db_status st = DB_ERROR;
+    if (s) {
+        sql_bind_text(s, 1, list);
+        sql_bind_text(s, 2, now_text);
+        st = dbi_done(c, s, "job complete many");
+    }
+    free(list);
+    if (st == DB_OK) *done = (int)dbi_changes(c);
+    return st;
 }
 
 db_status db_job_fail(db_conn *c, const job *j, const char *code, const char *message,

@@ -211,6 +211,39 @@ TEST(queue_claim_many_takes_expired_leases_first_then_oldest_due)
     close_tmp(d, c, dir);
 }
 
+TEST(queue_complete_many_is_fenced_per_job)
+{
+    char dir[64];
+    db *d = open_tmp(dir);
+    db_conn *c = db_acquire(d);
+    job q, got[3], again;
+    int n = -1, done = -1;
+    char name[24];
+    for (int i = 0; i < 3; i++) {
+        snprintf(name, sizeof name, "asset%d", i);
+        CHECK(db_job_enqueue(c, name, "alice", "noop", 3, 1000 + i, &q) == DB_OK);
+    }
+    CHECK(db_job_claim_many(c, 2000, LEASE, 3, got, &n) == DB_OK && n == 3);
+    /* got[0]'s lease expires and another worker takes it: its old fence no
+     * longer completes it, the other two still do. */
+    CHECK(db_job_heartbeat(c, &got[1], 20000, LEASE, -1) == DB_OK);
+    CHECK(db_job_heartbeat(c, &got[2], 20000, LEASE, -1) == DB_OK);
+    CHECK(db_job_claim(c, 40000, LEASE, &again) == DB_OK);
+    CHECK_STR(again.id, got[0].id);
+    CHECK(db_job_complete_many(c, got, 3, 40001, &done) == DB_OK && done == 2);
+    job seen;
+    CHECK(db_job_get(c, "alice", got[0].id, &seen) == DB_OK && seen.state == JOB_RUNNING &&
+          seen.fence == again.fence);
+    CHECK(db_job_get(c, "alice", got[1].id, &seen) == DB_OK && seen.state == JOB_SUCCEEDED &&
+          seen.progress == 1.0 && seen.finished[0]);
+    CHECK(db_job_get(c, "alice", got[2].id, &seen) == DB_OK && seen.state == JOB_SUCCEEDED);
+    /* Done jobs are not done twice; the new holder completes its own. */
+    CHECK(db_job_complete_many(c, got, 3, 40002, &done) == DB_OK && done == 0);
+    CHECK(db_job_complete_many(c, &again, 1, 40003, &done) == DB_OK && done == 1);
+    CHECK(db_job_complete_many(c, got, 0, 40004, &done) == DB_OK && done == 0);
+    close_tmp(d, c, dir);
+}
+
 TEST(job_list_is_per_owner_newest_first_and_filters)
 {
     char dir[64];
