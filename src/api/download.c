@@ -217,6 +217,12 @@ void blob_send(http_req *r, const blob_ref *b)
         else http_reply_error(r, 500, "storage_failed", "the asset's bytes are unreadable");
         return;
     }
+    /* The version the row names, as the S3 proxy sends: a video's growing
+     * playlist is stored anew before the commit that records its size
+     * (queue/video.c), and the newer, longer text may name segments whose
+     * rows are not committed yet.  Versions are append-only, so the row's
+     * size reads its own whole.  (0: a row from before sizes were kept.) */
+    if (b->size > 0 && size > b->size) size = b->size;
     uint64_t start = 0, length = size;
     const char *range = http_req_header(r, "Range");
     const char *if_range = http_req_header(r, "If-Range");

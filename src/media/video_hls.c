@@ -13,8 +13,10 @@
  * and the final one is the same text with #EXT-X-ENDLIST appended.  Every
  * version is the previous one plus lines at the end (append-only), which is
  * what lets a reader that knows an older version's size read that version
- * whole out of a newer blob (the store's S3 proxy sends the row's size),
- * and lets the live versions and the final one share one name.
+ * whole out of a newer blob (a download sends the row's size, from disk or
+ * S3: api/download.c), and lets the live versions and the final one share
+ * one name.  That matters at the end: each playlist is stored anew before
+ * the commit that records it and the segments it adds.
  *
  * The header's TARGETDURATION is fixed at the segment length: keyframes are
  * forced every SEGMENT_SECONDS, so a segment's EXTINF rounds to it (a

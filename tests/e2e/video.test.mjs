@@ -14,7 +14,7 @@ import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import {
   CORPUS, SLOW, TEST_TIMEOUT as T, TEXT, TINY_PNG, makeTempDir, removeDir, startServer, api, upload, waitFor,
-  assertError, createKey, blobFiles,
+  assertError, createKey, blobFiles, S3_URL,
 } from './lib.mjs';
 import http from 'node:http';
 
@@ -319,6 +319,16 @@ test('a ladder is playable while it is transcoded: asset.playable, then EVENT pl
         assert.equal(got.status, 200, piece);
         assert.ok(got.body.length > 0, piece);
       }
+    }
+    // The end stores each playlist anew before the commit that records it
+    // and the segments it adds: until then a reader gets the version its
+    // row names, not the newer text naming segments not there yet.  Acted
+    // out on the disk store's blob (the S3 proxy sends the row's size).
+    if (!S3_URL) {
+      const blob = path.join(srv.dataDir, 'blobs', id.slice(0, 2), `${id}.hls_0`);
+      fs.appendFileSync(blob, '#EXTINF:6.000000,\nseg_0_00099.m4s\n');
+      const p = await api(srv, 'GET', `/v1/assets/${id}/renditions/hls_0.m3u8`);
+      assert.equal(p.text, live.hls_0, 'the version the row names');
     }
   } finally {
     signalTranscode(srv.dataDir, 'SIGCONT');
