@@ -279,9 +279,10 @@ test('serve:db.committed@2 and serve:event.appended: the row, event and job comm
 
 // ------------------------------------------------------------ workers
 
-test('worker:job.claimed and worker:db.committed@2: the job is retried after its lease and succeeds', { timeout: T * 2 }, async (t) => {
-  // A worker's first commit is its claim, its second asset.processing.
-  for (const point of ['worker:job.claimed', 'worker:db.committed@2']) {
+test('worker:job.claimed and worker:db.committed@1: the job is retried after its lease and succeeds', { timeout: T * 2 }, async (t) => {
+  // A worker's first COMMIT is asset.processing's: its claim is a statement
+  // alone (db_job_claim_many), no transaction.
+  for (const point of ['worker:job.claimed', 'worker:db.committed@1']) {
     const dir = caseDir(t);
     const s = await armed(t, dir, point, { workers: 1 });
     const r = await uploadImage(s);
