@@ -221,7 +221,7 @@ void blob_send(http_req *r, const blob_ref *b)
      * playlist is stored anew before the commit that records its size
      * (queue/video.c), and the newer, longer text may name segments whose
      * rows are not committed yet.  Versions are append-only, so the row's
-     * size reads its own whole.  (0: a row from before sizes were kept.) */
+     * size reads its own whole.  A row that names no size (0) sends the file. */
     if (b->size > 0 && size > b->size) size = b->size;
     uint64_t start = 0, length = size;
     const char *range = http_req_header(r, "Range");
