@@ -67,9 +67,9 @@ build/unit: $(UNIT_OBJ) $(OBJ)
 build/unit-asan: $(UNIT_OBJ_ASAN) $(OBJ_ASAN)
 	$(CC) $(CFLAGS) $(ASAN_FLAGS) -o $@ $^ $(LDLIBS)
 
-# The four binaries, in parallel.
+# The four binaries, and the queue's bench (postgres.test.mjs runs it), in parallel.
 binaries:
-	@$(MAKE) --no-print-directory -j$(JOBS) build/assetd build/assetd-asan build/unit build/unit-asan
+	@$(MAKE) --no-print-directory -j$(JOBS) build/assetd build/assetd-asan build/unit build/unit-asan build/bench-queue
 
 # The S3 client against real servers (tests/e2e/s3client.test.mjs runs it).
 S3_TEST_SRC := tests/s3/s3_test.c $(filter-out src/store/s3_append.c,$(wildcard src/store/s3_*.c)) src/util/fault.c src/util/log.c src/util/timefmt.c \
@@ -150,7 +150,7 @@ unit: build/unit build/unit-asan
 	build/unit
 	build/unit-asan
 
-e2e: build/assetd build/assetd-asan build/s3-test build/s3-test-asan
+e2e: build/assetd build/assetd-asan build/s3-test build/s3-test-asan build/bench-queue
 	scripts/run-e2e.sh
 
 test: test-deps

@@ -16,8 +16,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { s3Setup } from './s3servers.mjs';
+import path from 'node:path';
 import {
-  BIN, PG_URL, SLOW, TEST_TIMEOUT as T, TINY_PNG, api, dbEnvFor, makeTempDir, metricSum, removeDir,
+  BIN, PG_URL, REPO, SLOW, TEST_TIMEOUT as T, TINY_PNG, api, dbEnvFor, makeTempDir, metricSum, removeDir,
   scrape, startServer, upload, waitFor,
   followEvents,
 } from './lib.mjs';
@@ -54,6 +55,19 @@ test('processes starting together on a new database migrate it once; a newer sch
   assert.notEqual(r.code, 0);
   assert.match(r.err, /made by a newer assetd/);
   assert.equal(psql(dir, 'SELECT max(version) FROM schema_version'), '19', 'nothing migrated down');
+});
+
+test('the queue\'s batch calls on PostgreSQL: four consumers beside a producer claim 32 at a time and complete each batch in one fenced statement; every job done once', { timeout: T, skip: ONLY_PG }, async (t) => {
+  // build/bench-queue (bench/queue_bench.c) drives db_job_claim_many and
+  // db_job_complete_many, which the product's one-job workers do not batch;
+  // it fails unless every completion found its job still its own.
+  const dir = makeTempDir('assetd-pgqueue-');
+  t.after(() => removeDir(dir));
+  const out = execFileSync(path.join(REPO, 'build', 'bench-queue'), [dir, '--db', dbEnvFor(dir).ASSETD_DB, '--jobs', '3000',
+    '--consumers', '4', '--enqueue-batch', '100', '--claim-batch', '32'], { timeout: 120000 * SLOW }).toString();
+  assert.match(out, /jobs_per_s=\d+/);
+  assert.equal(psql(dir, "SELECT count(*) || ',' || count(*) FILTER (WHERE state = 2 AND attempts = 1 AND progress = 1 AND finished <> '') FROM jobs"),
+    '3000,3000', 'each job claimed once and completed');
 });
 
 test('two serve processes and two workers on one database: processed by a worker, seen on B; each job claimed once; concurrent writers reach a since reader once each, in order', { timeout: T * 2, skip: ONLY_PG }, async (t) => {
